@@ -1,0 +1,146 @@
+// Copyright toegang authors.
+//
+// facts.h: the facts toegang decides by (API.md "Facts"), as plain values.
+//
+// Facts are history (DOMAIN D40): a later fact never changes an earlier one. A
+// withdrawal ends a consent (or an objection or restriction) from its `at` on. Every
+// fact carries its provenance: the store's sequence number and arrival instant, and
+// `recorded_at` when the source system gave one.
+//
+// Validity windows are half-open: `from` inclusive, `until` exclusive; a missing
+// `from` is absl::InfinitePast(), a missing `until` absl::InfiniteFuture().
+#ifndef TOEGANG_MODEL_FACTS_H_
+#define TOEGANG_MODEL_FACTS_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
+#include "model/vocabulary.h"
+
+namespace toegang {
+
+// Where a fact came from. Filled by the store; `recorded_at` is as given, if given.
+struct Provenance {
+  uint64_t seq = 0;                        // 0: not stored (yet)
+  absl::Time arrival = absl::InfinitePast();
+  std::optional<absl::Time> recorded_at;   // as given by the source system
+
+  // When the fact was recorded (DOMAIN D19, D40): as given, else its arrival in the
+  // store. Facts read from a file rather than a store have no arrival
+  // (InfinitePast), so only their `from` limits them.
+  absl::Time RecordedInstant() const { return recorded_at ? *recorded_at : arrival; }
+};
+
+// One party: an actor, everyone acting in a role, or an organisation.
+struct Party {
+  enum class Kind : uint8_t { kActor, kRole, kOrganization };
+  Kind kind = Kind::kActor;
+  std::string id;          // kActor, kOrganization
+  Role role = Role::kPatient;  // kRole
+
+  friend bool operator==(const Party& a, const Party& b) {
+    return a.kind == b.kind && (a.kind == Kind::kRole ? a.role == b.role : a.id == b.id);
+  }
+};
+
+struct Window {
+  absl::Time from = absl::InfinitePast();
+  absl::Time until = absl::InfiniteFuture();
+  bool Contains(absl::Time t) const { return from <= t && t < until; }
+};
+
+struct Person {
+  std::string id;
+  std::optional<absl::CivilDay> birth_date;
+  std::optional<absl::CivilDay> death_date;
+};
+
+struct Relationship {
+  std::string id;       // may be empty: relationships without an id cannot be withdrawn
+  std::string subject;
+  Relation relation = Relation::kTreating;
+  std::string object;
+  Window window;
+};
+
+struct Consent {
+  std::string id;
+  std::string patient;
+  std::vector<std::string> granted_by;  // one grantor, or the child and a parent (D20)
+  Party to;
+  PurposeSet purposes;
+  CategorySet categories;
+  ActionSet actions;
+  Window window;
+  std::string evidence;
+};
+
+struct Withdrawal {
+  std::string target;  // the consent (or objection or restriction) id: API field `consent`
+  std::string by;
+  absl::Time at;
+};
+
+// An objection (by or for the patient) or a restriction (by a treating clinician).
+// `to` absent: everyone the filters reach. Absent filters: all.
+struct Objection {
+  std::string id;
+  std::string patient;
+  std::string by;
+  std::optional<Party> to;
+  PurposeSet purposes = PurposeSet::All();
+  CategorySet categories = CategorySet::All();
+  ActionSet actions = ActionSet::All();
+  Window window;
+};
+
+struct Restriction {
+  std::string id;
+  std::string patient;
+  std::string by;
+  std::optional<Party> to;
+  PurposeSet purposes = PurposeSet::All();
+  CategorySet categories = CategorySet::All();
+  ActionSet actions = ActionSet::All();
+  Window window;
+  std::string reason;
+};
+
+// A clinician's capacity assessment (DOMAIN D7).
+struct Capacity {
+  std::string id;
+  std::string patient;
+  std::string by;
+  bool capable = true;
+  Window window;
+};
+
+using FactBody =
+    std::variant<Person, Relationship, Consent, Withdrawal, Objection, Restriction, Capacity>;
+
+struct Fact {
+  FactBody body;
+  Provenance provenance;
+};
+
+// The fact's type name as in API.md ("consent").
+const char* FactTypeName(const FactBody& body);
+
+// The id of the fact (person id, consent id, ...); empty when the type has none
+// (a withdrawal, a relationship given without an id).
+const std::string& FactId(const FactBody& body);
+
+// The patients this fact is about: a person is about itself; a relationship about its
+// object (and, for substitute_for, nobody: it is about two clinicians); consents,
+// objections, restrictions and capacity assessments about their `patient`. Withdrawals
+// are about the patient of what they withdraw, which only the store knows.
+const std::string* FactPatient(const FactBody& body);
+
+}  // namespace toegang
+
+#endif  // TOEGANG_MODEL_FACTS_H_

@@ -1,0 +1,556 @@
+// Copyright toegang authors.
+#include "model/json.h"
+
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "model/status_macros.h"
+#include "model/time.h"
+
+namespace toegang {
+namespace {
+
+using nlohmann::json;
+
+constexpr size_t kMaxIdBytes = 128;
+constexpr size_t kMaxTextBytes = 4096;  // evidence, reason, justification, legal order
+
+absl::Status FieldError(absl::string_view field, absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", what));
+}
+
+// Reads one JSON object field by field and refuses whatever it did not read.
+class ObjectReader {
+ public:
+  ObjectReader(const json& object, std::string path) : object_(object), path_(std::move(path)) {}
+
+  std::string Path(absl::string_view key) const {
+    return path_.empty() ? std::string(key) : absl::StrCat(path_, ".", key);
+  }
+
+  // The value at `key`, or nullptr when absent or null.
+  const json* Get(absl::string_view key) {
+    read_.emplace_back(key);
+    auto it = object_.find(std::string(key));
+    if (it == object_.end() || it->is_null()) return nullptr;
+    return &*it;
+  }
+
+  absl::StatusOr<const json*> Require(absl::string_view key) {
+    const json* v = Get(key);
+    if (v == nullptr) return FieldError(Path(key), "required field is missing");
+    return v;
+  }
+
+  absl::StatusOr<std::string> String(absl::string_view key, bool required, size_t max_bytes) {
+    const json* v = Get(key);
+    if (v == nullptr) {
+      if (required) return FieldError(Path(key), "required field is missing");
+      return std::string();
+    }
+    if (!v->is_string()) return FieldError(Path(key), "must be a string");
+    const std::string& s = v->get_ref<const std::string&>();
+    if (s.size() > max_bytes) {
+      return FieldError(Path(key), absl::StrCat("longer than ", max_bytes, " bytes"));
+    }
+    return s;
+  }
+
+  absl::StatusOr<std::string> Id(absl::string_view key, bool required) {
+    const json* v = Get(key);
+    if (v == nullptr) {
+      if (required) return FieldError(Path(key), "required field is missing");
+      return std::string();
+    }
+    return ParseId(*v, Path(key));
+  }
+
+  static absl::StatusOr<std::string> ParseId(const json& v, const std::string& path) {
+    if (!v.is_string()) return FieldError(path, "must be a string id");
+    const std::string& s = v.get_ref<const std::string&>();
+    if (s.empty() || s.size() > kMaxIdBytes) {
+      return FieldError(path, "an id is 1..128 bytes");
+    }
+    if (LooksLikeBsn(s)) {
+      return FieldError(path, "looks like a BSN; ids must never carry a BSN");
+    }
+    return s;
+  }
+
+  absl::StatusOr<std::optional<absl::Time>> Instant(absl::string_view key, bool required) {
+    const json* v = Get(key);
+    if (v == nullptr) {
+      if (required) return FieldError(Path(key), "required field is missing");
+      return std::optional<absl::Time>();
+    }
+    if (!v->is_string()) return FieldError(Path(key), "must be an RFC 3339 instant string");
+    absl::StatusOr<absl::Time> t = ParseInstant(v->get_ref<const std::string&>());
+    if (!t.ok()) return FieldError(Path(key), t.status().message());
+    return std::optional<absl::Time>(*t);
+  }
+
+  absl::StatusOr<std::optional<absl::CivilDay>> Date(absl::string_view key) {
+    const json* v = Get(key);
+    if (v == nullptr) return std::optional<absl::CivilDay>();
+    if (!v->is_string()) return FieldError(Path(key), "must be a YYYY-MM-DD string");
+    absl::StatusOr<absl::CivilDay> d = ParseCivilDate(v->get_ref<const std::string&>());
+    if (!d.ok()) return FieldError(Path(key), d.status().message());
+    return std::optional<absl::CivilDay>(*d);
+  }
+
+  template <typename E>
+  absl::StatusOr<E> Enum(absl::string_view key, absl::string_view kind) {
+    TOEGANG_ASSIGN_OR_RETURN(const json* v, Require(key));
+    return ParseEnumValue<E>(*v, Path(key), kind);
+  }
+
+  template <typename E>
+  static absl::StatusOr<E> ParseEnumValue(const json& v, const std::string& path,
+                                          absl::string_view kind) {
+    if (!v.is_string()) return FieldError(path, absl::StrCat("must be a ", kind, " name"));
+    const std::string& s = v.get_ref<const std::string&>();
+    E out;
+    if (!ParseName(s, &out)) {
+      return FieldError(path, absl::StrCat("unknown ", kind, " '", s.substr(0, 64), "'"));
+    }
+    return out;
+  }
+
+  // A non-empty array of enum names. Absent: `if_absent` (nullopt: required).
+  template <typename E>
+  absl::StatusOr<EnumSet<E>> Set(absl::string_view key, absl::string_view kind,
+                                 std::optional<EnumSet<E>> if_absent) {
+    const json* v = Get(key);
+    if (v == nullptr) {
+      if (!if_absent) return FieldError(Path(key), "required field is missing");
+      return *if_absent;
+    }
+    if (!v->is_array()) return FieldError(Path(key), absl::StrCat("must be an array of ", kind, " names"));
+    if (v->empty()) return FieldError(Path(key), "must not be empty (leave it out to mean all)");
+    if (v->size() > 64) return FieldError(Path(key), "too many values");
+    EnumSet<E> set;
+    for (size_t i = 0; i < v->size(); ++i) {
+      TOEGANG_ASSIGN_OR_RETURN(E e, ParseEnumValue<E>((*v)[i], absl::StrCat(Path(key), "[", i, "]"), kind));
+      set.Insert(e);
+    }
+    return set;
+  }
+
+  absl::StatusOr<std::optional<Party>> PartyField(absl::string_view key, bool required) {
+    const json* v = Get(key);
+    if (v == nullptr) {
+      if (required) return FieldError(Path(key), "required field is missing");
+      return std::optional<Party>();
+    }
+    TOEGANG_ASSIGN_OR_RETURN(Party p, ParseParty(*v, Path(key)));
+    return std::optional<Party>(std::move(p));
+  }
+
+  static absl::StatusOr<Party> ParseParty(const json& v, const std::string& path) {
+    if (!v.is_object()) return FieldError(path, "must be an object with one of actor, role, organization");
+    if (v.size() != 1) {
+      return FieldError(path, "names exactly one party: {\"actor\":id}, {\"role\":role} or {\"organization\":id}");
+    }
+    auto it = v.begin();
+    Party p;
+    std::string sub = absl::StrCat(path, ".", it.key());
+    if (it.key() == "actor") {
+      p.kind = Party::Kind::kActor;
+      TOEGANG_ASSIGN_OR_RETURN(p.id, ParseId(it.value(), sub));
+    } else if (it.key() == "organization") {
+      p.kind = Party::Kind::kOrganization;
+      TOEGANG_ASSIGN_OR_RETURN(p.id, ParseId(it.value(), sub));
+    } else if (it.key() == "role") {
+      p.kind = Party::Kind::kRole;
+      TOEGANG_ASSIGN_OR_RETURN(p.role, ParseEnumValue<Role>(it.value(), sub, "role"));
+    } else {
+      return FieldError(sub, "unknown field (expected actor, role or organization)");
+    }
+    return p;
+  }
+
+  // Refuses any key that was not read.
+  absl::Status Finish() const {
+    for (auto it = object_.begin(); it != object_.end(); ++it) {
+      bool known = false;
+      for (const std::string& k : read_) {
+        if (k == it.key()) {
+          known = true;
+          break;
+        }
+      }
+      if (!known) return FieldError(Path(it.key().substr(0, 64)), "unknown field");
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  const json& object_;
+  std::string path_;
+  std::vector<std::string> read_;
+};
+
+absl::StatusOr<json> ParseText(absl::string_view text) {
+  if (text.size() > kMaxJsonLineBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("input of ", text.size(), " bytes exceeds the limit of ", kMaxJsonLineBytes));
+  }
+  json value = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (value.is_discarded()) return absl::InvalidArgumentError("malformed JSON");
+  return value;
+}
+
+absl::StatusOr<Window> ReadWindow(ObjectReader& r) {
+  Window w;
+  TOEGANG_ASSIGN_OR_RETURN(std::optional<absl::Time> from, r.Instant("from", false));
+  TOEGANG_ASSIGN_OR_RETURN(std::optional<absl::Time> until, r.Instant("until", false));
+  if (from) w.from = *from;
+  if (until) w.until = *until;
+  if (from && until && *until <= *from) {
+    return FieldError(r.Path("until"), "must be after from (windows are [from, until))");
+  }
+  return w;
+}
+
+template <typename F>
+absl::Status ReadFilters(ObjectReader& r, F& f) {
+  TOEGANG_ASSIGN_OR_RETURN(f.purposes, r.Set<Purpose>("purposes", "purpose", PurposeSet::All()));
+  TOEGANG_ASSIGN_OR_RETURN(f.categories, r.Set<Category>("categories", "category", CategorySet::All()));
+  TOEGANG_ASSIGN_OR_RETURN(f.actions, r.Set<Action>("actions", "action", ActionSet::All()));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<FactBody> ParseBody(const std::string& type, ObjectReader& r) {
+  if (type == "person") {
+    Person p;
+    TOEGANG_ASSIGN_OR_RETURN(p.id, r.Id("id", true));
+    TOEGANG_ASSIGN_OR_RETURN(p.birth_date, r.Date("birth_date"));
+    TOEGANG_ASSIGN_OR_RETURN(p.death_date, r.Date("death_date"));
+    if (p.birth_date && p.death_date && *p.death_date < *p.birth_date) {
+      return FieldError(r.Path("death_date"), "is before birth_date");
+    }
+    return FactBody(std::move(p));
+  }
+  if (type == "relationship") {
+    Relationship rel;
+    TOEGANG_ASSIGN_OR_RETURN(rel.id, r.Id("id", false));
+    TOEGANG_ASSIGN_OR_RETURN(rel.subject, r.Id("subject", true));
+    TOEGANG_ASSIGN_OR_RETURN(rel.relation, r.Enum<Relation>("relation", "relation"));
+    TOEGANG_ASSIGN_OR_RETURN(rel.object, r.Id("object", true));
+    TOEGANG_ASSIGN_OR_RETURN(rel.window, ReadWindow(r));
+    if (rel.subject == rel.object) return FieldError(r.Path("object"), "equals subject");
+    return FactBody(std::move(rel));
+  }
+  if (type == "consent") {
+    Consent c;
+    TOEGANG_ASSIGN_OR_RETURN(c.id, r.Id("id", true));
+    TOEGANG_ASSIGN_OR_RETURN(c.patient, r.Id("patient", true));
+    TOEGANG_ASSIGN_OR_RETURN(const json* by, r.Require("granted_by"));
+    if (by->is_array()) {
+      if (by->empty() || by->size() > 2) {
+        return FieldError(r.Path("granted_by"), "is one grantor id, or an array of one or two");
+      }
+      for (size_t i = 0; i < by->size(); ++i) {
+        TOEGANG_ASSIGN_OR_RETURN(std::string id, ObjectReader::ParseId((*by)[i], absl::StrCat(r.Path("granted_by"), "[", i, "]")));
+        c.granted_by.push_back(std::move(id));
+      }
+    } else {
+      TOEGANG_ASSIGN_OR_RETURN(std::string id, ObjectReader::ParseId(*by, r.Path("granted_by")));
+      c.granted_by.push_back(std::move(id));
+    }
+    TOEGANG_ASSIGN_OR_RETURN(std::optional<Party> to, r.PartyField("to", true));
+    c.to = std::move(*to);
+    TOEGANG_ASSIGN_OR_RETURN(c.purposes, r.Set<Purpose>("purposes", "purpose", std::nullopt));
+    TOEGANG_ASSIGN_OR_RETURN(c.categories, r.Set<Category>("categories", "category", std::nullopt));
+    TOEGANG_ASSIGN_OR_RETURN(c.actions, r.Set<Action>("actions", "action", std::nullopt));
+    TOEGANG_ASSIGN_OR_RETURN(c.window, ReadWindow(r));
+    TOEGANG_ASSIGN_OR_RETURN(c.evidence, r.String("evidence", false, kMaxTextBytes));
+    return FactBody(std::move(c));
+  }
+  if (type == "withdrawal") {
+    Withdrawal w;
+    TOEGANG_ASSIGN_OR_RETURN(w.target, r.Id("consent", true));
+    TOEGANG_ASSIGN_OR_RETURN(w.by, r.Id("by", true));
+    TOEGANG_ASSIGN_OR_RETURN(std::optional<absl::Time> at, r.Instant("at", true));
+    w.at = *at;
+    return FactBody(std::move(w));
+  }
+  if (type == "objection") {
+    Objection o;
+    TOEGANG_ASSIGN_OR_RETURN(o.id, r.Id("id", true));
+    TOEGANG_ASSIGN_OR_RETURN(o.patient, r.Id("patient", true));
+    TOEGANG_ASSIGN_OR_RETURN(o.by, r.Id("by", true));
+    TOEGANG_ASSIGN_OR_RETURN(o.to, r.PartyField("to", false));
+    TOEGANG_RETURN_IF_ERROR(ReadFilters(r, o));
+    TOEGANG_ASSIGN_OR_RETURN(o.window, ReadWindow(r));
+    return FactBody(std::move(o));
+  }
+  if (type == "restriction") {
+    Restriction res;
+    TOEGANG_ASSIGN_OR_RETURN(res.id, r.Id("id", true));
+    TOEGANG_ASSIGN_OR_RETURN(res.patient, r.Id("patient", true));
+    TOEGANG_ASSIGN_OR_RETURN(res.by, r.Id("by", true));
+    TOEGANG_ASSIGN_OR_RETURN(res.to, r.PartyField("to", false));
+    TOEGANG_RETURN_IF_ERROR(ReadFilters(r, res));
+    TOEGANG_ASSIGN_OR_RETURN(res.window, ReadWindow(r));
+    TOEGANG_ASSIGN_OR_RETURN(res.reason, r.String("reason", false, kMaxTextBytes));
+    return FactBody(std::move(res));
+  }
+  if (type == "capacity") {
+    Capacity cap;
+    TOEGANG_ASSIGN_OR_RETURN(cap.id, r.Id("id", true));
+    TOEGANG_ASSIGN_OR_RETURN(cap.patient, r.Id("patient", true));
+    TOEGANG_ASSIGN_OR_RETURN(cap.by, r.Id("by", true));
+    TOEGANG_ASSIGN_OR_RETURN(const json* capable, r.Require("capable"));
+    if (!capable->is_boolean()) return FieldError(r.Path("capable"), "must be true or false");
+    cap.capable = capable->get<bool>();
+    TOEGANG_ASSIGN_OR_RETURN(cap.window, ReadWindow(r));
+    return FactBody(std::move(cap));
+  }
+  return FieldError("type", absl::StrCat("unknown fact type '", type.substr(0, 64),
+                                         "' (expected person, relationship, consent, "
+                                         "withdrawal, objection, restriction or capacity)"));
+}
+
+// --- printing ---------------------------------------------------------------------
+
+template <typename E>
+json SetToJson(EnumSet<E> set) {
+  json a = json::array();
+  set.ForEach([&](E e) { a.push_back(std::string(Name(e))); });
+  return a;
+}
+
+json PartyToJson(const Party& p) {
+  switch (p.kind) {
+    case Party::Kind::kActor:
+      return json{{"actor", p.id}};
+    case Party::Kind::kRole:
+      return json{{"role", std::string(Name(p.role))}};
+    case Party::Kind::kOrganization:
+      return json{{"organization", p.id}};
+  }
+  return json();
+}
+
+json InstantOrNull(absl::Time t) {
+  if (t == absl::InfinitePast() || t == absl::InfiniteFuture()) return nullptr;
+  return FormatInstant(t);
+}
+
+void PutWindow(json& j, const Window& w) {
+  j["from"] = InstantOrNull(w.from);
+  j["until"] = InstantOrNull(w.until);
+}
+
+template <typename F>
+void PutFilters(json& j, const F& f) {
+  if (f.purposes != PurposeSet::All()) j["purposes"] = SetToJson(f.purposes);
+  if (f.categories != CategorySet::All()) j["categories"] = SetToJson(f.categories);
+  if (f.actions != ActionSet::All()) j["actions"] = SetToJson(f.actions);
+}
+
+json BodyToJson(const FactBody& body) {
+  json j = json::object();
+  j["type"] = FactTypeName(body);
+  std::visit(
+      [&](const auto& f) {
+        using T = std::decay_t<decltype(f)>;
+        if constexpr (std::is_same_v<T, Person>) {
+          j["id"] = f.id;
+          j["birth_date"] = f.birth_date ? json(FormatCivilDate(*f.birth_date)) : json(nullptr);
+          j["death_date"] = f.death_date ? json(FormatCivilDate(*f.death_date)) : json(nullptr);
+        } else if constexpr (std::is_same_v<T, Relationship>) {
+          if (!f.id.empty()) j["id"] = f.id;
+          j["subject"] = f.subject;
+          j["relation"] = std::string(Name(f.relation));
+          j["object"] = f.object;
+          PutWindow(j, f.window);
+        } else if constexpr (std::is_same_v<T, Consent>) {
+          j["id"] = f.id;
+          j["patient"] = f.patient;
+          j["granted_by"] = f.granted_by.size() == 1 ? json(f.granted_by[0]) : json(f.granted_by);
+          j["to"] = PartyToJson(f.to);
+          j["purposes"] = SetToJson(f.purposes);
+          j["categories"] = SetToJson(f.categories);
+          j["actions"] = SetToJson(f.actions);
+          PutWindow(j, f.window);
+          if (!f.evidence.empty()) j["evidence"] = f.evidence;
+        } else if constexpr (std::is_same_v<T, Withdrawal>) {
+          j["consent"] = f.target;
+          j["by"] = f.by;
+          j["at"] = FormatInstant(f.at);
+        } else if constexpr (std::is_same_v<T, Objection>) {
+          j["id"] = f.id;
+          j["patient"] = f.patient;
+          j["by"] = f.by;
+          if (f.to) j["to"] = PartyToJson(*f.to);
+          PutFilters(j, f);
+          PutWindow(j, f.window);
+        } else if constexpr (std::is_same_v<T, Restriction>) {
+          j["id"] = f.id;
+          j["patient"] = f.patient;
+          j["by"] = f.by;
+          if (f.to) j["to"] = PartyToJson(*f.to);
+          PutFilters(j, f);
+          PutWindow(j, f.window);
+          if (!f.reason.empty()) j["reason"] = f.reason;
+        } else if constexpr (std::is_same_v<T, Capacity>) {
+          j["id"] = f.id;
+          j["patient"] = f.patient;
+          j["by"] = f.by;
+          j["capable"] = f.capable;
+          PutWindow(j, f.window);
+        }
+      },
+      body);
+  return j;
+}
+
+}  // namespace
+
+bool LooksLikeBsn(absl::string_view id) {
+  if (id.size() != 9) return false;
+  int sum = 0;
+  for (int i = 0; i < 9; ++i) {
+    char c = id[i];
+    if (c < '0' || c > '9') return false;
+    int weight = i < 8 ? 9 - i : -1;
+    sum += weight * (c - '0');
+  }
+  return sum % 11 == 0 && id != "000000000";
+}
+
+absl::StatusOr<Fact> ParseFactJson(absl::string_view text) {
+  TOEGANG_ASSIGN_OR_RETURN(json value, ParseText(text));
+  return ParseFact(value);
+}
+
+absl::StatusOr<Fact> ParseFact(const json& value) {
+  if (!value.is_object()) return absl::InvalidArgumentError("a fact must be a JSON object");
+  ObjectReader r(value, "");
+  TOEGANG_ASSIGN_OR_RETURN(std::string type, r.String("type", true, 32));
+  ObjectReader body_reader(value, type.size() <= 32 ? type : "fact");
+  // The body reader names fields as "consent.purposes"; both readers share the object,
+  // so every key must be read by the body reader (plus type and recorded_at).
+  body_reader.Get("type");
+  TOEGANG_ASSIGN_OR_RETURN(std::optional<absl::Time> recorded_at,
+                           body_reader.Instant("recorded_at", false));
+  TOEGANG_ASSIGN_OR_RETURN(FactBody body, ParseBody(type, body_reader));
+  TOEGANG_RETURN_IF_ERROR(body_reader.Finish());
+  Fact fact{std::move(body), Provenance{}};
+  fact.provenance.recorded_at = recorded_at;
+  return fact;
+}
+
+std::string FactToJson(const Fact& fact, bool with_provenance) {
+  json j = BodyToJson(fact.body);
+  if (fact.provenance.recorded_at) j["recorded_at"] = FormatInstant(*fact.provenance.recorded_at);
+  if (with_provenance) {
+    j["seq"] = fact.provenance.seq;
+    j["arrival"] = InstantOrNull(fact.provenance.arrival);
+  }
+  return j.dump();
+}
+
+absl::StatusOr<AccessRequest> ParseRequestJson(absl::string_view text) {
+  TOEGANG_ASSIGN_OR_RETURN(json value, ParseText(text));
+  return ParseRequest(value);
+}
+
+absl::StatusOr<AccessRequest> ParseRequest(const json& value) {
+  if (!value.is_object()) return absl::InvalidArgumentError("a request must be a JSON object");
+  ObjectReader r(value, "");
+  AccessRequest req;
+  TOEGANG_ASSIGN_OR_RETURN(std::optional<absl::Time> at, r.Instant("at", true));
+  req.at = *at;
+  TOEGANG_ASSIGN_OR_RETURN(const json* actor, r.Require("actor"));
+  if (!actor->is_object()) return FieldError("actor", "must be an object with id, role, organization");
+  ObjectReader ar(*actor, "actor");
+  TOEGANG_ASSIGN_OR_RETURN(req.actor.id, ar.Id("id", true));
+  TOEGANG_ASSIGN_OR_RETURN(req.actor.role, ar.Enum<Role>("role", "role"));
+  TOEGANG_ASSIGN_OR_RETURN(req.actor.organization, ar.Id("organization", false));
+  TOEGANG_RETURN_IF_ERROR(ar.Finish());
+  TOEGANG_ASSIGN_OR_RETURN(req.patient, r.Id("patient", true));
+  TOEGANG_ASSIGN_OR_RETURN(req.action, r.Enum<Action>("action", "action"));
+  TOEGANG_ASSIGN_OR_RETURN(req.category, r.Enum<Category>("category", "category"));
+  TOEGANG_ASSIGN_OR_RETURN(req.purpose, r.Enum<Purpose>("purpose", "purpose"));
+  if (const json* e = r.Get("emergency")) {
+    if (!e->is_object()) return FieldError("emergency", "must be an object with a justification");
+    ObjectReader er(*e, "emergency");
+    req.emergency = true;
+    TOEGANG_ASSIGN_OR_RETURN(req.emergency_justification, er.String("justification", false, kMaxTextBytes));
+    TOEGANG_RETURN_IF_ERROR(er.Finish());
+  }
+  if (const json* lo = r.Get("legal_order")) {
+    if (lo->is_string()) {
+      const std::string& s = lo->get_ref<const std::string&>();
+      if (s.empty() || s.size() > kMaxTextBytes) return FieldError("legal_order", "must be a non-empty reference");
+      req.legal_order = s;
+    } else if (lo->is_object() && !lo->empty()) {
+      std::string s = lo->dump();
+      if (s.size() > kMaxTextBytes) return FieldError("legal_order", "is too large");
+      req.legal_order = std::move(s);
+    } else {
+      return FieldError("legal_order", "must be a reference string or an object describing the order");
+    }
+  }
+  TOEGANG_ASSIGN_OR_RETURN(req.recipient, r.PartyField("recipient", false));
+  TOEGANG_RETURN_IF_ERROR(r.Finish());
+  return req;
+}
+
+json RequestToJsonValue(const AccessRequest& req) {
+  json j = json::object();
+  j["at"] = FormatInstant(req.at);
+  json actor = {{"id", req.actor.id}, {"role", std::string(Name(req.actor.role))}};
+  if (!req.actor.organization.empty()) actor["organization"] = req.actor.organization;
+  j["actor"] = std::move(actor);
+  j["patient"] = req.patient;
+  j["action"] = std::string(Name(req.action));
+  j["category"] = std::string(Name(req.category));
+  j["purpose"] = std::string(Name(req.purpose));
+  if (req.emergency) j["emergency"] = json{{"justification", req.emergency_justification}};
+  if (req.legal_order) j["legal_order"] = *req.legal_order;
+  if (req.recipient) j["recipient"] = PartyToJson(*req.recipient);
+  return j;
+}
+
+json DecisionToJsonValue(const Decision& d, absl::string_view decision_id) {
+  json j = json::object();
+  j["decision"] = d.permitted() ? "permit" : "deny";
+  json reasons = json::array();
+  for (Reason r : d.reasons) reasons.push_back(std::string(Name(r)));
+  j["reasons"] = std::move(reasons);
+  j["legal_basis"] = d.legal_basis ? json(std::string(Name(*d.legal_basis))) : json(nullptr);
+  json obligations = json::array();
+  for (Obligation o : d.obligations) obligations.push_back(std::string(Name(o)));
+  j["obligations"] = std::move(obligations);
+  json consents = json::array();
+  for (absl::string_view c : d.consents) consents.push_back(std::string(c));
+  j["consents"] = std::move(consents);
+  j["age_band"] = d.age_band ? json(std::string(Name(*d.age_band))) : json(nullptr);
+  j["policy"] = std::string(d.policy);
+  if (!d.rule.empty()) j["rule"] = std::string(d.rule);
+  if (!decision_id.empty()) j["decision_id"] = std::string(decision_id);
+  if (!d.error.empty()) j["error"] = d.error;
+  return j;
+}
+
+std::string DecisionToJson(const Decision& d, absl::string_view decision_id) {
+  return DecisionToJsonValue(d, decision_id).dump();
+}
+
+std::string InvalidRequestJson(absl::string_view error) {
+  json j = {{"decision", "deny"},
+            {"reasons", json::array({"invalid_request"})},
+            {"legal_basis", nullptr},
+            {"obligations", json::array()},
+            {"consents", json::array()},
+            {"age_band", nullptr},
+            {"error", std::string(error)}};
+  return j.dump();
+}
+
+}  // namespace toegang

@@ -1,0 +1,57 @@
+// Copyright toegang authors.
+//
+// json.h: the strict JSON form of facts, requests and decisions (API.md).
+//
+// Parsing is strict: unknown fields, unknown enum values, missing required fields,
+// malformed instants or dates, ids outside 1..128 bytes and oversized input are errors
+// (absl::InvalidArgumentError) whose message names the field, e.g.
+//   "consent.purposes[1]: unknown purpose 'marketing'".
+// Errors never quote an id that looks like a BSN (a Dutch citizen service number).
+//
+// Example:
+//
+//   absl::StatusOr<Fact> fact = ParseFactJson(line);
+//   if (!fact.ok()) { report(fact.status()); }
+//   std::string out = DecisionToJson(decision, "dec-42");
+#ifndef TOEGANG_MODEL_JSON_H_
+#define TOEGANG_MODEL_JSON_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "model/facts.h"
+#include "model/request.h"
+#include "nlohmann/json.hpp"
+
+namespace toegang {
+
+// Inputs larger than this are refused before parsing.
+inline constexpr size_t kMaxJsonLineBytes = 64 * 1024;
+
+// One fact (one JSON Lines line). `recorded_at`, when given, lands in provenance.
+absl::StatusOr<Fact> ParseFactJson(absl::string_view text);
+absl::StatusOr<Fact> ParseFact(const nlohmann::json& value);
+
+// The fact as one JSON line, in API.md's shape. With `with_provenance`, adds the
+// store's "seq" and "arrival" (and keeps "recorded_at" when it was given).
+std::string FactToJson(const Fact& fact, bool with_provenance);
+
+// One access request.
+absl::StatusOr<AccessRequest> ParseRequestJson(absl::string_view text);
+absl::StatusOr<AccessRequest> ParseRequest(const nlohmann::json& value);
+nlohmann::json RequestToJsonValue(const AccessRequest& request);
+
+// The decision as API.md shows it. `decision_id` may be empty (then omitted).
+nlohmann::json DecisionToJsonValue(const Decision& decision, absl::string_view decision_id);
+std::string DecisionToJson(const Decision& decision, absl::string_view decision_id);
+
+// The answer to a request that could not be parsed: deny, invalid_request, the error.
+std::string InvalidRequestJson(absl::string_view error);
+
+// True if `id` could be a BSN: 9 digits passing the eleven test. Such ids are refused.
+bool LooksLikeBsn(absl::string_view id);
+
+}  // namespace toegang
+
+#endif  // TOEGANG_MODEL_JSON_H_

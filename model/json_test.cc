@@ -1,0 +1,169 @@
+// Copyright toegang authors.
+// The strict JSON form of API.md: every shape of the contract parses, every bad input
+// is refused with a message naming the field, and printing round-trips.
+#include "model/json.h"
+
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace toegang {
+namespace {
+
+using ::testing::HasSubstr;
+
+// The fact lines of API.md, verbatim.
+const char* const kApiFacts[] = {
+    R"({"type":"person","id":"pat-1","birth_date":"2014-02-28","death_date":null})",
+    R"({"type":"relationship","id":"rel-1","subject":"clin-1","relation":"treating","object":"pat-1","from":"2026-01-05T00:00:00+01:00","until":null})",
+    R"({"type":"relationship","id":"rel-2","subject":"clin-2","relation":"substitute_for","object":"clin-1","from":"2026-07-01T00:00:00+02:00","until":"2026-07-22T00:00:00+02:00"})",
+    R"({"type":"relationship","id":"rel-3","subject":"par-1","relation":"parent_with_authority","object":"pat-1"})",
+    R"({"type":"consent","id":"con-1","patient":"pat-1","granted_by":"pat-1","to":{"actor":"clin-9"},"purposes":["referral"],"categories":["medical"],"actions":["read","disclose"],"from":"2026-03-01T00:00:00+01:00","until":null,"evidence":"intake form 2026-03-01"})",
+    R"({"type":"withdrawal","consent":"con-1","by":"pat-1","at":"2026-09-01T12:00:00+02:00"})",
+    R"({"type":"objection","id":"obj-1","patient":"pat-1","by":"pat-1","purposes":["research"],"from":"2026-02-01T00:00:00+01:00"})",
+    R"({"type":"restriction","id":"res-1","patient":"pat-1","by":"clin-1","to":{"role":"parent"},"categories":["medical"],"from":"2026-05-01T00:00:00+02:00","reason":"not in the child's interest"})",
+    R"({"type":"capacity","id":"cap-1","patient":"pat-7","by":"clin-3","capable":false,"from":"2026-02-01T00:00:00+01:00"})",
+};
+
+TEST(FactJsonTest, ApiExamplesParseAndRoundTrip) {
+  for (const char* line : kApiFacts) {
+    SCOPED_TRACE(line);
+    absl::StatusOr<Fact> fact = ParseFactJson(line);
+    ASSERT_TRUE(fact.ok()) << fact.status();
+    std::string printed = FactToJson(*fact, /*with_provenance=*/false);
+    absl::StatusOr<Fact> again = ParseFactJson(printed);
+    ASSERT_TRUE(again.ok()) << printed << ": " << again.status();
+    EXPECT_EQ(FactToJson(*again, false), printed);
+  }
+}
+
+TEST(FactJsonTest, ConsentFields) {
+  absl::StatusOr<Fact> fact = ParseFactJson(kApiFacts[4]);
+  ASSERT_TRUE(fact.ok());
+  const Consent& c = std::get<Consent>(fact->body);
+  EXPECT_EQ(c.to.kind, Party::Kind::kActor);
+  EXPECT_EQ(c.to.id, "clin-9");
+  EXPECT_TRUE(c.actions.Contains(Action::kDisclose));
+  EXPECT_FALSE(c.actions.Contains(Action::kWrite));
+  EXPECT_EQ(c.window.until, absl::InfiniteFuture());
+  EXPECT_FALSE(fact->provenance.recorded_at.has_value());
+}
+
+TEST(FactJsonTest, RecordedAtIsKept) {
+  absl::StatusOr<Fact> fact = ParseFactJson(
+      R"({"type":"withdrawal","consent":"con-1","by":"pat-1","at":"2026-09-01T12:00:00+02:00","recorded_at":"2026-09-02T08:00:00+02:00"})");
+  ASSERT_TRUE(fact.ok()) << fact.status();
+  ASSERT_TRUE(fact->provenance.recorded_at.has_value());
+}
+
+struct BadFact {
+  const char* name;
+  const char* line;
+  const char* message_part;
+};
+
+TEST(FactJsonTest, BadFactsNameTheField) {
+  const BadFact kCases[] = {
+      {"not_json", R"({"type":"person",)", "malformed JSON"},
+      {"not_object", R"(["person"])", "JSON object"},
+      {"unknown_type", R"({"type":"diagnosis","id":"x"})", "unknown fact type 'diagnosis'"},
+      {"missing_type", R"({"id":"x"})", "type: required"},
+      {"unknown_field", R"({"type":"person","id":"p","bsn":"x"})", "person.bsn: unknown field"},
+      {"D5_impossible_birth_date", R"({"type":"person","id":"p","birth_date":"2010-02-29"})", "person.birth_date: date '2010-02-29' does not exist"},
+      {"death_before_birth", R"({"type":"person","id":"p","birth_date":"2010-02-28","death_date":"2009-01-01"})", "person.death_date"},
+      {"unknown_relation", R"({"type":"relationship","subject":"a","relation":"friend","object":"b"})", "relationship.relation: unknown relation 'friend'"},
+      {"until_before_from", R"({"type":"relationship","subject":"a","relation":"treating","object":"b","from":"2026-02-01T00:00:00Z","until":"2026-01-01T00:00:00Z"})", "relationship.until: must be after from"},
+      {"until_equals_from", R"({"type":"relationship","subject":"a","relation":"treating","object":"b","from":"2026-02-01T00:00:00Z","until":"2026-02-01T00:00:00Z"})", "relationship.until"},
+      {"instant_without_offset", R"({"type":"relationship","subject":"a","relation":"treating","object":"b","from":"2026-02-01T00:00:00"})", "relationship.from: not an RFC 3339 instant"},
+      {"D32_marketing_purpose", R"({"type":"consent","id":"c","patient":"p","granted_by":"p","to":{"actor":"x"},"purposes":["treatment","marketing"],"categories":["medical"],"actions":["read"]})", "consent.purposes[1]: unknown purpose 'marketing'"},
+      {"consent_without_categories", R"({"type":"consent","id":"c","patient":"p","granted_by":"p","to":{"actor":"x"},"purposes":["treatment"],"actions":["read"]})", "consent.categories: required"},
+      {"consent_empty_actions", R"({"type":"consent","id":"c","patient":"p","granted_by":"p","to":{"actor":"x"},"purposes":["treatment"],"categories":["medical"],"actions":[]})", "consent.actions: must not be empty"},
+      {"party_two_kinds", R"({"type":"consent","id":"c","patient":"p","granted_by":"p","to":{"actor":"x","role":"parent"},"purposes":["treatment"],"categories":["medical"],"actions":["read"]})", "consent.to: names exactly one party"},
+      {"party_unknown_role", R"({"type":"objection","id":"o","patient":"p","by":"p","to":{"role":"neighbour"}})", "objection.to.role: unknown role 'neighbour'"},
+      {"empty_id", R"({"type":"person","id":""})", "person.id: an id is 1..128 bytes"},
+      {"capable_not_bool", R"({"type":"capacity","id":"c","patient":"p","by":"d","capable":"no"})", "capacity.capable: must be true or false"},
+      {"withdrawal_without_at", R"({"type":"withdrawal","consent":"c","by":"p"})", "withdrawal.at: required"},
+  };
+  for (const BadFact& c : kCases) {
+    SCOPED_TRACE(c.name);
+    absl::StatusOr<Fact> fact = ParseFactJson(c.line);
+    ASSERT_FALSE(fact.ok());
+    EXPECT_EQ(fact.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(fact.status().message()), HasSubstr(c.message_part));
+  }
+}
+
+TEST(FactJsonTest, IdLongerThan128BytesIsRefused) {
+  std::string line = R"({"type":"person","id":")" + std::string(129, 'x') + "\"}";
+  absl::StatusOr<Fact> fact = ParseFactJson(line);
+  ASSERT_FALSE(fact.ok());
+  EXPECT_THAT(std::string(fact.status().message()), HasSubstr("person.id: an id is 1..128 bytes"));
+  EXPECT_TRUE(ParseFactJson(R"({"type":"person","id":")" + std::string(128, 'x') + "\"}").ok());
+}
+
+TEST(FactJsonTest, BsnIsNeverAnIdAndNeverEchoed) {
+  // 111222333 passes the eleven test.
+  ASSERT_TRUE(LooksLikeBsn("111222333"));
+  EXPECT_FALSE(LooksLikeBsn("111222334"));
+  EXPECT_FALSE(LooksLikeBsn("pat-1"));
+  absl::StatusOr<Fact> fact = ParseFactJson(R"({"type":"person","id":"111222333"})");
+  ASSERT_FALSE(fact.ok());
+  EXPECT_THAT(std::string(fact.status().message()), ::testing::Not(HasSubstr("111222333")));
+}
+
+TEST(FactJsonTest, OversizedInputIsRefused) {
+  std::string big = R"({"type":"person","id":"p","x":")" + std::string(kMaxJsonLineBytes, 'a') + "\"}";
+  absl::StatusOr<Fact> fact = ParseFactJson(big);
+  ASSERT_FALSE(fact.ok());
+  EXPECT_THAT(std::string(fact.status().message()), HasSubstr("exceeds the limit"));
+}
+
+const char kApiRequest[] =
+    R"({"at":"2026-11-23T10:15:00+01:00",
+        "actor":{"id":"clin-1","role":"clinician","organization":"praktijk-a"},
+        "patient":"pat-1","action":"read","category":"medical","purpose":"treatment",
+        "emergency":{"justification":"unresponsive patient at the out-of-hours post"},
+        "legal_order":null})";
+
+TEST(RequestJsonTest, ApiExampleParsesAndRoundTrips) {
+  absl::StatusOr<AccessRequest> req = ParseRequestJson(kApiRequest);
+  ASSERT_TRUE(req.ok()) << req.status();
+  EXPECT_EQ(req->actor.role, Role::kClinician);
+  EXPECT_EQ(req->actor.organization, "praktijk-a");
+  EXPECT_TRUE(req->emergency);
+  EXPECT_FALSE(req->legal_order.has_value());
+  std::string printed = RequestToJsonValue(*req).dump();
+  absl::StatusOr<AccessRequest> again = ParseRequestJson(printed);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(RequestToJsonValue(*again).dump(), printed);
+}
+
+TEST(RequestJsonTest, BadRequestsNameTheField) {
+  const BadFact kCases[] = {
+      {"D32_marketing", R"({"at":"2026-11-23T10:15:00Z","actor":{"id":"a","role":"clinician"},"patient":"p","action":"read","category":"medical","purpose":"marketing"})", "purpose: unknown purpose 'marketing'"},
+      {"unknown_role", R"({"at":"2026-11-23T10:15:00Z","actor":{"id":"a","role":"nurse"},"patient":"p","action":"read","category":"medical","purpose":"treatment"})", "actor.role: unknown role 'nurse'"},
+      {"missing_at", R"({"actor":{"id":"a","role":"clinician"},"patient":"p","action":"read","category":"medical","purpose":"treatment"})", "at: required"},
+      {"bad_at", R"({"at":"yesterday","actor":{"id":"a","role":"clinician"},"patient":"p","action":"read","category":"medical","purpose":"treatment"})", "at: not an RFC 3339"},
+      {"unknown_top_level", R"({"at":"2026-11-23T10:15:00Z","actor":{"id":"a","role":"clinician"},"patient":"p","action":"read","category":"medical","purpose":"treatment","override":true})", "override: unknown field"},
+      {"unknown_actor_field", R"({"at":"2026-11-23T10:15:00Z","actor":{"id":"a","role":"clinician","admin":true},"patient":"p","action":"read","category":"medical","purpose":"treatment"})", "actor.admin: unknown field"},
+      {"unknown_category", R"({"at":"2026-11-23T10:15:00Z","actor":{"id":"a","role":"clinician"},"patient":"p","action":"read","category":"genome","purpose":"treatment"})", "category: unknown category 'genome'"},
+      {"action_not_string", R"({"at":"2026-11-23T10:15:00Z","actor":{"id":"a","role":"clinician"},"patient":"p","action":1,"category":"medical","purpose":"treatment"})", "action: must be a action name"},
+  };
+  for (const BadFact& c : kCases) {
+    SCOPED_TRACE(c.name);
+    absl::StatusOr<AccessRequest> req = ParseRequestJson(c.line);
+    ASSERT_FALSE(req.ok());
+    EXPECT_THAT(std::string(req.status().message()), HasSubstr(c.message_part));
+  }
+}
+
+TEST(DecisionJsonTest, InvalidRequestShape) {
+  nlohmann::json j = nlohmann::json::parse(InvalidRequestJson("at: required field is missing"));
+  EXPECT_EQ(j["decision"], "deny");
+  EXPECT_EQ(j["reasons"], nlohmann::json::array({"invalid_request"}));
+  EXPECT_EQ(j["error"], "at: required field is missing");
+}
+
+}  // namespace
+}  // namespace toegang

@@ -1,0 +1,148 @@
+// Copyright toegang authors.
+#include "model/time.h"
+
+#include <cstdlib>
+
+#include "absl/base/internal/raw_logging.h"
+#include "absl/strings/str_cat.h"
+
+namespace toegang {
+namespace {
+
+constexpr absl::civil_year_t kMinYear = 1800;
+constexpr absl::civil_year_t kMaxYear = 2999;
+
+bool IsDigits(absl::string_view s) {
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+const absl::TimeZone& Amsterdam() {
+  static const absl::TimeZone* const zone = [] {
+    auto* tz = new absl::TimeZone;
+    if (!absl::LoadTimeZone("Europe/Amsterdam", tz)) {
+      ABSL_RAW_LOG(FATAL, "toegang: no tzdata for Europe/Amsterdam (install tzdata)");
+    }
+    return tz;
+  }();
+  return *zone;
+}
+
+absl::StatusOr<absl::Time> ParseInstant(absl::string_view text) {
+  // Shape first, so that absl's lenient parser never sees "2026-1-5" or a bare date.
+  // YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)
+  if (text.size() < 20 || text.size() > 40 || !IsDigits(text.substr(0, 4)) ||
+      text[4] != '-' || !IsDigits(text.substr(5, 2)) || text[7] != '-' ||
+      !IsDigits(text.substr(8, 2)) || (text[10] != 'T' && text[10] != 't') ||
+      !IsDigits(text.substr(11, 2)) || text[13] != ':' || !IsDigits(text.substr(14, 2)) ||
+      text[16] != ':' || !IsDigits(text.substr(17, 2))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("not an RFC 3339 instant with offset: '", text.substr(0, 40), "'"));
+  }
+  absl::string_view rest = text.substr(19);
+  if (!rest.empty() && rest[0] == '.') {
+    size_t n = 1;
+    while (n < rest.size() && rest[n] >= '0' && rest[n] <= '9') ++n;
+    if (n == 1 || n > 10) {
+      return absl::InvalidArgumentError(absl::StrCat("bad fractional seconds in '", text, "'"));
+    }
+    rest.remove_prefix(n);
+  }
+  bool zone_ok = (rest == "Z" || rest == "z") ||
+                 (rest.size() == 6 && (rest[0] == '+' || rest[0] == '-') &&
+                  IsDigits(rest.substr(1, 2)) && rest[3] == ':' && IsDigits(rest.substr(4, 2)));
+  if (!zone_ok) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("instant '", text, "' needs an offset (Z or +HH:MM)"));
+  }
+  // Field ranges: absl normalizes 2026-02-30 to 2026-03-02; we refuse it instead.
+  int y = std::atoi(std::string(text.substr(0, 4)).c_str());
+  int mo = std::atoi(std::string(text.substr(5, 2)).c_str());
+  int d = std::atoi(std::string(text.substr(8, 2)).c_str());
+  int h = std::atoi(std::string(text.substr(11, 2)).c_str());
+  int mi = std::atoi(std::string(text.substr(14, 2)).c_str());
+  int s = std::atoi(std::string(text.substr(17, 2)).c_str());
+  absl::CivilDay day(y, mo, d);
+  if (day.year() != y || day.month() != mo || day.day() != d || h > 23 || mi > 59 || s > 59) {
+    return absl::InvalidArgumentError(absl::StrCat("instant '", text, "' does not exist"));
+  }
+  if (y < kMinYear || y > kMaxYear) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("instant '", text, "' is outside the years 1800..2999"));
+  }
+  if (rest.size() == 6) {
+    int oh = std::atoi(std::string(rest.substr(1, 2)).c_str());
+    int om = std::atoi(std::string(rest.substr(4, 2)).c_str());
+    if (oh > 23 || om > 59) {
+      return absl::InvalidArgumentError(absl::StrCat("bad offset in instant '", text, "'"));
+    }
+  }
+  absl::Time t;
+  std::string err;
+  if (!absl::ParseTime(absl::RFC3339_full, std::string(text), &t, &err)) {
+    return absl::InvalidArgumentError(absl::StrCat("bad instant '", text, "': ", err));
+  }
+  return t;
+}
+
+std::string FormatInstant(absl::Time t) {
+  if (t == absl::InfinitePast()) return "-infinity";
+  if (t == absl::InfiniteFuture()) return "infinity";
+  return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E*SZ", t, absl::UTCTimeZone());
+}
+
+absl::StatusOr<absl::CivilDay> ParseCivilDate(absl::string_view text) {
+  if (text.size() != 10 || !IsDigits(text.substr(0, 4)) || text[4] != '-' ||
+      !IsDigits(text.substr(5, 2)) || text[7] != '-' || !IsDigits(text.substr(8, 2))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("not a YYYY-MM-DD date: '", text.substr(0, 40), "'"));
+  }
+  int y = std::atoi(std::string(text.substr(0, 4)).c_str());
+  int m = std::atoi(std::string(text.substr(5, 2)).c_str());
+  int d = std::atoi(std::string(text.substr(8, 2)).c_str());
+  absl::CivilDay day(y, m, d);
+  // CivilDay normalizes (2010-02-29 becomes 2010-03-01); a date that moved does not exist.
+  if (day.year() != y || day.month() != m || day.day() != d) {
+    return absl::InvalidArgumentError(absl::StrCat("date '", text, "' does not exist"));
+  }
+  if (y < kMinYear || y > kMaxYear) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("date '", text, "' is outside the years 1800..2999"));
+  }
+  return day;
+}
+
+std::string FormatCivilDate(absl::CivilDay day) { return absl::FormatCivilTime(day); }
+
+absl::CivilDay BirthdayIn(absl::CivilDay birth, absl::civil_year_t year, LeapDayRule rule) {
+  if (birth.month() == 2 && birth.day() == 29) {
+    // absl normalizes 29 February of a non-leap year to 1 March: that is kMarch1.
+    absl::CivilDay normalized(year, 2, 29);
+    bool leap = normalized.month() == 2;
+    if (!leap && rule == LeapDayRule::kFeb28) return absl::CivilDay(year, 2, 28);
+    return normalized;
+  }
+  return absl::CivilDay(year, birth.month(), birth.day());
+}
+
+int AgeInYears(absl::CivilDay birth, absl::CivilDay on, LeapDayRule rule) {
+  if (on < birth) return -1;
+  int years = static_cast<int>(on.year() - birth.year());
+  if (on < BirthdayIn(birth, on.year(), rule)) --years;
+  return years;
+}
+
+AgeBand BandForAge(int age) {
+  if (age < 12) return AgeBand::kUnder12;
+  if (age < 16) return AgeBand::k12To15;
+  if (age < 18) return AgeBand::k16To17;
+  return AgeBand::kAdult;
+}
+
+absl::CivilDay AmsterdamDay(absl::Time t) { return absl::ToCivilDay(t, Amsterdam()); }
+
+}  // namespace toegang

@@ -1,0 +1,101 @@
+// Copyright toegang authors.
+// DOMAIN D4–D5: age on the civil date of `at` in Europe/Amsterdam.
+#include "model/time.h"
+
+#include "gtest/gtest.h"
+
+namespace toegang {
+namespace {
+
+absl::Time At(const char* text) {
+  absl::StatusOr<absl::Time> t = ParseInstant(text);
+  EXPECT_TRUE(t.ok()) << text << ": " << t.status();
+  return t.ok() ? *t : absl::InfinitePast();
+}
+
+struct AgeCase {
+  const char* name;
+  absl::CivilDay birth;
+  const char* at;
+  LeapDayRule rule;
+  int age;
+  AgeBand band;
+};
+
+TEST(AgeTest, D4_D5_Table) {
+  const AgeCase kCases[] = {
+      {"D4_birthday_counts_all_day", absl::CivilDay(2010, 5, 14), "2026-05-14T00:00:00+02:00", LeapDayRule::kMarch1, 16, AgeBand::k16To17},
+      {"D4_day_before_birthday", absl::CivilDay(2010, 5, 14), "2026-05-13T23:59:59+02:00", LeapDayRule::kMarch1, 15, AgeBand::k12To15},
+      // Local midnight is still the previous day in UTC: the Amsterdam date decides.
+      {"D4_local_midnight_utc_previous_day", absl::CivilDay(2010, 5, 14), "2026-05-13T22:00:00Z", LeapDayRule::kMarch1, 16, AgeBand::k16To17},
+      {"D4_utc_same_day_before_local", absl::CivilDay(2010, 5, 14), "2026-05-13T21:59:59Z", LeapDayRule::kMarch1, 15, AgeBand::k12To15},
+      // Across the autumn DST change (2026-10-25 03:00 CEST -> 02:00 CET).
+      {"D4_dst_autumn_midnight", absl::CivilDay(2014, 10, 26), "2026-10-25T23:00:00Z", LeapDayRule::kMarch1, 12, AgeBand::k12To15},
+      {"D4_dst_autumn_before", absl::CivilDay(2014, 10, 26), "2026-10-25T22:59:59Z", LeapDayRule::kMarch1, 11, AgeBand::kUnder12},
+      // E14: born 29 Feb 2012; 2028 is a leap year.
+      {"E14_leap_year_day_before", absl::CivilDay(2012, 2, 29), "2028-02-28T12:00:00+01:00", LeapDayRule::kMarch1, 15, AgeBand::k12To15},
+      {"E14_leap_year_birthday", absl::CivilDay(2012, 2, 29), "2028-02-29T00:00:00+01:00", LeapDayRule::kMarch1, 16, AgeBand::k16To17},
+      // Non-leap year: 1 March by default, 28 February with leap_day_rule feb_28.
+      {"D4_leap_birth_non_leap_year_march_1", absl::CivilDay(2012, 2, 29), "2024-02-28T12:00:00+01:00", LeapDayRule::kMarch1, 11, AgeBand::kUnder12},
+      {"D4_leap_birth_non_leap_year_march_1_b", absl::CivilDay(2012, 2, 29), "2026-02-28T23:59:00+01:00", LeapDayRule::kMarch1, 13, AgeBand::k12To15},
+      {"D4_leap_birth_non_leap_year_march_1_c", absl::CivilDay(2012, 2, 29), "2026-03-01T00:00:00+01:00", LeapDayRule::kMarch1, 14, AgeBand::k12To15},
+      {"D4_leap_birth_non_leap_year_feb_28", absl::CivilDay(2012, 2, 29), "2026-02-28T00:00:00+01:00", LeapDayRule::kFeb28, 14, AgeBand::k12To15},
+      {"D4_leap_birth_non_leap_year_feb_27", absl::CivilDay(2012, 2, 29), "2026-02-27T23:59:00+01:00", LeapDayRule::kFeb28, 13, AgeBand::k12To15},
+      {"D5_adult_at_18", absl::CivilDay(2008, 11, 23), "2026-11-23T00:00:00+01:00", LeapDayRule::kMarch1, 18, AgeBand::kAdult},
+      {"D5_17", absl::CivilDay(2008, 11, 24), "2026-11-23T12:00:00+01:00", LeapDayRule::kMarch1, 17, AgeBand::k16To17},
+      {"D5_12", absl::CivilDay(2014, 3, 1), "2026-03-01T08:00:00+01:00", LeapDayRule::kMarch1, 12, AgeBand::k12To15},
+      {"D5_newborn", absl::CivilDay(2026, 3, 1), "2026-03-01T08:00:00+01:00", LeapDayRule::kMarch1, 0, AgeBand::kUnder12},
+  };
+  for (const AgeCase& c : kCases) {
+    SCOPED_TRACE(c.name);
+    int age = AgeInYears(c.birth, AmsterdamDay(At(c.at)), c.rule);
+    EXPECT_EQ(age, c.age);
+    EXPECT_EQ(BandForAge(age), c.band);
+  }
+}
+
+TEST(AgeTest, D5_BirthAfterAtIsNegative) {
+  EXPECT_LT(AgeInYears(absl::CivilDay(2026, 3, 2), absl::CivilDay(2026, 3, 1), LeapDayRule::kMarch1), 0);
+}
+
+TEST(ParseInstantTest, AcceptsOffsetsAndFractions) {
+  EXPECT_EQ(At("2026-11-23T10:15:00+01:00"), At("2026-11-23T09:15:00Z"));
+  EXPECT_EQ(At("2026-11-23T09:15:00.5Z") - At("2026-11-23T09:15:00Z"), absl::Milliseconds(500));
+  EXPECT_EQ(FormatInstant(At("2026-03-01T00:00:00+01:00")), "2026-02-28T23:00:00Z");
+}
+
+TEST(ParseInstantTest, RejectsWhatIsNotAnInstant) {
+  const char* kBad[] = {
+      "",
+      "2026-11-23",                 // a date
+      "2026-11-23T10:15:00",        // no offset
+      "2026-11-23 10:15:00Z",       // space
+      "2026-02-30T10:00:00Z",       // no such day
+      "2026-11-23T24:00:00Z",       // hour 24
+      "2026-11-23T10:60:00Z",
+      "2026-1-23T10:15:00Z",
+      "2026-11-23T10:15:00+1:00",
+      "2026-11-23T10:15:00+25:00",
+      "0001-01-01T00:00:00Z",       // outside 1800..2999
+      "2026-11-23T10:15:00.Z",
+      "2026-11-23T10:15:00Zjunk",
+  };
+  for (const char* text : kBad) {
+    SCOPED_TRACE(text);
+    EXPECT_FALSE(ParseInstant(text).ok());
+  }
+}
+
+TEST(ParseCivilDateTest, D5_NonexistentDatesAreRejected) {
+  EXPECT_TRUE(ParseCivilDate("2012-02-29").ok());
+  EXPECT_FALSE(ParseCivilDate("2010-02-29").ok());
+  EXPECT_FALSE(ParseCivilDate("2026-04-31").ok());
+  EXPECT_FALSE(ParseCivilDate("2026-13-01").ok());
+  EXPECT_FALSE(ParseCivilDate("2026-1-01").ok());
+  EXPECT_FALSE(ParseCivilDate("26-01-01").ok());
+  EXPECT_FALSE(ParseCivilDate("1700-01-01").ok());
+  EXPECT_EQ(*ParseCivilDate("2015-09-01"), absl::CivilDay(2015, 9, 1));
+}
+
+}  // namespace
+}  // namespace toegang
