@@ -1,0 +1,65 @@
+// Copyright toegang authors.
+//
+// patient_record.h: every fact about one patient, by type, as the evaluator reads them.
+//
+// A PatientRecord is a value: the stores build one per decision (or serve a cached
+// one) and the evaluator only reads it. Each fact keeps its provenance, so that a
+// consent never counts before it was recorded (DOMAIN D19).
+#ifndef TOEGANG_MODEL_PATIENT_RECORD_H_
+#define TOEGANG_MODEL_PATIENT_RECORD_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/facts.h"
+
+namespace toegang {
+
+template <typename T>
+struct Stored {
+  T value;
+  Provenance provenance;
+};
+
+struct PatientRecord {
+  std::string patient;
+  std::optional<Stored<Person>> person;  // the latest person fact (by sequence)
+  std::vector<Stored<Relationship>> relationships;  // every relationship whose object is the patient
+  std::vector<Stored<Consent>> consents;
+  std::vector<Stored<Withdrawal>> withdrawals;  // of this patient's consents, objections, restrictions
+  std::vector<Stored<Objection>> objections;
+  std::vector<Stored<Restriction>> restrictions;
+  std::vector<Stored<Capacity>> capacities;
+
+  // Files `fact` under its type. REQUIRES: the fact is about this patient (a withdrawal:
+  // of one of this patient's facts). A person fact replaces an older one.
+  void Add(const Fact& fact) {
+    std::visit(
+        [&](const auto& f) {
+          using T = std::decay_t<decltype(f)>;
+          if constexpr (std::is_same_v<T, Person>) {
+            if (!person || person->provenance.seq <= fact.provenance.seq) {
+              person = Stored<Person>{f, fact.provenance};
+            }
+          } else if constexpr (std::is_same_v<T, Relationship>) {
+            relationships.push_back({f, fact.provenance});
+          } else if constexpr (std::is_same_v<T, Consent>) {
+            consents.push_back({f, fact.provenance});
+          } else if constexpr (std::is_same_v<T, Withdrawal>) {
+            withdrawals.push_back({f, fact.provenance});
+          } else if constexpr (std::is_same_v<T, Objection>) {
+            objections.push_back({f, fact.provenance});
+          } else if constexpr (std::is_same_v<T, Restriction>) {
+            restrictions.push_back({f, fact.provenance});
+          } else if constexpr (std::is_same_v<T, Capacity>) {
+            capacities.push_back({f, fact.provenance});
+          }
+        },
+        fact.body);
+  }
+};
+
+}  // namespace toegang
+
+#endif  // TOEGANG_MODEL_PATIENT_RECORD_H_

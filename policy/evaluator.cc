@@ -1,0 +1,500 @@
+// Copyright toegang authors.
+#include "policy/evaluator.h"
+
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "model/time.h"
+#include "policy/internal/rules.h"
+
+namespace toegang {
+namespace {
+
+using policy_internal::CompiledRule;
+using policy_internal::Predicate;
+
+bool IsParentRelation(Relation r) {
+  return r == Relation::kParentWithAuthority || r == Relation::kGuardian;
+}
+
+// Whether `party` names the actor (by id, role or organisation).
+bool NamesActor(const Party& party, const Actor& actor) {
+  switch (party.kind) {
+    case Party::Kind::kActor:
+      return party.id == actor.id;
+    case Party::Kind::kRole:
+      return party.role == actor.role;
+    case Party::Kind::kOrganization:
+      return !actor.organization.empty() && party.id == actor.organization;
+  }
+  return false;
+}
+
+// Everything one decision computes about the facts, each at most once.
+class DecisionContext {
+ public:
+  DecisionContext(const Policy& policy, const AccessRequest& req, const PatientRecord& record,
+                  absl::Span<const Stored<Relationship>> substitutions)
+      : policy_(policy), params_(policy.params()), req_(req), rec_(record), subs_(substitutions) {
+    if (rec_.person && rec_.person->value.birth_date) {
+      int age = AgeInYears(*rec_.person->value.birth_date, AmsterdamDay(req.at), params_.leap_day_rule);
+      if (age < 0) {
+        band_error_ = Reason::kBirthDateAfterRequest;  // D5
+      } else {
+        band_ = BandForAge(age);
+      }
+    }
+  }
+
+  const std::optional<AgeBand>& band() const { return band_; }
+  Reason band_error() const { return band_error_; }
+  // The consents a permit relied on (D41): those behind `consent` if the rule required
+  // it, and those behind `parental_consent` if it was found to hold.
+  void AppendReliedOn(bool rule_requires_consent, absl::InlinedVector<absl::string_view, 2>* out) const {
+    uint32_t parental = uint32_t{1} << static_cast<int>(Predicate::kParentalConsent);
+    if ((known_ & parental) && (value_ & parental)) out->insert(out->end(), parental_ids_.begin(), parental_ids_.end());
+    if (rule_requires_consent) {
+      for (absl::string_view id : consent_ids_) {
+        if (std::find(out->begin(), out->end(), id) == out->end()) out->push_back(id);
+      }
+    }
+  }
+
+  bool Holds(Predicate p) {
+    uint32_t bit = uint32_t{1} << static_cast<int>(p);
+    if (known_ & bit) return (value_ & bit) != 0;
+    bool v = Compute(p);
+    known_ |= bit;
+    if (v) value_ |= bit;
+    return v;
+  }
+
+  // The reason a failed requirement gives: age errors name the age problem.
+  Reason FailureReason(Predicate p) const {
+    if ((p == Predicate::kConsent || p == Predicate::kParentalConsent) && !band_) return band_error_;
+    return policy_internal::PredicateFailureReason(p);
+  }
+
+ private:
+  bool Compute(Predicate p) {
+    switch (p) {
+      case Predicate::kTreatingRelationship:
+        return Treats(req_.actor.id, req_.at);
+      case Predicate::kSubstituteCoverage:
+        return SubstituteCoverage();
+      case Predicate::kRegisteredWith:
+        return !req_.actor.organization.empty() &&
+               HasRelation(req_.actor.organization, Relation::kRegisteredWith, req_.at);
+      case Predicate::kSelf:
+        return req_.actor.id == req_.patient;
+      case Predicate::kParentWithAuthority:
+        return HasParentAuthority(req_.actor.id, req_.at);
+      case Predicate::kRepresentativeOfIncapable:
+        return HasRelation(req_.actor.id, Relation::kRepresentative, req_.at) && Incapable(req_.at);
+      case Predicate::kConsent:
+        return EffectiveConsent();
+      case Predicate::kParentalConsent:
+        return ParentalConsent();
+      case Predicate::kObjection:
+        return AnyObjection(/*child_only=*/false);
+      case Predicate::kChildObjection:
+        return AnyObjection(/*child_only=*/true);
+      case Predicate::kRestriction:
+        return AnyRestriction();
+      case Predicate::kEmergencyJustification:
+        return req_.emergency && !absl::StripAsciiWhitespace(req_.emergency_justification).empty();
+      case Predicate::kLegalOrder:
+        return req_.actor.role == Role::kLawEnforcement && req_.legal_order.has_value();
+      case Predicate::kDeceased:
+        // D29: from the civil day of death on (read in Europe/Amsterdam).
+        return rec_.person && rec_.person->value.death_date &&
+               AmsterdamDay(req_.at) >= *rec_.person->value.death_date;
+    }
+    return false;
+  }
+
+  // --- relationships (D6, D7, D12-D16) -------------------------------------------
+
+  bool HasRelation(absl::string_view subject, Relation relation, absl::Time t) const {
+    for (const Stored<Relationship>& r : rec_.relationships) {
+      if (r.value.relation == relation && r.value.subject == subject && r.value.window.Contains(t)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  bool HasParentAuthority(absl::string_view who, absl::Time t) const {
+    for (const Stored<Relationship>& r : rec_.relationships) {
+      if (IsParentRelation(r.value.relation) && r.value.subject == who && r.value.window.Contains(t)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // D12: a treating relationship in force at t; `until` is extended by the grace days.
+  bool Treats(absl::string_view clinician, absl::Time t) const {
+    absl::Duration grace = absl::Hours(24) * params_.treatment_grace_days;
+    for (const Stored<Relationship>& r : rec_.relationships) {
+      const Relationship& rel = r.value;
+      if (rel.relation != Relation::kTreating || rel.subject != clinician) continue;
+      if (rel.window.from <= t && t < rel.window.until + grace) return true;
+    }
+    return false;
+  }
+
+  // D13: the actor covers (substitute_for, in force now) a clinician who treats the
+  // patient now. A coverage that has not started grants nothing.
+  bool SubstituteCoverage() const {
+    for (const Stored<Relationship>& s : subs_) {
+      const Relationship& rel = s.value;
+      if (rel.relation != Relation::kSubstituteFor || rel.subject != req_.actor.id) continue;
+      if (!rel.window.Contains(req_.at)) continue;
+      if (Treats(rel.object, req_.at)) return true;
+    }
+    return false;
+  }
+
+  // D7: the latest capacity assessment in force at t says incapable. Without one the
+  // patient is presumed capable.
+  bool Incapable(absl::Time t) const {
+    const Stored<Capacity>* latest = nullptr;
+    absl::Time latest_start = absl::InfinitePast();
+    for (const Stored<Capacity>& c : rec_.capacities) {
+      absl::Time start = StartOf(c.value.window, c.provenance);
+      if (!(start <= t && t < c.value.window.until) || Withdrawn(c.value.id, t)) continue;
+      if (latest == nullptr || start > latest_start ||
+          (start == latest_start && c.provenance.seq > latest->provenance.seq)) {
+        latest = &c;
+        latest_start = start;
+      }
+    }
+    return latest != nullptr && !latest->value.capable;
+  }
+
+  // --- consents (D18-D20) ---------------------------------------------------------
+
+  // Withdrawals end a consent, objection or restriction from their `at` on (D19, D21).
+  bool Withdrawn(absl::string_view id, absl::Time t) const {
+    if (id.empty()) return false;
+    for (const Stored<Withdrawal>& w : rec_.withdrawals) {
+      if (w.value.target == id && w.value.at <= t) return true;
+    }
+    return false;
+  }
+
+  // Objections and restrictions start at `from`, or when recorded if no `from` is given.
+  static absl::Time StartOf(const Window& w, const Provenance& p) {
+    return w.from != absl::InfinitePast() ? w.from : p.RecordedInstant();
+  }
+
+  // D19: T >= max(from, recorded_at), T < until, not withdrawn at or before T.
+  bool ConsentInForce(const Stored<Consent>& c, absl::Time t) const {
+    absl::Time start = std::max(c.value.window.from, c.provenance.RecordedInstant());
+    return start <= t && t < c.value.window.until && !Withdrawn(c.value.id, t);
+  }
+
+  bool Covers(const Consent& c) const {
+    return c.purposes.Contains(req_.purpose) && c.categories.Contains(req_.category) &&
+           c.actions.Contains(req_.action);
+  }
+
+  // D18: the recipient is the actor, or on a disclose the named recipient.
+  bool NamesRecipient(const Party& to) const {
+    if (req_.action == Action::kDisclose && req_.recipient) return to == *req_.recipient;
+    return NamesActor(to, req_.actor);
+  }
+
+  // The patient's age band at the consent's start (for parent_consent_at_16 continue).
+  std::optional<AgeBand> BandAt(absl::Time t) const {
+    if (!rec_.person || !rec_.person->value.birth_date || t == absl::InfinitePast()) return std::nullopt;
+    int age = AgeInYears(*rec_.person->value.birth_date, AmsterdamDay(t), params_.leap_day_rule);
+    if (age < 0) return std::nullopt;
+    return BandForAge(age);
+  }
+
+  // D20: who may grant for the patient's band at T. The 12-15 band needs the child and
+  // a parent with gezag (unless consent_12_to_15 child_only): two consents, or one
+  // granted by both.
+  bool EffectiveConsent() {
+    if (!band_) return false;  // D5: the grantor rules need the age
+    const absl::Time t = req_.at;
+    const Stored<Consent>* by_child = nullptr;
+    const Stored<Consent>* by_parent = nullptr;
+    for (const Stored<Consent>& c : rec_.consents) {
+      if (c.value.patient != req_.patient || !Covers(c.value) || !NamesRecipient(c.value.to) ||
+          !ConsentInForce(c, t)) {
+        continue;
+      }
+      bool child = false, parent = false, representative = false;
+      for (const std::string& g : c.value.granted_by) {
+        if (g == req_.patient) child = true;
+        if (HasParentAuthority(g, t)) parent = true;
+        if (HasRelation(g, Relation::kRepresentative, t)) representative = true;
+      }
+      switch (*band_) {
+        case AgeBand::kUnder12:
+          if (parent) return Rely(&c, nullptr);
+          break;
+        case AgeBand::k12To15:
+          if (child && (parent || params_.consent_12_to_15 == PolicyParams::Consent12To15::kChildOnly)) {
+            return Rely(&c, nullptr);
+          }
+          if (child && !by_child) by_child = &c;
+          if (parent && !by_parent) by_parent = &c;
+          if (by_child && by_parent) return Rely(by_child, by_parent);
+          break;
+        case AgeBand::k16To17:
+          if (child) return Rely(&c, nullptr);
+          if (params_.parent_consent_at_16 == PolicyParams::ParentConsentAt16::kContinue &&
+              ParentGrantedBefore16(c)) {
+            return Rely(&c, nullptr);
+          }
+          break;
+        case AgeBand::kAdult:
+          if (child) return Rely(&c, nullptr);
+          if (representative && Incapable(t)) return Rely(&c, nullptr);  // D7
+          break;
+      }
+    }
+    return false;
+  }
+
+  // parent_consent_at_16 continue: a parent with gezag granted it while the child was
+  // under 16.
+  bool ParentGrantedBefore16(const Stored<Consent>& c) const {
+    absl::Time start = std::max(c.value.window.from, c.provenance.RecordedInstant());
+    std::optional<AgeBand> then = BandAt(start);
+    if (!then || (*then != AgeBand::kUnder12 && *then != AgeBand::k12To15)) return false;
+    for (const std::string& g : c.value.granted_by) {
+      if (HasParentAuthority(g, start)) return true;
+    }
+    return false;
+  }
+
+  bool Rely(const Stored<Consent>* a, const Stored<Consent>* b) {
+    consent_ids_.clear();
+    consent_ids_.push_back(a->value.id);
+    if (b != nullptr && b != a) consent_ids_.push_back(b->value.id);
+    return true;
+  }
+
+  // S2 (youth care): an effective consent to the actor granted by a parent with gezag
+  // or a guardian, whatever the child's band.
+  bool ParentalConsent() {
+    parental_ids_.clear();
+    for (const Stored<Consent>& c : rec_.consents) {
+      if (c.value.patient != req_.patient || !Covers(c.value) || !NamesRecipient(c.value.to) ||
+          !ConsentInForce(c, req_.at)) {
+        continue;
+      }
+      for (const std::string& g : c.value.granted_by) {
+        if (HasParentAuthority(g, req_.at)) {
+          parental_ids_.assign({absl::string_view(c.value.id)});
+          return true;
+        }
+      }
+    }
+    return false;
+  }
+
+  // --- objections and restrictions (D9, D15, D21-D23, D33) ---------------------------
+
+  // D15: an objection for treatment also reaches emergency access to the same party.
+  bool PurposeReached(PurposeSet purposes) const {
+    if (purposes.Contains(req_.purpose)) return true;
+    return req_.purpose == Purpose::kEmergency && purposes.Contains(Purpose::kTreatment);
+  }
+
+  bool ReachesParty(const std::optional<Party>& to) const {
+    if (!to) return true;
+    if (NamesActor(*to, req_.actor)) return true;
+    return req_.action == Action::kDisclose && req_.recipient && *to == *req_.recipient;
+  }
+
+  // Who may object for the patient at T: the patient (12+; on doubt about the age,
+  // yes), a parent with gezag or guardian while the patient is under 16, a
+  // representative while the patient is incapable.
+  bool MayObject(absl::string_view by, absl::Time t) const {
+    if (by == req_.patient) return !band_ || *band_ != AgeBand::kUnder12;
+    if (HasParentAuthority(by, t)) {
+      return !band_ || *band_ == AgeBand::kUnder12 || *band_ == AgeBand::k12To15;
+    }
+    return HasRelation(by, Relation::kRepresentative, t) && Incapable(t);
+  }
+
+  bool AnyObjection(bool child_only) const {
+    const absl::Time t = req_.at;
+    for (const Stored<Objection>& o : rec_.objections) {
+      const Objection& obj = o.value;
+      if (obj.patient != req_.patient) continue;
+      absl::Time start = StartOf(obj.window, o.provenance);
+      if (!(start <= t && t < obj.window.until) || Withdrawn(obj.id, t)) continue;
+      if (!PurposeReached(obj.purposes) || !obj.categories.Contains(req_.category) ||
+          !obj.actions.Contains(req_.action) || !ReachesParty(obj.to)) {
+        continue;
+      }
+      if (child_only ? obj.by == req_.patient : MayObject(obj.by, t)) return true;
+    }
+    return false;
+  }
+
+  // D33: a restriction recorded by a clinician treating the patient when it starts
+  // applies to the parties it names (absent: everyone but its author).
+  bool AnyRestriction() const {
+    const absl::Time t = req_.at;
+    for (const Stored<Restriction>& r : rec_.restrictions) {
+      const Restriction& res = r.value;
+      if (res.patient != req_.patient) continue;
+      absl::Time start = StartOf(res.window, r.provenance);
+      if (!(start <= t && t < res.window.until) || Withdrawn(res.id, t)) continue;
+      if (!res.purposes.Contains(req_.purpose) || !res.categories.Contains(req_.category) ||
+          !res.actions.Contains(req_.action)) {
+        continue;
+      }
+      if (res.to ? !ReachesParty(res.to) : req_.actor.id == res.by) continue;
+      if (!Treats(res.by, start == absl::InfinitePast() ? t : start)) continue;
+      return true;
+    }
+    return false;
+  }
+
+  const Policy& policy_;
+  const PolicyParams& params_;
+  const AccessRequest& req_;
+  const PatientRecord& rec_;
+  absl::Span<const Stored<Relationship>> subs_;
+  std::optional<AgeBand> band_;
+  Reason band_error_ = Reason::kAgeUnknown;
+  uint32_t known_ = 0;
+  uint32_t value_ = 0;
+  absl::InlinedVector<absl::string_view, 2> consent_ids_;
+  absl::InlinedVector<absl::string_view, 1> parental_ids_;
+};
+
+static_assert(policy_internal::kPredicateCount <= 32, "predicate memo is a 32-bit mask");
+
+bool TargetHolds(const CompiledRule& r, const AccessRequest& req) {
+  return r.roles.Contains(req.actor.role) && r.purposes.Contains(req.purpose) &&
+         r.actions.Contains(req.action) && r.categories.Contains(req.category);
+}
+
+enum class PermitOutcome { kNotApplicable, kFailed, kPermits };
+
+// A permit rule against the request: not applicable (target), failed (with the
+// reason), or permits.
+PermitOutcome TryPermit(const CompiledRule& r, const AccessRequest& req, DecisionContext& ctx,
+                        Reason* failure) {
+  if (!TargetHolds(r, req)) return PermitOutcome::kNotApplicable;
+  if (r.needs_band) {
+    if (!ctx.band()) {
+      *failure = ctx.band_error();
+      return PermitOutcome::kFailed;
+    }
+    if (!r.bands.Contains(*ctx.band())) return PermitOutcome::kNotApplicable;
+  }
+  for (Predicate p : r.unless) {
+    if (ctx.Holds(p)) return PermitOutcome::kNotApplicable;
+  }
+  for (Predicate p : r.require) {
+    if (!ctx.Holds(p)) {
+      *failure = ctx.FailureReason(p);
+      return PermitOutcome::kFailed;
+    }
+  }
+  return PermitOutcome::kPermits;
+}
+
+// Whether a forbid rule fires; *reason is its reason (or the age error when the rule
+// needs a band nobody can tell: on doubt, deny).
+bool Fires(const Policy& policy, const CompiledRule& r, const AccessRequest& req, DecisionContext& ctx,
+           Reason* reason) {
+  if (!TargetHolds(r, req)) return false;
+  bool band_unknown = false;
+  if (r.needs_band) {
+    if (!ctx.band()) {
+      band_unknown = true;
+    } else if (!r.bands.Contains(*ctx.band())) {
+      return false;
+    }
+  }
+  for (Predicate p : r.when) {
+    if (!ctx.Holds(p)) return false;
+  }
+  for (Predicate p : r.unless) {
+    if (ctx.Holds(p)) return false;
+  }
+  for (uint16_t i : r.unless_permitted_by) {
+    Reason ignored;
+    if (TryPermit(policy.rules()[i], req, ctx, &ignored) == PermitOutcome::kPermits) return false;
+  }
+  *reason = band_unknown ? ctx.band_error() : r.reason;
+  return true;
+}
+
+void AddReason(Decision& d, Reason r) {
+  if (std::find(d.reasons.begin(), d.reasons.end(), r) == d.reasons.end()) d.reasons.push_back(r);
+}
+
+}  // namespace
+
+Decision Evaluate(const Policy& policy, const AccessRequest& request, const PatientRecord& record,
+                  absl::Span<const Stored<Relationship>> substitutions) {
+  Decision d;
+  d.policy = policy.id();
+  d.effect = Effect::kDeny;
+  if (record.patient != request.patient) {
+    // The caller handed over another patient's facts: never decide on them.
+    d.reasons.push_back(Reason::kPolicyError);
+    d.error = "facts of another patient were supplied";
+    return d;
+  }
+  DecisionContext ctx(policy, request, record, substitutions);
+  d.age_band = ctx.band();
+
+  absl::Span<const uint16_t> candidates = policy.Candidates(request.actor.role, request.purpose);
+  const std::vector<CompiledRule>& rules = policy.rules();
+
+  // 1. Prohibitions: any that fires denies (D1, D30-D33).
+  size_t i = 0;
+  for (; i < candidates.size() && rules[candidates[i]].is_forbid(); ++i) {
+    const CompiledRule& r = rules[candidates[i]];
+    Reason reason;
+    if (Fires(policy, r, request, ctx, &reason)) {
+      d.reasons.push_back(reason);
+      d.rule = r.id;
+      return d;
+    }
+  }
+
+  // 2. The first permit rule that holds.
+  for (; i < candidates.size(); ++i) {
+    const CompiledRule& r = rules[candidates[i]];
+    Reason failure = Reason::kNoApplicableRule;
+    switch (TryPermit(r, request, ctx, &failure)) {
+      case PermitOutcome::kNotApplicable:
+        break;
+      case PermitOutcome::kFailed:
+        AddReason(d, failure);
+        break;
+      case PermitOutcome::kPermits: {
+        d.effect = Effect::kPermit;
+        d.reasons.clear();
+        d.reasons.push_back(r.reason);
+        d.legal_basis = r.basis;
+        d.obligations = r.obligations;
+        bool uses_consent = std::find(r.require.begin(), r.require.end(), Predicate::kConsent) != r.require.end();
+        ctx.AppendReliedOn(uses_consent, &d.consents);
+        d.rule = r.id;
+        return d;
+      }
+    }
+  }
+
+  // 3. Nothing permits: deny (D1).
+  if (d.reasons.empty()) d.reasons.push_back(Reason::kNoApplicableRule);
+  return d;
+}
+
+}  // namespace toegang

@@ -1,0 +1,634 @@
+// Copyright toegang authors.
+//
+// The pack compiler and checker: text -> rules (with line numbers) -> analyses ->
+// an immutable, indexed Policy.
+#include "policy/policy.h"
+
+#include <algorithm>
+#include <map>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "policy/internal/rules.h"
+
+namespace toegang {
+
+using policy_internal::CompiledRule;
+using policy_internal::Predicate;
+
+namespace policy_internal {
+namespace {
+#define TOEGANG_PREDICATE_ROW_(Enumerator, name, reason) {Predicate::Enumerator, name, Reason::reason},
+struct PredicateRow {
+  Predicate predicate;
+  absl::string_view name;
+  Reason failure;
+};
+constexpr PredicateRow kPredicates[] = {TOEGANG_PREDICATES(TOEGANG_PREDICATE_ROW_)};
+#undef TOEGANG_PREDICATE_ROW_
+}  // namespace
+
+absl::string_view PredicateName(Predicate p) { return kPredicates[static_cast<int>(p)].name; }
+Reason PredicateFailureReason(Predicate p) { return kPredicates[static_cast<int>(p)].failure; }
+bool ParsePredicate(absl::string_view name, Predicate* out) {
+  for (const PredicateRow& row : kPredicates) {
+    if (row.name == name) {
+      *out = row.predicate;
+      return true;
+    }
+  }
+  return false;
+}
+}  // namespace policy_internal
+
+namespace {
+
+constexpr int kMaxExtendsDepth = 4;
+constexpr size_t kMaxPackBytes = 1 << 20;
+constexpr size_t kMaxRules = 4096;
+
+using Severity = PolicyDiagnostic::Severity;
+
+struct Pack {
+  std::string name;
+  int version = 0;
+  std::string extends;
+  std::map<std::string, std::pair<std::string, int>> params;  // name -> (value, line)
+  std::vector<CompiledRule> rules;
+  std::vector<std::string> only_if_param;  // per rule: "param=value" or empty
+  std::vector<int> only_if_line;
+  std::vector<std::vector<std::pair<std::string, int>>> permitted_by_names;
+};
+
+class Diagnostics {
+ public:
+  void Error(int line, std::string message) { Add(Severity::kError, line, std::move(message)); }
+  void Warning(int line, std::string message) { Add(Severity::kWarning, line, std::move(message)); }
+  void Note(int line, std::string message) { Add(Severity::kNote, line, std::move(message)); }
+  bool has_errors() const {
+    return std::any_of(items_.begin(), items_.end(),
+                       [](const PolicyDiagnostic& d) { return d.severity == Severity::kError; });
+  }
+  bool has_errors_or_warnings() const {
+    return std::any_of(items_.begin(), items_.end(),
+                       [](const PolicyDiagnostic& d) { return d.severity != Severity::kNote; });
+  }
+  std::vector<PolicyDiagnostic> Take() {
+    std::stable_sort(items_.begin(), items_.end(),
+                     [](const PolicyDiagnostic& a, const PolicyDiagnostic& b) { return a.line < b.line; });
+    return std::move(items_);
+  }
+
+ private:
+  void Add(Severity s, int line, std::string message) {
+    if (items_.size() < 1000) items_.push_back({s, line, std::move(message)});
+  }
+  std::vector<PolicyDiagnostic> items_;
+};
+
+bool IsIdentifier(absl::string_view s) {
+  if (s.empty() || s.size() > 128) return false;
+  for (char c : s) {
+    if (!(absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '_' || c == '-')) return false;
+  }
+  return true;
+}
+
+// Parses "[not] v1 v2 ..." into a set; `aliases` maps extra words to sets.
+template <typename E>
+bool ParseSetLine(const std::vector<absl::string_view>& words, absl::string_view kind, int line,
+                  Diagnostics& diag, EnumSet<E>* out) {
+  size_t i = 1;
+  bool negate = false;
+  if (i < words.size() && words[i] == "not") {
+    negate = true;
+    ++i;
+  }
+  if (i >= words.size()) {
+    diag.Error(line, absl::StrCat("'", words[0], "' needs at least one ", kind));
+    return false;
+  }
+  EnumSet<E> set;
+  bool ok = true;
+  for (; i < words.size(); ++i) {
+    if constexpr (std::is_same_v<E, Category>) {
+      if (words[i] == "clinical") {
+        set = set.Union(ClinicalCategories());
+        continue;
+      }
+    }
+    E v;
+    if (!ParseName(words[i], &v)) {
+      diag.Error(line, absl::StrCat("unknown ", kind, " '", words[i], "'"));
+      ok = false;
+      continue;
+    }
+    set.Insert(v);
+  }
+  *out = negate ? EnumSet<E>::All().Minus(set) : set;
+  return ok;
+}
+
+struct ParamSpec {
+  absl::string_view name;
+  std::vector<absl::string_view> values;  // empty: an integer 0..365
+};
+
+const std::vector<ParamSpec>& ParamSpecs() {
+  static const auto* specs = new std::vector<ParamSpec>{
+      {"leap_day_rule", {"march_1", "feb_28"}},
+      {"child_under_12_self_access", {"none", "with_parent"}},
+      {"consent_12_to_15", {"child_and_parent", "child_only"}},
+      {"parent_consent_at_16", {"require_reconfirmation", "continue"}},
+      {"emergency_overrides_objection", {"false", "true"}},
+      {"research_deidentification", {"pseudonymize", "anonymize"}},
+      {"treatment_grace_days", {}},
+  };
+  return *specs;
+}
+
+const ParamSpec* FindParam(absl::string_view name) {
+  for (const ParamSpec& p : ParamSpecs()) {
+    if (p.name == name) return &p;
+  }
+  return nullptr;
+}
+
+// Checks a parameter value; returns an error message or "".
+std::string CheckParamValue(const ParamSpec& spec, absl::string_view value) {
+  if (spec.values.empty()) {
+    int n;
+    if (!absl::SimpleAtoi(value, &n) || n < 0 || n > 365) {
+      return absl::StrCat("parameter ", spec.name, " is a whole number of days 0..365, not '", value, "'");
+    }
+    return "";
+  }
+  for (absl::string_view v : spec.values) {
+    if (v == value) return "";
+  }
+  return absl::StrCat("parameter ", spec.name, " is one of ", absl::StrJoin(spec.values, " | "),
+                      ", not '", value, "'");
+}
+
+void ParseRuleLine(const std::vector<absl::string_view>& w, int line, Pack& pack, Diagnostics& diag) {
+  CompiledRule& rule = pack.rules.back();
+  size_t ri = pack.rules.size() - 1;
+  absl::string_view key = w[0];
+  auto need_args = [&](size_t n) {
+    if (w.size() < n + 1) {
+      diag.Error(line, absl::StrCat("'", key, "' needs ", n == 1 ? "a value" : "values"));
+      return false;
+    }
+    return true;
+  };
+  auto predicates = [&](absl::InlinedVector<Predicate, 4>* out) {
+    if (!need_args(1)) return;
+    for (size_t i = 1; i < w.size(); ++i) {
+      Predicate p;
+      if (!policy_internal::ParsePredicate(w[i], &p)) {
+        diag.Error(line, absl::StrCat("unknown predicate '", w[i], "'"));
+        continue;
+      }
+      out->push_back(p);
+    }
+  };
+  if (key == "effect") {
+    if (!need_args(1)) return;
+    if (w[1] == "permit") {
+      rule.effect = Effect::kPermit;
+    } else if (w[1] == "forbid") {
+      rule.effect = Effect::kDeny;
+    } else {
+      diag.Error(line, absl::StrCat("effect is permit or forbid, not '", w[1], "'"));
+    }
+  } else if (key == "cites") {
+    for (size_t i = 1; i < w.size(); ++i) rule.cites.emplace_back(w[i]);
+  } else if (key == "role") {
+    ParseSetLine(w, "role", line, diag, &rule.roles);
+  } else if (key == "purpose") {
+    ParseSetLine(w, "purpose", line, diag, &rule.purposes);
+  } else if (key == "action") {
+    ParseSetLine(w, "action", line, diag, &rule.actions);
+  } else if (key == "category") {
+    ParseSetLine(w, "category", line, diag, &rule.categories);
+  } else if (key == "band") {
+    rule.needs_band = true;
+    ParseSetLine(w, "age band", line, diag, &rule.bands);
+  } else if (key == "when") {
+    predicates(&rule.when);
+  } else if (key == "require") {
+    predicates(&rule.require);
+  } else if (key == "unless") {
+    predicates(&rule.unless);
+  } else if (key == "unless_permitted_by") {
+    if (!need_args(1)) return;
+    for (size_t i = 1; i < w.size(); ++i) pack.permitted_by_names[ri].emplace_back(w[i], line);
+  } else if (key == "only_if") {
+    if (w.size() != 3) {
+      diag.Error(line, "only_if takes a parameter and a value: only_if NAME VALUE");
+      return;
+    }
+    const ParamSpec* spec = FindParam(w[1]);
+    if (spec == nullptr) {
+      diag.Error(line, absl::StrCat("unknown parameter '", w[1], "'"));
+      return;
+    }
+    std::string err = CheckParamValue(*spec, w[2]);
+    if (!err.empty()) {
+      diag.Error(line, err);
+      return;
+    }
+    pack.only_if_param[ri] = absl::StrCat(w[1], "=", w[2]);
+    pack.only_if_line[ri] = line;
+  } else if (key == "reason") {
+    if (!need_args(1)) return;
+    if (!ParseName(w[1], &rule.reason)) diag.Error(line, absl::StrCat("unknown reason '", w[1], "'"));
+  } else if (key == "basis") {
+    if (!need_args(1)) return;
+    LegalBasis b;
+    if (!ParseName(w[1], &b)) {
+      diag.Error(line, absl::StrCat("unknown legal basis '", w[1], "'"));
+    } else {
+      rule.basis = b;
+    }
+  } else if (key == "obligations") {
+    for (size_t i = 1; i < w.size(); ++i) {
+      Obligation o;
+      if (w[i] == "$research_deidentification") {
+        // Resolved once the parameters are known; a placeholder marks the spot.
+        rule.obligations.push_back(static_cast<Obligation>(0xff));
+      } else if (!ParseName(w[i], &o)) {
+        diag.Error(line, absl::StrCat("unknown obligation '", w[i], "'"));
+      } else {
+        rule.obligations.push_back(o);
+      }
+    }
+  } else {
+    diag.Error(line, absl::StrCat("unknown rule keyword '", key, "'"));
+  }
+}
+
+// Parses one pack's text (not following `extends`).
+void ParsePack(absl::string_view text, Pack& pack, Diagnostics& diag) {
+  if (text.size() > kMaxPackBytes) {
+    diag.Error(0, absl::StrCat("pack of ", text.size(), " bytes exceeds ", kMaxPackBytes));
+    return;
+  }
+  int line_no = 0;
+  bool in_rule = false;
+  std::vector<int> rule_has_effect_line;
+  for (absl::string_view raw : absl::StrSplit(text, '\n')) {
+    ++line_no;
+    absl::string_view line = raw;
+    size_t hash = line.find('#');
+    if (hash != absl::string_view::npos) line = line.substr(0, hash);
+    std::vector<absl::string_view> w = absl::StrSplit(line, absl::ByAnyChar(" \t\r"), absl::SkipEmpty());
+    if (w.empty()) continue;
+    absl::string_view key = w[0];
+    if (key == "rule") {
+      if (w.size() != 2 || !IsIdentifier(w[1])) {
+        diag.Error(line_no, "a rule starts with 'rule ID' (lower case letters, digits, _ and -)");
+        in_rule = false;
+        continue;
+      }
+      if (pack.rules.size() >= kMaxRules) {
+        diag.Error(line_no, "too many rules");
+        return;
+      }
+      CompiledRule rule;
+      rule.id = std::string(w[1]);
+      rule.line = line_no;
+      rule.effect = static_cast<Effect>(0xff);  // unset: checked below
+      pack.rules.push_back(std::move(rule));
+      pack.only_if_param.emplace_back();
+      pack.only_if_line.push_back(0);
+      pack.permitted_by_names.emplace_back();
+      in_rule = true;
+      continue;
+    }
+    if (key == "policy" || key == "version" || key == "extends" || key == "param") {
+      if (in_rule && key != "param") {
+        diag.Error(line_no, absl::StrCat("'", key, "' belongs before the first rule"));
+        continue;
+      }
+      if (key == "policy") {
+        if (w.size() != 2 || !IsIdentifier(w[1])) {
+          diag.Error(line_no, "'policy NAME' names the pack (lower case letters, digits, _ and -)");
+        } else {
+          pack.name = std::string(w[1]);
+        }
+      } else if (key == "version") {
+        int v;
+        if (w.size() != 2 || !absl::SimpleAtoi(w[1], &v) || v < 1) {
+          diag.Error(line_no, "'version N' is a positive whole number");
+        } else {
+          pack.version = v;
+        }
+      } else if (key == "extends") {
+        if (w.size() != 2) {
+          diag.Error(line_no, "'extends NAME' names a built-in pack");
+        } else {
+          pack.extends = std::string(w[1]);
+        }
+      } else {  // param
+        if (in_rule) {
+          diag.Error(line_no, "'param' belongs before the first rule");
+          continue;
+        }
+        if (w.size() != 3) {
+          diag.Error(line_no, "'param NAME VALUE'");
+          continue;
+        }
+        const ParamSpec* spec = FindParam(w[1]);
+        if (spec == nullptr) {
+          diag.Error(line_no, absl::StrCat("unknown parameter '", w[1], "'"));
+          continue;
+        }
+        std::string err = CheckParamValue(*spec, w[2]);
+        if (!err.empty()) {
+          diag.Error(line_no, err);
+          continue;
+        }
+        if (pack.params.count(std::string(w[1]))) {
+          diag.Error(line_no, absl::StrCat("parameter ", w[1], " is set twice"));
+          continue;
+        }
+        pack.params[std::string(w[1])] = {std::string(w[2]), line_no};
+      }
+      continue;
+    }
+    if (!in_rule) {
+      diag.Error(line_no, absl::StrCat("unknown keyword '", key, "' (expected policy, version, extends, param or rule)"));
+      continue;
+    }
+    ParseRuleLine(w, line_no, pack, diag);
+  }
+  if (pack.name.empty()) diag.Error(1, "the pack has no 'policy NAME' line");
+  if (pack.version == 0) diag.Error(1, "the pack has no 'version N' line");
+}
+
+PolicyParams ResolveParams(const std::map<std::string, std::pair<std::string, int>>& params) {
+  PolicyParams p;
+  auto get = [&](const char* name) -> std::string {
+    auto it = params.find(name);
+    return it == params.end() ? "" : it->second.first;
+  };
+  if (get("leap_day_rule") == "feb_28") p.leap_day_rule = LeapDayRule::kFeb28;
+  if (get("child_under_12_self_access") == "with_parent") {
+    p.child_under_12_self_access = PolicyParams::ChildUnder12SelfAccess::kWithParent;
+  }
+  if (get("consent_12_to_15") == "child_only") p.consent_12_to_15 = PolicyParams::Consent12To15::kChildOnly;
+  if (get("parent_consent_at_16") == "continue") {
+    p.parent_consent_at_16 = PolicyParams::ParentConsentAt16::kContinue;
+  }
+  p.emergency_overrides_objection = get("emergency_overrides_objection") == "true";
+  if (get("research_deidentification") == "anonymize") p.research_deidentification = Obligation::kAnonymize;
+  std::string grace = get("treatment_grace_days");
+  if (!grace.empty()) (void)absl::SimpleAtoi(grace, &p.treatment_grace_days);
+  return p;
+}
+
+// What a pack with every `extends` followed and every check done amounts to.
+struct Compiled {
+  Pack pack;  // rules: base rules first
+  PolicyParams params;
+};
+
+bool Subset(const absl::InlinedVector<Predicate, 4>& a, const absl::InlinedVector<Predicate, 4>& b) {
+  for (Predicate p : a) {
+    if (std::find(b.begin(), b.end(), p) == b.end()) return false;
+  }
+  return true;
+}
+
+bool TargetCovers(const CompiledRule& a, const CompiledRule& b) {
+  return b.roles.IsSubsetOf(a.roles) && b.purposes.IsSubsetOf(a.purposes) &&
+         b.actions.IsSubsetOf(a.actions) && b.categories.IsSubsetOf(a.categories) &&
+         b.bands.IsSubsetOf(a.bands) && (!a.needs_band || b.needs_band);
+}
+
+bool TargetsIntersect(const CompiledRule& a, const CompiledRule& b) {
+  return !a.roles.Intersect(b.roles).empty() && !a.purposes.Intersect(b.purposes).empty() &&
+         !a.actions.Intersect(b.actions).empty() && !a.categories.Intersect(b.categories).empty() &&
+         !a.bands.Intersect(b.bands).empty();
+}
+
+void Analyze(const std::string& own_name, Compiled& c, Diagnostics& diag) {
+  std::vector<CompiledRule>& rules = c.pack.rules;
+  // Lines of rules inherited through `extends` belong to another file: report them at
+  // the pack's first line, naming the rule.
+  auto where = [&](const CompiledRule& r) { return r.line; };
+  (void)own_name;
+  for (size_t i = 0; i < rules.size(); ++i) {
+    CompiledRule& r = rules[i];
+    if (static_cast<uint8_t>(r.effect) == 0xff) {
+      diag.Error(r.line, absl::StrCat("rule ", r.id, " has no 'effect permit|forbid'"));
+      continue;
+    }
+    if (r.reason == Reason::kNoApplicableRule && r.is_forbid()) {
+      diag.Error(r.line, absl::StrCat("rule ", r.id, " has no 'reason'"));
+    }
+    if (!r.is_forbid()) {
+      if (!r.basis) diag.Error(r.line, absl::StrCat("permit rule ", r.id, " has no 'basis'"));
+      if (!r.when.empty()) diag.Error(r.line, absl::StrCat("permit rule ", r.id, " uses 'when'; permit rules 'require'"));
+      if (!c.pack.permitted_by_names[i].empty()) {
+        diag.Error(r.line, absl::StrCat("permit rule ", r.id, " uses 'unless_permitted_by'; only forbid rules may"));
+      }
+      if (r.reason == Reason::kNoApplicableRule) diag.Error(r.line, absl::StrCat("rule ", r.id, " has no 'reason'"));
+    } else {
+      if (r.basis) diag.Error(r.line, absl::StrCat("forbid rule ", r.id, " has a 'basis'; a denial has none"));
+      if (!r.obligations.empty()) diag.Error(r.line, absl::StrCat("forbid rule ", r.id, " has obligations"));
+      if (!r.require.empty()) diag.Error(r.line, absl::StrCat("forbid rule ", r.id, " uses 'require'; forbid rules use 'when'"));
+    }
+    // Resolve the obligation placeholder.
+    for (Obligation& o : r.obligations) {
+      if (static_cast<uint8_t>(o) == 0xff) o = c.params.research_deidentification;
+    }
+    // only_if.
+    const std::string& only_if = c.pack.only_if_param[i];
+    if (!only_if.empty()) {
+      std::pair<std::string, std::string> kv = absl::StrSplit(only_if, absl::MaxSplits('=', 1));
+      auto it = c.pack.params.find(kv.first);
+      const ParamSpec* spec = FindParam(kv.first);
+      std::string value = it != c.pack.params.end() ? it->second.first
+                          : (spec && !spec->values.empty() ? std::string(spec->values[0]) : "0");
+      if (value != kv.second) {
+        r.enabled = false;
+        r.disabled_because = absl::StrCat(kv.first, " is ", value);
+        diag.Note(where(r), absl::StrCat("rule ", r.id, " is off: only_if ", kv.first, " ", kv.second,
+                                         ", but it is ", value));
+      }
+    }
+    // unless_permitted_by names permit rules.
+    for (const auto& [name, line] : c.pack.permitted_by_names[i]) {
+      auto it = std::find_if(rules.begin(), rules.end(), [&](const CompiledRule& o) { return o.id == name; });
+      if (it == rules.end()) {
+        diag.Error(line, absl::StrCat("unless_permitted_by names no rule '", name, "'"));
+      } else if (it->is_forbid()) {
+        diag.Error(line, absl::StrCat("unless_permitted_by names forbid rule '", name, "'; it must name permit rules"));
+      } else {
+        r.unless_permitted_by.push_back(static_cast<uint16_t>(it - rules.begin()));
+      }
+    }
+    // Can never match.
+    if (r.roles.empty() || r.purposes.empty() || r.actions.empty() || r.categories.empty() || r.bands.empty()) {
+      diag.Warning(where(r), absl::StrCat("rule ", r.id, " can never match: its target is empty"));
+    }
+    for (Predicate p : r.unless) {
+      if (std::find(r.require.begin(), r.require.end(), p) != r.require.end() ||
+          std::find(r.when.begin(), r.when.end(), p) != r.when.end()) {
+        diag.Warning(where(r), absl::StrCat("rule ", r.id, " can never match: it requires and excludes ",
+                                            policy_internal::PredicateName(p)));
+      }
+    }
+  }
+  if (diag.has_errors()) return;
+  // Shadowing and overlap, between enabled rules of the same effect.
+  for (size_t j = 0; j < rules.size(); ++j) {
+    const CompiledRule& b = rules[j];
+    if (!b.enabled) continue;
+    for (size_t i = 0; i < j; ++i) {
+      const CompiledRule& a = rules[i];
+      if (!a.enabled || a.effect != b.effect) continue;
+      if (!TargetsIntersect(a, b)) continue;
+      if (TargetCovers(a, b) && Subset(a.require, b.require) && Subset(a.when, b.when) &&
+          Subset(a.unless, b.unless) && a.unless_permitted_by.size() <= b.unless_permitted_by.size() &&
+          std::all_of(a.unless_permitted_by.begin(), a.unless_permitted_by.end(), [&](uint16_t x) {
+            return std::find(b.unless_permitted_by.begin(), b.unless_permitted_by.end(), x) !=
+                   b.unless_permitted_by.end();
+          })) {
+        diag.Warning(where(b), absl::StrCat("rule ", b.id, " is shadowed by rule ", a.id, " (line ", a.line,
+                                            "): whenever it would ", b.is_forbid() ? "forbid" : "permit",
+                                            ", ", a.id, " already does, so it is unreachable"));
+        break;
+      }
+      if (!b.is_forbid()) {
+        diag.Note(where(b), absl::StrCat("rule ", b.id, " overlaps rule ", a.id, " (line ", a.line,
+                                         "); where both permit, ", a.id, " decides"));
+      }
+    }
+  }
+}
+
+Compiled CompileText(absl::string_view text, int depth, Diagnostics& diag) {
+  Compiled c;
+  Pack own;
+  ParsePack(text, own, diag);
+  if (!own.extends.empty()) {
+    const char* base_text = BuiltinPolicyText(own.extends);
+    if (base_text == nullptr) {
+      diag.Error(1, absl::StrCat("extends names no built-in pack '", own.extends, "'"));
+    } else if (depth >= kMaxExtendsDepth) {
+      diag.Error(1, "extends nests too deep");
+    } else {
+      Diagnostics base_diag;
+      Compiled base = CompileText(base_text, depth + 1, base_diag);
+      if (base_diag.has_errors()) {
+        diag.Error(1, absl::StrCat("built-in pack ", own.extends, " does not compile"));
+      }
+      c.pack = std::move(base.pack);
+      // Inherited rules keep their own line numbers in the base pack; analysis of this
+      // pack reports against this pack's lines, so mark them as line 0 ("the pack").
+      for (CompiledRule& r : c.pack.rules) r.line = 0;
+      for (int& l : c.pack.only_if_line) l = 0;
+      for (auto& names : c.pack.permitted_by_names) {
+        for (auto& n : names) n.second = 0;
+      }
+    }
+  }
+  c.pack.name = own.name;
+  c.pack.version = own.version;
+  c.pack.extends = own.extends;
+  for (auto& [k, v] : own.params) c.pack.params[k] = v;
+  for (size_t i = 0; i < own.rules.size(); ++i) {
+    const CompiledRule& r = own.rules[i];
+    auto clash = std::find_if(c.pack.rules.begin(), c.pack.rules.end(),
+                              [&](const CompiledRule& o) { return o.id == r.id; });
+    if (clash != c.pack.rules.end()) {
+      diag.Error(r.line, absl::StrCat("rule id ", r.id, " is used twice",
+                                      clash->line ? absl::StrCat(" (line ", clash->line, ")") : " (in the base pack)"));
+      continue;
+    }
+    c.pack.rules.push_back(r);
+    c.pack.only_if_param.push_back(own.only_if_param[i]);
+    c.pack.only_if_line.push_back(own.only_if_line[i]);
+    c.pack.permitted_by_names.push_back(own.permitted_by_names[i]);
+  }
+  c.params = ResolveParams(c.pack.params);
+  return c;
+}
+
+}  // namespace
+
+class PolicyCompiler {
+ public:
+  static std::shared_ptr<const Policy> Build(Compiled c, absl::string_view text) {
+    std::shared_ptr<Policy> p(new Policy);
+    p->name_ = c.pack.name;
+    p->version_ = c.pack.version;
+    p->id_ = absl::StrCat(c.pack.name, "@", c.pack.version);
+    p->params_ = c.params;
+    p->source_ = std::string(text);
+    p->rules_ = std::move(c.pack.rules);
+    constexpr int kPurposes = EnumCount<Purpose>();
+    p->index_.assign(EnumCount<Role>() * kPurposes, {});
+    for (int role = 0; role < EnumCount<Role>(); ++role) {
+      for (int purpose = 0; purpose < kPurposes; ++purpose) {
+        std::vector<uint16_t>& list = p->index_[role * kPurposes + purpose];
+        for (int pass = 0; pass < 2; ++pass) {  // forbids, then permits
+          for (size_t i = 0; i < p->rules_.size(); ++i) {
+            const CompiledRule& r = p->rules_[i];
+            if (!r.enabled || r.is_forbid() != (pass == 0)) continue;
+            if (r.roles.Contains(static_cast<Role>(role)) && r.purposes.Contains(static_cast<Purpose>(purpose))) {
+              list.push_back(static_cast<uint16_t>(i));
+            }
+          }
+        }
+      }
+    }
+    return p;
+  }
+};
+
+Policy::Policy() = default;
+Policy::~Policy() = default;
+
+absl::Span<const uint16_t> Policy::Candidates(Role role, Purpose purpose) const {
+  size_t i = static_cast<size_t>(role) * EnumCount<Purpose>() + static_cast<size_t>(purpose);
+  if (i >= index_.size()) return {};
+  return index_[i];
+}
+
+std::string FormatDiagnostic(absl::string_view source_name, const PolicyDiagnostic& d) {
+  const char* sev = d.severity == Severity::kError ? "error" : d.severity == Severity::kWarning ? "warning" : "note";
+  return absl::StrCat(source_name, ":", d.line, ": ", sev, ": ", d.message);
+}
+
+std::vector<PolicyDiagnostic> CheckPolicy(absl::string_view text) {
+  Diagnostics diag;
+  Compiled c = CompileText(text, 0, diag);
+  if (!diag.has_errors()) Analyze(c.pack.name, c, diag);
+  return diag.Take();
+}
+
+absl::StatusOr<std::shared_ptr<const Policy>> CompilePolicy(absl::string_view text) {
+  Diagnostics diag;
+  Compiled c = CompileText(text, 0, diag);
+  if (!diag.has_errors()) Analyze(c.pack.name, c, diag);
+  if (diag.has_errors_or_warnings()) {
+    std::vector<std::string> lines;
+    for (const PolicyDiagnostic& d : diag.Take()) {
+      if (d.severity == Severity::kNote) continue;
+      lines.push_back(FormatDiagnostic("policy", d));
+    }
+    return absl::InvalidArgumentError(absl::StrJoin(lines, "\n"));
+  }
+  return PolicyCompiler::Build(std::move(c), text);
+}
+
+}  // namespace toegang
