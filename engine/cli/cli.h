@@ -1,0 +1,47 @@
+// Copyright toegang authors.
+//
+// cli.h (internal): what the subcommands of the `toegang` binary share.
+#ifndef TOEGANG_ENGINE_CLI_CLI_H_
+#define TOEGANG_ENGINE_CLI_CLI_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/flags/declare.h"
+#include "absl/status/statusor.h"
+#include "model/facts.h"
+#include "policy/policy.h"
+
+ABSL_DECLARE_FLAG(std::string, db);
+ABSL_DECLARE_FLAG(std::string, policy);
+ABSL_DECLARE_FLAG(std::string, facts);
+ABSL_DECLARE_FLAG(std::string, as_of);
+ABSL_DECLARE_FLAG(std::string, patient);
+
+namespace toegang::cli {
+
+// Exit statuses (API.md).
+inline constexpr int kOk = 0;
+inline constexpr int kFailure = 1;
+inline constexpr int kBadInput = 2;
+
+// Subcommands: `args` are the positional arguments after the subcommand's name.
+int Decide(const std::vector<std::string>& args);
+int PolicyCheck(const std::vector<std::string>& args);
+
+// The policy named by --policy: a file, a built-in pack name, or (empty) wgbo-default.
+absl::StatusOr<std::shared_ptr<const Policy>> LoadPolicyFlag();
+
+// Reads a JSON Lines file of facts. Errors name "FILE:LINE".
+absl::StatusOr<std::vector<Fact>> ReadFactsFile(const std::string& path);
+
+// Reads a whole file.
+absl::StatusOr<std::string> ReadFile(const std::string& path);
+
+// Prints "toegang: message" to stderr.
+void Complain(const std::string& message);
+
+}  // namespace toegang::cli
+
+#endif  // TOEGANG_ENGINE_CLI_CLI_H_

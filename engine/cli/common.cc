@@ -1,0 +1,56 @@
+// Copyright toegang authors.
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "engine/cli/cli.h"
+#include "model/json.h"
+
+namespace toegang::cli {
+
+void Complain(const std::string& message) { std::cerr << "toegang: " << message << "\n"; }
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read '", path, "'"));
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return buf.str();
+}
+
+absl::StatusOr<std::shared_ptr<const Policy>> LoadPolicyFlag() {
+  std::string name = absl::GetFlag(FLAGS_policy);
+  if (name.empty()) return BuiltinPolicy("wgbo-default");
+  std::ifstream probe(name);
+  if (!probe && BuiltinPolicyText(name) != nullptr) return BuiltinPolicy(name);
+  absl::StatusOr<std::string> text = ReadFile(name);
+  if (!text.ok()) return absl::InvalidArgumentError(absl::StrCat("--policy: ", text.status().message()));
+  absl::StatusOr<std::shared_ptr<const Policy>> policy = CompilePolicy(*text);
+  if (!policy.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--policy ", name, " does not pass the check:\n",
+                                                   policy.status().message()));
+  }
+  return policy;
+}
+
+absl::StatusOr<std::vector<Fact>> ReadFactsFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read '", path, "'"));
+  std::vector<Fact> facts;
+  std::string line;
+  int line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    absl::StatusOr<Fact> fact = ParseFactJson(line);
+    if (!fact.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ":", line_no, ": ", fact.status().message()));
+    }
+    facts.push_back(*std::move(fact));
+  }
+  return facts;
+}
+
+}  // namespace toegang::cli

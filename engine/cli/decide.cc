@@ -1,0 +1,79 @@
+// Copyright toegang authors.
+//
+// toegang decide: access requests (JSON Lines) on stdin, one decision per line on
+// stdout, in order. A malformed line gets a deny with reason invalid_request and the
+// error on its own line; the rest go on; the exit status is then 2.
+#include <iostream>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "engine/cli/cli.h"
+#include "engine/toegang.h"
+#include "model/json.h"
+#include "model/time.h"
+
+namespace toegang::cli {
+
+int Decide(const std::vector<std::string>& args) {
+  if (!args.empty()) {
+    Complain("decide takes no arguments; requests come on stdin");
+    return kBadInput;
+  }
+  absl::StatusOr<std::shared_ptr<const Policy>> policy = LoadPolicyFlag();
+  if (!policy.ok()) {
+    Complain(std::string(policy.status().message()));
+    return kBadInput;
+  }
+  absl::Time as_of = absl::InfiniteFuture();
+  if (std::string s = absl::GetFlag(FLAGS_as_of); !s.empty()) {
+    absl::StatusOr<absl::Time> t = ParseInstant(s);
+    if (!t.ok()) {
+      Complain(absl::StrCat("--as-of: ", t.status().message()));
+      return kBadInput;
+    }
+    as_of = *t;
+  }
+
+  Options options;
+  options.policy = *policy;
+  if (std::string facts_path = absl::GetFlag(FLAGS_facts); !facts_path.empty()) {
+    // Facts from a file have no arrival in a store: only their recorded_at limits them.
+    options.store = NewMemoryFactStore(NoArrivalClock);
+    absl::StatusOr<std::vector<Fact>> facts = ReadFactsFile(facts_path);
+    if (!facts.ok()) {
+      Complain(std::string(facts.status().message()));
+      return kBadInput;
+    }
+    absl::StatusOr<uint64_t> appended = options.store->Append(*std::move(facts));
+    if (!appended.ok()) {
+      Complain(absl::StrCat(facts_path, ": ", appended.status().message()));
+      return kBadInput;
+    }
+  } else {
+    options.db_path = absl::GetFlag(FLAGS_db);
+  }
+  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Open(std::move(options));
+  if (!engine.ok()) {
+    Complain(std::string(engine.status().message()));
+    return kFailure;
+  }
+
+  int status = kOk;
+  std::string line;
+  std::ios::sync_with_stdio(false);
+  while (std::getline(std::cin, line)) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    absl::StatusOr<AccessRequest> request = ParseRequestJson(line);
+    if (!request.ok()) {
+      std::cout << InvalidRequestJson(request.status().message()) << "\n" << std::flush;
+      status = kBadInput;
+      continue;
+    }
+    EngineDecision d = (*engine)->DecideAsOf(*request, as_of);
+    std::cout << DecisionToJson(d.decision, d.decision_id) << "\n" << std::flush;
+  }
+  return status;
+}
+
+}  // namespace toegang::cli

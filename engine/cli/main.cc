@@ -1,0 +1,84 @@
+// Copyright toegang authors.
+//
+// The `toegang` binary: one subcommand per file in this folder.
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "engine/cli/cli.h"
+
+ABSL_FLAG(std::string, db, "./var/toegang", "the store directory");
+ABSL_FLAG(std::string, policy, "", "a policy pack file or built-in pack name (default: wgbo-default)");
+ABSL_FLAG(std::string, facts, "", "decide over the facts of this JSON Lines file, in memory, instead of --db");
+ABSL_FLAG(std::string, as_of, "", "an RFC 3339 instant: use the facts as the store knew them then");
+ABSL_FLAG(std::string, patient, "", "the patient id");
+
+namespace {
+
+constexpr char kUsage[] = R"(usage: toegang COMMAND [flags] [args]
+
+commands:
+  decide [--db DIR | --facts FILE] [--policy FILE] [--as-of INSTANT]
+                          read access requests (JSON Lines) on stdin, write one
+                          decision per line on stdout
+  policy check FILE       validate a policy pack: errors, overlaps, unreachable rules
+
+exit status: 0 success, 2 bad input, 1 otherwise
+)";
+
+const char* const kKnownFlags[] = {"db", "policy", "facts", "as_of", "as-of", "patient", "help"};
+
+// absl exits with status 1 on an unknown flag; API.md wants 2 for bad input.
+bool KnownFlag(const char* arg) {
+  if (std::strncmp(arg, "--", 2) != 0) return true;
+  std::string name(arg + 2);
+  if (name.empty()) return true;  // "--": end of flags
+  name = name.substr(0, name.find('='));
+  for (const char* known : kKnownFlags) {
+    if (name == known) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(kUsage);
+  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "help") == 0) {
+    std::cerr << kUsage;
+    return argc < 2 ? toegang::cli::kBadInput : toegang::cli::kOk;
+  }
+  std::string command = argv[1];
+  std::vector<char*> rest = {argv[0]};
+  for (int i = 2; i < argc; ++i) {
+    // Accept --as-of as the spelling API.md uses.
+    if (std::strncmp(argv[i], "--as-of", 7) == 0) {
+      static std::vector<std::string> rewritten;
+      rewritten.push_back(std::string("--as_of") + (argv[i] + 7));
+      rest.push_back(rewritten.back().data());
+      continue;
+    }
+    if (!KnownFlag(argv[i])) {
+      toegang::cli::Complain(std::string("unknown flag ") + argv[i] + "\n" + kUsage);
+      return toegang::cli::kBadInput;
+    }
+    rest.push_back(argv[i]);
+  }
+  std::vector<char*> positional = absl::ParseCommandLine(static_cast<int>(rest.size()), rest.data());
+  std::vector<std::string> args(positional.begin() + 1, positional.end());
+
+  if (command == "decide") return toegang::cli::Decide(args);
+  if (command == "policy") {
+    if (args.empty() || args[0] != "check") {
+      toegang::cli::Complain("usage: toegang policy check FILE");
+      return toegang::cli::kBadInput;
+    }
+    return toegang::cli::PolicyCheck({args.begin() + 1, args.end()});
+  }
+  toegang::cli::Complain("unknown command '" + command + "'\n" + kUsage);
+  return toegang::cli::kBadInput;
+}

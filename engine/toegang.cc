@@ -1,0 +1,92 @@
+// Copyright toegang authors.
+#include "engine/toegang.h"
+
+#include <atomic>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "policy/evaluator.h"
+
+namespace toegang {
+
+std::unique_ptr<FactStore> OpenDurableFactStore(const std::string& path, absl::Status* status);
+
+namespace {
+
+class EngineImpl final : public Engine {
+ public:
+  EngineImpl(std::unique_ptr<FactStore> store, std::shared_ptr<const Policy> policy)
+      : store_(std::move(store)), policy_(std::move(policy)) {
+    std::random_device rd;
+    id_prefix_ = absl::StrFormat("%08x%08x", rd(), rd());
+  }
+
+  EngineDecision Decide(const AccessRequest& request) override {
+    return DecideAsOf(request, absl::InfiniteFuture());
+  }
+
+  EngineDecision DecideAsOf(const AccessRequest& request, absl::Time as_of) override {
+    EngineDecision out;
+    out.policy = policy();
+    out.decision_id = absl::StrCat(id_prefix_, "-", next_id_.fetch_add(1, std::memory_order_relaxed));
+    absl::StatusOr<std::shared_ptr<const PatientRecord>> record = store_->Patient(request.patient, as_of);
+    absl::StatusOr<std::vector<Stored<Relationship>>> subs = store_->SubstitutionsOf(request.actor.id, as_of);
+    if (!record.ok() || !subs.ok()) {
+      // D1: an error means deny, with the cause.
+      out.decision.policy = out.policy->id();
+      out.decision.reasons.push_back(Reason::kPolicyError);
+      out.decision.error = std::string((!record.ok() ? record.status() : subs.status()).message());
+      return out;
+    }
+    out.facts = *std::move(record);
+    out.decision = Evaluate(*out.policy, request, *out.facts, *subs);
+    return out;
+  }
+
+  absl::StatusOr<uint64_t> Record(std::vector<Fact> facts) override { return store_->Append(std::move(facts)); }
+
+  FactStore& store() override { return *store_; }
+
+  std::shared_ptr<const Policy> policy() const override {
+    absl::ReaderMutexLock lock(&mu_);
+    return policy_;
+  }
+
+  void SetPolicy(std::shared_ptr<const Policy> policy) override {
+    absl::MutexLock lock(&mu_);
+    policy_ = std::move(policy);
+  }
+
+ private:
+  std::unique_ptr<FactStore> store_;
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const Policy> policy_ ABSL_GUARDED_BY(mu_);
+  std::string id_prefix_;
+  std::atomic<uint64_t> next_id_{1};
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(Options options) {
+  std::shared_ptr<const Policy> policy = options.policy;
+  if (!policy) {
+    absl::StatusOr<std::shared_ptr<const Policy>> builtin = BuiltinPolicy("wgbo-default");
+    if (!builtin.ok()) return builtin.status();
+    policy = *builtin;
+  }
+  std::unique_ptr<FactStore> store = std::move(options.store);
+  if (!store) {
+    if (options.db_path.empty()) {
+      store = NewMemoryFactStore();
+    } else {
+      absl::Status status;
+      store = OpenDurableFactStore(options.db_path, &status);
+      if (!status.ok()) return status;
+    }
+  }
+  return std::unique_ptr<Engine>(new EngineImpl(std::move(store), std::move(policy)));
+}
+
+}  // namespace toegang

@@ -1,0 +1,79 @@
+// Copyright toegang authors.
+//
+// toegang.h: the public facade. Open an engine, record facts, decide requests.
+//
+//   toegang::Options options;                 // in memory, wgbo-default
+//   options.db_path = "/var/lib/toegang";     // durable (RocksDB)
+//   absl::StatusOr<std::unique_ptr<toegang::Engine>> engine = toegang::Engine::Open(options);
+//   if (!engine.ok()) { ... }
+//   absl::Status s = (*engine)->Record(facts);          // all or nothing
+//   toegang::EngineDecision d = (*engine)->Decide(request);
+//   if (d.decision.permitted()) { ... honour d.decision.obligations ... }
+//
+// Decide never fails: an error anywhere (the store cannot be read, a fact is missing)
+// is a deny whose reasons say so (DOMAIN D1). An Engine is safe to share between
+// threads.
+#ifndef TOEGANG_ENGINE_TOEGANG_H_
+#define TOEGANG_ENGINE_TOEGANG_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "engine/fact_store.h"
+#include "model/request.h"
+#include "policy/policy.h"
+
+namespace toegang {
+
+struct Options {
+  // Where the durable store lives. Empty: an in-memory store (lost at exit).
+  // Default: empty.
+  std::string db_path;
+
+  // The policy to decide by. Default: null, meaning the built-in wgbo-default.
+  std::shared_ptr<const Policy> policy;
+
+  // An already-open store to use instead of opening one (tests, `--facts`).
+  // Default: null.
+  std::unique_ptr<FactStore> store;
+};
+
+// A decision with what keeps its string views alive.
+struct EngineDecision {
+  Decision decision;
+  std::string decision_id;                      // unique per engine and process run
+  std::shared_ptr<const PatientRecord> facts;   // the facts decided over
+  std::shared_ptr<const Policy> policy;         // the policy decided by
+};
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+
+  // Opens the store at options.db_path (or in memory) and the policy.
+  static absl::StatusOr<std::unique_ptr<Engine>> Open(Options options);
+
+  // Decides `request` on the facts as they are now. Never fails: see above.
+  virtual EngineDecision Decide(const AccessRequest& request) = 0;
+
+  // Decides `request` on the facts as the store knew them at `as_of` (replay).
+  virtual EngineDecision DecideAsOf(const AccessRequest& request, absl::Time as_of) = 0;
+
+  // Records facts atomically (all or none). Returns the last sequence number.
+  virtual absl::StatusOr<uint64_t> Record(std::vector<Fact> facts) = 0;
+
+  // The store behind the engine (history, as-of reads).
+  virtual FactStore& store() = 0;
+
+  // The policy now in force; SetPolicy swaps it atomically. Decisions already under
+  // way finish on the policy they started with.
+  virtual std::shared_ptr<const Policy> policy() const = 0;
+  virtual void SetPolicy(std::shared_ptr<const Policy> policy) = 0;
+};
+
+}  // namespace toegang
+
+#endif  // TOEGANG_ENGINE_TOEGANG_H_

@@ -1,0 +1,161 @@
+// Copyright toegang authors.
+//
+// The CLI as a user drives it: every case of tests/cases/domain_cases.json through
+// `toegang decide --facts FILE [--policy FILE]` (the same cases policy/evaluator_test
+// runs through the library), plus the line-by-line error contract and exit statuses.
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace {
+
+using nlohmann::json;
+using ::testing::HasSubstr;
+
+std::string Runfile(const std::string& path) {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  return std::string(srcdir ? srcdir : ".") + "/toegang/" + path;
+}
+
+std::string TmpFile(const std::string& name, const std::string& content) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  std::string path = std::string(tmp ? tmp : "/tmp") + "/" + name;
+  std::ofstream(path, std::ios::binary) << content;
+  return path;
+}
+
+struct CliRun {
+  int status;
+  std::string out;
+};
+
+// Runs the binary with `args` (shell words), `input` on stdin; returns exit status and
+// stdout (stderr goes to the test log).
+CliRun Toegang(const std::string& args, const std::string& input) {
+  std::string in = TmpFile("stdin.jsonl", input);
+  std::string cmd = Runfile("toegang") + " " + args + " < " + in;
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+json LoadCases() {
+  std::ifstream in(Runfile("tests/cases/domain_cases.json"));
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return json::parse(buf.str());
+}
+
+TEST(CliDecide, DomainCases) {
+  json doc = LoadCases();
+  int n = 0;
+  for (const json& c : doc["cases"]) {
+    std::string name = c["name"];
+    SCOPED_TRACE(name);
+    std::string facts;
+    for (const json& set : c["fact_sets"]) {
+      for (const json& f : doc["fact_sets"][set.get<std::string>()]) facts += f.dump() + "\n";
+    }
+    for (const json& f : c["facts"]) facts += f.dump() + "\n";
+    std::string args = "decide --facts " + TmpFile("facts.jsonl", facts);
+    std::string policy = c.value("policy", "");
+    if (!policy.empty() && policy[0] == '@') {
+      args += " --policy " + TmpFile("variant.policy", "policy wgbo-variant\nversion 1\nextends wgbo-default\n" +
+                                                          doc["variants"][policy].get<std::string>() + "\n");
+    } else if (!policy.empty()) {
+      args += " --policy " + policy;
+    }
+    CliRun r = Toegang(args, c["request"].dump() + "\n");
+    ASSERT_EQ(r.status, 0) << r.out;
+    json got = json::parse(r.out);
+    const json& want = c["expect"];
+    for (auto it = want.begin(); it != want.end(); ++it) {
+      if (it.key() == "reasons_first") {
+        EXPECT_EQ(got["reasons"][0], it.value()) << got.dump();
+      } else {
+        EXPECT_EQ(got[it.key()], it.value()) << it.key() << " in " << got.dump();
+      }
+    }
+    EXPECT_FALSE(got.value("decision_id", "").empty());
+    ++n;
+  }
+  EXPECT_GE(n, 100);
+}
+
+TEST(CliDecide, MalformedLineGetsDenyOnItsLineAndTheRestGoOn) {
+  std::string facts = TmpFile("f.jsonl",
+      R"({"type":"relationship","subject":"clin-1","relation":"treating","object":"pat-1"})" "\n");
+  std::string good = R"({"at":"2026-03-10T10:00:00+01:00","actor":{"id":"clin-1","role":"clinician"},"patient":"pat-1","action":"read","category":"medical","purpose":"treatment"})";
+  std::string marketing = R"({"at":"2026-03-10T10:00:00+01:00","actor":{"id":"clin-1","role":"clinician"},"patient":"pat-1","action":"read","category":"medical","purpose":"marketing"})";
+  CliRun r = Toegang("decide --facts " + facts, good + "\n{not json\n" + marketing + "\n" + good + "\n");
+  EXPECT_EQ(r.status, 2);
+  std::istringstream lines(r.out);
+  std::string line;
+  std::vector<json> out;
+  while (std::getline(lines, line)) out.push_back(json::parse(line));
+  ASSERT_EQ(out.size(), 4u) << r.out;
+  EXPECT_EQ(out[0]["decision"], "permit");
+  EXPECT_EQ(out[1]["decision"], "deny");
+  EXPECT_EQ(out[1]["reasons"], json::array({"invalid_request"}));
+  EXPECT_EQ(out[2]["decision"], "deny");
+  EXPECT_THAT(out[2]["error"].get<std::string>(), HasSubstr("purpose: unknown purpose 'marketing'"));
+  EXPECT_EQ(out[3]["decision"], "permit");
+  EXPECT_NE(out[0]["decision_id"], out[3]["decision_id"]);
+}
+
+TEST(CliDecide, BadFactsFileNamesTheLine) {
+  std::string facts = TmpFile("bad.jsonl",
+      R"({"type":"person","id":"pat-1","birth_date":"2010-01-01"})" "\n"
+      R"({"type":"person","id":"pat-2","birth_date":"2010-02-29"})" "\n");
+  CliRun r = Toegang("decide --facts " + facts + " 2>&1", "");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.out, HasSubstr("bad.jsonl:2: person.birth_date: date '2010-02-29' does not exist"));
+}
+
+TEST(CliPolicyCheck, BuiltinPacksPass) {
+  for (const char* pack : {"policy/packs/wgbo-default.policy", "policy/packs/youth-care-opvoedrijk.policy"}) {
+    CliRun r = Toegang(std::string("policy check ") + Runfile(pack), "");
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_THAT(r.out, HasSubstr(": ok: "));
+  }
+}
+
+TEST(CliPolicyCheck, ShadowedRuleIsReportedAndRefused) {
+  std::string pack = TmpFile("shadow.policy",
+      "policy shadow\nversion 1\n"
+      "rule any_clinician\n  effect permit\n  role clinician\n  reason quality_review\n  basis gdpr_9_2_h_health_care\n"
+      "rule treating_only\n  effect permit\n  role clinician\n  purpose treatment\n  require treating_relationship\n"
+      "  reason treating_relationship\n  basis gdpr_9_2_h_health_care\n");
+  CliRun r = Toegang("policy check " + pack, "");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.out, HasSubstr("shadow.policy:8: warning: rule treating_only is shadowed by rule any_clinician"));
+  // decide refuses it too: a pack that fails the check never decides.
+  CliRun d = Toegang("decide --facts " + TmpFile("empty.jsonl", "") + " --policy " + pack, "");
+  EXPECT_EQ(d.status, 2);
+}
+
+TEST(CliPolicyCheck, SyntaxErrorHasLineNumber) {
+  std::string pack = TmpFile("typo.policy", "policy typo\nversion 1\nrule a\n  effect permit\n  role nurse\n");
+  CliRun r = Toegang("policy check " + pack, "");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.out, HasSubstr("typo.policy:5: error: unknown role 'nurse'"));
+}
+
+TEST(Cli, UnknownCommandAndFlagAreBadInput) {
+  EXPECT_EQ(Toegang("frobnicate 2>/dev/null", "").status, 2);
+  EXPECT_EQ(Toegang("decide --colour=red 2>/dev/null", "").status, 2);
+}
+
+}  // namespace
