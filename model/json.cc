@@ -1,6 +1,7 @@
 // Copyright toegang authors.
 #include "model/json.h"
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -196,8 +197,37 @@ absl::StatusOr<json> ParseText(absl::string_view text) {
     return absl::InvalidArgumentError(
         absl::StrCat("input of ", text.size(), " bytes exceeds the limit of ", kMaxJsonLineBytes));
   }
-  json value = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  // Duplicate keys are refused: one reader taking the first and another the last is how
+  // a request says "treatment" to one component and "marketing" to the next.
+  std::vector<std::vector<std::string>> open_objects;
+  std::string duplicate;
+  json::parser_callback_t no_duplicates = [&](int, json::parse_event_t event, json& parsed) {
+    switch (event) {
+      case json::parse_event_t::object_start:
+        open_objects.emplace_back();
+        break;
+      case json::parse_event_t::object_end:
+        if (!open_objects.empty()) open_objects.pop_back();
+        break;
+      case json::parse_event_t::key:
+        if (!open_objects.empty()) {
+          std::vector<std::string>& keys = open_objects.back();
+          const std::string& key = parsed.get_ref<const std::string&>();
+          if (std::find(keys.begin(), keys.end(), key) != keys.end()) {
+            if (duplicate.empty()) duplicate = key.substr(0, 64);
+          } else {
+            keys.push_back(key);
+          }
+        }
+        break;
+      default:
+        break;
+    }
+    return true;
+  };
+  json value = json::parse(text.begin(), text.end(), no_duplicates, /*allow_exceptions=*/false);
   if (value.is_discarded()) return absl::InvalidArgumentError("malformed JSON");
+  if (!duplicate.empty()) return FieldError(duplicate, "appears twice");
   return value;
 }
 

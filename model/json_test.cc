@@ -148,6 +148,8 @@ TEST(RequestJsonTest, BadRequestsNameTheField) {
       {"unknown_top_level", R"({"at":"2026-11-23T10:15:00Z","actor":{"id":"a","role":"clinician"},"patient":"p","action":"read","category":"medical","purpose":"treatment","override":true})", "override: unknown field"},
       {"unknown_actor_field", R"({"at":"2026-11-23T10:15:00Z","actor":{"id":"a","role":"clinician","admin":true},"patient":"p","action":"read","category":"medical","purpose":"treatment"})", "actor.admin: unknown field"},
       {"unknown_category", R"({"at":"2026-11-23T10:15:00Z","actor":{"id":"a","role":"clinician"},"patient":"p","action":"read","category":"genome","purpose":"treatment"})", "category: unknown category 'genome'"},
+      {"duplicate_purpose", R"({"at":"2026-11-23T10:15:00Z","actor":{"id":"a","role":"clinician"},"patient":"p","action":"read","category":"medical","purpose":"treatment","purpose":"research"})", "purpose: appears twice"},
+      {"duplicate_nested", R"({"at":"2026-11-23T10:15:00Z","actor":{"id":"a","role":"clinician","role":"patient"},"patient":"p","action":"read","category":"medical","purpose":"treatment"})", "role: appears twice"},
       {"action_not_string", R"({"at":"2026-11-23T10:15:00Z","actor":{"id":"a","role":"clinician"},"patient":"p","action":1,"category":"medical","purpose":"treatment"})", "action: must be a action name"},
   };
   for (const BadFact& c : kCases) {
