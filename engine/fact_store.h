@@ -59,6 +59,28 @@ absl::Time NoArrivalClock();
 // An in-memory store with the same semantics as the durable one.
 std::unique_ptr<FactStore> NewMemoryFactStore(ArrivalClock clock = WallClock);
 
+struct DurableStoreOptions {
+  // Create an empty store when `path` has none. Default: true.
+  bool create_if_missing = true;
+  // RocksDB block cache (data, index and filter blocks). Default: 64 MiB.
+  size_t block_cache_bytes = size_t{64} << 20;
+  // Patient records and clinician coverages kept decoded in memory. Default: 100,000.
+  size_t record_cache_entries = 100000;
+  // Stamps arrival. Default: the wall clock.
+  ArrivalClock clock = WallClock;
+};
+
+// Opens (or creates) the RocksDB store at `path`: engine/rocksdb_fact_store.cc.
+// Fails with a clear message — never a silent empty store — when the store is newer
+// than this build, corrupt, not a toegang store, or locked by another process.
+// Appends are durable (write-ahead log synced) when they return OK; concurrent
+// appends share one sync (group commit).
+absl::StatusOr<std::unique_ptr<FactStore>> OpenDurableFactStore(const std::string& path,
+                                                                const DurableStoreOptions& options);
+
+// The store format this build writes and reads.
+inline constexpr int kStoreFormatVersion = 1;
+
 }  // namespace toegang
 
 #endif  // TOEGANG_ENGINE_FACT_STORE_H_

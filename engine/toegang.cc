@@ -11,8 +11,6 @@
 
 namespace toegang {
 
-std::unique_ptr<FactStore> OpenDurableFactStore(const std::string& path, absl::Status* status);
-
 namespace {
 
 class EngineImpl final : public Engine {
@@ -81,9 +79,9 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(Options options) {
     if (options.db_path.empty()) {
       store = NewMemoryFactStore();
     } else {
-      absl::Status status;
-      store = OpenDurableFactStore(options.db_path, &status);
-      if (!status.ok()) return status;
+      absl::StatusOr<std::unique_ptr<FactStore>> durable = OpenDurableFactStore(options.db_path, options.durable);
+      if (!durable.ok()) return durable.status();
+      store = *std::move(durable);
     }
   }
   return std::unique_ptr<Engine>(new EngineImpl(std::move(store), std::move(policy)));

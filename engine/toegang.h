@@ -36,6 +36,9 @@ struct Options {
   // The policy to decide by. Default: null, meaning the built-in wgbo-default.
   std::shared_ptr<const Policy> policy;
 
+  // How the durable store at db_path is opened (cache sizes, create_if_missing).
+  DurableStoreOptions durable;
+
   // An already-open store to use instead of opening one (tests, `--facts`).
   // Default: null.
   std::unique_ptr<FactStore> store;

@@ -73,6 +73,9 @@ class ObjectReader {
     if (s.empty() || s.size() > kMaxIdBytes) {
       return FieldError(path, "an id is 1..128 bytes");
     }
+    for (unsigned char c : s) {
+      if (c < 0x20 || c == 0x7f) return FieldError(path, "an id has no control characters");
+    }
     if (LooksLikeBsn(s)) {
       return FieldError(path, "looks like a BSN; ids must never carry a BSN");
     }

@@ -82,6 +82,7 @@ TEST(FactJsonTest, BadFactsNameTheField) {
       {"party_two_kinds", R"({"type":"consent","id":"c","patient":"p","granted_by":"p","to":{"actor":"x","role":"parent"},"purposes":["treatment"],"categories":["medical"],"actions":["read"]})", "consent.to: names exactly one party"},
       {"party_unknown_role", R"({"type":"objection","id":"o","patient":"p","by":"p","to":{"role":"neighbour"}})", "objection.to.role: unknown role 'neighbour'"},
       {"empty_id", R"({"type":"person","id":""})", "person.id: an id is 1..128 bytes"},
+      {"control_char_in_id", R"({"type":"person","id":"pat\u0000-1"})", "person.id: an id has no control characters"},
       {"capable_not_bool", R"({"type":"capacity","id":"c","patient":"p","by":"d","capable":"no"})", "capacity.capable: must be true or false"},
       {"withdrawal_without_at", R"({"type":"withdrawal","consent":"c","by":"p"})", "withdrawal.at: required"},
   };

@@ -28,13 +28,19 @@ inline constexpr int kBadInput = 2;
 
 // Subcommands: `args` are the positional arguments after the subcommand's name.
 int Decide(const std::vector<std::string>& args);
+int Load(const std::vector<std::string>& args);
+int History(const std::vector<std::string>& args);
 int PolicyCheck(const std::vector<std::string>& args);
 
 // The policy named by --policy: a file, a built-in pack name, or (empty) wgbo-default.
 absl::StatusOr<std::shared_ptr<const Policy>> LoadPolicyFlag();
 
-// Reads a JSON Lines file of facts. Errors name "FILE:LINE".
-absl::StatusOr<std::vector<Fact>> ReadFactsFile(const std::string& path);
+// Reads a JSON Lines file of facts. Errors name "FILE:LINE". `lines`, if given, gets
+// each fact's line number.
+absl::StatusOr<std::vector<Fact>> ReadFactsFile(const std::string& path, std::vector<int>* lines = nullptr);
+
+// Rewrites a store error "fact N: ..." as "FILE:LINE: ..." using `lines`.
+std::string AtLine(const std::string& path, const std::vector<int>& lines, absl::string_view message);
 
 // Reads a whole file.
 absl::StatusOr<std::string> ReadFile(const std::string& path);

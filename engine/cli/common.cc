@@ -4,7 +4,9 @@
 #include <sstream>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "engine/cli/cli.h"
 #include "model/json.h"
 
@@ -35,7 +37,17 @@ absl::StatusOr<std::shared_ptr<const Policy>> LoadPolicyFlag() {
   return policy;
 }
 
-absl::StatusOr<std::vector<Fact>> ReadFactsFile(const std::string& path) {
+std::string AtLine(const std::string& path, const std::vector<int>& lines, absl::string_view message) {
+  int n = 0;
+  size_t colon = message.find(": ");
+  if (absl::ConsumePrefix(&message, "fact ") && colon != absl::string_view::npos &&
+      absl::SimpleAtoi(message.substr(0, colon - 5), &n) && n >= 1 && n <= static_cast<int>(lines.size())) {
+    return absl::StrCat(path, ":", lines[n - 1], ": ", message.substr(colon - 5 + 2));
+  }
+  return absl::StrCat(path, ": ", message);
+}
+
+absl::StatusOr<std::vector<Fact>> ReadFactsFile(const std::string& path, std::vector<int>* lines) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat("cannot read '", path, "'"));
   std::vector<Fact> facts;
@@ -49,6 +61,7 @@ absl::StatusOr<std::vector<Fact>> ReadFactsFile(const std::string& path) {
       return absl::InvalidArgumentError(absl::StrCat(path, ":", line_no, ": ", fact.status().message()));
     }
     facts.push_back(*std::move(fact));
+    if (lines) lines->push_back(line_no);
   }
   return facts;
 }

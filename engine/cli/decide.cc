@@ -52,11 +52,12 @@ int Decide(const std::vector<std::string>& args) {
     }
   } else {
     options.db_path = absl::GetFlag(FLAGS_db);
+    options.durable.create_if_missing = false;  // deciding over no store is an error
   }
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Open(std::move(options));
   if (!engine.ok()) {
     Complain(std::string(engine.status().message()));
-    return kFailure;
+    return engine.status().code() == absl::StatusCode::kNotFound ? kBadInput : kFailure;
   }
 
   int status = kOk;

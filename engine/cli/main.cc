@@ -25,6 +25,11 @@ commands:
   decide [--db DIR | --facts FILE] [--policy FILE] [--as-of INSTANT]
                           read access requests (JSON Lines) on stdin, write one
                           decision per line on stdout
+  load --db DIR FILE.jsonl
+                          append facts durably, all or nothing; prints the count
+                          and the last sequence number
+  history --db DIR --patient ID [--as-of INSTANT]
+                          the patient's facts as the store knew them then
   policy check FILE       validate a policy pack: errors, overlaps, unreachable rules
 
 exit status: 0 success, 2 bad input, 1 otherwise
@@ -72,6 +77,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(positional.begin() + 1, positional.end());
 
   if (command == "decide") return toegang::cli::Decide(args);
+  if (command == "load") return toegang::cli::Load(args);
+  if (command == "history") return toegang::cli::History(args);
   if (command == "policy") {
     if (args.empty() || args[0] != "check") {
       toegang::cli::Complain("usage: toegang policy check FILE");

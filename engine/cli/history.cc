@@ -1,0 +1,48 @@
+// Copyright toegang authors.
+//
+// toegang history --db DIR --patient ID [--as-of INSTANT]: the patient's facts as JSON
+// Lines, in arrival order, as the store knew them at --as-of (by arrival), each with
+// its sequence number and arrival instant.
+#include <iostream>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "engine/cli/cli.h"
+#include "engine/fact_store.h"
+#include "model/json.h"
+#include "model/time.h"
+
+namespace toegang::cli {
+
+int History(const std::vector<std::string>& args) {
+  std::string patient = absl::GetFlag(FLAGS_patient);
+  if (!args.empty() || patient.empty()) {
+    Complain("usage: toegang history --db DIR --patient ID [--as-of INSTANT]");
+    return kBadInput;
+  }
+  absl::Time as_of = absl::InfiniteFuture();
+  if (std::string s = absl::GetFlag(FLAGS_as_of); !s.empty()) {
+    absl::StatusOr<absl::Time> t = ParseInstant(s);
+    if (!t.ok()) {
+      Complain(absl::StrCat("--as-of: ", t.status().message()));
+      return kBadInput;
+    }
+    as_of = *t;
+  }
+  DurableStoreOptions options;
+  options.create_if_missing = false;
+  absl::StatusOr<std::unique_ptr<FactStore>> store = OpenDurableFactStore(absl::GetFlag(FLAGS_db), options);
+  if (!store.ok()) {
+    Complain(std::string(store.status().message()));
+    return store.status().code() == absl::StatusCode::kNotFound ? kBadInput : kFailure;
+  }
+  absl::StatusOr<std::vector<Fact>> facts = (*store)->History(patient, as_of);
+  if (!facts.ok()) {
+    Complain(std::string(facts.status().message()));
+    return kFailure;
+  }
+  for (const Fact& f : *facts) std::cout << FactToJson(f, /*with_provenance=*/true) << "\n";
+  return kOk;
+}
+
+}  // namespace toegang::cli

@@ -1,0 +1,228 @@
+// Copyright toegang authors.
+#include "engine/fact_codec.h"
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "schemas/fact_generated.h"
+
+namespace toegang {
+namespace {
+
+namespace fb = ::toegang::schema;
+using flatbuffers::FlatBufferBuilder;
+using flatbuffers::Offset;
+
+constexpr int64_t kNoInstant = INT64_MIN;
+
+int64_t ToMicros(absl::Time t) { return absl::ToUnixMicros(t); }
+absl::Time FromMicros(int64_t us) { return absl::FromUnixMicros(us); }
+
+flatbuffers::Optional<int64_t> FromBound(absl::Time t) {
+  if (t == absl::InfinitePast() || t == absl::InfiniteFuture()) return flatbuffers::nullopt;
+  return ToMicros(t);
+}
+
+int32_t DayNumber(absl::CivilDay d) { return static_cast<int32_t>(d - absl::CivilDay(1970, 1, 1)); }
+absl::CivilDay FromDayNumber(int32_t n) { return absl::CivilDay(1970, 1, 1) + n; }
+
+Offset<fb::Party> EncodeParty(FlatBufferBuilder& b, const std::optional<Party>& p) {
+  if (!p) return 0;
+  Offset<flatbuffers::String> id = p->kind == Party::Kind::kRole ? 0 : b.CreateString(p->id);
+  return fb::CreateParty(b, static_cast<fb::PartyKind>(p->kind), id, static_cast<fb::Role>(p->role));
+}
+
+bool ValidParty(const fb::Party* p) {
+  if (p == nullptr) return true;
+  if (static_cast<int>(p->kind()) > 2 || static_cast<int>(p->role()) >= EnumCount<Role>()) return false;
+  return p->kind() == fb::PartyKind::role || p->id() != nullptr;
+}
+
+std::optional<Party> DecodeParty(const fb::Party* p) {
+  if (p == nullptr) return std::nullopt;
+  Party out;
+  out.kind = static_cast<Party::Kind>(p->kind());
+  out.role = static_cast<Role>(p->role());
+  if (p->id()) out.id = p->id()->str();
+  return out;
+}
+
+std::string Str(const flatbuffers::String* s) { return s ? s->str() : std::string(); }
+
+Window DecodeWindow(flatbuffers::Optional<int64_t> from, flatbuffers::Optional<int64_t> until) {
+  Window w;
+  if (from) w.from = FromMicros(*from);
+  if (until) w.until = FromMicros(*until);
+  return w;
+}
+
+template <typename T>
+flatbuffers::Optional<uint32_t> MaskOrAll(EnumSet<T> set) {
+  if (set == EnumSet<T>::All()) return flatbuffers::nullopt;
+  return set.bits();
+}
+
+template <typename T>
+EnumSet<T> SetOrAll(flatbuffers::Optional<uint32_t> mask) {
+  return mask ? EnumSet<T>::FromBits(*mask) : EnumSet<T>::All();
+}
+
+}  // namespace
+
+std::string EncodeFact(const Fact& fact, absl::string_view withdrawal_patient) {
+  FlatBufferBuilder b(256);
+  fb::FactBody type = fb::FactBody::NONE;
+  Offset<void> body;
+  std::visit(
+      [&](const auto& f) {
+        using T = std::decay_t<decltype(f)>;
+        if constexpr (std::is_same_v<T, Person>) {
+          auto id = b.CreateString(f.id);
+          fb::PersonBuilder pb(b);
+          pb.add_id(id);
+          if (f.birth_date) pb.add_birth_day(DayNumber(*f.birth_date));
+          if (f.death_date) pb.add_death_day(DayNumber(*f.death_date));
+          body = pb.Finish().Union();
+          type = fb::FactBody::Person;
+        } else if constexpr (std::is_same_v<T, Relationship>) {
+          body = fb::CreateRelationshipDirect(b, f.id.empty() ? nullptr : f.id.c_str(), f.subject.c_str(),
+                                              static_cast<fb::Relation>(f.relation), f.object.c_str(),
+                                              FromBound(f.window.from), FromBound(f.window.until))
+                     .Union();
+          type = fb::FactBody::Relationship;
+        } else if constexpr (std::is_same_v<T, Consent>) {
+          std::vector<Offset<flatbuffers::String>> grantors;
+          for (const std::string& g : f.granted_by) grantors.push_back(b.CreateString(g));
+          auto to = EncodeParty(b, f.to);
+          body = fb::CreateConsentDirect(b, f.id.c_str(), f.patient.c_str(), &grantors, to, f.purposes.bits(),
+                                         f.categories.bits(), f.actions.bits(), FromBound(f.window.from),
+                                         FromBound(f.window.until), f.evidence.empty() ? nullptr : f.evidence.c_str())
+                     .Union();
+          type = fb::FactBody::Consent;
+        } else if constexpr (std::is_same_v<T, Withdrawal>) {
+          std::string patient(withdrawal_patient);
+          body = fb::CreateWithdrawalDirect(b, f.target.c_str(), f.by.c_str(), ToMicros(f.at), patient.c_str()).Union();
+          type = fb::FactBody::Withdrawal;
+        } else if constexpr (std::is_same_v<T, Objection>) {
+          auto to = EncodeParty(b, f.to);
+          body = fb::CreateObjectionDirect(b, f.id.c_str(), f.patient.c_str(), f.by.c_str(), to, MaskOrAll(f.purposes),
+                                           MaskOrAll(f.categories), MaskOrAll(f.actions), FromBound(f.window.from),
+                                           FromBound(f.window.until))
+                     .Union();
+          type = fb::FactBody::Objection;
+        } else if constexpr (std::is_same_v<T, Restriction>) {
+          auto to = EncodeParty(b, f.to);
+          body = fb::CreateRestrictionDirect(b, f.id.c_str(), f.patient.c_str(), f.by.c_str(), to,
+                                             MaskOrAll(f.purposes), MaskOrAll(f.categories), MaskOrAll(f.actions),
+                                             FromBound(f.window.from), FromBound(f.window.until),
+                                             f.reason.empty() ? nullptr : f.reason.c_str())
+                     .Union();
+          type = fb::FactBody::Restriction;
+        } else if constexpr (std::is_same_v<T, Capacity>) {
+          body = fb::CreateCapacityDirect(b, f.id.c_str(), f.patient.c_str(), f.by.c_str(), f.capable,
+                                          FromBound(f.window.from), FromBound(f.window.until))
+                     .Union();
+          type = fb::FactBody::Capacity;
+        }
+      },
+      fact.body);
+  flatbuffers::Optional<int64_t> recorded = flatbuffers::nullopt;
+  if (fact.provenance.recorded_at) recorded = ToMicros(*fact.provenance.recorded_at);
+  int64_t arrival = fact.provenance.arrival == absl::InfinitePast() ? kNoInstant : ToMicros(fact.provenance.arrival);
+  auto root = fb::CreateStoredFact(b, fact.provenance.seq, arrival, recorded, type, body);
+  fb::FinishStoredFactBuffer(b, root);
+  return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+}
+
+absl::StatusOr<Fact> DecodeFact(absl::string_view bytes) {
+  flatbuffers::Verifier verifier(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  if (!fb::VerifyStoredFactBuffer(verifier)) {
+    return absl::DataLossError("stored fact fails FlatBuffers verification");
+  }
+  const fb::StoredFact* sf = fb::GetStoredFact(bytes.data());
+  Fact fact;
+  fact.provenance.seq = sf->seq();
+  fact.provenance.arrival = sf->arrival_us() == kNoInstant ? absl::InfinitePast() : FromMicros(sf->arrival_us());
+  if (sf->recorded_at_us()) fact.provenance.recorded_at = FromMicros(*sf->recorded_at_us());
+  switch (sf->body_type()) {
+    case fb::FactBody::Person: {
+      const fb::Person* p = sf->body_as_Person();
+      Person out;
+      out.id = p->id()->str();
+      if (p->birth_day()) out.birth_date = FromDayNumber(*p->birth_day());
+      if (p->death_day()) out.death_date = FromDayNumber(*p->death_day());
+      fact.body = std::move(out);
+      break;
+    }
+    case fb::FactBody::Relationship: {
+      const fb::Relationship* r = sf->body_as_Relationship();
+      if (static_cast<int>(r->relation()) >= EnumCount<Relation>()) return absl::DataLossError("unknown relation");
+      fact.body = Relationship{Str(r->id()), r->subject()->str(), static_cast<Relation>(r->relation()),
+                               r->object()->str(), DecodeWindow(r->from_us(), r->until_us())};
+      break;
+    }
+    case fb::FactBody::Consent: {
+      const fb::Consent* c = sf->body_as_Consent();
+      if (!ValidParty(c->to()) || c->granted_by()->size() == 0) return absl::DataLossError("bad consent party");
+      Consent out;
+      out.id = c->id()->str();
+      out.patient = c->patient()->str();
+      for (const flatbuffers::String* g : *c->granted_by()) out.granted_by.push_back(g->str());
+      out.to = *DecodeParty(c->to());
+      out.purposes = PurposeSet::FromBits(c->purposes());
+      out.categories = CategorySet::FromBits(c->categories());
+      out.actions = ActionSet::FromBits(c->actions());
+      out.window = DecodeWindow(c->from_us(), c->until_us());
+      out.evidence = Str(c->evidence());
+      fact.body = std::move(out);
+      break;
+    }
+    case fb::FactBody::Withdrawal: {
+      const fb::Withdrawal* w = sf->body_as_Withdrawal();
+      fact.body = Withdrawal{w->target()->str(), w->by()->str(), FromMicros(w->at_us())};
+      break;
+    }
+    case fb::FactBody::Objection: {
+      const fb::Objection* o = sf->body_as_Objection();
+      if (!ValidParty(o->to())) return absl::DataLossError("bad objection party");
+      Objection out;
+      out.id = o->id()->str();
+      out.patient = o->patient()->str();
+      out.by = o->by()->str();
+      out.to = DecodeParty(o->to());
+      out.purposes = SetOrAll<Purpose>(o->purposes());
+      out.categories = SetOrAll<Category>(o->categories());
+      out.actions = SetOrAll<Action>(o->actions());
+      out.window = DecodeWindow(o->from_us(), o->until_us());
+      fact.body = std::move(out);
+      break;
+    }
+    case fb::FactBody::Restriction: {
+      const fb::Restriction* r = sf->body_as_Restriction();
+      if (!ValidParty(r->to())) return absl::DataLossError("bad restriction party");
+      Restriction out;
+      out.id = r->id()->str();
+      out.patient = r->patient()->str();
+      out.by = r->by()->str();
+      out.to = DecodeParty(r->to());
+      out.purposes = SetOrAll<Purpose>(r->purposes());
+      out.categories = SetOrAll<Category>(r->categories());
+      out.actions = SetOrAll<Action>(r->actions());
+      out.window = DecodeWindow(r->from_us(), r->until_us());
+      out.reason = Str(r->reason());
+      fact.body = std::move(out);
+      break;
+    }
+    case fb::FactBody::Capacity: {
+      const fb::Capacity* c = sf->body_as_Capacity();
+      fact.body = Capacity{c->id()->str(), c->patient()->str(), c->by()->str(), c->capable(),
+                           DecodeWindow(c->from_us(), c->until_us())};
+      break;
+    }
+    default:
+      return absl::DataLossError(absl::StrCat("stored fact has unknown body type ", static_cast<int>(sf->body_type())));
+  }
+  return fact;
+}
+
+}  // namespace toegang

@@ -1,0 +1,49 @@
+// Copyright toegang authors.
+//
+// crash_writer DIR TAG: appends batches of facts to the store at DIR forever and prints
+// "ack BATCH SEQ" after each acknowledged (durable) append. The crash test SIGKILLs it
+// at random moments. Each batch is a person, a treating relationship and a consent for
+// patient "TAG-BATCH", so a half-written batch is visible.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "engine/fact_store.h"
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    std::fprintf(stderr, "usage: crash_writer DIR TAG\n");
+    return 2;
+  }
+  absl::StatusOr<std::unique_ptr<toegang::FactStore>> store = toegang::OpenDurableFactStore(argv[1], {});
+  if (!store.ok()) {
+    std::fprintf(stderr, "open: %s\n", std::string(store.status().message()).c_str());
+    return 1;
+  }
+  for (int batch = 0;; ++batch) {
+    std::string patient = absl::StrCat(argv[2], "-", batch);
+    std::vector<toegang::Fact> facts;
+    facts.push_back({toegang::Person{patient, absl::CivilDay(1980, 1, 1), std::nullopt}, {}});
+    facts.push_back({toegang::Relationship{absl::StrCat("rel-", patient), "clin-1", toegang::Relation::kTreating,
+                                           patient, {}},
+                     {}});
+    toegang::Consent c;
+    c.id = absl::StrCat("con-", patient);
+    c.patient = patient;
+    c.granted_by = {patient};
+    c.to = {toegang::Party::Kind::kActor, "clin-9", toegang::Role::kPatient};
+    c.purposes = {toegang::Purpose::kReferral};
+    c.categories = {toegang::Category::kMedical};
+    c.actions = {toegang::Action::kRead};
+    c.evidence = std::string(200 + batch % 300, 'e');  // vary record sizes
+    facts.push_back({c, {}});
+    absl::StatusOr<uint64_t> seq = (*store)->Append(std::move(facts));
+    if (!seq.ok()) {
+      std::fprintf(stderr, "append: %s\n", std::string(seq.status().message()).c_str());
+      return 1;
+    }
+    std::printf("ack %d %llu\n", batch, static_cast<unsigned long long>(*seq));
+    std::fflush(stdout);
+  }
+}

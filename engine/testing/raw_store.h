@@ -1,0 +1,23 @@
+// Copyright toegang authors.
+//
+// raw_store.h: test-only raw access to a closed store's RocksDB column families, for
+// tests that must tamper with what is on disk (format version, audit records). The
+// implementation lives in engine/rocksdb_fact_store.cc, the one file that includes
+// RocksDB.
+#ifndef TOEGANG_ENGINE_TESTING_RAW_STORE_H_
+#define TOEGANG_ENGINE_TESTING_RAW_STORE_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace toegang::testing {
+
+// Puts (or, with erase, deletes) one key in column family `cf` of the closed store at
+// `path`, synced.
+absl::Status RawPutForTesting(const std::string& path, const std::string& cf, const std::string& key,
+                              const std::string& value, bool erase = false);
+
+}  // namespace toegang::testing
+
+#endif  // TOEGANG_ENGINE_TESTING_RAW_STORE_H_

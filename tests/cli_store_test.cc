@@ -1,0 +1,178 @@
+// Copyright toegang authors.
+//
+// The durable store through the CLI, as an operator uses it: load (atomic per file,
+// errors name the line), history --as-of, decide --db and --as-of (replay), and a store
+// held by another process.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace {
+
+using nlohmann::json;
+using ::testing::HasSubstr;
+
+std::string Runfile(const std::string& path) {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  return std::string(srcdir ? srcdir : ".") + "/toegang/" + path;
+}
+
+std::string Tmp(const std::string& name) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  return std::string(tmp ? tmp : "/tmp") + "/" + name;
+}
+
+std::string Write(const std::string& name, const std::string& content) {
+  std::string path = Tmp(name);
+  std::ofstream(path, std::ios::binary) << content;
+  return path;
+}
+
+struct CliRun {
+  int status;
+  std::string out;
+};
+
+CliRun Toegang(const std::string& args, const std::string& input = "") {
+  std::string cmd = Runfile("toegang") + " " + args + " < " + Write("stdin", input) + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+const char kFacts[] =
+    R"({"type":"person","id":"pat-7","birth_date":"2009-01-10"})" "\n"
+    R"({"type":"relationship","id":"rel-7","subject":"par-7","relation":"parent_with_authority","object":"pat-7"})" "\n"
+    "\n"
+    R"({"type":"consent","id":"con-7","patient":"pat-7","granted_by":"pat-7","to":{"actor":"par-7"},"purposes":["patient_request"],"categories":["medical"],"actions":["read"],"from":"2026-01-01T00:00:00+01:00","recorded_at":"2026-01-01T00:00:00+01:00"})" "\n";
+
+std::string Request(const std::string& at) {
+  return R"({"at":")" + at + R"(","actor":{"id":"par-7","role":"parent"},"patient":"pat-7","action":"read","category":"medical","purpose":"patient_request"})" "\n";
+}
+
+TEST(CliStore, LoadHistoryDecideAndReplay) {
+  std::string db = Tmp("db_replay");
+  std::filesystem::remove_all(db);
+  CliRun load = Toegang("load --db " + db + " " + Write("facts.jsonl", kFacts));
+  ASSERT_EQ(load.status, 0) << load.out;
+  EXPECT_THAT(load.out, HasSubstr("loaded 3 facts; last sequence 3"));
+
+  CliRun before = Toegang("history --db " + db + " --patient pat-7");
+  ASSERT_EQ(before.status, 0) << before.out;
+  std::istringstream lines(before.out);
+  std::string line, last_arrival;
+  int n = 0;
+  while (std::getline(lines, line)) {
+    json f = json::parse(line);
+    EXPECT_EQ(f["seq"], n + 1);
+    last_arrival = f["arrival"];
+    ++n;
+  }
+  EXPECT_EQ(n, 3);
+  usleep(20000);  // the withdrawal arrives strictly later
+
+  CliRun w = Toegang("load --db " + db + " " + Write("w.jsonl", R"({"type":"withdrawal","consent":"con-7","by":"pat-7","at":"2026-06-01T00:00:00+02:00"})" "\n"));
+  ASSERT_EQ(w.status, 0) << w.out;
+  EXPECT_THAT(w.out, HasSubstr("last sequence 4"));
+
+  // As of the first load's arrival: three facts, and the old decision replays.
+  CliRun asof = Toegang("history --db " + db + " --patient pat-7 --as-of " + last_arrival);
+  EXPECT_EQ(std::count(asof.out.begin(), asof.out.end(), '\n'), 3) << asof.out;
+  CliRun now = Toegang("history --db " + db + " --patient pat-7");
+  EXPECT_EQ(std::count(now.out.begin(), now.out.end(), '\n'), 4) << now.out;
+
+  CliRun replay = Toegang("decide --db " + db + " --as-of " + last_arrival, Request("2026-06-02T10:00:00+02:00"));
+  ASSERT_EQ(replay.status, 0) << replay.out;
+  EXPECT_EQ(json::parse(replay.out)["decision"], "permit");
+  CliRun current = Toegang("decide --db " + db, Request("2026-06-02T10:00:00+02:00"));
+  EXPECT_EQ(json::parse(current.out)["decision"], "deny");
+}
+
+TEST(CliStore, BadFileStoresNothingAndNamesTheLine) {
+  std::string db = Tmp("db_atomic");
+  std::filesystem::remove_all(db);
+  ASSERT_EQ(Toegang("load --db " + db + " " + Write("ok.jsonl", kFacts)).status, 0);
+  struct Case {
+    const char* name;
+    std::string file;
+    const char* message;
+  };
+  const Case kCases[] = {
+      {"impossible_date", std::string(R"({"type":"person","id":"pat-8","birth_date":"2010-01-01"})") + "\n" +
+                              R"({"type":"person","id":"pat-9","birth_date":"2010-02-29"})" + "\n",
+       ":2: person.birth_date: date '2010-02-29' does not exist"},
+      {"until_before_from", std::string(R"({"type":"person","id":"pat-8"})") + "\n" +
+                                R"({"type":"relationship","subject":"c","relation":"treating","object":"pat-8","from":"2026-02-01T00:00:00Z","until":"2026-01-01T00:00:00Z"})" + "\n",
+       ":2: relationship.until: must be after from"},
+      {"unknown_enum", std::string(R"({"type":"person","id":"pat-8"})") + "\n\n" +
+                           R"({"type":"relationship","subject":"c","relation":"friend","object":"pat-8"})" + "\n",
+       ":3: relationship.relation: unknown relation 'friend'"},
+      {"unknown_withdrawal", std::string(R"({"type":"person","id":"pat-8"})") + "\n" +
+                                 R"({"type":"withdrawal","consent":"con-404","by":"pat-8","at":"2026-01-01T00:00:00Z"})" + "\n",
+       ":2: withdrawal names no known consent"},
+      {"duplicate_id", std::string(R"({"type":"person","id":"pat-8"})") + "\n\n\n" +
+                           R"({"type":"relationship","id":"rel-7","subject":"x","relation":"treating","object":"pat-8"})" + "\n",
+       ":4: relationship id 'rel-7' is already used"},
+  };
+  for (const Case& c : kCases) {
+    SCOPED_TRACE(c.name);
+    CliRun r = Toegang("load --db " + db + " " + Write("bad.jsonl", c.file));
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_THAT(r.out, HasSubstr(c.message));
+    EXPECT_THAT(r.out, HasSubstr("nothing was stored"));
+    CliRun h = Toegang("history --db " + db + " --patient pat-8");
+    EXPECT_EQ(h.out, "") << "a rejected file left facts behind";
+  }
+  CliRun ok = Toegang("load --db " + db + " " + Write("more.jsonl", R"({"type":"person","id":"pat-8"})" "\n"));
+  EXPECT_THAT(ok.out, HasSubstr("last sequence 4")) << "rejected files consumed sequence numbers";
+}
+
+TEST(CliStore, StoreHeldByAnotherProcess) {
+  std::string db = Tmp("db_locked");
+  std::filesystem::remove_all(db);
+  ASSERT_EQ(Toegang("load --db " + db + " " + Write("f.jsonl", kFacts)).status, 0);
+  // A decide process holds the store while it waits for requests on its stdin.
+  int in[2];
+  ASSERT_EQ(pipe(in), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(in[0], 0);
+    close(in[1]);
+    std::string bin = Runfile("toegang");
+    execl(bin.c_str(), bin.c_str(), "decide", "--db", db.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(in[0]);
+  usleep(300000);
+  CliRun second = Toegang("load --db " + db + " " + Write("g.jsonl", R"({"type":"person","id":"pat-10"})" "\n"));
+  EXPECT_EQ(second.status, 1) << second.out;
+  EXPECT_THAT(second.out, HasSubstr("in use by another process"));
+  close(in[1]);  // EOF: the holder exits and releases the lock
+  int status;
+  waitpid(pid, &status, 0);
+  EXPECT_EQ(Toegang("load --db " + db + " " + Write("g.jsonl", R"({"type":"person","id":"pat-10"})" "\n")).status, 0);
+}
+
+TEST(CliStore, DecideOnMissingStoreIsAnError) {
+  CliRun r = Toegang("decide --db " + Tmp("does_not_exist"), Request("2026-06-02T10:00:00+02:00"));
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.out, HasSubstr("no toegang store"));
+  EXPECT_FALSE(std::filesystem::exists(Tmp("does_not_exist"))) << "decide created a store";
+}
+
+}  // namespace
