@@ -271,14 +271,30 @@ class RocksDbFactStore final : public FactStore {
     db_options.paranoid_checks = true;
     db_options.max_background_jobs = 2;
     db_options.keep_log_file_num = 4;
+    // The default column family holds two tiny keys and is almost never flushed; without
+    // a cap it would keep every write-ahead log file alive.
+    db_options.max_total_wal_size = uint64_t{256} << 20;
 
-    block_cache_ = rocksdb::NewLRUCache(options_.block_cache_bytes);
+    // Few shards: an LRU shard must hold the largest block it caches, or that block is
+    // evicted as soon as it is released and read from disk again on the next lookup.
+    const int shard_bits = options_.block_cache_bytes >= (size_t{64} << 20) ? 4 : 2;
+    block_cache_ = rocksdb::NewLRUCache(options_.block_cache_bytes, shard_bits);
+    // Index and filter blocks are partitioned (a few KiB each) and live in the block
+    // cache, so the cache bounds memory and large files' filters still cache well.
+    auto tune = [&](rocksdb::BlockBasedTableOptions& t) {
+      t.block_cache = block_cache_;
+      t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+      t.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
+      t.partition_filters = true;
+      t.metadata_block_size = 4096;
+      t.cache_index_and_filter_blocks = true;
+      t.cache_index_and_filter_blocks_with_high_priority = true;
+      t.pin_top_level_index_and_filter = true;
+      t.pin_l0_filter_and_index_blocks_in_cache = true;
+    };
     rocksdb::BlockBasedTableOptions facts_table;
-    facts_table.block_cache = block_cache_;
-    facts_table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    tune(facts_table);
     facts_table.whole_key_filtering = false;  // lookups are by prefix
-    facts_table.cache_index_and_filter_blocks = true;
-    facts_table.pin_l0_filter_and_index_blocks_in_cache = true;
     rocksdb::ColumnFamilyOptions facts_cf;
     facts_cf.prefix_extractor = std::make_shared<OwnerPrefix>();
     facts_cf.memtable_prefix_bloom_size_ratio = 0.05;
@@ -286,9 +302,7 @@ class RocksDbFactStore final : public FactStore {
     facts_cf.compression = rocksdb::kNoCompression;
 
     rocksdb::BlockBasedTableOptions ids_table;
-    ids_table.block_cache = block_cache_;
-    ids_table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-    ids_table.cache_index_and_filter_blocks = true;
+    tune(ids_table);
     rocksdb::ColumnFamilyOptions ids_cf;
     ids_cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(ids_table));
     ids_cf.compression = rocksdb::kNoCompression;
