@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "engine/audit_storage.h"
 #include "model/facts.h"
 #include "model/patient_record.h"
 
@@ -48,6 +49,9 @@ class FactStore {
 
   // The last sequence number given out (0: empty store).
   virtual uint64_t LastSequence() const = 0;
+
+  // Where this store keeps the access log (engine/audit_log.h): the same database.
+  virtual AuditStorage& audit_storage() = 0;
 };
 
 // The clock that stamps arrival. Tests inject their own; `decide --facts FILE` uses one

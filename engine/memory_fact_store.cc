@@ -80,6 +80,8 @@ class MemoryFactStore final : public FactStore {
     return last_seq_;
   }
 
+  AuditStorage& audit_storage() override { return *audit_; }
+
  private:
   std::string PatientOf(const Fact& f) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (const auto* w = std::get_if<Withdrawal>(&f.body)) return index_.PatientOfTarget(w->target);
@@ -88,6 +90,7 @@ class MemoryFactStore final : public FactStore {
   }
 
   const ArrivalClock clock_;
+  const std::unique_ptr<AuditStorage> audit_ = NewMemoryAuditStorage();
   mutable absl::Mutex mu_;
   FactIndex index_ ABSL_GUARDED_BY(mu_);
   std::vector<std::pair<std::string, Fact>> log_ ABSL_GUARDED_BY(mu_);  // (patient, fact)

@@ -8,6 +8,10 @@
 //   facts    'p' patient '\0' seq(8, big-endian) -> StoredFact  (every fact about a patient)
 //            'c' clinician '\0' seq                -> StoredFact  (substitute_for coverage)
 //   ids      kind ':' id -> patient     (duplicate ids; withdrawal targets)
+//   audit    seq(8, big-endian) -> AuditEntry (engine/audit_log.h; the chain)
+//   audit_by_patient  patient '\0' at(8, big-endian, sign-flipped) seq(8) -> ""
+//            (the patient's overview, newest first by scanning backwards)
+//   default also "toegang/audit_head" -> seq(8) hash(32), "toegang/audit_checkpoint"
 // "Every fact about P" is one prefix scan; the prefix extractor cuts at '\0', so bloom
 // filters on prefixes skip SST files without P. Ids never contain control bytes
 // (model/json.cc), so '\0' cannot occur inside one.
@@ -28,6 +32,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -49,6 +54,11 @@ constexpr char kFormatKey[] = "toegang/format_version";
 constexpr char kLastSeqKey[] = "toegang/last_seq";
 constexpr char kFactsCf[] = "facts";
 constexpr char kIdsCf[] = "ids";
+constexpr char kAuditCf[] = "audit";
+constexpr char kAuditIndexCf[] = "audit_by_patient";
+constexpr char kAuditHeadKey[] = "toegang/audit_head";
+constexpr char kAuditCheckpointKey[] = "toegang/audit_checkpoint";
+enum Cf { kDefault = 0, kFacts = 1, kIds = 2, kAudit = 3, kAuditIndex = 4 };
 
 absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
   if (s.ok()) return absl::OkStatus();
@@ -102,7 +112,12 @@ std::string IdKey(const FactBody& b) {
   return absl::StrCat(IsWithdrawable(b) ? "w" : FactTypeName(b), ":", id);
 }
 
-class RocksDbFactStore final : public FactStore {
+std::string AuditIndexKey(absl::string_view patient, int64_t at_us, uint64_t seq) {
+  return absl::StrCat(patient, absl::string_view("\0", 1),
+                      BigEndian64(static_cast<uint64_t>(at_us) ^ (uint64_t{1} << 63)), BigEndian64(seq));
+}
+
+class RocksDbFactStore final : public FactStore, public AuditStorage {
  public:
   static absl::StatusOr<std::unique_ptr<FactStore>> Open(const std::string& path, const DurableStoreOptions& o) {
     std::unique_ptr<RocksDbFactStore> store(new RocksDbFactStore(o));
@@ -155,7 +170,7 @@ class RocksDbFactStore final : public FactStore {
         any = true;
       }
       if (any) {
-        batch.Put(handles_[0], kLastSeqKey, BigEndian64(seq));
+        batch.Put(handles_[kDefault], kLastSeqKey, BigEndian64(seq));
         // Write with the lock released, so the next group can queue up meanwhile.
         mu_.Unlock();
         rocksdb::WriteOptions wo;
@@ -242,6 +257,92 @@ class RocksDbFactStore final : public FactStore {
     return last_seq_;
   }
 
+  AuditStorage& audit_storage() override { return *this; }
+
+  // --- AuditStorage ---------------------------------------------------------------
+
+  absl::Status Append(const std::vector<AuditRow>& rows, absl::string_view head_hash, bool sync) override {
+    if (rows.empty()) return absl::OkStatus();
+    rocksdb::WriteBatch batch;
+    for (const AuditRow& r : rows) {
+      batch.Put(handles_[kAudit], BigEndian64(r.seq), r.entry);
+      batch.Put(handles_[kAuditIndex], AuditIndexKey(r.patient, r.at_us, r.seq), "");
+    }
+    batch.Put(handles_[kDefault], kAuditHeadKey, absl::StrCat(BigEndian64(rows.back().seq), head_hash));
+    rocksdb::WriteOptions wo;
+    wo.sync = sync;
+    return FromRocks(db_->Write(wo, &batch), "writing the access log");
+  }
+
+  absl::Status ReadHead(uint64_t* last_seq, std::string* head_hash) override {
+    std::string v;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), handles_[kDefault], kAuditHeadKey, &v);
+    if (s.IsNotFound()) {
+      *last_seq = 0;
+      head_hash->clear();
+      return absl::OkStatus();
+    }
+    if (!s.ok()) return FromRocks(s, "reading the access log head");
+    if (v.size() < 8) return absl::DataLossError("the access log head is corrupt");
+    *last_seq = ReadBigEndian64(v);
+    *head_hash = v.substr(8);
+    return absl::OkStatus();
+  }
+
+  absl::Status ScanChain(const AuditVisitor& visit) override {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), handles_[kAudit]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (it->key().size() != 8) return absl::DataLossError("an access log key is corrupt");
+      absl::Status s = visit(ReadBigEndian64(absl::string_view(it->key().data(), 8)),
+                             absl::string_view(it->value().data(), it->value().size()));
+      if (!s.ok()) return s;
+    }
+    return FromRocks(it->status(), "reading the access log");
+  }
+
+  absl::Status ScanPatient(absl::string_view patient, int64_t from_us, int64_t until_us,
+                           const AuditVisitor& visit) override {
+    const std::string prefix = absl::StrCat(patient, absl::string_view("\0", 1));
+    const std::string lower = AuditIndexKey(patient, from_us, 0);
+    const std::string upper = AuditIndexKey(patient, until_us, 0);  // first key at `until`
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), handles_[kAuditIndex]));
+    for (it->SeekForPrev(upper); it->Valid(); it->Prev()) {
+      absl::string_view key(it->key().data(), it->key().size());
+      if (key == upper) continue;
+      if (!absl::StartsWith(key, prefix) || key < lower || key.size() != prefix.size() + 16) break;
+      uint64_t seq = ReadBigEndian64(key.substr(prefix.size() + 8));
+      std::string entry;
+      rocksdb::Status g = db_->Get(rocksdb::ReadOptions(), handles_[kAudit], BigEndian64(seq), &entry);
+      if (g.IsNotFound()) {
+        return absl::DataLossError(absl::StrCat("access log record ", seq, " is indexed but missing"));
+      }
+      if (!g.ok()) return FromRocks(g, "reading the access log");
+      absl::Status s = visit(seq, entry);
+      if (!s.ok()) return s;
+    }
+    return FromRocks(it->status(), "reading the access log index");
+  }
+
+  absl::Status Purge(const std::vector<AuditRow>& rows, absl::string_view checkpoint) override {
+    rocksdb::WriteBatch batch;
+    for (const AuditRow& r : rows) {
+      batch.Delete(handles_[kAudit], BigEndian64(r.seq));
+      batch.Delete(handles_[kAuditIndex], AuditIndexKey(r.patient, r.at_us, r.seq));
+    }
+    batch.Put(handles_[kDefault], kAuditCheckpointKey, std::string(checkpoint));
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    return FromRocks(db_->Write(wo, &batch), "purging the access log");
+  }
+
+  absl::StatusOr<std::string> ReadCheckpoint() override {
+    std::string v;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), handles_[kDefault], kAuditCheckpointKey, &v);
+    if (s.IsNotFound()) return std::string();
+    if (!s.ok()) return FromRocks(s, "reading the access log checkpoint");
+    return v;
+  }
+
  private:
   struct Writer {
     explicit Writer(std::vector<Fact>* f) : facts(f) {}
@@ -267,7 +368,7 @@ class RocksDbFactStore final : public FactStore {
 
     rocksdb::DBOptions db_options;
     db_options.create_if_missing = !exists;
-    db_options.create_missing_column_families = !exists;
+    db_options.create_missing_column_families = true;  // stores from before the access log
     db_options.paranoid_checks = true;
     db_options.max_background_jobs = 2;
     db_options.keep_log_file_num = 4;
@@ -311,13 +412,21 @@ class RocksDbFactStore final : public FactStore {
         {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
         {kFactsCf, facts_cf},
         {kIdsCf, ids_cf},
+        {kAuditCf, rocksdb::ColumnFamilyOptions()},
+        {kAuditIndexCf, rocksdb::ColumnFamilyOptions()},
     };
+    for (size_t i = 3; i < cfs.size(); ++i) {
+      rocksdb::BlockBasedTableOptions t;
+      t.block_cache = block_cache_;
+      cfs[i].options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
+    }
     if (exists) {
       std::vector<std::string> names;
       rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(db_options, path, &names);
       if (!ls.ok()) return Explain(path, ls);
       for (const std::string& n : names) {
-        if (n != rocksdb::kDefaultColumnFamilyName && n != kFactsCf && n != kIdsCf) {
+        if (n != rocksdb::kDefaultColumnFamilyName && n != kFactsCf && n != kIdsCf && n != kAuditCf &&
+            n != kAuditIndexCf) {
           cfs.push_back({n, rocksdb::ColumnFamilyOptions()});  // from a newer build: keep it
         }
       }
@@ -331,14 +440,16 @@ class RocksDbFactStore final : public FactStore {
     db_.reset(raw);
 
     std::string version;
-    rocksdb::Status gs = db_->Get(rocksdb::ReadOptions(), handles_[0], kFormatKey, &version);
+    rocksdb::Status gs = db_->Get(rocksdb::ReadOptions(), handles_[kDefault], kFormatKey, &version);
     if (gs.IsNotFound()) {
-      if (exists) {
+      // No version and no data anywhere: a creation interrupted (by a crash) between
+      // RocksDB creating the database and us recording the version. Finish it.
+      if (exists && !Empty()) {
         return absl::FailedPreconditionError(absl::StrCat("'", path, "' has no toegang format version: not a toegang store"));
       }
       rocksdb::WriteOptions wo;
       wo.sync = true;
-      rocksdb::Status ps = db_->Put(wo, handles_[0], kFormatKey, std::to_string(kStoreFormatVersion));
+      rocksdb::Status ps = db_->Put(wo, handles_[kDefault], kFormatKey, std::to_string(kStoreFormatVersion));
       if (!ps.ok()) return FromRocks(ps, "writing the format version");
     } else if (!gs.ok()) {
       return Explain(path, gs);
@@ -354,13 +465,23 @@ class RocksDbFactStore final : public FactStore {
       }
     }
     std::string last;
-    rocksdb::Status ls = db_->Get(rocksdb::ReadOptions(), handles_[0], kLastSeqKey, &last);
+    rocksdb::Status ls = db_->Get(rocksdb::ReadOptions(), handles_[kDefault], kLastSeqKey, &last);
     if (ls.ok()) {
       last_seq_ = ReadBigEndian64(last);
     } else if (!ls.IsNotFound()) {
       return Explain(path, ls);
     }
     return absl::OkStatus();
+  }
+
+  // Whether no column family holds a key.
+  bool Empty() {
+    for (rocksdb::ColumnFamilyHandle* h : handles_) {
+      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), h));
+      it->SeekToFirst();
+      if (it->Valid() || !it->status().ok()) return false;
+    }
+    return true;
   }
 
   static absl::Status Explain(const std::string& path, const rocksdb::Status& s) {
@@ -388,7 +509,7 @@ class RocksDbFactStore final : public FactStore {
         std::string ignored;
         bool taken = my_ids->contains(key) || group_ids.contains(key);
         if (!taken) {
-          rocksdb::Status gs = db_->Get(rocksdb::ReadOptions(), handles_[2], key, &ignored);
+          rocksdb::Status gs = db_->Get(rocksdb::ReadOptions(), handles_[kIds], key, &ignored);
           if (!gs.ok() && !gs.IsNotFound()) return FromRocks(gs, absl::StrCat("fact ", i + 1));
           taken = gs.ok();
         }
@@ -402,7 +523,7 @@ class RocksDbFactStore final : public FactStore {
       if (const auto* w = std::get_if<Withdrawal>(&body)) {
         if (my_targets->contains(w->target) || group_targets.contains(w->target)) continue;
         std::string patient;
-        rocksdb::Status gs = db_->Get(rocksdb::ReadOptions(), handles_[2], absl::StrCat("w:", w->target), &patient);
+        rocksdb::Status gs = db_->Get(rocksdb::ReadOptions(), handles_[kIds], absl::StrCat("w:", w->target), &patient);
         if (gs.IsNotFound()) {
           return absl::NotFoundError(absl::StrCat("fact ", i + 1, ": withdrawal names no known consent, objection or restriction '",
                                                   w->target, "'"));
@@ -425,7 +546,7 @@ class RocksDbFactStore final : public FactStore {
       } else if (auto g = group_targets.find(w->target); g != group_targets.end()) {
         withdrawal_patient = g->second;
       } else {
-        db_->Get(rocksdb::ReadOptions(), handles_[2], absl::StrCat("w:", w->target), &withdrawal_patient)
+        db_->Get(rocksdb::ReadOptions(), handles_[kIds], absl::StrCat("w:", w->target), &withdrawal_patient)
             .PermitUncheckedError();  // validated just before, under the same lock
       }
       owner = PatientPrefix(withdrawal_patient);
@@ -434,10 +555,10 @@ class RocksDbFactStore final : public FactStore {
     } else {
       owner = PatientPrefix(*FactPatient(f.body));
     }
-    batch->Put(handles_[1], absl::StrCat(owner, BigEndian64(f.provenance.seq)), EncodeFact(f, withdrawal_patient));
+    batch->Put(handles_[kFacts], absl::StrCat(owner, BigEndian64(f.provenance.seq)), EncodeFact(f, withdrawal_patient));
     std::string key = IdKey(f.body);
     if (!key.empty()) {
-      batch->Put(handles_[2], key, IsWithdrawable(f.body) ? *FactPatient(f.body) : std::string());
+      batch->Put(handles_[kIds], key, IsWithdrawable(f.body) ? *FactPatient(f.body) : std::string());
     }
     touched->push_back(std::move(owner));
   }
@@ -447,7 +568,7 @@ class RocksDbFactStore final : public FactStore {
   absl::Status Scan(const std::string& prefix, absl::Time as_of, Visit visit) {
     rocksdb::ReadOptions ro;
     ro.prefix_same_as_start = true;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, handles_[1]));
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, handles_[kFacts]));
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
       absl::StatusOr<Fact> fact = DecodeFact(absl::string_view(it->value().data(), it->value().size()));
       if (!fact.ok()) {
@@ -519,6 +640,32 @@ absl::Status RawPutForTesting(const std::string& path, const std::string& cf, co
   for (auto* handle : handles) db->DestroyColumnFamilyHandle(handle);
   db->Close().PermitUncheckedError();
   return s.ok() ? absl::OkStatus() : absl::InternalError(s.ToString());
+}
+
+absl::StatusOr<std::string> RawGetForTesting(const std::string& path, const std::string& cf, const std::string& key) {
+  rocksdb::DBOptions o;
+  std::vector<std::string> names;
+  rocksdb::Status s = rocksdb::DB::ListColumnFamilies(o, path, &names);
+  if (!s.ok()) return absl::InternalError(s.ToString());
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+  for (const std::string& n : names) {
+    rocksdb::ColumnFamilyOptions cfo;
+    if (n == "facts") cfo.prefix_extractor = std::make_shared<::toegang::OwnerPrefix>();
+    cfs.push_back({n, cfo});
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  s = rocksdb::DB::OpenForReadOnly(o, path, cfs, &handles, &raw);
+  if (!s.ok()) return absl::InternalError(s.ToString());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  std::string value;
+  s = rocksdb::Status::NotFound("no column family " + cf);
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == cf) s = db->Get(rocksdb::ReadOptions(), handles[i], key, &value);
+  }
+  for (auto* handle : handles) db->DestroyColumnFamilyHandle(handle);
+  if (!s.ok()) return absl::NotFoundError(s.ToString());
+  return value;
 }
 
 }  // namespace toegang::testing

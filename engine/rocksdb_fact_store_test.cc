@@ -165,6 +165,16 @@ TEST(DurableStore, NoStoreIsNotASilentEmptyStore) {
   EXPECT_THAT(std::string(s.status().message()), HasSubstr("no toegang store"));
 }
 
+TEST(DurableStore, CreationInterruptedBeforeTheVersionIsCompleted) {
+  std::string dir = FreshDir("interrupted");
+  { ASSERT_NE(Open(dir), nullptr); }
+  // As if killed after RocksDB created the files but before the version was written.
+  ASSERT_TRUE(testing::RawPutForTesting(dir, "default", "toegang/format_version", "", /*erase=*/true).ok());
+  auto store = Open(dir, /*create=*/false);
+  ASSERT_NE(store, nullptr);
+  EXPECT_TRUE(store->Append({F(kPerson)}).ok());
+}
+
 TEST(DurableStore, NewerFormatIsRefused) {
   std::string dir = FreshDir("newer");
   { ASSERT_NE(Open(dir), nullptr); }
@@ -176,7 +186,10 @@ TEST(DurableStore, NewerFormatIsRefused) {
 
 TEST(DurableStore, MissingFormatVersionIsNotAToegangStore) {
   std::string dir = FreshDir("noversion");
-  { ASSERT_NE(Open(dir), nullptr); }
+  {
+    auto store = Open(dir);
+    ASSERT_TRUE(store->Append({F(kPerson)}).ok());
+  }
   ASSERT_TRUE(testing::RawPutForTesting(dir, "default", "toegang/format_version", "", /*erase=*/true).ok());
   absl::StatusOr<std::unique_ptr<FactStore>> s = OpenDurableFactStore(dir, {});
   ASSERT_FALSE(s.ok());

@@ -15,8 +15,8 @@ namespace {
 
 class EngineImpl final : public Engine {
  public:
-  EngineImpl(std::unique_ptr<FactStore> store, std::shared_ptr<const Policy> policy)
-      : store_(std::move(store)), policy_(std::move(policy)) {
+  EngineImpl(std::unique_ptr<FactStore> store, std::unique_ptr<AuditLog> audit, std::shared_ptr<const Policy> policy)
+      : store_(std::move(store)), audit_(std::move(audit)), policy_(std::move(policy)) {
     std::random_device rd;
     id_prefix_ = absl::StrFormat("%08x%08x", rd(), rd());
   }
@@ -25,7 +25,30 @@ class EngineImpl final : public Engine {
     return DecideAsOf(request, absl::InfiniteFuture());
   }
 
+  ~EngineImpl() override { audit_.reset(); }  // writes what is queued before the store closes
+
   EngineDecision DecideAsOf(const AccessRequest& request, absl::Time as_of) override {
+    EngineDecision out = Evaluated(request, as_of);
+    if (audit_ == nullptr) return out;
+    AuditEvent event = MakeAuditEvent(request, out.decision, out.decision_id);
+    if (as_of != absl::InfiniteFuture()) event.replay_as_of = as_of;
+    absl::Status logged = audit_->Append(std::move(event));
+    if (!logged.ok()) {
+      // NEN 7513: an access that cannot be logged does not happen (D1: deny with cause).
+      Decision denied;
+      denied.policy = out.decision.policy;
+      denied.age_band = out.decision.age_band;
+      denied.reasons.push_back(Reason::kAuditLogUnavailable);
+      denied.error = std::string(logged.message());
+      out.decision = std::move(denied);
+    }
+    return out;
+  }
+
+  AuditLog* audit_log() override { return audit_.get(); }
+
+ private:
+  EngineDecision Evaluated(const AccessRequest& request, absl::Time as_of) {
     EngineDecision out;
     out.policy = policy();
     out.decision_id = absl::StrCat(id_prefix_, "-", next_id_.fetch_add(1, std::memory_order_relaxed));
@@ -43,6 +66,8 @@ class EngineImpl final : public Engine {
     return out;
   }
 
+
+ public:
   absl::StatusOr<uint64_t> Record(std::vector<Fact> facts) override { return store_->Append(std::move(facts)); }
 
   FactStore& store() override { return *store_; }
@@ -59,6 +84,7 @@ class EngineImpl final : public Engine {
 
  private:
   std::unique_ptr<FactStore> store_;
+  std::unique_ptr<AuditLog> audit_;
   mutable absl::Mutex mu_;
   std::shared_ptr<const Policy> policy_ ABSL_GUARDED_BY(mu_);
   std::string id_prefix_;
@@ -84,7 +110,13 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(Options options) {
       store = *std::move(durable);
     }
   }
-  return std::unique_ptr<Engine>(new EngineImpl(std::move(store), std::move(policy)));
+  std::unique_ptr<AuditLog> audit;
+  if (options.audit) {
+    absl::StatusOr<std::unique_ptr<AuditLog>> log = AuditLog::Open(&store->audit_storage(), *options.audit);
+    if (!log.ok()) return log.status();
+    audit = *std::move(log);
+  }
+  return std::unique_ptr<Engine>(new EngineImpl(std::move(store), std::move(audit), std::move(policy)));
 }
 
 }  // namespace toegang

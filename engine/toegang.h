@@ -22,6 +22,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "engine/audit_log.h"
 #include "engine/fact_store.h"
 #include "model/request.h"
 #include "policy/policy.h"
@@ -38,6 +39,12 @@ struct Options {
 
   // How the durable store at db_path is opened (cache sizes, create_if_missing).
   DurableStoreOptions durable;
+
+  // The access log (NEN 7513): every decision is logged in the store's database before
+  // (kDurable) or while (kBuffered) it is returned; a decision that cannot be logged is
+  // a deny. nullopt turns logging off — for benchmarks only: no access is then provable.
+  // Default: durable, 65,536 queued records at most, 1 s of back-pressure.
+  std::optional<AuditOptions> audit = AuditOptions{};
 
   // An already-open store to use instead of opening one (tests, `--facts`).
   // Default: null.
@@ -70,6 +77,9 @@ class Engine {
 
   // The store behind the engine (history, as-of reads).
   virtual FactStore& store() = 0;
+
+  // The access log, or null when logging is off.
+  virtual AuditLog* audit_log() = 0;
 
   // The policy now in force; SetPolicy swaps it atomically. Decisions already under
   // way finish on the policy they started with.

@@ -18,6 +18,7 @@ ABSL_DECLARE_FLAG(std::string, policy);
 ABSL_DECLARE_FLAG(std::string, facts);
 ABSL_DECLARE_FLAG(std::string, as_of);
 ABSL_DECLARE_FLAG(std::string, patient);
+ABSL_DECLARE_FLAG(std::string, audit_mode);
 
 namespace toegang::cli {
 
@@ -30,6 +31,7 @@ inline constexpr int kBadInput = 2;
 int Decide(const std::vector<std::string>& args);
 int Load(const std::vector<std::string>& args);
 int History(const std::vector<std::string>& args);
+int Audit(const std::vector<std::string>& args);
 int PolicyCheck(const std::vector<std::string>& args);
 
 // The policy named by --policy: a file, a built-in pack name, or (empty) wgbo-default.

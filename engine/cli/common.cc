@@ -10,6 +10,10 @@
 #include "engine/cli/cli.h"
 #include "model/json.h"
 
+ABSL_FLAG(std::string, audit_mode, "durable",
+          "decide: durable (each decision returns once its access-log record is synced) or "
+          "buffered (records are synced in batches in the background)");
+
 namespace toegang::cli {
 
 void Complain(const std::string& message) { std::cerr << "toegang: " << message << "\n"; }

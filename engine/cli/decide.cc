@@ -37,6 +37,13 @@ int Decide(const std::vector<std::string>& args) {
 
   Options options;
   options.policy = *policy;
+  const std::string mode = absl::GetFlag(FLAGS_audit_mode);
+  if (mode == "buffered") {
+    options.audit->mode = AuditMode::kBuffered;
+  } else if (mode != "durable") {
+    Complain("--audit-mode is durable or buffered, not '" + mode + "'");
+    return kBadInput;
+  }
   if (std::string facts_path = absl::GetFlag(FLAGS_facts); !facts_path.empty()) {
     // Facts from a file have no arrival in a store: only their recorded_at limits them.
     options.store = NewMemoryFactStore(NoArrivalClock);

@@ -30,12 +30,18 @@ commands:
                           and the last sequence number
   history --db DIR --patient ID [--as-of INSTANT]
                           the patient's facts as the store knew them then
+  audit --db DIR --patient ID [--from INSTANT] [--until INSTANT]
+                          who accessed the dossier, newest first (NEN 7513)
+  audit verify --db DIR   check the access log's hash chain
+  audit purge --db DIR --before INSTANT
+                          remove access log records older than 5 years (D51)
   policy check FILE       validate a policy pack: errors, overlaps, unreachable rules
 
 exit status: 0 success, 2 bad input, 1 otherwise
 )";
 
-const char* const kKnownFlags[] = {"db", "policy", "facts", "as_of", "as-of", "patient", "help"};
+const char* const kKnownFlags[] = {"db", "policy", "facts", "as_of", "patient", "from", "until", "before",
+                                   "audit_mode", "help"};
 
 // absl exits with status 1 on an unknown flag; API.md wants 2 for bad input.
 bool KnownFlag(const char* arg) {
@@ -43,6 +49,9 @@ bool KnownFlag(const char* arg) {
   std::string name(arg + 2);
   if (name.empty()) return true;  // "--": end of flags
   name = name.substr(0, name.find('='));
+  for (char& c : name) {
+    if (c == '-') c = '_';
+  }
   for (const char* known : kKnownFlags) {
     if (name == known) return true;
   }
@@ -60,12 +69,16 @@ int main(int argc, char** argv) {
   std::string command = argv[1];
   std::vector<char*> rest = {argv[0]};
   for (int i = 2; i < argc; ++i) {
-    // Accept --as-of as the spelling API.md uses.
-    if (std::strncmp(argv[i], "--as-of", 7) == 0) {
+    // Flags are spelled with dashes (--as-of, as API.md does) or underscores.
+    if (std::strncmp(argv[i], "--", 2) == 0) {
       static std::vector<std::string> rewritten;
-      rewritten.push_back(std::string("--as_of") + (argv[i] + 7));
-      rest.push_back(rewritten.back().data());
-      continue;
+      std::string arg = argv[i];
+      for (size_t k = 2; k < arg.size() && arg[k] != '='; ++k) {
+        if (arg[k] == '-') arg[k] = '_';
+      }
+      rewritten.reserve(64);
+      rewritten.push_back(arg);
+      argv[i] = rewritten.back().data();
     }
     if (!KnownFlag(argv[i])) {
       toegang::cli::Complain(std::string("unknown flag ") + argv[i] + "\n" + kUsage);
@@ -79,6 +92,7 @@ int main(int argc, char** argv) {
   if (command == "decide") return toegang::cli::Decide(args);
   if (command == "load") return toegang::cli::Load(args);
   if (command == "history") return toegang::cli::History(args);
+  if (command == "audit") return toegang::cli::Audit(args);
   if (command == "policy") {
     if (args.empty() || args[0] != "check") {
       toegang::cli::Complain("usage: toegang policy check FILE");

@@ -4,16 +4,48 @@
 // "ack BATCH SEQ" after each acknowledged (durable) append. The crash test SIGKILLs it
 // at random moments. Each batch is a person, a treating relationship and a consent for
 // patient "TAG-BATCH", so a half-written batch is visible.
+//
+// crash_writer DIR TAG decide: decides requests forever (durable access log) and prints
+// "ack EVENT_ID" after each decision returns.
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "engine/fact_store.h"
+#include "engine/toegang.h"
+
+namespace {
+
+int DecideForever(const char* dir, const char* tag) {
+  toegang::Options options;
+  options.db_path = dir;
+  absl::StatusOr<std::unique_ptr<toegang::Engine>> engine = toegang::Engine::Open(std::move(options));
+  if (!engine.ok()) {
+    std::fprintf(stderr, "open: %s\n", std::string(engine.status().message()).c_str());
+    return 1;
+  }
+  for (int i = 0;; ++i) {
+    toegang::AccessRequest r;
+    r.at = absl::FromUnixSeconds(1780000000 + i);
+    r.actor = {absl::StrCat("clin-", i % 7), toegang::Role::kClinician, "praktijk"};
+    r.patient = absl::StrCat(tag, "-pat");
+    toegang::EngineDecision d = (*engine)->Decide(r);
+    if (!d.decision.error.empty()) {
+      std::fprintf(stderr, "decide: %s\n", d.decision.error.c_str());
+      return 1;
+    }
+    std::printf("ack %s\n", d.decision_id.c_str());
+    std::fflush(stdout);
+  }
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 4 && std::string(argv[3]) == "decide") return DecideForever(argv[1], argv[2]);
   if (argc != 3) {
-    std::fprintf(stderr, "usage: crash_writer DIR TAG\n");
+    std::fprintf(stderr, "usage: crash_writer DIR TAG [decide]\n");
     return 2;
   }
   absl::StatusOr<std::unique_ptr<toegang::FactStore>> store = toegang::OpenDurableFactStore(argv[1], {});

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace toegang::testing {
 
@@ -17,6 +18,9 @@ namespace toegang::testing {
 // `path`, synced.
 absl::Status RawPutForTesting(const std::string& path, const std::string& cf, const std::string& key,
                               const std::string& value, bool erase = false);
+
+// Reads one key of column family `cf` of the closed store at `path`.
+absl::StatusOr<std::string> RawGetForTesting(const std::string& path, const std::string& cf, const std::string& key);
 
 }  // namespace toegang::testing
 

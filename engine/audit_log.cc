@@ -1,0 +1,473 @@
+// Copyright toegang authors.
+#include "engine/audit_log.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "model/time.h"
+#include "schemas/audit_generated.h"
+
+namespace toegang {
+namespace {
+
+namespace fb = ::toegang::schema;
+constexpr size_t kHashBytes = 32;
+
+std::string Sha256(absl::string_view a, absl::string_view b) {
+  std::string joined;
+  joined.reserve(a.size() + b.size());
+  joined.append(a.data(), a.size());
+  joined.append(b.data(), b.size());
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(joined.data(), joined.size(), md, &len, EVP_sha256(), nullptr);
+  return std::string(reinterpret_cast<const char*>(md), len);
+}
+
+std::string Hex(absl::string_view bytes) { return absl::BytesToHexString(bytes); }
+
+std::string PartyString(const std::optional<Party>& p) {
+  if (!p) return "";
+  switch (p->kind) {
+    case Party::Kind::kActor:
+      return absl::StrCat("actor:", p->id);
+    case Party::Kind::kRole:
+      return absl::StrCat("role:", Name(p->role));
+    case Party::Kind::kOrganization:
+      return absl::StrCat("organization:", p->id);
+  }
+  return "";
+}
+
+std::optional<Party> ParsePartyString(absl::string_view s) {
+  if (s.empty()) return std::nullopt;
+  Party p;
+  if (absl::ConsumePrefix(&s, "actor:")) {
+    p.kind = Party::Kind::kActor;
+    p.id = std::string(s);
+  } else if (absl::ConsumePrefix(&s, "organization:")) {
+    p.kind = Party::Kind::kOrganization;
+    p.id = std::string(s);
+  } else if (absl::ConsumePrefix(&s, "role:") && ParseName(s, &p.role)) {
+    p.kind = Party::Kind::kRole;
+  } else {
+    return std::nullopt;
+  }
+  return p;
+}
+
+std::string EncodeBody(const AuditEvent& e) {
+  flatbuffers::FlatBufferBuilder b(512);
+  std::vector<uint8_t> reasons, obligations;
+  for (Reason r : e.reasons) reasons.push_back(static_cast<uint8_t>(r));
+  for (Obligation o : e.obligations) obligations.push_back(static_cast<uint8_t>(o));
+  std::vector<flatbuffers::Offset<flatbuffers::String>> consents;
+  for (const std::string& c : e.consents) consents.push_back(b.CreateString(c));
+  std::string recipient = PartyString(e.recipient);
+  flatbuffers::Optional<int64_t> replay = flatbuffers::nullopt;
+  if (e.replay_as_of) replay = absl::ToUnixMicros(*e.replay_as_of);
+  auto rec = fb::CreateAuditRecordDirect(
+      b, e.seq, e.event_id.c_str(), absl::ToUnixMicros(e.at), absl::ToUnixMicros(e.logged_at), e.patient.c_str(),
+      e.actor.id.c_str(), static_cast<uint8_t>(e.actor.role),
+      e.actor.organization.empty() ? nullptr : e.actor.organization.c_str(), static_cast<uint8_t>(e.action),
+      static_cast<uint8_t>(e.category), static_cast<uint8_t>(e.purpose), e.permitted, &reasons,
+      e.legal_basis ? static_cast<int16_t>(*e.legal_basis) : int16_t{-1}, &obligations, &consents, e.emergency,
+      e.justification.empty() ? nullptr : e.justification.c_str(), e.policy.c_str(),
+      e.rule.empty() ? nullptr : e.rule.c_str(), e.error.empty() ? nullptr : e.error.c_str(),
+      recipient.empty() ? nullptr : recipient.c_str(), e.age_band ? static_cast<int16_t>(*e.age_band) : int16_t{-1},
+      replay);
+  b.Finish(rec);
+  return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+}
+
+std::string EncodeEntry(absl::string_view body, absl::string_view prev, absl::string_view hash) {
+  flatbuffers::FlatBufferBuilder b(body.size() + 128);
+  auto body_v = b.CreateVector(reinterpret_cast<const uint8_t*>(body.data()), body.size());
+  auto prev_v = b.CreateVector(reinterpret_cast<const uint8_t*>(prev.data()), prev.size());
+  auto hash_v = b.CreateVector(reinterpret_cast<const uint8_t*>(hash.data()), hash.size());
+  fb::FinishAuditEntryBuffer(b, fb::CreateAuditEntry(b, body_v, prev_v, hash_v));
+  return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+}
+
+// An aligned copy of bytes read from storage (FlatBuffers reads in place).
+class Aligned {
+ public:
+  explicit Aligned(absl::string_view bytes) : words_(bytes.size() / 8 + 1) {
+    std::memcpy(words_.data(), bytes.data(), bytes.size());
+    size_ = bytes.size();
+  }
+  const uint8_t* data() const { return reinterpret_cast<const uint8_t*>(words_.data()); }
+  size_t size() const { return size_; }
+
+ private:
+  std::vector<uint64_t> words_;
+  size_t size_;
+};
+
+struct DecodedEntry {
+  std::string body, prev, hash;
+};
+
+absl::StatusOr<DecodedEntry> DecodeEntry(absl::string_view bytes) {
+  Aligned a(bytes);
+  flatbuffers::Verifier v(a.data(), a.size());
+  if (!fb::VerifyAuditEntryBuffer(v)) return absl::DataLossError("entry fails FlatBuffers verification");
+  const fb::AuditEntry* e = fb::GetAuditEntry(a.data());
+  auto str = [](const flatbuffers::Vector<uint8_t>* vec) {
+    return std::string(reinterpret_cast<const char*>(vec->data()), vec->size());
+  };
+  return DecodedEntry{str(e->body()), str(e->prev_hash()), str(e->hash())};
+}
+
+std::string EncodeCheckpoint(uint64_t first_seq, absl::string_view prev, uint64_t purged, absl::Time before) {
+  flatbuffers::FlatBufferBuilder b(128);
+  auto prev_v = b.CreateVector(reinterpret_cast<const uint8_t*>(prev.data()), prev.size());
+  b.Finish(fb::CreateAuditCheckpoint(b, first_seq, prev_v, purged, absl::ToUnixMicros(before)));
+  return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+}
+
+struct Checkpoint {
+  uint64_t first_seq = 1;
+  std::string prev_hash = std::string(kHashBytes, '\0');
+  uint64_t purged = 0;
+};
+
+absl::StatusOr<Checkpoint> ReadCheckpoint(AuditStorage* storage) {
+  absl::StatusOr<std::string> bytes = storage->ReadCheckpoint();
+  if (!bytes.ok()) return bytes.status();
+  Checkpoint cp;
+  if (bytes->empty()) return cp;
+  Aligned a(*bytes);
+  flatbuffers::Verifier v(a.data(), a.size());
+  if (!v.VerifyBuffer<fb::AuditCheckpoint>(nullptr)) return absl::DataLossError("the audit checkpoint is corrupt");
+  const fb::AuditCheckpoint* c = flatbuffers::GetRoot<fb::AuditCheckpoint>(a.data());
+  cp.first_seq = c->first_seq();
+  cp.prev_hash = std::string(reinterpret_cast<const char*>(c->prev_hash()->data()), c->prev_hash()->size());
+  cp.purged = c->purged();
+  return cp;
+}
+
+template <typename E>
+bool InRange(int v) {
+  return v >= 0 && v < EnumCount<E>();
+}
+
+}  // namespace
+
+AuditEvent MakeAuditEvent(const AccessRequest& request, const Decision& decision, absl::string_view decision_id) {
+  AuditEvent e;
+  e.event_id = std::string(decision_id);
+  e.at = request.at;
+  e.patient = request.patient;
+  e.actor = request.actor;
+  e.action = request.action;
+  e.category = request.category;
+  e.purpose = request.purpose;
+  e.permitted = decision.permitted();
+  e.reasons = decision.reasons;
+  e.legal_basis = decision.legal_basis;
+  e.obligations = decision.obligations;
+  for (absl::string_view c : decision.consents) e.consents.emplace_back(c);
+  e.emergency = request.emergency;
+  e.justification = request.emergency_justification;
+  e.policy = std::string(decision.policy);
+  e.rule = std::string(decision.rule);
+  e.error = decision.error;
+  e.recipient = request.recipient;
+  e.age_band = decision.age_band;
+  return e;
+}
+
+absl::StatusOr<AuditEvent> DecodeAuditBody(absl::string_view body) {
+  Aligned a(body);
+  flatbuffers::Verifier v(a.data(), a.size());
+  if (!v.VerifyBuffer<fb::AuditRecord>(nullptr)) return absl::DataLossError("record fails FlatBuffers verification");
+  const fb::AuditRecord* r = flatbuffers::GetRoot<fb::AuditRecord>(a.data());
+  if (!InRange<Role>(r->actor_role()) || !InRange<Action>(r->action()) || !InRange<Category>(r->category()) ||
+      !InRange<Purpose>(r->purpose())) {
+    return absl::DataLossError("record holds an unknown enum value");
+  }
+  AuditEvent e;
+  e.seq = r->seq();
+  e.event_id = r->event_id()->str();
+  e.at = absl::FromUnixMicros(r->at_us());
+  e.logged_at = absl::FromUnixMicros(r->logged_at_us());
+  e.patient = r->patient()->str();
+  e.actor.id = r->actor_id()->str();
+  e.actor.role = static_cast<Role>(r->actor_role());
+  if (r->actor_organization()) e.actor.organization = r->actor_organization()->str();
+  e.action = static_cast<Action>(r->action());
+  e.category = static_cast<Category>(r->category());
+  e.purpose = static_cast<Purpose>(r->purpose());
+  e.permitted = r->permitted();
+  if (r->reasons()) {
+    for (uint8_t x : *r->reasons()) {
+      if (InRange<Reason>(x)) e.reasons.push_back(static_cast<Reason>(x));
+    }
+  }
+  if (InRange<LegalBasis>(r->legal_basis())) e.legal_basis = static_cast<LegalBasis>(r->legal_basis());
+  if (r->obligations()) {
+    for (uint8_t x : *r->obligations()) {
+      if (InRange<Obligation>(x)) e.obligations.push_back(static_cast<Obligation>(x));
+    }
+  }
+  if (r->consents()) {
+    for (const flatbuffers::String* c : *r->consents()) e.consents.push_back(c->str());
+  }
+  e.emergency = r->emergency();
+  if (r->justification()) e.justification = r->justification()->str();
+  if (r->policy()) e.policy = r->policy()->str();
+  if (r->rule()) e.rule = r->rule()->str();
+  if (r->error()) e.error = r->error()->str();
+  if (r->recipient()) e.recipient = ParsePartyString(r->recipient()->str());
+  if (InRange<AgeBand>(r->age_band())) e.age_band = static_cast<AgeBand>(r->age_band());
+  if (r->replay_as_of_us()) e.replay_as_of = absl::FromUnixMicros(*r->replay_as_of_us());
+  return e;
+}
+
+absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(AuditStorage* storage, AuditOptions options) {
+  std::unique_ptr<AuditLog> log(new AuditLog(storage, options));
+  uint64_t last = 0;
+  std::string head;
+  absl::Status s = storage->ReadHead(&last, &head);
+  if (!s.ok()) return s;
+  if (head.empty()) head = std::string(kHashBytes, '\0');
+  if (head.size() != kHashBytes) return absl::DataLossError("the audit head is corrupt");
+  {
+    absl::MutexLock lock(&log->mu_);
+    log->last_assigned_ = last;
+    log->durable_ = last;
+    log->head_hash_ = head;
+  }
+  log->writer_ = std::thread([l = log.get()] { l->WriterLoop(); });
+  return log;
+}
+
+AuditLog::~AuditLog() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+    work_cv_.Signal();
+  }
+  writer_.join();
+}
+
+absl::Status AuditLog::Append(AuditEvent event) {
+  absl::MutexLock lock(&mu_);
+  if (!sticky_.ok()) {
+    ++stats_.refused;
+    return sticky_;
+  }
+  if (queue_.size() >= options_.queue_capacity) {
+    ++stats_.waits;
+    absl::Time deadline = absl::Now() + options_.max_wait;
+    while (queue_.size() >= options_.queue_capacity && sticky_.ok()) {
+      if (done_cv_.WaitWithDeadline(&mu_, deadline)) break;
+    }
+    if (queue_.size() >= options_.queue_capacity || !sticky_.ok()) {
+      ++stats_.refused;
+      if (!sticky_.ok()) return sticky_;
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "the access log queue is full (", queue_.size(), " records waiting for ",
+          absl::FormatDuration(options_.max_wait), "): the decision is refused rather than left unlogged"));
+    }
+  }
+  event.seq = ++last_assigned_;
+  event.logged_at = options_.clock();
+  const uint64_t seq = event.seq;
+  queue_.push_back(std::move(event));
+  ++stats_.appended;
+  stats_.max_queue_depth = std::max(stats_.max_queue_depth, queue_.size());
+  work_cv_.Signal();
+  if (options_.mode == AuditMode::kBuffered) return absl::OkStatus();
+  while (durable_ < seq && sticky_.ok()) done_cv_.Wait(&mu_);
+  if (durable_ < seq) return sticky_;
+  return absl::OkStatus();
+}
+
+absl::Status AuditLog::Flush() {
+  absl::MutexLock lock(&mu_);
+  const uint64_t target = last_assigned_;
+  while (durable_ < target && sticky_.ok()) done_cv_.Wait(&mu_);
+  return durable_ >= target ? absl::OkStatus() : sticky_;
+}
+
+AuditStats AuditLog::stats() const {
+  absl::MutexLock lock(&mu_);
+  AuditStats s = stats_;
+  s.queue_depth = queue_.size();
+  return s;
+}
+
+void AuditLog::WriterLoop() {
+  while (true) {
+    std::vector<AuditEvent> batch;
+    std::string prev;
+    {
+      absl::MutexLock lock(&mu_);
+      while (queue_.empty() && !stop_) work_cv_.Wait(&mu_);
+      if (queue_.empty() && stop_) return;
+      batch.swap(queue_);
+      prev = head_hash_;
+      writing_ = true;
+      done_cv_.SignalAll();  // room in the queue again
+    }
+    // Chain and encode outside the lock: SHA-256 is the expensive part.
+    std::vector<AuditRow> rows;
+    rows.reserve(batch.size());
+    for (const AuditEvent& e : batch) {
+      std::string body = EncodeBody(e);
+      std::string hash = Sha256(prev, body);
+      rows.push_back({e.seq, EncodeEntry(body, prev, hash), e.patient, absl::ToUnixMicros(e.at)});
+      prev = std::move(hash);
+    }
+    absl::Status s = storage_->Append(rows, prev, /*sync=*/true);
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    ++stats_.batches;
+    if (s.ok()) {
+      durable_ = batch.back().seq;
+      head_hash_ = prev;
+      stats_.written += batch.size();
+    } else {
+      sticky_ = absl::UnavailableError(absl::StrCat("the access log cannot be written: ", s.message()));
+      stats_.refused += batch.size();
+    }
+    done_cv_.SignalAll();
+  }
+}
+
+absl::StatusOr<std::vector<AuditEvent>> AuditLog::PatientAccesses(absl::string_view patient, absl::Time from,
+                                                                  absl::Time until, size_t limit) {
+  std::vector<AuditEvent> out;
+  int64_t from_us = from == absl::InfinitePast() ? INT64_MIN : absl::ToUnixMicros(from);
+  int64_t until_us = until == absl::InfiniteFuture() ? INT64_MAX : absl::ToUnixMicros(until);
+  absl::Status s = storage_->ScanPatient(patient, from_us, until_us, [&](uint64_t seq, absl::string_view bytes) {
+    absl::StatusOr<DecodedEntry> entry = DecodeEntry(bytes);
+    if (!entry.ok()) return absl::DataLossError(absl::StrCat("access log record ", seq, ": ", entry.status().message()));
+    absl::StatusOr<AuditEvent> e = DecodeAuditBody(entry->body);
+    if (!e.ok()) return absl::DataLossError(absl::StrCat("access log record ", seq, ": ", e.status().message()));
+    if (!e->replay_as_of) out.push_back(*std::move(e));
+    if (out.size() >= limit) return absl::CancelledError("limit");
+    return absl::OkStatus();
+  });
+  if (!s.ok() && !absl::IsCancelled(s)) return s;
+  return out;
+}
+
+absl::StatusOr<AuditVerifyReport> AuditLog::Verify() {
+  absl::Status flushed = Flush();
+  if (!flushed.ok()) return flushed;
+  AuditVerifyReport report;
+  uint64_t head_seq = 0;
+  std::string head_hash;
+  absl::Status s = storage_->ReadHead(&head_seq, &head_hash);
+  if (!s.ok()) return s;
+  absl::StatusOr<Checkpoint> cp = ReadCheckpoint(storage_);
+  if (!cp.ok()) return cp.status();
+  uint64_t expected = cp->first_seq;
+  std::string prev = cp->prev_hash;
+  report.first_seq = expected;
+  auto fail = [&](uint64_t seq, std::string problem) {
+    report.ok = false;
+    report.bad_seq = seq;
+    report.problem = std::move(problem);
+    return absl::CancelledError("stop");
+  };
+  bool failed = false;
+  s = storage_->ScanChain([&](uint64_t seq, absl::string_view bytes) -> absl::Status {
+    if (seq > head_seq) return absl::OkStatus();  // written after we read the head
+    if (seq < expected) {
+      failed = true;
+      return fail(seq, "is before the purge checkpoint: it was put back or reordered");
+    }
+    if (seq > expected) {
+      failed = true;
+      return fail(expected, absl::StrCat("was removed (the chain jumps from ", expected - 1, " to ", seq, ")"));
+    }
+    absl::StatusOr<DecodedEntry> entry = DecodeEntry(bytes);
+    if (!entry.ok()) {
+      failed = true;
+      return fail(seq, absl::StrCat("was changed: ", entry.status().message()));
+    }
+    absl::StatusOr<AuditEvent> body = DecodeAuditBody(entry->body);
+    if (body.ok() && body->seq != seq) {
+      failed = true;
+      return fail(seq, absl::StrCat("was reordered: its place holds record ", body->seq));
+    }
+    if (Sha256(entry->prev, entry->body) != entry->hash || !body.ok()) {
+      failed = true;
+      return fail(seq, "was changed: its contents no longer match its hash");
+    }
+    if (entry->prev != prev) {
+      failed = true;
+      if (seq == cp->first_seq) return fail(seq, "does not continue the purge checkpoint: changed or reordered");
+      return fail(seq - 1, absl::StrCat("was changed: record ", seq, " no longer links to it"));
+    }
+    prev = entry->hash;
+    ++report.records;
+    report.last_seq = seq;
+    ++expected;
+    return absl::OkStatus();
+  });
+  if (failed) return report;
+  if (!s.ok()) return s;
+  if (expected <= head_seq) {
+    report.ok = false;
+    report.bad_seq = expected;
+    report.problem = absl::StrCat("was removed (the chain ends at ", expected - 1, " but the log holds ", head_seq, ")");
+    return report;
+  }
+  if (head_seq >= cp->first_seq && prev != head_hash) {
+    report.ok = false;
+    report.bad_seq = head_seq;
+    report.problem = "was changed: it no longer matches the recorded head of the chain";
+    return report;
+  }
+  report.ok = true;
+  report.head_hash = Hex(prev);
+  return report;
+}
+
+absl::StatusOr<AuditPurgeReport> AuditLog::Purge(absl::Time before, absl::Time now) {
+  absl::CivilDay today = AmsterdamDay(now);
+  absl::Time limit = absl::FromCivil(absl::CivilDay(today.year() - 5, today.month(), today.day()), Amsterdam());
+  if (before > limit) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "access log records are kept at least 5 years (DOMAIN D51): the cut-off must be on or before ",
+        FormatInstant(limit)));
+  }
+  absl::Status flushed = Flush();
+  if (!flushed.ok()) return flushed;
+  absl::StatusOr<Checkpoint> cp = ReadCheckpoint(storage_);
+  if (!cp.ok()) return cp.status();
+  std::vector<AuditRow> rows;
+  std::string last_hash;
+  absl::Status s = storage_->ScanChain([&](uint64_t seq, absl::string_view bytes) -> absl::Status {
+    absl::StatusOr<DecodedEntry> entry = DecodeEntry(bytes);
+    if (!entry.ok()) return absl::DataLossError(absl::StrCat("record ", seq, ": ", entry.status().message()));
+    absl::StatusOr<AuditEvent> e = DecodeAuditBody(entry->body);
+    if (!e.ok()) return absl::DataLossError(absl::StrCat("record ", seq, ": ", e.status().message()));
+    if (e->logged_at >= before) return absl::CancelledError("done");  // the prefix ends here
+    rows.push_back({seq, "", e->patient, absl::ToUnixMicros(e->at)});
+    last_hash = entry->hash;
+    return absl::OkStatus();
+  });
+  if (!s.ok() && !absl::IsCancelled(s)) return s;
+  AuditPurgeReport report;
+  report.first_kept = rows.empty() ? cp->first_seq : rows.back().seq + 1;
+  if (rows.empty()) return report;
+  std::string checkpoint = EncodeCheckpoint(report.first_kept, last_hash, cp->purged + rows.size(), before);
+  s = storage_->Purge(rows, checkpoint);
+  if (!s.ok()) return s;
+  report.purged = rows.size();
+  return report;
+}
+
+}  // namespace toegang

@@ -1,0 +1,159 @@
+// Copyright toegang authors.
+//
+// audit_log.h: the access log (NEN 7513, DOMAIN D50-D51). Every decision — permit and
+// deny — becomes one record, hash-chained (each holds the SHA-256 of the one before) so
+// that a changed, removed or reordered record is found by Verify(). A patient's
+// overview lists who accessed the dossier, newest first.
+//
+// Writing is off the decision's critical path: Append() queues the record; one writer
+// thread numbers, chains, batches and syncs. Modes:
+//   kDurable   Append returns once the record's batch is synced (group commit: every
+//              record queued meanwhile shares the sync).
+//   kBuffered  Append returns once queued; batches are synced in the background. A
+//              crash loses at most what was still queued.
+// The queue is bounded. When it is full, Append waits (back-pressure) up to
+// `max_wait`, then fails with ResourceExhausted — it never drops a record silently. A
+// failed Append means the decision was not logged: the engine turns it into a deny.
+//
+// Thread-safe.
+#ifndef TOEGANG_ENGINE_AUDIT_LOG_H_
+#define TOEGANG_ENGINE_AUDIT_LOG_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "engine/audit_storage.h"
+#include "engine/fact_store.h"
+#include "model/request.h"
+
+namespace toegang {
+
+enum class AuditMode : uint8_t { kDurable, kBuffered };
+
+struct AuditOptions {
+  // Default: kDurable.
+  AuditMode mode = AuditMode::kDurable;
+  // Records that may wait to be written. Default: 65,536.
+  size_t queue_capacity = 65536;
+  // How long Append waits for room in a full queue before refusing. Default: 1 s.
+  absl::Duration max_wait = absl::Seconds(1);
+  // Stamps `logged_at`, from which retention runs. Default: the wall clock.
+  ArrivalClock clock = WallClock;
+};
+
+// One decision, as the log keeps it (the D50 fields).
+struct AuditEvent {
+  uint64_t seq = 0;  // set by the log
+  std::string event_id;
+  absl::Time at;
+  absl::Time logged_at;  // set by the log
+  std::string patient;
+  Actor actor;
+  Action action = Action::kRead;
+  Category category = Category::kMedical;
+  Purpose purpose = Purpose::kTreatment;
+  bool permitted = false;
+  absl::InlinedVector<Reason, 4> reasons;
+  std::optional<LegalBasis> legal_basis;
+  absl::InlinedVector<Obligation, 4> obligations;
+  std::vector<std::string> consents;
+  bool emergency = false;
+  std::string justification;
+  std::string policy;
+  std::string rule;
+  std::string error;
+  std::optional<Party> recipient;
+  std::optional<AgeBand> age_band;
+  std::optional<absl::Time> replay_as_of;  // a replay is logged, but is no access
+};
+
+// The event for `decision` on `request`.
+AuditEvent MakeAuditEvent(const AccessRequest& request, const Decision& decision, absl::string_view decision_id);
+
+struct AuditStats {
+  uint64_t appended = 0;       // accepted by Append
+  uint64_t written = 0;        // synced to storage
+  uint64_t refused = 0;        // Append failed: queue full past max_wait, or a write error
+  uint64_t waits = 0;          // Appends that found the queue full and waited
+  uint64_t batches = 0;        // storage writes
+  size_t queue_depth = 0;      // now
+  size_t max_queue_depth = 0;  // since open
+};
+
+struct AuditVerifyReport {
+  bool ok = false;
+  uint64_t records = 0;
+  uint64_t first_seq = 0;
+  uint64_t last_seq = 0;
+  std::string head_hash;   // hex
+  uint64_t bad_seq = 0;    // the first record changed, removed or reordered
+  std::string problem;     // what is wrong with it
+};
+
+struct AuditPurgeReport {
+  uint64_t purged = 0;
+  uint64_t first_kept = 0;
+};
+
+class AuditLog {
+ public:
+  // Opens the log on `storage` (which must outlive it) and starts the writer.
+  static absl::StatusOr<std::unique_ptr<AuditLog>> Open(AuditStorage* storage, AuditOptions options);
+  ~AuditLog();  // writes what is queued, then stops
+
+  // Logs one decision; see the file comment for when it returns and how it fails.
+  absl::Status Append(AuditEvent event);
+
+  // Returns once everything appended so far is synced.
+  absl::Status Flush();
+
+  AuditStats stats() const;
+  AuditMode mode() const { return options_.mode; }
+
+  // Who accessed `patient`'s dossier with `at` in [from, until), newest first; replays
+  // are not accesses and are left out. At most `limit` entries.
+  absl::StatusOr<std::vector<AuditEvent>> PatientAccesses(absl::string_view patient, absl::Time from,
+                                                          absl::Time until, size_t limit = 10000);
+
+  // Walks the chain from the first record kept to the head.
+  absl::StatusOr<AuditVerifyReport> Verify();
+
+  // Removes the records logged before `before` (a prefix of the chain), keeping a
+  // checkpoint so the rest still verifies. Refuses a cut-off less than 5 years before
+  // `now` (D51).
+  absl::StatusOr<AuditPurgeReport> Purge(absl::Time before, absl::Time now);
+
+ private:
+  AuditLog(AuditStorage* storage, AuditOptions options) : storage_(storage), options_(options) {}
+  void WriterLoop();
+
+  AuditStorage* const storage_;
+  const AuditOptions options_;
+  std::thread writer_;
+
+  mutable absl::Mutex mu_;
+  absl::CondVar work_cv_;   // the writer waits for records
+  absl::CondVar done_cv_;   // appenders wait for their sync, or for room
+  std::vector<AuditEvent> queue_ ABSL_GUARDED_BY(mu_);
+  uint64_t last_assigned_ ABSL_GUARDED_BY(mu_) = 0;  // highest seq handed out
+  uint64_t durable_ ABSL_GUARDED_BY(mu_) = 0;        // highest seq synced
+  std::string head_hash_ ABSL_GUARDED_BY(mu_);       // hash of record `durable_`
+  absl::Status sticky_ ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  AuditStats stats_ ABSL_GUARDED_BY(mu_);
+};
+
+// Decodes an AuditRecord body (verified first).
+absl::StatusOr<AuditEvent> DecodeAuditBody(absl::string_view body);
+
+}  // namespace toegang
+
+#endif  // TOEGANG_ENGINE_AUDIT_LOG_H_

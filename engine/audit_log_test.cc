@@ -1,0 +1,438 @@
+// Copyright toegang authors.
+//
+// The access log (NEN 7513, DOMAIN D50-D51): every decision logged with its fields,
+// the patient's overview, tamper evidence on raw RocksDB edits (changed, removed,
+// reordered), purge then verify, back-pressure that never loses a record, fail-closed
+// decisions when the log cannot be written, and a crash in durable mode.
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "engine/audit_log.h"
+#include "engine/testing/raw_store.h"
+#include "engine/toegang.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "model/json.h"
+
+extern char** environ;
+
+namespace toegang {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string FreshDir(const std::string& name) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  std::string dir = std::string(tmp ? tmp : "/tmp") + "/" + name;
+  std::filesystem::remove_all(dir);
+  return dir;
+}
+
+AccessRequest Req(const std::string& actor, Role role, const std::string& patient, int64_t at_s) {
+  AccessRequest r;
+  r.at = absl::FromUnixSeconds(at_s);
+  r.actor = {actor, role, "praktijk-a"};
+  r.patient = patient;
+  return r;
+}
+
+Fact Treats(const std::string& clinician, const std::string& patient) {
+  return Fact{Relationship{"", clinician, Relation::kTreating, patient, {}}, {}};
+}
+
+std::unique_ptr<Engine> OpenEngine(const std::string& dir, AuditOptions audit = {}) {
+  Options options;
+  options.db_path = dir;
+  options.audit = audit;
+  absl::StatusOr<std::unique_ptr<Engine>> e = Engine::Open(std::move(options));
+  EXPECT_TRUE(e.ok()) << e.status();
+  return e.ok() ? *std::move(e) : nullptr;
+}
+
+std::string BigEndian(uint64_t v) {
+  std::string s(8, '\0');
+  for (int i = 7; i >= 0; --i, v >>= 8) s[i] = static_cast<char>(v & 0xff);
+  return s;
+}
+
+// Five decisions on pat-1 (and one on pat-2) in a fresh store; returns the dir.
+std::string StoreWithFiveRecords(const std::string& name) {
+  std::string dir = FreshDir(name);
+  auto engine = OpenEngine(dir);
+  EXPECT_TRUE(engine->Record({Treats("clin-1", "pat-1")}).ok());
+  for (int i = 0; i < 4; ++i) engine->Decide(Req(i % 2 ? "clin-1" : "clin-2", Role::kClinician, "pat-1", 1780000000 + i * 3600));
+  engine->Decide(Req("clin-1", Role::kClinician, "pat-2", 1780000000));
+  return dir;
+}
+
+AuditVerifyReport VerifyStore(const std::string& dir) {
+  auto engine = OpenEngine(dir);
+  absl::StatusOr<AuditVerifyReport> r = engine->audit_log()->Verify();
+  EXPECT_TRUE(r.ok()) << r.status();
+  return r.ok() ? *r : AuditVerifyReport{};
+}
+
+TEST(AuditLog, D50_EveryDecisionIsLoggedWithItsFields) {
+  std::string dir = FreshDir("fields");
+  auto engine = OpenEngine(dir);
+  ASSERT_TRUE(engine->Record({Treats("clin-1", "pat-1")}).ok());
+  AccessRequest emergency = Req("clin-5", Role::kClinician, "pat-1", 1780003600);
+  emergency.purpose = Purpose::kEmergency;
+  emergency.emergency = true;
+  emergency.emergency_justification = "unconscious at ER";
+  EngineDecision permit = engine->Decide(Req("clin-1", Role::kClinician, "pat-1", 1780000000));
+  EngineDecision deny = engine->Decide(Req("clin-2", Role::kClinician, "pat-1", 1780001800));
+  EngineDecision glass = engine->Decide(emergency);
+  ASSERT_TRUE(permit.decision.permitted());
+  ASSERT_FALSE(deny.decision.permitted());
+  ASSERT_TRUE(glass.decision.permitted());
+  absl::StatusOr<std::vector<AuditEvent>> log =
+      engine->audit_log()->PatientAccesses("pat-1", absl::InfinitePast(), absl::InfiniteFuture());
+  ASSERT_TRUE(log.ok()) << log.status();
+  ASSERT_EQ(log->size(), 3u);
+  // Newest first.
+  const AuditEvent& e = (*log)[0];
+  EXPECT_EQ(e.event_id, glass.decision_id);
+  EXPECT_EQ(e.at, emergency.at);
+  EXPECT_EQ(e.patient, "pat-1");
+  EXPECT_EQ(e.actor.id, "clin-5");
+  EXPECT_EQ(e.actor.role, Role::kClinician);
+  EXPECT_EQ(e.actor.organization, "praktijk-a");
+  EXPECT_EQ(e.purpose, Purpose::kEmergency);
+  EXPECT_TRUE(e.permitted);
+  EXPECT_EQ(e.legal_basis, LegalBasis::kVitalInterest);
+  EXPECT_TRUE(e.emergency);
+  EXPECT_EQ(e.justification, "unconscious at ER");
+  EXPECT_EQ(e.policy, "wgbo-default@1");
+  EXPECT_THAT(e.obligations, ::testing::Contains(Obligation::kEmergencyReview));
+  EXPECT_FALSE((*log)[1].permitted);
+  EXPECT_EQ((*log)[1].reasons[0], Reason::kNoTreatmentRelationship);
+  EXPECT_EQ((*log)[2].event_id, permit.decision_id);
+  // By period: [from, until).
+  auto period = engine->audit_log()->PatientAccesses("pat-1", absl::FromUnixSeconds(1780001800), absl::FromUnixSeconds(1780003600));
+  ASSERT_TRUE(period.ok());
+  ASSERT_EQ(period->size(), 1u);
+  EXPECT_EQ((*period)[0].event_id, deny.decision_id);
+  // Replays are logged (verify counts them) but are no access to the dossier.
+  engine->DecideAsOf(Req("clin-1", Role::kClinician, "pat-1", 1780000000), absl::Now());
+  EXPECT_EQ(engine->audit_log()->PatientAccesses("pat-1", absl::InfinitePast(), absl::InfiniteFuture())->size(), 3u);
+  absl::StatusOr<AuditVerifyReport> v = engine->audit_log()->Verify();
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->ok) << v->problem;
+  EXPECT_EQ(v->records, 4u);
+}
+
+TEST(AuditLog, VerifyPassesOnAnUntouchedLogAcrossReopen) {
+  std::string dir = StoreWithFiveRecords("untouched");
+  {
+    auto engine = OpenEngine(dir);
+    engine->Decide(Req("clin-1", Role::kClinician, "pat-1", 1780100000));
+  }
+  AuditVerifyReport r = VerifyStore(dir);
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.records, 6u);
+  EXPECT_EQ(r.last_seq, 6u);
+}
+
+TEST(AuditLog, RawEditOfOneRecordIsCaught) {
+  std::string dir = StoreWithFiveRecords("edited");
+  absl::StatusOr<std::string> entry = testing::RawGetForTesting(dir, "audit", BigEndian(3));
+  ASSERT_TRUE(entry.ok()) << entry.status();
+  // Flip one byte in the middle of the stored bytes (inside the record's body).
+  std::string changed = *entry;
+  changed[changed.size() / 2] ^= 0x01;
+  ASSERT_TRUE(testing::RawPutForTesting(dir, "audit", BigEndian(3), changed).ok());
+  AuditVerifyReport r = VerifyStore(dir);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.bad_seq, 3u);
+  EXPECT_THAT(r.problem, HasSubstr("changed"));
+}
+
+TEST(AuditLog, ChangedOutcomeWithRecomputedHashIsCaughtByTheNextLink) {
+  std::string dir = StoreWithFiveRecords("rehashed");
+  // The tamperer rewrites record 2 and its own hash consistently; record 3 still links
+  // to the old hash.
+  absl::StatusOr<std::string> entry2 = testing::RawGetForTesting(dir, "audit", BigEndian(2));
+  absl::StatusOr<std::string> entry4 = testing::RawGetForTesting(dir, "audit", BigEndian(4));
+  ASSERT_TRUE(entry2.ok() && entry4.ok());
+  // Put record 4's bytes (a valid, self-consistent entry) in place 2: a different
+  // record with a correct hash of its own, but the wrong sequence and link.
+  ASSERT_TRUE(testing::RawPutForTesting(dir, "audit", BigEndian(2), *entry4).ok());
+  AuditVerifyReport r = VerifyStore(dir);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.bad_seq, 2u);
+}
+
+TEST(AuditLog, DeletedRecordIsCaught) {
+  std::string dir = StoreWithFiveRecords("deleted");
+  ASSERT_TRUE(testing::RawPutForTesting(dir, "audit", BigEndian(3), "", /*erase=*/true).ok());
+  AuditVerifyReport r = VerifyStore(dir);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.bad_seq, 3u);
+  EXPECT_THAT(r.problem, HasSubstr("removed"));
+}
+
+TEST(AuditLog, DeletedLastRecordIsCaught) {
+  std::string dir = StoreWithFiveRecords("deleted_tail");
+  ASSERT_TRUE(testing::RawPutForTesting(dir, "audit", BigEndian(5), "", /*erase=*/true).ok());
+  AuditVerifyReport r = VerifyStore(dir);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.bad_seq, 5u);
+  EXPECT_THAT(r.problem, HasSubstr("removed"));
+}
+
+TEST(AuditLog, SwappedPairIsCaught) {
+  std::string dir = StoreWithFiveRecords("swapped");
+  absl::StatusOr<std::string> a = testing::RawGetForTesting(dir, "audit", BigEndian(2));
+  absl::StatusOr<std::string> b = testing::RawGetForTesting(dir, "audit", BigEndian(3));
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_TRUE(testing::RawPutForTesting(dir, "audit", BigEndian(2), *b).ok());
+  ASSERT_TRUE(testing::RawPutForTesting(dir, "audit", BigEndian(3), *a).ok());
+  AuditVerifyReport r = VerifyStore(dir);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.bad_seq, 2u);
+  EXPECT_THAT(r.problem, HasSubstr("reordered"));
+}
+
+absl::Time g_logged_at;
+absl::Time LoggedAt() { return g_logged_at; }
+
+TEST(AuditLog, D51_PurgeKeepsFiveYearsAndTheChainVerifiable) {
+  std::string dir = FreshDir("purge");
+  AuditOptions audit;
+  audit.clock = LoggedAt;
+  {
+    auto engine = OpenEngine(dir, audit);
+    g_logged_at = absl::FromUnixSeconds(1546300800);  // 2019-01-01
+    for (int i = 0; i < 3; ++i) engine->Decide(Req("clin-1", Role::kClinician, "pat-1", 1546300800 + i));
+    g_logged_at = absl::FromUnixSeconds(1767225600);  // 2026-01-01
+    for (int i = 0; i < 2; ++i) engine->Decide(Req("clin-1", Role::kClinician, "pat-1", 1767225600 + i));
+  }
+  const absl::Time now = absl::FromUnixSeconds(1795000000);  // 2026-11-18
+  auto engine = OpenEngine(dir, audit);
+  // Younger than 5 years: refused.
+  absl::StatusOr<AuditPurgeReport> refused = engine->audit_log()->Purge(absl::FromUnixSeconds(1700000000), now);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("at least 5 years"));
+  absl::StatusOr<AuditPurgeReport> purged = engine->audit_log()->Purge(absl::FromUnixSeconds(1577836800), now);  // 2020
+  ASSERT_TRUE(purged.ok()) << purged.status();
+  EXPECT_EQ(purged->purged, 3u);
+  EXPECT_EQ(purged->first_kept, 4u);
+  absl::StatusOr<AuditVerifyReport> v = engine->audit_log()->Verify();
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->ok) << v->problem;
+  EXPECT_EQ(v->records, 2u);
+  EXPECT_EQ(v->first_seq, 4u);
+  EXPECT_EQ(engine->audit_log()->PatientAccesses("pat-1", absl::InfinitePast(), absl::InfiniteFuture())->size(), 2u);
+  // The chain goes on after the purge, and still verifies after reopening.
+  engine->Decide(Req("clin-1", Role::kClinician, "pat-1", 1767300000));
+  engine.reset();
+  AuditVerifyReport again = VerifyStore(dir);
+  EXPECT_TRUE(again.ok) << again.problem;
+  EXPECT_EQ(again.records, 3u);
+  // Deleting the first kept record after a purge is still caught.
+  ASSERT_TRUE(testing::RawPutForTesting(dir, "audit", BigEndian(4), "", true).ok());
+  AuditVerifyReport broken = VerifyStore(dir);
+  EXPECT_FALSE(broken.ok);
+  EXPECT_EQ(broken.bad_seq, 4u);
+}
+
+// Storage that takes its time, to fill the queue.
+class SlowStorage : public AuditStorage {
+ public:
+  explicit SlowStorage(absl::Duration delay) : inner_(NewMemoryAuditStorage()), delay_(delay) {}
+  absl::Status Append(const std::vector<AuditRow>& rows, absl::string_view head, bool sync) override {
+    absl::SleepFor(delay_);
+    stored_ += rows.size();
+    return inner_->Append(rows, head, sync);
+  }
+  absl::Status ReadHead(uint64_t* s, std::string* h) override { return inner_->ReadHead(s, h); }
+  absl::Status ScanChain(const AuditVisitor& v) override { return inner_->ScanChain(v); }
+  absl::Status ScanPatient(absl::string_view p, int64_t f, int64_t u, const AuditVisitor& v) override {
+    return inner_->ScanPatient(p, f, u, v);
+  }
+  absl::Status Purge(const std::vector<AuditRow>& r, absl::string_view c) override { return inner_->Purge(r, c); }
+  absl::StatusOr<std::string> ReadCheckpoint() override { return inner_->ReadCheckpoint(); }
+  std::atomic<uint64_t> stored_{0};
+  bool fail = false;
+
+ private:
+  std::unique_ptr<AuditStorage> inner_;
+  absl::Duration delay_;
+};
+
+AuditEvent Event(int i) {
+  AuditEvent e;
+  e.event_id = absl::StrCat("ev-", i);
+  e.at = absl::FromUnixSeconds(1780000000 + i);
+  e.patient = absl::StrCat("pat-", i % 5);
+  e.actor = {"clin-1", Role::kClinician, ""};
+  e.policy = "wgbo-default@1";
+  return e;
+}
+
+TEST(AuditLog, FullBufferedQueueAppliesBackPressureAndLosesNothing) {
+  SlowStorage storage(absl::Milliseconds(3));
+  AuditOptions o;
+  o.mode = AuditMode::kBuffered;
+  o.queue_capacity = 8;
+  o.max_wait = absl::Seconds(30);
+  auto log = AuditLog::Open(&storage, o);
+  ASSERT_TRUE(log.ok());
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 100; ++i) {
+        if ((*log)->Append(Event(t * 1000 + i)).ok()) ok.fetch_add(1);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  ASSERT_TRUE((*log)->Flush().ok());
+  AuditStats s = (*log)->stats();
+  EXPECT_EQ(ok.load(), 400);
+  EXPECT_EQ(s.appended, 400u);
+  EXPECT_EQ(s.written, 400u);
+  EXPECT_EQ(storage.stored_.load(), 400u);
+  EXPECT_GT(s.waits, 0u) << "the queue never filled: the test proves little";
+  EXPECT_LE(s.max_queue_depth, 8u);
+  EXPECT_EQ(s.refused, 0u);
+  absl::StatusOr<AuditVerifyReport> v = (*log)->Verify();
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->ok) << v->problem;
+  EXPECT_EQ(v->records, 400u);
+}
+
+TEST(AuditLog, QueueFullPastTheWaitRefusesLoudlyNeverSilently) {
+  SlowStorage storage(absl::Milliseconds(20));
+  AuditOptions o;
+  o.mode = AuditMode::kBuffered;
+  o.queue_capacity = 2;
+  o.max_wait = absl::Milliseconds(1);
+  auto log = AuditLog::Open(&storage, o);
+  ASSERT_TRUE(log.ok());
+  int ok = 0, refused = 0;
+  for (int i = 0; i < 50; ++i) {
+    absl::Status s = (*log)->Append(Event(i));
+    if (s.ok()) {
+      ++ok;
+    } else {
+      ++refused;
+      EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
+      EXPECT_THAT(std::string(s.message()), HasSubstr("refused rather than left unlogged"));
+    }
+  }
+  ASSERT_TRUE((*log)->Flush().ok());
+  EXPECT_GT(refused, 0);
+  EXPECT_EQ((*log)->stats().refused, static_cast<uint64_t>(refused));
+  EXPECT_EQ(storage.stored_.load(), static_cast<uint64_t>(ok)) << "an accepted record was lost";
+}
+
+// A store whose access log cannot be written.
+class BrokenAuditStore : public FactStore {
+ public:
+  BrokenAuditStore() : facts_(NewMemoryFactStore()) {}
+  absl::StatusOr<uint64_t> Append(std::vector<Fact> f) override { return facts_->Append(std::move(f)); }
+  absl::StatusOr<std::shared_ptr<const PatientRecord>> Patient(absl::string_view p, absl::Time t) override {
+    return facts_->Patient(p, t);
+  }
+  absl::StatusOr<std::vector<Stored<Relationship>>> SubstitutionsOf(absl::string_view c, absl::Time t) override {
+    return facts_->SubstitutionsOf(c, t);
+  }
+  absl::StatusOr<std::vector<Fact>> History(absl::string_view p, absl::Time t) override { return facts_->History(p, t); }
+  uint64_t LastSequence() const override { return facts_->LastSequence(); }
+  AuditStorage& audit_storage() override { return broken_; }
+
+ private:
+  class Broken : public SlowStorage {
+   public:
+    Broken() : SlowStorage(absl::ZeroDuration()) {}
+    absl::Status Append(const std::vector<AuditRow>&, absl::string_view, bool) override {
+      return absl::InternalError("disk full");
+    }
+  };
+  std::unique_ptr<FactStore> facts_;
+  Broken broken_;
+};
+
+TEST(AuditLog, D1_UnloggableDecisionIsADeny) {
+  Options options;
+  options.store = std::make_unique<BrokenAuditStore>();
+  auto engine = Engine::Open(std::move(options));
+  ASSERT_TRUE(engine.ok());
+  ASSERT_TRUE((*engine)->Record({Treats("clin-1", "pat-1")}).ok());
+  EngineDecision d = (*engine)->Decide(Req("clin-1", Role::kClinician, "pat-1", 1780000000));
+  EXPECT_FALSE(d.decision.permitted());
+  ASSERT_EQ(d.decision.reasons.size(), 1u);
+  EXPECT_EQ(d.decision.reasons[0], Reason::kAuditLogUnavailable);
+  EXPECT_THAT(d.decision.error, HasSubstr("disk full"));
+  // And it stays so: the log does not pretend to recover.
+  EXPECT_FALSE((*engine)->Decide(Req("clin-1", Role::kClinician, "pat-1", 1780000001)).decision.permitted());
+}
+
+TEST(AuditLog, CrashInDurableModeLosesNoAcknowledgedRecord) {
+  std::string dir = FreshDir("audit_crash");
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  std::string writer = std::string(srcdir ? srcdir : ".") + "/toegang/engine/testing/crash_writer";
+  std::mt19937 rng(51);
+  size_t acked_total = 0;
+  std::set<std::string> acked;
+  for (int round = 0; round < 10; ++round) {
+    SCOPED_TRACE(absl::StrCat("round ", round));
+    std::string tag = absl::StrCat("r", round);
+    int out[2];
+    ASSERT_EQ(pipe(out), 0);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+    posix_spawn_file_actions_addclose(&actions, out[0]);
+    std::string d = dir, mode = "decide";
+    char* argv[] = {writer.data(), d.data(), tag.data(), mode.data(), nullptr};
+    pid_t pid;
+    ASSERT_EQ(posix_spawn(&pid, writer.c_str(), &actions, nullptr, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&actions);
+    close(out[1]);
+    usleep(20000 + rng() % 80000);
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    std::string text;
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(out[0], buf, sizeof buf)) > 0) text.append(buf, n);
+    close(out[0]);
+    std::istringstream lines(text);
+    std::string word, id;
+    while (lines >> word >> id) acked.insert(id);
+
+    auto engine = OpenEngine(dir);
+    absl::StatusOr<AuditVerifyReport> v = engine->audit_log()->Verify();
+    ASSERT_TRUE(v.ok());
+    EXPECT_TRUE(v->ok) << v->problem;
+    std::set<std::string> logged;
+    for (int r = 0; r <= round; ++r) {
+      auto events = engine->audit_log()->PatientAccesses(absl::StrCat("r", r, "-pat"), absl::InfinitePast(), absl::InfiniteFuture(), 1000000);
+      ASSERT_TRUE(events.ok());
+      for (const AuditEvent& e : *events) logged.insert(e.event_id);
+    }
+    for (const std::string& a : acked) EXPECT_TRUE(logged.count(a)) << "acknowledged decision " << a << " has no record";
+    acked_total = acked.size();
+  }
+  EXPECT_GT(acked_total, 20u) << "the writer hardly decided: the test proves little";
+}
+
+}  // namespace
+}  // namespace toegang

@@ -1,0 +1,64 @@
+// Copyright toegang authors.
+//
+// audit_storage.h (internal): where the access log's entries live. The durable
+// implementation is in engine/rocksdb_fact_store.cc (the store's `audit` and
+// `audit_by_patient` column families); NewMemoryAuditStorage() is its in-memory twin.
+// The chain, the queue and verification are engine/audit_log.h's business: storage only
+// keeps bytes, atomically.
+#ifndef TOEGANG_ENGINE_AUDIT_STORAGE_H_
+#define TOEGANG_ENGINE_AUDIT_STORAGE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace toegang {
+
+// One entry to store: its chain position, the AuditEntry bytes, and what the patient
+// index needs.
+struct AuditRow {
+  uint64_t seq = 0;
+  std::string entry;
+  std::string patient;
+  int64_t at_us = 0;
+};
+
+// Visits one stored entry; a non-OK status stops the scan and is returned.
+using AuditVisitor = std::function<absl::Status(uint64_t seq, absl::string_view entry)>;
+
+class AuditStorage {
+ public:
+  virtual ~AuditStorage() = default;
+
+  // Stores `rows` (ascending seq), their patient-index keys and the new head
+  // (`rows.back().seq`, `head_hash`) atomically; synced to disk when `sync`.
+  virtual absl::Status Append(const std::vector<AuditRow>& rows, absl::string_view head_hash, bool sync) = 0;
+
+  // The head as last stored: the last sequence and its hash (0 and "" when empty).
+  virtual absl::Status ReadHead(uint64_t* last_seq, std::string* head_hash) = 0;
+
+  // Every entry in ascending key order.
+  virtual absl::Status ScanChain(const AuditVisitor& visit) = 0;
+
+  // The patient's entries with at in [from_us, until_us), newest first.
+  virtual absl::Status ScanPatient(absl::string_view patient, int64_t from_us, int64_t until_us,
+                                   const AuditVisitor& visit) = 0;
+
+  // Removes `rows` (entries and their index keys; `entry` unused) and stores
+  // `checkpoint`, atomically and synced.
+  virtual absl::Status Purge(const std::vector<AuditRow>& rows, absl::string_view checkpoint) = 0;
+
+  // The stored checkpoint bytes, or "" when nothing was ever purged.
+  virtual absl::StatusOr<std::string> ReadCheckpoint() = 0;
+};
+
+std::unique_ptr<AuditStorage> NewMemoryAuditStorage();
+
+}  // namespace toegang
+
+#endif  // TOEGANG_ENGINE_AUDIT_STORAGE_H_
