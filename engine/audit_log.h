@@ -142,12 +142,12 @@ class AuditLog {
   absl::CondVar work_cv_;   // the writer waits for records
   absl::CondVar done_cv_;   // appenders wait for their sync, or for room
   std::vector<AuditEvent> queue_ ABSL_GUARDED_BY(mu_);
+  std::vector<AuditEvent> spare_ ABSL_GUARDED_BY(mu_);  // a cleared batch vector, capacity kept
   uint64_t last_assigned_ ABSL_GUARDED_BY(mu_) = 0;  // highest seq handed out
   uint64_t durable_ ABSL_GUARDED_BY(mu_) = 0;        // highest seq synced
   std::string head_hash_ ABSL_GUARDED_BY(mu_);       // hash of record `durable_`
   absl::Status sticky_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
   AuditStats stats_ ABSL_GUARDED_BY(mu_);
 };
 

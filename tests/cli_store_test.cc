@@ -168,6 +168,42 @@ TEST(CliStore, StoreHeldByAnotherProcess) {
   EXPECT_EQ(Toegang("load --db " + db + " " + Write("g.jsonl", R"({"type":"person","id":"pat-10"})" "\n")).status, 0);
 }
 
+TEST(CliAudit, EveryDecisionIsLoggedAndThePatientSeesWho) {
+  std::string db = Tmp("db_audit");
+  std::filesystem::remove_all(db);
+  ASSERT_EQ(Toegang("load --db " + db + " " + Write("f.jsonl", kFacts)).status, 0);
+  std::string requests = Request("2026-04-01T10:00:00+02:00") + "{broken\n" +
+                         R"({"at":"2026-04-02T10:00:00+02:00","actor":{"id":"emp-1","role":"employer","organization":"acme"},"patient":"pat-7","action":"read","category":"contact","purpose":"treatment"})" "\n";
+  CliRun d = Toegang("decide --db " + db, requests);
+  EXPECT_EQ(d.status, 2);  // the broken line
+  CliRun overview = Toegang("audit --db " + db + " --patient pat-7");
+  ASSERT_EQ(overview.status, 0) << overview.out;
+  std::istringstream lines(overview.out);
+  std::string line;
+  std::vector<json> rows;
+  while (std::getline(lines, line)) rows.push_back(json::parse(line));
+  ASSERT_EQ(rows.size(), 2u) << overview.out;  // an unparseable line names no patient
+  EXPECT_EQ(rows[0]["actor"]["id"], "emp-1");  // newest first
+  EXPECT_EQ(rows[0]["actor"]["organization"], "acme");
+  EXPECT_EQ(rows[0]["decision"], "deny");
+  EXPECT_EQ(rows[0]["reasons"], json::array({"employer_never"}));
+  EXPECT_EQ(rows[1]["actor"]["id"], "par-7");
+  EXPECT_EQ(rows[1]["decision"], "permit");
+  EXPECT_EQ(rows[1]["emergency"], false);
+  CliRun period = Toegang("audit --db " + db + " --patient pat-7 --from 2026-04-02T00:00:00+02:00");
+  EXPECT_EQ(std::count(period.out.begin(), period.out.end(), '\n'), 1) << period.out;
+
+  CliRun ok = Toegang("audit verify --db " + db);
+  EXPECT_EQ(ok.status, 0) << ok.out;
+  EXPECT_THAT(ok.out, HasSubstr("ok: 2 records"));
+  CliRun young = Toegang("audit purge --db " + db + " --before 2026-01-01T00:00:00Z");
+  EXPECT_EQ(young.status, 2);
+  EXPECT_THAT(young.out, HasSubstr("at least 5 years"));
+  CliRun old = Toegang("audit purge --db " + db + " --before 2015-01-01T00:00:00Z");
+  EXPECT_EQ(old.status, 0) << old.out;
+  EXPECT_THAT(old.out, HasSubstr("purged 0 records"));
+}
+
 TEST(CliStore, DecideOnMissingStoreIsAnError) {
   CliRun r = Toegang("decide --db " + Tmp("does_not_exist"), Request("2026-06-02T10:00:00+02:00"));
   EXPECT_EQ(r.status, 2);

@@ -1,0 +1,154 @@
+// Copyright toegang authors.
+//
+// The access log's cost (issue: access log): decide latency on the durable store with
+// logging off, buffered and durable, in one run; and how many durable decisions per
+// second many concurrent callers get (group commit).
+//
+//   bazel build -c opt //bench:audit_bench && bazel-bin/bench/audit_bench
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "benchmark/benchmark.h"
+#include "engine/toegang.h"
+
+namespace toegang {
+namespace {
+
+constexpr int kPatients = 10000;
+
+std::string Dir() { return "/tmp/toegang-audit-bench"; }
+
+void EnsureStore() {
+  static bool done = [] {
+    std::filesystem::remove_all(Dir());
+    auto store = OpenDurableFactStore(Dir(), {});
+    if (!store.ok()) std::abort();
+    std::vector<Fact> facts;
+    for (int i = 0; i < kPatients; ++i) {
+      std::string p = absl::StrCat("pat-", i);
+      facts.push_back({Person{p, absl::CivilDay(1970 + i % 50, 1, 1), std::nullopt}, {}});
+      facts.push_back({Relationship{absl::StrCat("rel-", i), absl::StrCat("clin-", i % 100), Relation::kTreating, p, {}}, {}});
+    }
+    if (!(*store)->Append(std::move(facts)).ok()) std::abort();
+    return true;
+  }();
+  (void)done;
+}
+
+AccessRequest Request(int i) {
+  AccessRequest r;
+  r.at = absl::FromUnixSeconds(1780000000 + i);
+  r.actor = {absl::StrCat("clin-", i % 100), Role::kClinician, "praktijk-a"};
+  r.patient = absl::StrCat("pat-", i % kPatients);
+  return r;
+}
+
+std::unique_ptr<Engine> OpenEngine(int mode) {  // 0 off, 1 buffered, 2 durable
+  Options options;
+  options.db_path = Dir();
+  if (mode == 0) {
+    options.audit.reset();
+  } else {
+    options.audit->mode = mode == 1 ? AuditMode::kBuffered : AuditMode::kDurable;
+  }
+  auto engine = Engine::Open(std::move(options));
+  if (!engine.ok()) std::abort();
+  return *std::move(engine);
+}
+
+// One caller; each decision timed alone. The range is the mode: 0 off, 1 buffered,
+// 2 durable.
+void BM_DecideWithLogging(benchmark::State& state) {
+  EnsureStore();
+  auto engine = OpenEngine(static_cast<int>(state.range(0)));
+  std::vector<AccessRequest> requests;
+  for (int i = 0; i < 4096; ++i) requests.push_back(Request(i));
+  for (const AccessRequest& r : requests) engine->Decide(r);  // warm the record cache
+  std::vector<int64_t> ns;
+  ns.reserve(1 << 20);
+  size_t k = 0;
+  for (auto _ : state) {
+    auto a = std::chrono::steady_clock::now();
+    EngineDecision d = engine->Decide(requests[k++ & 4095]);
+    auto b = std::chrono::steady_clock::now();
+    benchmark::DoNotOptimize(d);
+    if (ns.size() < ns.capacity()) ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count());
+  }
+  std::sort(ns.begin(), ns.end());
+  state.counters["p50_ns"] = static_cast<double>(ns[ns.size() / 2]);
+  state.counters["p99_ns"] = static_cast<double>(ns[ns.size() * 99 / 100]);
+  if (engine->audit_log()) {
+    AuditStats s = engine->audit_log()->stats();
+    state.counters["max_queue"] = static_cast<double>(s.max_queue_depth);
+    state.counters["waits"] = static_cast<double>(s.waits);
+    state.counters["refused"] = static_cast<double>(s.refused);
+  }
+  state.SetLabel(state.range(0) == 0 ? "logging off" : state.range(0) == 1 ? "buffered" : "durable");
+}
+BENCHMARK(BM_DecideWithLogging)->Arg(0)->Arg(1)->Arg(2)->MinTime(2.0);
+
+// Open loop at a fixed offered load (the range's second value, decisions/s): each
+// decision is scheduled, and its latency is measured from the scheduled start (so a
+// queue that cannot keep up shows, rather than hiding behind a slower loop).
+void BM_DecideWithLoggingPaced(benchmark::State& state) {
+  EnsureStore();
+  auto engine = OpenEngine(static_cast<int>(state.range(0)));
+  const auto period = std::chrono::nanoseconds(1000000000LL / state.range(1));
+  std::vector<AccessRequest> requests;
+  for (int i = 0; i < 4096; ++i) requests.push_back(Request(i));
+  for (const AccessRequest& r : requests) engine->Decide(r);
+  std::vector<int64_t> ns;
+  ns.reserve(1 << 20);
+  size_t k = 0;
+  auto next = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    while (std::chrono::steady_clock::now() < next) {
+    }
+    EngineDecision d = engine->Decide(requests[k++ & 4095]);
+    auto done = std::chrono::steady_clock::now();
+    benchmark::DoNotOptimize(d);
+    if (ns.size() < ns.capacity()) ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(done - next).count());
+    next += period;
+  }
+  std::sort(ns.begin(), ns.end());
+  state.counters["p50_ns"] = static_cast<double>(ns[ns.size() / 2]);
+  state.counters["p99_ns"] = static_cast<double>(ns[ns.size() * 99 / 100]);
+  if (engine->audit_log()) {
+    AuditStats s = engine->audit_log()->stats();
+    state.counters["max_queue"] = static_cast<double>(s.max_queue_depth);
+    state.counters["waits"] = static_cast<double>(s.waits);
+  }
+  state.SetLabel(absl::StrCat(state.range(0) == 0 ? "logging off" : state.range(0) == 1 ? "buffered" : "durable",
+                              " at ", state.range(1), "/s"));
+}
+BENCHMARK(BM_DecideWithLoggingPaced)->Args({0, 50000})->Args({1, 50000})->Args({0, 200000})->Args({1, 200000})->MinTime(3.0);
+
+// Many callers, durable: every decision returns only after its record is synced.
+std::unique_ptr<Engine>* g_engine = nullptr;
+void BM_DurableThroughput(benchmark::State& state) {
+  if (state.thread_index() == 0) {
+    EnsureStore();
+    g_engine = new std::unique_ptr<Engine>(OpenEngine(2));
+  }
+  int i = state.thread_index() * 100000;
+  for (auto _ : state) {
+    EngineDecision d = (*g_engine)->Decide(Request(i++));
+    if (!d.decision.permitted()) state.SkipWithError("a decision was denied");
+  }
+  state.SetItemsProcessed(state.iterations());
+  if (state.thread_index() == 0) {
+    AuditStats s = (*g_engine)->audit_log()->stats();
+    state.counters["records_per_batch"] = static_cast<double>(s.written) / static_cast<double>(std::max<uint64_t>(1, s.batches));
+    delete g_engine;
+    g_engine = nullptr;
+  }
+}
+BENCHMARK(BM_DurableThroughput)->Threads(1)->Threads(16)->Threads(64)->UseRealTime()->MinTime(2.0);
+
+}  // namespace
+}  // namespace toegang
