@@ -195,10 +195,10 @@ class ObjectReader {
   std::vector<std::string> read_;
 };
 
-absl::StatusOr<json> ParseText(absl::string_view text) {
-  if (text.size() > kMaxJsonLineBytes) {
+absl::StatusOr<json> ParseText(absl::string_view text, size_t max_bytes = kMaxJsonLineBytes) {
+  if (text.size() > max_bytes) {
     return absl::InvalidArgumentError(
-        absl::StrCat("input of ", text.size(), " bytes exceeds the limit of ", kMaxJsonLineBytes));
+        absl::StrCat("input of ", text.size(), " bytes exceeds the limit of ", max_bytes));
   }
   // Duplicate keys are refused: one reader taking the first and another the last is how
   // a request says "treatment" to one component and "marketing" to the next.
@@ -442,6 +442,12 @@ json BodyToJson(const FactBody& body) {
 }
 
 }  // namespace
+
+absl::StatusOr<json> ParseJsonStrict(absl::string_view text, size_t max_bytes) { return ParseText(text, max_bytes); }
+
+absl::Status CheckId(absl::string_view id, absl::string_view field) {
+  return ObjectReader::ParseId(json(std::string(id)), std::string(field)).status();
+}
 
 bool LooksLikeBsn(absl::string_view id) {
   if (id.size() != 9) return false;

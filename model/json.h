@@ -49,6 +49,13 @@ std::string DecisionToJson(const Decision& decision, absl::string_view decision_
 // The answer to a request that could not be parsed: deny, invalid_request, the error.
 std::string InvalidRequestJson(absl::string_view error);
 
+// Parses JSON strictly: at most `max_bytes`, no duplicate keys in any object.
+absl::StatusOr<nlohmann::json> ParseJsonStrict(absl::string_view text, size_t max_bytes = kMaxJsonLineBytes);
+
+// Checks an id as every parser does (1..128 bytes, no control characters, no BSN);
+// the message names `field`.
+absl::Status CheckId(absl::string_view id, absl::string_view field);
+
 // True if `id` could be a BSN: 9 digits passing the eleven test. Such ids are refused.
 bool LooksLikeBsn(absl::string_view id);
 

@@ -32,6 +32,7 @@ int Decide(const std::vector<std::string>& args);
 int Load(const std::vector<std::string>& args);
 int History(const std::vector<std::string>& args);
 int Audit(const std::vector<std::string>& args);
+int Serve(const std::vector<std::string>& args);
 int PolicyCheck(const std::vector<std::string>& args);
 
 // The policy named by --policy: a file, a built-in pack name, or (empty) wgbo-default.

@@ -35,13 +35,15 @@ commands:
   audit verify --db DIR   check the access log's hash chain
   audit purge --db DIR --before INSTANT
                           remove access log records older than 5 years (D51)
+  serve --db DIR --http HOST:PORT --socket PATH [--tcp HOST:PORT] [--policy FILE]
+                          the sidecar: HTTP/JSON and the FlatBuffers frame protocol
   policy check FILE       validate a policy pack: errors, overlaps, unreachable rules
 
 exit status: 0 success, 2 bad input, 1 otherwise
 )";
 
 const char* const kKnownFlags[] = {"db", "policy", "facts", "as_of", "patient", "from", "until", "before",
-                                   "audit_mode", "help"};
+                                   "audit_mode", "http", "socket", "tcp", "threads", "io_timeout", "help"};
 
 // absl exits with status 1 on an unknown flag; API.md wants 2 for bad input.
 bool KnownFlag(const char* arg) {
@@ -93,6 +95,7 @@ int main(int argc, char** argv) {
   if (command == "load") return toegang::cli::Load(args);
   if (command == "history") return toegang::cli::History(args);
   if (command == "audit") return toegang::cli::Audit(args);
+  if (command == "serve") return toegang::cli::Serve(args);
   if (command == "policy") {
     if (args.empty() || args[0] != "check") {
       toegang::cli::Complain("usage: toegang policy check FILE");

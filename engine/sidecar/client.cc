@@ -1,0 +1,158 @@
+// Copyright toegang authors.
+#include "engine/sidecar/client.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "schemas/wire_generated.h"
+
+namespace toegang::sidecar {
+namespace {
+
+namespace w = ::toegang::wire;
+
+absl::Status Errno(absl::string_view what) { return absl::UnavailableError(absl::StrCat(what, ": ", std::strerror(errno))); }
+
+bool ReadAll(int fd, char* data, size_t n) {
+  while (n > 0) {
+    ssize_t r = recv(fd, data, n, 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    data += r;
+    n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+
+bool WriteAll(int fd, const char* data, size_t n) {
+  while (n > 0) {
+    ssize_t r = send(fd, data, n, MSG_NOSIGNAL);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    data += r;
+    n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Client>> Client::ConnectUnix(const std::string& path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Errno("socket");
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    absl::Status s = Errno(absl::StrCat("connect ", path));
+    close(fd);
+    return s;
+  }
+  return std::unique_ptr<Client>(new Client(fd));
+}
+
+absl::StatusOr<std::unique_ptr<Client>> Client::ConnectTcp(const std::string& host, int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Errno("socket");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  if (inet_pton(AF_INET, host == "localhost" ? "127.0.0.1" : host.c_str(), &addr.sin_addr) != 1) {
+    close(fd);
+    return absl::InvalidArgumentError(absl::StrCat("not an IPv4 address: ", host));
+  }
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    absl::Status s = Errno(absl::StrCat("connect ", host, ":", port));
+    close(fd);
+    return s;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return std::unique_ptr<Client>(new Client(fd));
+}
+
+Client::~Client() { close(fd_); }
+
+absl::Status Client::SendRaw(const std::string& bytes) {
+  if (!WriteAll(fd_, bytes.data(), bytes.size())) return Errno("send");
+  return absl::OkStatus();
+}
+
+absl::Status Client::SendFrameBytes(const std::string& bytes) {
+  uint32_t n = static_cast<uint32_t>(bytes.size());
+  std::string frame(4, '\0');
+  for (int i = 0; i < 4; ++i) frame[i] = static_cast<char>((n >> (8 * i)) & 0xff);
+  frame += bytes;
+  return SendRaw(frame);
+}
+
+absl::StatusOr<uint64_t> Client::Send(const AccessRequest& r) {
+  flatbuffers::FlatBufferBuilder b(256);
+  flatbuffers::Offset<w::Party> recipient = 0;
+  if (r.recipient) {
+    recipient = w::CreatePartyDirect(b, static_cast<uint8_t>(r.recipient->kind),
+                                     r.recipient->kind == Party::Kind::kRole ? nullptr : r.recipient->id.c_str(),
+                                     static_cast<uint8_t>(r.recipient->role));
+  }
+  auto decide = w::CreateDecideRequestDirect(
+      b, absl::ToUnixMicros(r.at), r.actor.id.c_str(), static_cast<uint8_t>(r.actor.role),
+      r.actor.organization.empty() ? nullptr : r.actor.organization.c_str(), r.patient.c_str(),
+      static_cast<uint8_t>(r.action), static_cast<uint8_t>(r.category), static_cast<uint8_t>(r.purpose), r.emergency,
+      r.emergency_justification.empty() ? nullptr : r.emergency_justification.c_str(),
+      r.legal_order ? r.legal_order->c_str() : nullptr, recipient);
+  const uint64_t id = next_id_++;
+  w::FinishRequestBuffer(b, w::CreateRequest(b, id, decide));
+  absl::Status s = SendFrameBytes(std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize()));
+  if (!s.ok()) return s;
+  return id;
+}
+
+absl::StatusOr<Answer> Client::Receive() {
+  unsigned char len[4];
+  if (!ReadAll(fd_, reinterpret_cast<char*>(len), 4)) return absl::UnavailableError("the sidecar closed the connection");
+  uint32_t n = len[0] | (len[1] << 8) | (len[2] << 16) | (uint32_t{len[3]} << 24);
+  if (n > (1u << 24)) return absl::DataLossError("answer frame too large");
+  std::vector<uint64_t> buf(n / 8 + 1);
+  if (!ReadAll(fd_, reinterpret_cast<char*>(buf.data()), n)) return absl::UnavailableError("the sidecar closed the connection");
+  const uint8_t* data = reinterpret_cast<const uint8_t*>(buf.data());
+  flatbuffers::Verifier v(data, n);
+  if (!v.VerifyBuffer<w::Response>(nullptr)) return absl::DataLossError("answer frame fails verification");
+  const w::Response* resp = flatbuffers::GetRoot<w::Response>(data);
+  Answer a;
+  a.id = resp->id();
+  if (resp->error()) a.error = resp->error()->str();
+  if (const w::Decision* d = resp->decision()) {
+    a.permitted = d->permitted();
+    if (d->reasons()) {
+      for (uint8_t x : *d->reasons()) a.reasons.push_back(static_cast<Reason>(x));
+    }
+    if (d->legal_basis() >= 0) a.legal_basis = static_cast<LegalBasis>(d->legal_basis());
+    if (d->obligations()) {
+      for (uint8_t x : *d->obligations()) a.obligations.push_back(static_cast<Obligation>(x));
+    }
+    if (d->consents()) {
+      for (const flatbuffers::String* c : *d->consents()) a.consents.push_back(c->str());
+    }
+    if (d->age_band() >= 0) a.age_band = static_cast<AgeBand>(d->age_band());
+    if (d->policy()) a.policy = d->policy()->str();
+    if (d->decision_id()) a.decision_id = d->decision_id()->str();
+    if (d->rule()) a.rule = d->rule()->str();
+  }
+  return a;
+}
+
+absl::StatusOr<Answer> Client::Decide(const AccessRequest& request) {
+  absl::StatusOr<uint64_t> id = Send(request);
+  if (!id.ok()) return id.status();
+  return Receive();
+}
+
+}  // namespace toegang::sidecar

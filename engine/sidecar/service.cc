@@ -1,0 +1,341 @@
+// Copyright toegang authors.
+#include "engine/sidecar/service.h"
+
+#include <chrono>
+#include <cstring>
+
+#include "absl/strings/numbers.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "model/json.h"
+#include "model/time.h"
+#include "schemas/wire_generated.h"
+
+namespace toegang::sidecar {
+namespace {
+
+using nlohmann::json;
+
+constexpr int64_t kBucketNs[] = {1000, 2000, 5000, 10000, 20000, 50000, 100000, 200000, 500000, 1000000, 5000000, 20000000};
+
+Reply Error(int status, absl::string_view message) {
+  return Reply{status, json{{"error", std::string(message)}}.dump()};
+}
+
+// The pieces of an invalid request answer, as API.md shows them.
+Reply InvalidRequest(absl::string_view message) { return Reply{400, InvalidRequestJson(message)}; }
+
+template <typename E>
+bool InRange(int v) {
+  return v >= 0 && v < EnumCount<E>();
+}
+
+}  // namespace
+
+Service::Service(Engine* engine, Limits limits, std::function<absl::StatusOr<std::shared_ptr<const Policy>>()> reload)
+    : engine_(engine), limits_(limits), reload_(std::move(reload)) {}
+
+EngineDecision Service::DecideCounted(const AccessRequest& request) {
+  auto start = std::chrono::steady_clock::now();
+  EngineDecision d = engine_->Decide(request);
+  int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
+  int bucket = 0;
+  while (bucket < kBuckets && ns > kBucketNs[bucket]) ++bucket;
+  latency_buckets_[bucket].fetch_add(1, std::memory_order_relaxed);
+  latency_sum_ns_.fetch_add(static_cast<uint64_t>(ns), std::memory_order_relaxed);
+  latency_count_.fetch_add(1, std::memory_order_relaxed);
+  int reason = d.decision.reasons.empty() ? static_cast<int>(Reason::kNoApplicableRule)
+                                          : static_cast<int>(d.decision.reasons[0]);
+  decisions_[d.decision.permitted() ? 1 : 0][reason].fetch_add(1, std::memory_order_relaxed);
+  return d;
+}
+
+Reply Service::Decisions(absl::string_view body) {
+  if (body.size() > limits_.max_body_bytes) {
+    CountTransportError("body_too_large");
+    return Error(413, absl::StrCat("body of ", body.size(), " bytes exceeds the limit of ", limits_.max_body_bytes));
+  }
+  absl::StatusOr<json> value = ParseJsonStrict(body, limits_.max_body_bytes);
+  if (!value.ok()) {
+    invalid_requests_.fetch_add(1, std::memory_order_relaxed);
+    return InvalidRequest(value.status().message());
+  }
+  if (value->is_object() && value->contains("requests")) {
+    if (value->size() != 1) {
+      invalid_requests_.fetch_add(1, std::memory_order_relaxed);
+      return InvalidRequest("a batch is {\"requests\":[...]} and nothing else");
+    }
+    const json& list = (*value)["requests"];
+    if (!list.is_array()) return InvalidRequest("requests: must be an array of request objects");
+    if (list.size() > limits_.max_batch) {
+      CountTransportError("batch_too_large");
+      return Error(413, absl::StrCat("requests: a batch holds at most ", limits_.max_batch, " requests, not ",
+                                     list.size()));
+    }
+    std::string out = "{\"decisions\":[";
+    for (size_t i = 0; i < list.size(); ++i) {
+      if (i) out += ",";
+      absl::StatusOr<AccessRequest> req = ParseRequest(list[i]);
+      if (!req.ok()) {
+        invalid_requests_.fetch_add(1, std::memory_order_relaxed);
+        out += InvalidRequestJson(absl::StrCat("requests[", i, "]: ", req.status().message()));
+        continue;
+      }
+      EngineDecision d = DecideCounted(*req);
+      out += DecisionToJson(d.decision, d.decision_id);
+    }
+    out += "]}";
+    return Reply{200, std::move(out)};
+  }
+  absl::StatusOr<AccessRequest> req = ParseRequest(*value);
+  if (!req.ok()) {
+    invalid_requests_.fetch_add(1, std::memory_order_relaxed);
+    return InvalidRequest(req.status().message());
+  }
+  EngineDecision d = DecideCounted(*req);
+  return Reply{200, DecisionToJson(d.decision, d.decision_id)};
+}
+
+Reply Service::Facts(absl::string_view body) {
+  if (body.size() > limits_.max_body_bytes) {
+    CountTransportError("body_too_large");
+    return Error(413, absl::StrCat("body of ", body.size(), " bytes exceeds the limit of ", limits_.max_body_bytes));
+  }
+  std::vector<Fact> facts;
+  std::vector<int> lines;
+  int line_no = 0;
+  for (absl::string_view line : absl::StrSplit(body, '\n')) {
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == absl::string_view::npos) continue;
+    if (facts.size() >= limits_.max_facts) {
+      return Error(413, absl::StrCat("at most ", limits_.max_facts, " facts per request"));
+    }
+    absl::StatusOr<Fact> fact = ParseFactJson(line);
+    if (!fact.ok()) {
+      return Error(400, absl::StrCat("line ", line_no, ": ", fact.status().message(), " (nothing was stored)"));
+    }
+    facts.push_back(*std::move(fact));
+    lines.push_back(line_no);
+  }
+  const size_t count = facts.size();
+  if (count == 0) return Error(400, "no facts in the body (JSON Lines, one fact per line)");
+  absl::StatusOr<uint64_t> last = engine_->Record(std::move(facts));
+  if (!last.ok()) {
+    // The store names "fact N"; give the line instead.
+    std::string message(last.status().message());
+    int n = 0;
+    size_t colon = message.find(": ");
+    if (message.rfind("fact ", 0) == 0 && colon != std::string::npos &&
+        absl::SimpleAtoi(message.substr(5, colon - 5), &n) && n >= 1 && n <= static_cast<int>(lines.size())) {
+      message = absl::StrCat("line ", lines[n - 1], ": ", message.substr(colon + 2));
+    }
+    absl::StatusCode code = last.status().code();
+    bool bad = code == absl::StatusCode::kAlreadyExists || code == absl::StatusCode::kNotFound ||
+               code == absl::StatusCode::kInvalidArgument;
+    return Error(bad ? 400 : 500, absl::StrCat(message, " (nothing was stored)"));
+  }
+  facts_written_.fetch_add(count, std::memory_order_relaxed);
+  return Reply{200, json{{"stored", count}, {"last_sequence", *last}}.dump()};
+}
+
+Reply Service::History(absl::string_view patient, absl::string_view as_of_text) {
+  if (absl::Status s = CheckId(patient, "patient"); !s.ok()) return Error(400, s.message());
+  absl::Time as_of = absl::InfiniteFuture();
+  if (!as_of_text.empty()) {
+    absl::StatusOr<absl::Time> t = ParseInstant(as_of_text);
+    if (!t.ok()) return Error(400, absl::StrCat("as_of: ", t.status().message()));
+    as_of = *t;
+  }
+  absl::StatusOr<std::vector<Fact>> facts = engine_->store().History(patient, as_of);
+  if (!facts.ok()) return Error(500, facts.status().message());
+  std::string out = absl::StrCat("{\"patient\":", json(std::string(patient)).dump(), ",\"facts\":[");
+  for (size_t i = 0; i < facts->size(); ++i) {
+    if (i) out += ",";
+    out += FactToJson((*facts)[i], /*with_provenance=*/true);
+  }
+  out += "]}";
+  return Reply{200, std::move(out)};
+}
+
+Reply Service::AccessLog(absl::string_view patient, absl::string_view from_text, absl::string_view until_text) {
+  if (absl::Status s = CheckId(patient, "patient"); !s.ok()) return Error(400, s.message());
+  absl::Time from = absl::InfinitePast(), until = absl::InfiniteFuture();
+  for (auto [text, out, name] : {std::tuple{from_text, &from, "from"}, std::tuple{until_text, &until, "until"}}) {
+    if (text.empty()) continue;
+    absl::StatusOr<absl::Time> t = ParseInstant(text);
+    if (!t.ok()) return Error(400, absl::StrCat(name, ": ", t.status().message()));
+    *out = *t;
+  }
+  ::toegang::AuditLog* log = engine_->audit_log();
+  if (log == nullptr) return Error(503, "the access log is off");
+  absl::StatusOr<std::vector<AuditEvent>> events = log->PatientAccesses(patient, from, until);
+  if (!events.ok()) return Error(500, events.status().message());
+  json accesses = json::array();
+  for (const AuditEvent& e : *events) {
+    json actor = {{"id", e.actor.id}, {"role", std::string(Name(e.actor.role))}};
+    if (!e.actor.organization.empty()) actor["organization"] = e.actor.organization;
+    json reasons = json::array();
+    for (Reason r : e.reasons) reasons.push_back(std::string(Name(r)));
+    json a = {{"at", FormatInstant(e.at)},      {"logged_at", FormatInstant(e.logged_at)},
+              {"event_id", e.event_id},         {"actor", actor},
+              {"action", std::string(Name(e.action))}, {"category", std::string(Name(e.category))},
+              {"purpose", std::string(Name(e.purpose))}, {"decision", e.permitted ? "permit" : "deny"},
+              {"reasons", reasons},             {"emergency", e.emergency}};
+    if (e.emergency) a["justification"] = e.justification;
+    accesses.push_back(std::move(a));
+  }
+  return Reply{200, json{{"patient", std::string(patient)}, {"accesses", accesses}}.dump()};
+}
+
+Reply Service::Healthz() {
+  return Reply{200, json{{"status", "ok"},
+                         {"policy", std::string(engine_->policy()->id())},
+                         {"last_sequence", engine_->store().LastSequence()}}
+                        .dump()};
+}
+
+Reply Service::Metrics() {
+  std::string out;
+  out += "# HELP toegang_decisions_total Decisions by outcome and first reason.\n";
+  out += "# TYPE toegang_decisions_total counter\n";
+  for (int p = 0; p < 2; ++p) {
+    for (int r = 0; r < kReasons; ++r) {
+      uint64_t n = decisions_[p][r].load(std::memory_order_relaxed);
+      if (n == 0) continue;
+      absl::StrAppend(&out, "toegang_decisions_total{outcome=\"", p ? "permit" : "deny", "\",reason=\"",
+                      Name(static_cast<Reason>(r)), "\"} ", n, "\n");
+    }
+  }
+  out += "# HELP toegang_decision_seconds Time to decide (engine, including the access log).\n";
+  out += "# TYPE toegang_decision_seconds histogram\n";
+  uint64_t cumulative = 0;
+  for (int b = 0; b <= kBuckets; ++b) {
+    cumulative += latency_buckets_[b].load(std::memory_order_relaxed);
+    std::string le = b < kBuckets ? absl::StrCat(static_cast<double>(kBucketNs[b]) / 1e9) : "+Inf";
+    absl::StrAppend(&out, "toegang_decision_seconds_bucket{le=\"", le, "\"} ", cumulative, "\n");
+  }
+  absl::StrAppend(&out, "toegang_decision_seconds_sum ",
+                  static_cast<double>(latency_sum_ns_.load(std::memory_order_relaxed)) / 1e9, "\n");
+  absl::StrAppend(&out, "toegang_decision_seconds_count ", latency_count_.load(std::memory_order_relaxed), "\n");
+  absl::StrAppend(&out, "# TYPE toegang_facts_written_total counter\ntoegang_facts_written_total ",
+                  facts_written_.load(), "\n");
+  absl::StrAppend(&out, "# TYPE toegang_invalid_requests_total counter\ntoegang_invalid_requests_total ",
+                  invalid_requests_.load(), "\n");
+  absl::StrAppend(&out, "# TYPE toegang_transport_errors_total counter\ntoegang_transport_errors_total ",
+                  transport_errors_.load(), "\n");
+  absl::StrAppend(&out, "# TYPE toegang_policy_reloads_total counter\ntoegang_policy_reloads_total{result=\"ok\"} ",
+                  reloads_ok_.load(), "\ntoegang_policy_reloads_total{result=\"refused\"} ", reloads_refused_.load(), "\n");
+  if (::toegang::AuditLog* log = engine_->audit_log()) {
+    AuditStats s = log->stats();
+    absl::StrAppend(&out, "# TYPE toegang_audit_queue_depth gauge\ntoegang_audit_queue_depth ", s.queue_depth, "\n");
+    absl::StrAppend(&out, "# TYPE toegang_audit_queue_max_depth gauge\ntoegang_audit_queue_max_depth ", s.max_queue_depth, "\n");
+    absl::StrAppend(&out, "# TYPE toegang_audit_records_written_total counter\ntoegang_audit_records_written_total ", s.written, "\n");
+    absl::StrAppend(&out, "# TYPE toegang_audit_waits_total counter\ntoegang_audit_waits_total ", s.waits, "\n");
+    absl::StrAppend(&out, "# TYPE toegang_audit_refused_total counter\ntoegang_audit_refused_total ", s.refused, "\n");
+  }
+  absl::StrAppend(&out, "# TYPE toegang_store_last_sequence gauge\ntoegang_store_last_sequence ",
+                  engine_->store().LastSequence(), "\n");
+  return Reply{200, std::move(out), "text/plain; version=0.0.4"};
+}
+
+Reply Service::ReloadPolicy() {
+  absl::StatusOr<std::shared_ptr<const Policy>> next = reload_();
+  if (!next.ok()) {
+    reloads_refused_.fetch_add(1, std::memory_order_relaxed);
+    return Reply{422, json{{"error", std::string(next.status().message())},
+                           {"policy", std::string(engine_->policy()->id())},
+                           {"reloaded", false}}
+                          .dump()};
+  }
+  engine_->SetPolicy(*next);
+  reloads_ok_.fetch_add(1, std::memory_order_relaxed);
+  return Reply{200, json{{"policy", std::string((*next)->id())}, {"reloaded", true}}.dump()};
+}
+
+std::string ErrorResponseFrame(uint64_t id, absl::string_view message) {
+  flatbuffers::FlatBufferBuilder b(256);
+  b.Finish(::toegang::wire::CreateResponse(b, id, 0, b.CreateString(message.data(), message.size())));
+  return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+}
+
+void Service::CountTransportError(absl::string_view) { transport_errors_.fetch_add(1, std::memory_order_relaxed); }
+
+std::string Service::DecideFrame(absl::string_view frame) {
+  namespace w = ::toegang::wire;
+  flatbuffers::FlatBufferBuilder b(512);
+  auto error_frame = [&](uint64_t id, std::string message) {
+    invalid_requests_.fetch_add(1, std::memory_order_relaxed);
+    return ErrorResponseFrame(id, message);
+  };
+  if (frame.size() > limits_.max_frame_bytes) return error_frame(0, "frame exceeds the size limit");
+  // Frames come at any address: verify and read an aligned copy.
+  std::vector<uint64_t> aligned(frame.size() / 8 + 1);
+  std::memcpy(aligned.data(), frame.data(), frame.size());
+  const uint8_t* data = reinterpret_cast<const uint8_t*>(aligned.data());
+  flatbuffers::Verifier verifier(data, frame.size(), 64, 10000);
+  if (!w::VerifyRequestBuffer(verifier)) return error_frame(0, "frame fails FlatBuffers verification (not a toegang Request)");
+  const w::Request* r = w::GetRequest(data);
+  const uint64_t id = r->id();
+  const w::DecideRequest* d = r->decide();
+  if (d == nullptr) return error_frame(id, "decide: required field is missing");
+  AccessRequest req;
+  req.at = absl::FromUnixMicros(d->at_us());
+  if (req.at < absl::FromCivil(absl::CivilSecond(1800, 1, 1, 0, 0, 0), absl::UTCTimeZone()) ||
+      req.at > absl::FromCivil(absl::CivilSecond(3000, 1, 1, 0, 0, 0), absl::UTCTimeZone())) {
+    return error_frame(id, "at: outside the years 1800..2999");
+  }
+  req.actor.id = d->actor_id()->str();
+  if (absl::Status s = CheckId(req.actor.id, "actor.id"); !s.ok()) return error_frame(id, std::string(s.message()));
+  if (!InRange<Role>(d->actor_role())) return error_frame(id, "actor.role: unknown role");
+  req.actor.role = static_cast<Role>(d->actor_role());
+  if (d->actor_organization()) {
+    req.actor.organization = d->actor_organization()->str();
+    if (absl::Status s = CheckId(req.actor.organization, "actor.organization"); !s.ok()) {
+      return error_frame(id, std::string(s.message()));
+    }
+  }
+  req.patient = d->patient()->str();
+  if (absl::Status s = CheckId(req.patient, "patient"); !s.ok()) return error_frame(id, std::string(s.message()));
+  if (!InRange<Action>(d->action())) return error_frame(id, "action: unknown action");
+  if (!InRange<Category>(d->category())) return error_frame(id, "category: unknown category");
+  if (!InRange<Purpose>(d->purpose())) return error_frame(id, "purpose: unknown purpose");
+  req.action = static_cast<Action>(d->action());
+  req.category = static_cast<Category>(d->category());
+  req.purpose = static_cast<Purpose>(d->purpose());
+  req.emergency = d->emergency();
+  if (d->justification()) req.emergency_justification = d->justification()->str();
+  if (d->legal_order() && d->legal_order()->size() > 0) req.legal_order = d->legal_order()->str();
+  if (const w::Party* p = d->recipient()) {
+    Party party;
+    if (p->kind() > 2) return error_frame(id, "recipient.kind: unknown");
+    party.kind = static_cast<Party::Kind>(p->kind());
+    if (party.kind == Party::Kind::kRole) {
+      if (!InRange<Role>(p->role())) return error_frame(id, "recipient.role: unknown role");
+      party.role = static_cast<Role>(p->role());
+    } else {
+      if (!p->id()) return error_frame(id, "recipient.id: required");
+      party.id = p->id()->str();
+      if (absl::Status s = CheckId(party.id, "recipient.id"); !s.ok()) return error_frame(id, std::string(s.message()));
+    }
+    req.recipient = std::move(party);
+  }
+  EngineDecision ed = DecideCounted(req);
+  const Decision& dec = ed.decision;
+  std::vector<uint8_t> reasons, obligations;
+  for (Reason x : dec.reasons) reasons.push_back(static_cast<uint8_t>(x));
+  for (Obligation x : dec.obligations) obligations.push_back(static_cast<uint8_t>(x));
+  std::vector<flatbuffers::Offset<flatbuffers::String>> consents;
+  for (absl::string_view c : dec.consents) consents.push_back(b.CreateString(c.data(), c.size()));
+  auto policy = b.CreateString(dec.policy.data(), dec.policy.size());
+  auto rule = b.CreateString(dec.rule.data(), dec.rule.size());
+  auto did = b.CreateString(ed.decision_id);
+  auto decision = w::CreateDecision(
+      b, dec.permitted(), b.CreateVector(reasons), dec.legal_basis ? static_cast<int16_t>(*dec.legal_basis) : int16_t{-1},
+      b.CreateVector(obligations), b.CreateVector(consents), dec.age_band ? static_cast<int16_t>(*dec.age_band) : int16_t{-1},
+      policy, did, rule);
+  b.Finish(w::CreateResponse(b, id, decision, dec.error.empty() ? 0 : b.CreateString(dec.error)));
+  return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+}
+
+}  // namespace toegang::sidecar

@@ -1,0 +1,92 @@
+// Copyright toegang authors.
+//
+// service.h: what the sidecar does, independent of how bytes arrive. The HTTP front
+// (http_server.cc) and the frame protocol (socket_server.cc) both call this, and so do
+// the tests and fuzzers: one code path for every way a request gets in.
+//
+// Every method is safe to call from many threads at once. None throws; malformed
+// input gives a 400-class answer naming the problem and changes nothing stored.
+#ifndef TOEGANG_ENGINE_SIDECAR_SERVICE_H_
+#define TOEGANG_ENGINE_SIDECAR_SERVICE_H_
+
+#include <array>
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "engine/toegang.h"
+
+namespace toegang::sidecar {
+
+struct Limits {
+  size_t max_body_bytes = 1 << 20;   // an HTTP body. Default: 1 MiB.
+  size_t max_batch = 1000;           // requests in one batch. Default: 1,000.
+  size_t max_frame_bytes = 64 << 10; // a protocol frame. Default: 64 KiB.
+  size_t max_facts = 10000;          // facts in one POST /v1/facts. Default: 10,000.
+};
+
+// An HTTP-style answer.
+struct Reply {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+};
+
+class Service {
+ public:
+  // `reload` produces the policy a reload installs (from the --policy file or the
+  // built-in pack); it fails with the `policy check` findings.
+  Service(Engine* engine, Limits limits, std::function<absl::StatusOr<std::shared_ptr<const Policy>>()> reload);
+
+  // POST /v1/decisions: one request object, or {"requests":[...]} for a batch.
+  Reply Decisions(absl::string_view body);
+  // POST /v1/facts: JSON Lines; atomic; durable when it answers 200.
+  Reply Facts(absl::string_view body);
+  // GET /v1/patients/{id}/history?as_of=
+  Reply History(absl::string_view patient, absl::string_view as_of);
+  // GET /v1/patients/{id}/access-log?from=&until=
+  Reply AccessLog(absl::string_view patient, absl::string_view from, absl::string_view until);
+  Reply Healthz();
+  // GET /metrics, Prometheus text format.
+  Reply Metrics();
+  // POST /v1/policy/reload and SIGHUP: swaps the pack atomically, or keeps the old one.
+  Reply ReloadPolicy();
+
+  // One protocol frame (without its length prefix) -> the response frame's bytes.
+  std::string DecideFrame(absl::string_view frame);
+
+  // Counts a request refused at the transport (too large, timed out, malformed).
+  void CountTransportError(absl::string_view kind);
+
+  const Limits& limits() const { return limits_; }
+
+ private:
+  EngineDecision DecideCounted(const AccessRequest& request);
+
+  Engine* const engine_;
+  const Limits limits_;
+  std::function<absl::StatusOr<std::shared_ptr<const Policy>>()> reload_;
+
+  // Metrics.
+  static constexpr int kReasons = EnumCount<Reason>();
+  static constexpr int kBuckets = 12;
+  std::array<std::array<std::atomic<uint64_t>, kReasons>, 2> decisions_{};  // [permitted][first reason]
+  std::array<std::atomic<uint64_t>, kBuckets + 1> latency_buckets_{};
+  std::atomic<uint64_t> latency_sum_ns_{0};
+  std::atomic<uint64_t> latency_count_{0};
+  std::atomic<uint64_t> facts_written_{0};
+  std::atomic<uint64_t> invalid_requests_{0};
+  std::atomic<uint64_t> transport_errors_{0};
+  std::atomic<uint64_t> reloads_ok_{0};
+  std::atomic<uint64_t> reloads_refused_{0};
+};
+
+// A Response frame carrying only an error (for frames the transport refuses).
+std::string ErrorResponseFrame(uint64_t id, absl::string_view message);
+
+}  // namespace toegang::sidecar
+
+#endif  // TOEGANG_ENGINE_SIDECAR_SERVICE_H_

@@ -1,0 +1,331 @@
+// Copyright toegang authors.
+#include "engine/sidecar/socket_server.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <algorithm>
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+
+namespace toegang::sidecar {
+namespace {
+
+constexpr size_t kMaxBufferedFrames = 16;
+
+absl::Status Errno(absl::string_view what) { return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno))); }
+
+struct Connection {
+  explicit Connection(int f) : fd(f) {}
+  ~Connection() { close(fd); }
+  const int fd;
+  std::string in;                        // bytes read, not yet a whole frame (I/O thread only)
+  absl::Time last_activity = absl::Now();  // I/O thread only
+  absl::Time frame_started = absl::InfinitePast();
+  absl::Mutex write_mu;
+  bool broken ABSL_GUARDED_BY(write_mu) = false;
+};
+
+class WorkerPool {
+ public:
+  explicit WorkerPool(int n) {
+    for (int i = 0; i < n; ++i) threads_.emplace_back([this] { Run(); });
+  }
+  ~WorkerPool() {
+    {
+      absl::MutexLock lock(&mu_);
+      stop_ = true;
+    }
+    for (auto& t : threads_) t.join();
+  }
+  void Submit(std::function<void()> task) {
+    absl::MutexLock lock(&mu_);
+    tasks_.push_back(std::move(task));
+  }
+
+ private:
+  void Run() {
+    while (true) {
+      std::function<void()> task;
+      {
+        absl::MutexLock lock(&mu_);
+        mu_.Await(absl::Condition(+[](WorkerPool* p) { return p->stop_ || !p->tasks_.empty(); }, this));
+        if (tasks_.empty()) return;  // stop_ and drained
+        task = std::move(tasks_.front());
+        tasks_.pop_front();
+      }
+      task();
+    }
+  }
+  absl::Mutex mu_;
+  std::deque<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> threads_;
+};
+
+// Writes the whole buffer or fails (the socket has SO_SNDTIMEO set).
+bool WriteAll(int fd, const char* data, size_t n) {
+  while (n > 0) {
+    ssize_t w = send(fd, data, n, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    data += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+void SendFrame(Connection& c, const std::string& frame) {
+  absl::MutexLock lock(&c.write_mu);
+  if (c.broken) return;
+  uint32_t n = static_cast<uint32_t>(frame.size());
+  char len[4] = {static_cast<char>(n & 0xff), static_cast<char>((n >> 8) & 0xff), static_cast<char>((n >> 16) & 0xff),
+                 static_cast<char>(n >> 24)};
+  if (!WriteAll(c.fd, len, 4) || !WriteAll(c.fd, frame.data(), frame.size())) {
+    c.broken = true;
+    shutdown(c.fd, SHUT_RDWR);  // the I/O thread sees the hang-up and drops it
+  }
+}
+
+class SocketServerImpl final : public SocketServer {
+ public:
+  SocketServerImpl(Service* service, SocketServerOptions options)
+      : service_(service), options_(std::move(options)), workers_(std::make_unique<WorkerPool>(options_.workers)) {}
+
+  ~SocketServerImpl() override { Shutdown(); }
+
+  absl::Status Bind() {
+    epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+    if (epoll_fd_ < 0) return Errno("epoll_create1");
+    wake_fd_[0] = wake_fd_[1] = -1;
+    if (pipe2(wake_fd_, O_CLOEXEC | O_NONBLOCK) != 0) return Errno("pipe");
+    AddToEpoll(wake_fd_[0]);
+    if (!options_.unix_path.empty()) {
+      int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (fd < 0) return Errno("socket(AF_UNIX)");
+      sockaddr_un addr{};
+      addr.sun_family = AF_UNIX;
+      if (options_.unix_path.size() >= sizeof(addr.sun_path)) {
+        close(fd);
+        return absl::InvalidArgumentError(absl::StrCat("--socket path is too long: ", options_.unix_path));
+      }
+      std::strncpy(addr.sun_path, options_.unix_path.c_str(), sizeof(addr.sun_path) - 1);
+      unlink(options_.unix_path.c_str());  // a stale socket from an earlier run
+      if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(fd, 512) != 0) {
+        absl::Status s = Errno(absl::StrCat("bind ", options_.unix_path));
+        close(fd);
+        return s;
+      }
+      listeners_.push_back(fd);
+    }
+    if (!options_.tcp_address.empty()) {
+      size_t colon = options_.tcp_address.rfind(':');
+      int port = -1;
+      if (colon == std::string::npos || !absl::SimpleAtoi(options_.tcp_address.substr(colon + 1), &port) || port < 0 ||
+          port > 65535) {
+        return absl::InvalidArgumentError(absl::StrCat("TCP address is HOST:PORT, not '", options_.tcp_address, "'"));
+      }
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_port = htons(static_cast<uint16_t>(port));
+      std::string host = options_.tcp_address.substr(0, colon);
+      if (host == "localhost") host = "127.0.0.1";
+      if (inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
+        return absl::InvalidArgumentError(absl::StrCat("not an IPv4 address: '", host, "'"));
+      }
+      int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (fd < 0) return Errno("socket(AF_INET)");
+      int one = 1;
+      setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+      if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(fd, 512) != 0) {
+        absl::Status s = Errno(absl::StrCat("bind ", options_.tcp_address));
+        close(fd);
+        return s;
+      }
+      socklen_t len = sizeof addr;
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+      tcp_port_ = ntohs(addr.sin_port);
+      listeners_.push_back(fd);
+    }
+    for (int fd : listeners_) {
+      // Non-blocking, so that the I/O thread can accept until there is nobody left.
+      fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+      AddToEpoll(fd);
+    }
+    io_thread_ = std::thread([this] { Loop(); });
+    return absl::OkStatus();
+  }
+
+  int tcp_port() const override { return tcp_port_; }
+
+  void Shutdown() override {
+    if (!io_thread_.joinable()) return;
+    stopping_.store(true);
+    char b = 1;
+    (void)!write(wake_fd_[1], &b, 1);
+    io_thread_.join();
+    // Workers finish the frames already read (their connections stay referenced).
+    workers_.reset();
+    conns_.clear();
+    for (int fd : listeners_) close(fd);
+    listeners_.clear();
+    if (!options_.unix_path.empty()) unlink(options_.unix_path.c_str());
+    close(epoll_fd_);
+    close(wake_fd_[0]);
+    close(wake_fd_[1]);
+  }
+
+ private:
+  void AddToEpoll(int fd) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+  }
+
+  void Drop(int fd) {
+    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+    auto it = conns_.find(fd);
+    if (it == conns_.end()) return;
+    shutdown(fd, SHUT_RDWR);
+    conns_.erase(it);  // the fd closes when the last in-flight answer is written
+  }
+
+  void Accept(int listener) {
+    while (true) {
+      int fd = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) return;
+      if (conns_.size() >= options_.max_connections) {
+        service_->CountTransportError("too_many_connections");
+        close(fd);
+        continue;
+      }
+      int one = 1;
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // fails harmlessly on Unix sockets
+      timeval tv{};
+      tv.tv_sec = static_cast<time_t>(absl::ToInt64Seconds(options_.write_timeout));
+      tv.tv_usec = static_cast<suseconds_t>(absl::ToInt64Microseconds(options_.write_timeout) % 1000000);
+      setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+      conns_[fd] = std::make_shared<Connection>(fd);
+      AddToEpoll(fd);
+    }
+  }
+
+  void Read(int fd) {
+    auto it = conns_.find(fd);
+    if (it == conns_.end()) return;
+    std::shared_ptr<Connection> c = it->second;
+    char buf[16384];
+    while (true) {
+      ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+      if (n > 0) {
+        c->in.append(buf, static_cast<size_t>(n));
+        c->last_activity = absl::Now();
+        // Bound what one connection may have buffered; the rest waits in the kernel.
+        if (c->in.size() > kMaxBufferedFrames * (service_->limits().max_frame_bytes + 4)) break;
+        continue;
+      }
+      if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        Drop(fd);
+        return;
+      }
+      if (errno == EINTR) continue;
+      break;
+    }
+    // Cut whole frames.
+    size_t pos = 0;
+    while (c->in.size() - pos >= 4) {
+      const unsigned char* p = reinterpret_cast<const unsigned char*>(c->in.data() + pos);
+      uint32_t len = p[0] | (p[1] << 8) | (p[2] << 16) | (uint32_t{p[3]} << 24);
+      if (len > service_->limits().max_frame_bytes) {
+        service_->CountTransportError("frame_too_large");
+        SendFrame(*c, ErrorResponseFrame(0, absl::StrCat("frame of ", len, " bytes exceeds the limit of ",
+                                                         service_->limits().max_frame_bytes, "; closing")));
+        Drop(fd);
+        return;
+      }
+      if (c->in.size() - pos - 4 < len) break;
+      std::string frame = c->in.substr(pos + 4, len);
+      pos += 4 + len;
+      workers_->Submit([this, c, frame = std::move(frame)] { SendFrame(*c, service_->DecideFrame(frame)); });
+    }
+    c->in.erase(0, pos);
+    c->frame_started = c->in.empty() ? absl::InfinitePast() : (c->frame_started == absl::InfinitePast() ? absl::Now() : c->frame_started);
+  }
+
+  // Closes idle connections and those dribbling a frame too slowly.
+  void Sweep() {
+    absl::Time now = absl::Now();
+    std::vector<int> doomed;
+    for (auto& [fd, c] : conns_) {
+      if (now - c->last_activity > options_.idle_timeout ||
+          (c->frame_started != absl::InfinitePast() && now - c->frame_started > options_.frame_timeout)) {
+        doomed.push_back(fd);
+      }
+    }
+    for (int fd : doomed) {
+      service_->CountTransportError("timeout");
+      Drop(fd);
+    }
+  }
+
+  void Loop() {
+    epoll_event events[64];
+    while (!stopping_.load()) {
+      int n = epoll_wait(epoll_fd_, events, 64, 200);
+      for (int i = 0; i < n; ++i) {
+        int fd = events[i].data.fd;
+        if (fd == wake_fd_[0]) continue;
+        if (std::find(listeners_.begin(), listeners_.end(), fd) != listeners_.end()) {
+          if (!stopping_.load()) Accept(fd);
+          continue;
+        }
+        if (events[i].events & (EPOLLHUP | EPOLLERR)) {
+          Read(fd);  // take what is there, then notice the hang-up
+          if (conns_.count(fd)) Drop(fd);
+          continue;
+        }
+        Read(fd);
+      }
+      Sweep();
+    }
+  }
+
+  Service* const service_;
+  const SocketServerOptions options_;
+  std::unique_ptr<WorkerPool> workers_;
+  int epoll_fd_ = -1;
+  int wake_fd_[2];
+  std::vector<int> listeners_;
+  int tcp_port_ = 0;
+  std::thread io_thread_;
+  std::atomic<bool> stopping_{false};
+  absl::flat_hash_map<int, std::shared_ptr<Connection>> conns_;  // I/O thread only
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SocketServer>> SocketServer::Start(Service* service, SocketServerOptions options) {
+  auto server = std::make_unique<SocketServerImpl>(service, std::move(options));
+  absl::Status s = server->Bind();
+  if (!s.ok()) return s;
+  return std::unique_ptr<SocketServer>(std::move(server));
+}
+
+}  // namespace toegang::sidecar

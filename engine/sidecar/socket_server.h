@@ -1,0 +1,51 @@
+// Copyright toegang authors.
+//
+// socket_server.h: the frame protocol (schemas/wire.fbs) on a Unix socket and/or a TCP
+// port. One I/O thread multiplexes every connection (epoll); a small pool of workers
+// decides and answers. Frames on one connection may be pipelined; answers carry the
+// request's id and may come back in any order.
+//
+// Abuse: a frame longer than the limit, or one that fails verification, is answered
+// with an error frame (the connection is closed when the length itself is too large,
+// since the stream can no longer be trusted); a connection idle for `idle_timeout`, or
+// one that dribbles a frame slower than `frame_timeout`, is closed; a client that does
+// not read its answers within `write_timeout` is closed. None of this affects the other
+// connections.
+#ifndef TOEGANG_ENGINE_SIDECAR_SOCKET_SERVER_H_
+#define TOEGANG_ENGINE_SIDECAR_SOCKET_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "engine/sidecar/service.h"
+
+namespace toegang::sidecar {
+
+struct SocketServerOptions {
+  std::string unix_path;      // empty: no Unix socket
+  std::string tcp_address;    // "HOST:PORT"; empty: no TCP; port 0 picks a free one
+  int workers = 8;
+  size_t max_connections = 1024;
+  absl::Duration idle_timeout = absl::Seconds(60);
+  absl::Duration frame_timeout = absl::Seconds(5);
+  absl::Duration write_timeout = absl::Seconds(5);
+};
+
+class SocketServer {
+ public:
+  // Binds and starts serving on its own threads.
+  static absl::StatusOr<std::unique_ptr<SocketServer>> Start(Service* service, SocketServerOptions options);
+  virtual ~SocketServer() = default;
+
+  // The TCP port bound (after "HOST:0"), or 0.
+  virtual int tcp_port() const = 0;
+
+  // Stops accepting, answers every frame already read, closes every connection.
+  virtual void Shutdown() = 0;
+};
+
+}  // namespace toegang::sidecar
+
+#endif  // TOEGANG_ENGINE_SIDECAR_SOCKET_SERVER_H_
