@@ -70,7 +70,7 @@ Shell Sh(const std::string& cmd) {
 // A running `toegang serve`.
 class Sidecar {
  public:
-  explicit Sidecar(const std::string& name, const std::string& policy = "") {
+  explicit Sidecar(const std::string& name, const std::string& policy = "", std::vector<std::string> extra = {}) {
     db_ = Tmp(name + "_db");
     // Unix socket paths are limited to 108 bytes; the sandbox's temp dir is longer.
     socket_ = absl::StrCat("/tmp/toegang-test-", getpid(), "-", name, ".sock");
@@ -88,6 +88,7 @@ class Sidecar {
       args.push_back("--policy");
       args.push_back(policy);
     }
+    args.insert(args.end(), extra.begin(), extra.end());
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -317,6 +318,32 @@ TEST(Sidecar, SlowClientIsCutOffOthersAreServed) {
   absl::SleepFor(absl::Milliseconds(200));
   EXPECT_EQ(StatusOf(Curl(s.url("/healthz"))), 200);
   EXPECT_TRUE((*other)->Decide(FrameRequest()).ok());
+}
+
+TEST(Sidecar, BufferedModeClientThatNeverReadsStallsNobody) {
+  Sidecar s("noread", "", {"--audit-mode", "buffered"});
+  ASSERT_EQ(StatusOf(Curl("-X POST --data-binary @" + Write("f.jsonl", kFacts) + " " + s.url("/v1/facts"))), 200);
+  auto hog = sidecar::Client::ConnectUnix(s.socket());
+  ASSERT_TRUE(hog.ok());
+  // Thousands of pipelined requests, answers never read: the socket buffer fills.
+  std::thread flood([&] {
+    for (int i = 0; i < 20000; ++i) {
+      if (!(*hog)->Send(FrameRequest()).ok()) break;
+    }
+  });
+  absl::SleepFor(absl::Milliseconds(300));
+  auto other = sidecar::Client::ConnectUnix(s.socket());
+  ASSERT_TRUE(other.ok());
+  for (int i = 0; i < 20; ++i) {
+    absl::Time start = absl::Now();
+    absl::StatusOr<sidecar::Answer> a = (*other)->Decide(FrameRequest());
+    ASSERT_TRUE(a.ok()) << a.status();
+    EXPECT_TRUE(a->permitted);
+    EXPECT_LT(absl::Now() - start, absl::Milliseconds(500)) << "a stalled reader held up another client";
+  }
+  hog->reset();  // the flooder's writes now fail and it stops
+  flood.join();
+  EXPECT_EQ(s.Stop(), 0);
 }
 
 TEST(Sidecar, PolicyReloadUnderLoad) {

@@ -82,6 +82,7 @@ int Serve(const std::vector<std::string>& args) {
   so.unix_path = absl::GetFlag(FLAGS_socket);
   so.tcp_address = absl::GetFlag(FLAGS_tcp);
   so.workers = absl::GetFlag(FLAGS_threads);
+  so.inline_decisions = absl::GetFlag(FLAGS_audit_mode) == "buffered";
   const int io_timeout = std::max(1, absl::GetFlag(FLAGS_io_timeout));
   so.frame_timeout = absl::Seconds(io_timeout);
   so.write_timeout = absl::Seconds(io_timeout);

@@ -38,8 +38,12 @@ struct Connection {
   std::string in;                        // bytes read, not yet a whole frame (I/O thread only)
   absl::Time last_activity = absl::Now();  // I/O thread only
   absl::Time frame_started = absl::InfinitePast();
-  absl::Mutex write_mu;
-  bool broken ABSL_GUARDED_BY(write_mu) = false;
+  // Output. Never held across a blocking call: a thread either sends without blocking
+  // or appends to `pending`, which one drain task at a time writes out in order.
+  absl::Mutex out_mu;
+  std::string pending ABSL_GUARDED_BY(out_mu);
+  bool draining ABSL_GUARDED_BY(out_mu) = false;
+  bool broken ABSL_GUARDED_BY(out_mu) = false;
 };
 
 class WorkerPool {
@@ -91,16 +95,16 @@ bool WriteAll(int fd, const char* data, size_t n) {
   return true;
 }
 
-void SendFrame(Connection& c, const std::string& frame) {
-  absl::MutexLock lock(&c.write_mu);
-  if (c.broken) return;
+std::string WithLength(const std::string& frame) {
   uint32_t n = static_cast<uint32_t>(frame.size());
-  char len[4] = {static_cast<char>(n & 0xff), static_cast<char>((n >> 8) & 0xff), static_cast<char>((n >> 16) & 0xff),
-                 static_cast<char>(n >> 24)};
-  if (!WriteAll(c.fd, len, 4) || !WriteAll(c.fd, frame.data(), frame.size())) {
-    c.broken = true;
-    shutdown(c.fd, SHUT_RDWR);  // the I/O thread sees the hang-up and drops it
-  }
+  std::string out;
+  out.reserve(frame.size() + 4);
+  out.push_back(static_cast<char>(n & 0xff));
+  out.push_back(static_cast<char>((n >> 8) & 0xff));
+  out.push_back(static_cast<char>((n >> 16) & 0xff));
+  out.push_back(static_cast<char>(n >> 24));
+  out += frame;
+  return out;
 }
 
 class SocketServerImpl final : public SocketServer {
@@ -173,6 +177,75 @@ class SocketServerImpl final : public SocketServer {
   }
 
   int tcp_port() const override { return tcp_port_; }
+
+  // Sends one answer without blocking; what does not fit is queued behind a drain task
+  // (and the connection is not read until it drains). Safe from any thread.
+  void Answer(const std::shared_ptr<Connection>& c, const std::string& frame) {
+    std::string bytes = WithLength(frame);
+    absl::MutexLock lock(&c->out_mu);
+    if (c->broken) return;
+    if (c->draining) {
+      c->pending += bytes;
+      return;
+    }
+    size_t sent = 0;
+    while (sent < bytes.size()) {
+      ssize_t w = send(c->fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (w > 0) {
+        sent += static_cast<size_t>(w);
+      } else if (w < 0 && errno == EINTR) {
+        continue;
+      } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        break;
+      } else {
+        c->broken = true;
+        shutdown(c->fd, SHUT_RDWR);
+        return;
+      }
+    }
+    if (sent == bytes.size()) return;
+    c->pending = bytes.substr(sent);
+    c->draining = true;
+    PauseReading(c->fd);
+    workers_->Submit([this, c] { Drain(c); });
+  }
+
+  // Writes `pending` out, blocking up to the send timeout per write; resumes reading.
+  void Drain(const std::shared_ptr<Connection>& c) {
+    while (true) {
+      std::string chunk;
+      {
+        absl::MutexLock lock(&c->out_mu);
+        if (c->broken) return;
+        if (c->pending.empty()) {
+          c->draining = false;
+          ResumeReading(c->fd);
+          return;
+        }
+        chunk.swap(c->pending);
+      }
+      if (!WriteAll(c->fd, chunk.data(), chunk.size())) {
+        absl::MutexLock lock(&c->out_mu);
+        c->broken = true;
+        shutdown(c->fd, SHUT_RDWR);  // a client that does not read its answers
+        service_->CountTransportError("write_timeout");
+        return;
+      }
+    }
+  }
+
+  void PauseReading(int fd) {
+    epoll_event ev{};
+    ev.events = 0;
+    ev.data.fd = fd;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev);
+  }
+  void ResumeReading(int fd) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev);  // ENOENT if already dropped: fine
+  }
 
   void Shutdown() override {
     if (!io_thread_.joinable()) return;
@@ -255,15 +328,22 @@ class SocketServerImpl final : public SocketServer {
       uint32_t len = p[0] | (p[1] << 8) | (p[2] << 16) | (uint32_t{p[3]} << 24);
       if (len > service_->limits().max_frame_bytes) {
         service_->CountTransportError("frame_too_large");
-        SendFrame(*c, ErrorResponseFrame(0, absl::StrCat("frame of ", len, " bytes exceeds the limit of ",
-                                                         service_->limits().max_frame_bytes, "; closing")));
+        // Best effort, never blocking the I/O thread: the connection closes anyway.
+        Answer(c, ErrorResponseFrame(0, absl::StrCat("frame of ", len, " bytes exceeds the limit of ",
+                                                     service_->limits().max_frame_bytes, "; closing")));
         Drop(fd);
         return;
       }
       if (c->in.size() - pos - 4 < len) break;
       std::string frame = c->in.substr(pos + 4, len);
       pos += 4 + len;
-      workers_->Submit([this, c, frame = std::move(frame)] { SendFrame(*c, service_->DecideFrame(frame)); });
+      if (options_.inline_decisions) {
+        // Decisions that cannot block (no durable log sync) are answered right here:
+        // no handoff to a worker, no extra wake-ups.
+        Answer(c, service_->DecideFrame(frame));
+      } else {
+        workers_->Submit([this, c, frame = std::move(frame)] { Answer(c, service_->DecideFrame(frame)); });
+      }
     }
     c->in.erase(0, pos);
     c->frame_started = c->in.empty() ? absl::InfinitePast() : (c->frame_started == absl::InfinitePast() ? absl::Now() : c->frame_started);

@@ -27,6 +27,10 @@ struct SocketServerOptions {
   std::string unix_path;      // empty: no Unix socket
   std::string tcp_address;    // "HOST:PORT"; empty: no TCP; port 0 picks a free one
   int workers = 8;
+  // Answer on the I/O thread instead of a worker: for a buffered access log, whose
+  // decisions never wait for a disk sync. A client that stops reading then stalls the
+  // I/O thread for up to `write_timeout`, so it is only for trusted local callers.
+  bool inline_decisions = false;
   size_t max_connections = 1024;
   absl::Duration idle_timeout = absl::Seconds(60);
   absl::Duration frame_timeout = absl::Seconds(5);
