@@ -437,7 +437,10 @@ class RocksDbFactStore final : public FactStore, public AuditStorage {
           cfs.push_back({n, rocksdb::ColumnFamilyOptions()});  // from a newer build: keep it
         }
       }
-      if (std::find(names.begin(), names.end(), kFactsCf) == names.end()) {
+      if (std::find(names.begin(), names.end(), kFactsCf) == names.end() && !HoldsNoKeys(path, names)) {
+        // A database with data but without our column families belongs to someone else:
+        // refuse it, and leave it as it is. Without data it is a creation a crash
+        // interrupted before the column families existed: finish it.
         return absl::FailedPreconditionError(absl::StrCat("'", path, "' is a RocksDB database but not a toegang store"));
       }
     }
@@ -479,6 +482,24 @@ class RocksDbFactStore final : public FactStore, public AuditStorage {
       return Explain(path, ls);
     }
     return absl::OkStatus();
+  }
+
+  // Whether the closed database at `path` holds no key in any of `names` (read-only peek).
+  static bool HoldsNoKeys(const std::string& path, const std::vector<std::string>& names) {
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+    for (const std::string& n : names) cfs.push_back({n, rocksdb::ColumnFamilyOptions()});
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    if (!rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), path, cfs, &handles, &raw).ok()) return false;
+    std::unique_ptr<rocksdb::DB> db(raw);
+    bool empty = true;
+    for (rocksdb::ColumnFamilyHandle* h : handles) {
+      std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), h));
+      it->SeekToFirst();
+      if (it->Valid() || !it->status().ok()) empty = false;
+    }
+    for (rocksdb::ColumnFamilyHandle* h : handles) db->DestroyColumnFamilyHandle(h);
+    return empty;
   }
 
   // Whether no column family holds a key.
