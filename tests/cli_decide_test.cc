@@ -14,41 +14,24 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/e2e.h"
 
+namespace toegang {
 namespace {
 
 using nlohmann::json;
 using ::testing::HasSubstr;
 
-std::string Runfile(const std::string& path) {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  return std::string(srcdir ? srcdir : ".") + "/toegang/" + path;
-}
+using e2e::Runfile;
+using e2e::Shell;
 
-std::string TmpFile(const std::string& name, const std::string& content) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  std::string path = std::string(tmp ? tmp : "/tmp") + "/" + name;
-  std::ofstream(path, std::ios::binary) << content;
-  return path;
-}
-
-struct CliRun {
-  int status;
-  std::string out;
-};
+std::string TmpFile(const std::string& name, const std::string& content) { return e2e::Write(name, content); }
 
 // Runs the binary with `args` (shell words), `input` on stdin; returns exit status and
 // stdout (stderr goes to the test log).
-CliRun Toegang(const std::string& args, const std::string& input) {
+Shell Toegang(const std::string& args, const std::string& input) {
   std::string in = TmpFile("stdin.jsonl", input);
-  std::string cmd = Runfile("toegang") + " " + args + " < " + in;
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  return e2e::Sh(Runfile("toegang") + " " + args + " < " + in);
 }
 
 json LoadCases() {
@@ -77,7 +60,7 @@ TEST(CliDecide, DomainCases) {
     } else if (!policy.empty()) {
       args += " --policy " + policy;
     }
-    CliRun r = Toegang(args, c["request"].dump() + "\n");
+    Shell r = Toegang(args, c["request"].dump() + "\n");
     ASSERT_EQ(r.status, 0) << r.out;
     json got = json::parse(r.out);
     const json& want = c["expect"];
@@ -99,7 +82,7 @@ TEST(CliDecide, MalformedLineGetsDenyOnItsLineAndTheRestGoOn) {
       R"({"type":"relationship","subject":"clin-1","relation":"treating","object":"pat-1"})" "\n");
   std::string good = R"({"at":"2026-03-10T10:00:00+01:00","actor":{"id":"clin-1","role":"clinician"},"patient":"pat-1","action":"read","category":"medical","purpose":"treatment"})";
   std::string marketing = R"({"at":"2026-03-10T10:00:00+01:00","actor":{"id":"clin-1","role":"clinician"},"patient":"pat-1","action":"read","category":"medical","purpose":"marketing"})";
-  CliRun r = Toegang("decide --facts " + facts, good + "\n{not json\n" + marketing + "\n" + good + "\n");
+  Shell r = Toegang("decide --facts " + facts, good + "\n{not json\n" + marketing + "\n" + good + "\n");
   EXPECT_EQ(r.status, 2);
   std::istringstream lines(r.out);
   std::string line;
@@ -119,14 +102,14 @@ TEST(CliDecide, BadFactsFileNamesTheLine) {
   std::string facts = TmpFile("bad.jsonl",
       R"({"type":"person","id":"pat-1","birth_date":"2010-01-01"})" "\n"
       R"({"type":"person","id":"pat-2","birth_date":"2010-02-29"})" "\n");
-  CliRun r = Toegang("decide --facts " + facts + " 2>&1", "");
+  Shell r = Toegang("decide --facts " + facts + " 2>&1", "");
   EXPECT_EQ(r.status, 2);
   EXPECT_THAT(r.out, HasSubstr("bad.jsonl:2: person.birth_date: date '2010-02-29' does not exist"));
 }
 
 TEST(CliPolicyCheck, BuiltinPacksPass) {
   for (const char* pack : {"policy/packs/wgbo-default.policy", "policy/packs/youth-care-opvoedrijk.policy"}) {
-    CliRun r = Toegang(std::string("policy check ") + Runfile(pack), "");
+    Shell r = Toegang(std::string("policy check ") + Runfile(pack), "");
     EXPECT_EQ(r.status, 0) << r.out;
     EXPECT_THAT(r.out, HasSubstr(": ok: "));
   }
@@ -138,17 +121,17 @@ TEST(CliPolicyCheck, ShadowedRuleIsReportedAndRefused) {
       "rule any_clinician\n  effect permit\n  role clinician\n  reason quality_review\n  basis gdpr_9_2_h_health_care\n"
       "rule treating_only\n  effect permit\n  role clinician\n  purpose treatment\n  require treating_relationship\n"
       "  reason treating_relationship\n  basis gdpr_9_2_h_health_care\n");
-  CliRun r = Toegang("policy check " + pack, "");
+  Shell r = Toegang("policy check " + pack, "");
   EXPECT_EQ(r.status, 2);
   EXPECT_THAT(r.out, HasSubstr("shadow.policy:8: warning: rule treating_only is shadowed by rule any_clinician"));
   // decide refuses it too: a pack that fails the check never decides.
-  CliRun d = Toegang("decide --facts " + TmpFile("empty.jsonl", "") + " --policy " + pack, "");
+  Shell d = Toegang("decide --facts " + TmpFile("empty.jsonl", "") + " --policy " + pack, "");
   EXPECT_EQ(d.status, 2);
 }
 
 TEST(CliPolicyCheck, SyntaxErrorHasLineNumber) {
   std::string pack = TmpFile("typo.policy", "policy typo\nversion 1\nrule a\n  effect permit\n  role nurse\n");
-  CliRun r = Toegang("policy check " + pack, "");
+  Shell r = Toegang("policy check " + pack, "");
   EXPECT_EQ(r.status, 2);
   EXPECT_THAT(r.out, HasSubstr("typo.policy:5: error: unknown role 'nurse'"));
 }
@@ -159,3 +142,4 @@ TEST(Cli, UnknownCommandAndFlagAreBadInput) {
 }
 
 }  // namespace
+}  // namespace toegang

@@ -17,42 +17,22 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/e2e.h"
 
+namespace toegang {
 namespace {
 
 using nlohmann::json;
 using ::testing::HasSubstr;
 
-std::string Runfile(const std::string& path) {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  return std::string(srcdir ? srcdir : ".") + "/toegang/" + path;
-}
+using e2e::Runfile;
+using e2e::Shell;
+using e2e::Tmp;
+using e2e::Write;
 
-std::string Tmp(const std::string& name) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  return std::string(tmp ? tmp : "/tmp") + "/" + name;
-}
-
-std::string Write(const std::string& name, const std::string& content) {
-  std::string path = Tmp(name);
-  std::ofstream(path, std::ios::binary) << content;
-  return path;
-}
-
-struct CliRun {
-  int status;
-  std::string out;
-};
-
-CliRun Toegang(const std::string& args, const std::string& input = "") {
-  std::string cmd = Runfile("toegang") + " " + args + " < " + Write("stdin", input) + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+// Runs the binary with `args`, `input` on stdin; stdout and stderr together.
+Shell Toegang(const std::string& args, const std::string& input = "") {
+  return e2e::Sh(Runfile("toegang") + " " + args + " < " + Write("stdin", input) + " 2>&1");
 }
 
 const char kFacts[] =
@@ -68,11 +48,11 @@ std::string Request(const std::string& at) {
 TEST(CliStore, LoadHistoryDecideAndReplay) {
   std::string db = Tmp("db_replay");
   std::filesystem::remove_all(db);
-  CliRun load = Toegang("load --db " + db + " " + Write("facts.jsonl", kFacts));
+  Shell load = Toegang("load --db " + db + " " + Write("facts.jsonl", kFacts));
   ASSERT_EQ(load.status, 0) << load.out;
   EXPECT_THAT(load.out, HasSubstr("loaded 3 facts; last sequence 3"));
 
-  CliRun before = Toegang("history --db " + db + " --patient pat-7");
+  Shell before = Toegang("history --db " + db + " --patient pat-7");
   ASSERT_EQ(before.status, 0) << before.out;
   std::istringstream lines(before.out);
   std::string line, last_arrival;
@@ -86,20 +66,20 @@ TEST(CliStore, LoadHistoryDecideAndReplay) {
   EXPECT_EQ(n, 3);
   usleep(20000);  // the withdrawal arrives strictly later
 
-  CliRun w = Toegang("load --db " + db + " " + Write("w.jsonl", R"({"type":"withdrawal","consent":"con-7","by":"pat-7","at":"2026-06-01T00:00:00+02:00"})" "\n"));
+  Shell w = Toegang("load --db " + db + " " + Write("w.jsonl", R"({"type":"withdrawal","consent":"con-7","by":"pat-7","at":"2026-06-01T00:00:00+02:00"})" "\n"));
   ASSERT_EQ(w.status, 0) << w.out;
   EXPECT_THAT(w.out, HasSubstr("last sequence 4"));
 
   // As of the first load's arrival: three facts, and the old decision replays.
-  CliRun asof = Toegang("history --db " + db + " --patient pat-7 --as-of " + last_arrival);
+  Shell asof = Toegang("history --db " + db + " --patient pat-7 --as-of " + last_arrival);
   EXPECT_EQ(std::count(asof.out.begin(), asof.out.end(), '\n'), 3) << asof.out;
-  CliRun now = Toegang("history --db " + db + " --patient pat-7");
+  Shell now = Toegang("history --db " + db + " --patient pat-7");
   EXPECT_EQ(std::count(now.out.begin(), now.out.end(), '\n'), 4) << now.out;
 
-  CliRun replay = Toegang("decide --db " + db + " --as-of " + last_arrival, Request("2026-06-02T10:00:00+02:00"));
+  Shell replay = Toegang("decide --db " + db + " --as-of " + last_arrival, Request("2026-06-02T10:00:00+02:00"));
   ASSERT_EQ(replay.status, 0) << replay.out;
   EXPECT_EQ(json::parse(replay.out)["decision"], "permit");
-  CliRun current = Toegang("decide --db " + db, Request("2026-06-02T10:00:00+02:00"));
+  Shell current = Toegang("decide --db " + db, Request("2026-06-02T10:00:00+02:00"));
   EXPECT_EQ(json::parse(current.out)["decision"], "deny");
 }
 
@@ -131,14 +111,14 @@ TEST(CliStore, BadFileStoresNothingAndNamesTheLine) {
   };
   for (const Case& c : kCases) {
     SCOPED_TRACE(c.name);
-    CliRun r = Toegang("load --db " + db + " " + Write("bad.jsonl", c.file));
+    Shell r = Toegang("load --db " + db + " " + Write("bad.jsonl", c.file));
     EXPECT_EQ(r.status, 2) << r.out;
     EXPECT_THAT(r.out, HasSubstr(c.message));
     EXPECT_THAT(r.out, HasSubstr("nothing was stored"));
-    CliRun h = Toegang("history --db " + db + " --patient pat-8");
+    Shell h = Toegang("history --db " + db + " --patient pat-8");
     EXPECT_EQ(h.out, "") << "a rejected file left facts behind";
   }
-  CliRun ok = Toegang("load --db " + db + " " + Write("more.jsonl", R"({"type":"person","id":"pat-8"})" "\n"));
+  Shell ok = Toegang("load --db " + db + " " + Write("more.jsonl", R"({"type":"person","id":"pat-8"})" "\n"));
   EXPECT_THAT(ok.out, HasSubstr("last sequence 4")) << "rejected files consumed sequence numbers";
 }
 
@@ -159,7 +139,7 @@ TEST(CliStore, StoreHeldByAnotherProcess) {
   }
   close(in[0]);
   usleep(300000);
-  CliRun second = Toegang("load --db " + db + " " + Write("g.jsonl", R"({"type":"person","id":"pat-10"})" "\n"));
+  Shell second = Toegang("load --db " + db + " " + Write("g.jsonl", R"({"type":"person","id":"pat-10"})" "\n"));
   EXPECT_EQ(second.status, 1) << second.out;
   EXPECT_THAT(second.out, HasSubstr("in use by another process"));
   close(in[1]);  // EOF: the holder exits and releases the lock
@@ -174,9 +154,9 @@ TEST(CliAudit, EveryDecisionIsLoggedAndThePatientSeesWho) {
   ASSERT_EQ(Toegang("load --db " + db + " " + Write("f.jsonl", kFacts)).status, 0);
   std::string requests = Request("2026-04-01T10:00:00+02:00") + "{broken\n" +
                          R"({"at":"2026-04-02T10:00:00+02:00","actor":{"id":"emp-1","role":"employer","organization":"acme"},"patient":"pat-7","action":"read","category":"contact","purpose":"treatment"})" "\n";
-  CliRun d = Toegang("decide --db " + db, requests);
+  Shell d = Toegang("decide --db " + db, requests);
   EXPECT_EQ(d.status, 2);  // the broken line
-  CliRun overview = Toegang("audit --db " + db + " --patient pat-7");
+  Shell overview = Toegang("audit --db " + db + " --patient pat-7");
   ASSERT_EQ(overview.status, 0) << overview.out;
   std::istringstream lines(overview.out);
   std::string line;
@@ -190,25 +170,26 @@ TEST(CliAudit, EveryDecisionIsLoggedAndThePatientSeesWho) {
   EXPECT_EQ(rows[1]["actor"]["id"], "par-7");
   EXPECT_EQ(rows[1]["decision"], "permit");
   EXPECT_EQ(rows[1]["emergency"], false);
-  CliRun period = Toegang("audit --db " + db + " --patient pat-7 --from 2026-04-02T00:00:00+02:00");
+  Shell period = Toegang("audit --db " + db + " --patient pat-7 --from 2026-04-02T00:00:00+02:00");
   EXPECT_EQ(std::count(period.out.begin(), period.out.end(), '\n'), 1) << period.out;
 
-  CliRun ok = Toegang("audit verify --db " + db);
+  Shell ok = Toegang("audit verify --db " + db);
   EXPECT_EQ(ok.status, 0) << ok.out;
   EXPECT_THAT(ok.out, HasSubstr("ok: 2 records"));
-  CliRun young = Toegang("audit purge --db " + db + " --before 2026-01-01T00:00:00Z");
+  Shell young = Toegang("audit purge --db " + db + " --before 2026-01-01T00:00:00Z");
   EXPECT_EQ(young.status, 2);
   EXPECT_THAT(young.out, HasSubstr("at least 5 years"));
-  CliRun old = Toegang("audit purge --db " + db + " --before 2015-01-01T00:00:00Z");
+  Shell old = Toegang("audit purge --db " + db + " --before 2015-01-01T00:00:00Z");
   EXPECT_EQ(old.status, 0) << old.out;
   EXPECT_THAT(old.out, HasSubstr("purged 0 records"));
 }
 
 TEST(CliStore, DecideOnMissingStoreIsAnError) {
-  CliRun r = Toegang("decide --db " + Tmp("does_not_exist"), Request("2026-06-02T10:00:00+02:00"));
+  Shell r = Toegang("decide --db " + Tmp("does_not_exist"), Request("2026-06-02T10:00:00+02:00"));
   EXPECT_EQ(r.status, 2);
   EXPECT_THAT(r.out, HasSubstr("no toegang store"));
   EXPECT_FALSE(std::filesystem::exists(Tmp("does_not_exist"))) << "decide created a store";
 }
 
 }  // namespace
+}  // namespace toegang

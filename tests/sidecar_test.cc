@@ -27,6 +27,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/e2e.h"
 
 extern char** environ;
 
@@ -36,36 +37,11 @@ namespace {
 using nlohmann::json;
 using ::testing::HasSubstr;
 
-std::string Runfile(const std::string& path) {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  return std::string(srcdir ? srcdir : ".") + "/toegang/" + path;
-}
-
-std::string Tmp(const std::string& name) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  return std::string(tmp ? tmp : "/tmp") + "/" + name;
-}
-
-std::string Write(const std::string& name, const std::string& content) {
-  std::string path = Tmp(name);
-  std::ofstream(path, std::ios::binary) << content;
-  return path;
-}
-
-struct Shell {
-  int status;
-  std::string out;
-};
-
-Shell Sh(const std::string& cmd) {
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using e2e::Runfile;
+using e2e::Sh;
+using e2e::Shell;
+using e2e::Tmp;
+using e2e::Write;
 
 // A running `toegang serve`.
 class Sidecar {

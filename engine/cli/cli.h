@@ -10,6 +10,7 @@
 
 #include "absl/flags/declare.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "model/facts.h"
 #include "policy/policy.h"
 
@@ -44,6 +45,10 @@ absl::StatusOr<std::vector<Fact>> ReadFactsFile(const std::string& path, std::ve
 
 // Rewrites a store error "fact N: ..." as "FILE:LINE: ..." using `lines`.
 std::string AtLine(const std::string& path, const std::vector<int>& lines, absl::string_view message);
+
+// The instant of --as-of, or InfiniteFuture() when it is not given. The error names
+// the flag.
+absl::StatusOr<absl::Time> AsOfFlag();
 
 // Reads a whole file.
 absl::StatusOr<std::string> ReadFile(const std::string& path);

@@ -9,6 +9,7 @@
 #include "absl/strings/strip.h"
 #include "engine/cli/cli.h"
 #include "model/json.h"
+#include "model/time.h"
 
 ABSL_FLAG(std::string, audit_mode, "durable",
           "decide: durable (each decision returns once its access-log record is synced) or "
@@ -17,6 +18,14 @@ ABSL_FLAG(std::string, audit_mode, "durable",
 namespace toegang::cli {
 
 void Complain(const std::string& message) { std::cerr << "toegang: " << message << "\n"; }
+
+absl::StatusOr<absl::Time> AsOfFlag() {
+  std::string s = absl::GetFlag(FLAGS_as_of);
+  if (s.empty()) return absl::InfiniteFuture();
+  absl::StatusOr<absl::Time> t = ParseInstant(s);
+  if (!t.ok()) return absl::InvalidArgumentError(absl::StrCat("--as-of: ", t.status().message()));
+  return *t;
+}
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -25,14 +25,10 @@ int Decide(const std::vector<std::string>& args) {
     Complain(std::string(policy.status().message()));
     return kBadInput;
   }
-  absl::Time as_of = absl::InfiniteFuture();
-  if (std::string s = absl::GetFlag(FLAGS_as_of); !s.empty()) {
-    absl::StatusOr<absl::Time> t = ParseInstant(s);
-    if (!t.ok()) {
-      Complain(absl::StrCat("--as-of: ", t.status().message()));
-      return kBadInput;
-    }
-    as_of = *t;
+  absl::StatusOr<absl::Time> as_of = AsOfFlag();
+  if (!as_of.ok()) {
+    Complain(std::string(as_of.status().message()));
+    return kBadInput;
   }
 
   Options options;
@@ -78,7 +74,7 @@ int Decide(const std::vector<std::string>& args) {
       status = kBadInput;
       continue;
     }
-    EngineDecision d = (*engine)->DecideAsOf(*request, as_of);
+    EngineDecision d = (*engine)->DecideAsOf(*request, *as_of);
     std::cout << DecisionToJson(d.decision, d.decision_id) << "\n" << std::flush;
   }
   return status;

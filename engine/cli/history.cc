@@ -20,14 +20,10 @@ int History(const std::vector<std::string>& args) {
     Complain("usage: toegang history --db DIR --patient ID [--as-of INSTANT]");
     return kBadInput;
   }
-  absl::Time as_of = absl::InfiniteFuture();
-  if (std::string s = absl::GetFlag(FLAGS_as_of); !s.empty()) {
-    absl::StatusOr<absl::Time> t = ParseInstant(s);
-    if (!t.ok()) {
-      Complain(absl::StrCat("--as-of: ", t.status().message()));
-      return kBadInput;
-    }
-    as_of = *t;
+  absl::StatusOr<absl::Time> as_of = AsOfFlag();
+  if (!as_of.ok()) {
+    Complain(std::string(as_of.status().message()));
+    return kBadInput;
   }
   DurableStoreOptions options;
   options.create_if_missing = false;
@@ -36,7 +32,7 @@ int History(const std::vector<std::string>& args) {
     Complain(std::string(store.status().message()));
     return store.status().code() == absl::StatusCode::kNotFound ? kBadInput : kFailure;
   }
-  absl::StatusOr<std::vector<Fact>> facts = (*store)->History(patient, as_of);
+  absl::StatusOr<std::vector<Fact>> facts = (*store)->History(patient, *as_of);
   if (!facts.ok()) {
     Complain(std::string(facts.status().message()));
     return kFailure;
