@@ -48,8 +48,12 @@ class Sidecar {
  public:
   explicit Sidecar(const std::string& name, const std::string& policy = "", std::vector<std::string> extra = {}) {
     db_ = Tmp(name + "_db");
-    // Unix socket paths are limited to 108 bytes; the sandbox's temp dir is longer.
-    socket_ = absl::StrCat("/tmp/toegang-test-", getpid(), "-", name, ".sock");
+    // Unix socket paths are limited to 108 bytes and the sandbox's temp dir is longer;
+    // pids repeat across sandboxes (PID namespaces), so take a fresh directory.
+    char dir[] = "/tmp/toegang-test-XXXXXX";
+    EXPECT_NE(mkdtemp(dir), nullptr);
+    socket_dir_ = dir;
+    socket_ = socket_dir_ + "/" + name + ".sock";
     std::filesystem::remove_all(db_);
     int out[2];
     EXPECT_EQ(pipe(out), 0);
@@ -84,6 +88,7 @@ class Sidecar {
   ~Sidecar() {
     if (pid_ > 0) Stop();
     close(out_fd_);
+    std::filesystem::remove_all(socket_dir_);
   }
   int Stop() {
     kill(pid_, SIGTERM);
@@ -102,7 +107,7 @@ class Sidecar {
  private:
   pid_t pid_ = -1;
   int out_fd_ = -1;
-  std::string db_, socket_;
+  std::string db_, socket_, socket_dir_;
   int http_port_ = 0, tcp_port_ = 0;
 };
 
