@@ -399,6 +399,11 @@ struct Compiled {
   PolicyParams params;
 };
 
+// "line 12", or "from the base pack" for a rule inherited through `extends`.
+std::string LineOf(const CompiledRule& r) {
+  return r.line > 0 ? absl::StrCat("line ", r.line) : std::string("from the base pack");
+}
+
 bool Subset(const absl::InlinedVector<Predicate, 4>& a, const absl::InlinedVector<Predicate, 4>& b) {
   for (Predicate p : a) {
     if (std::find(b.begin(), b.end(), p) == b.end()) return false;
@@ -502,13 +507,13 @@ void Analyze(const std::string& own_name, Compiled& c, Diagnostics& diag) {
             return std::find(b.unless_permitted_by.begin(), b.unless_permitted_by.end(), x) !=
                    b.unless_permitted_by.end();
           })) {
-        diag.Warning(where(b), absl::StrCat("rule ", b.id, " is shadowed by rule ", a.id, " (line ", a.line,
+        diag.Warning(where(b), absl::StrCat("rule ", b.id, " is shadowed by rule ", a.id, " (", LineOf(a),
                                             "): whenever it would ", b.is_forbid() ? "forbid" : "permit",
                                             ", ", a.id, " already does, so it is unreachable"));
         break;
       }
       if (!b.is_forbid()) {
-        diag.Note(where(b), absl::StrCat("rule ", b.id, " overlaps rule ", a.id, " (line ", a.line,
+        diag.Note(where(b), absl::StrCat("rule ", b.id, " overlaps rule ", a.id, " (", LineOf(a),
                                          "); where both permit, ", a.id, " decides"));
       }
     }
@@ -606,6 +611,7 @@ absl::Span<const uint16_t> Policy::Candidates(Role role, Purpose purpose) const 
 
 std::string FormatDiagnostic(absl::string_view source_name, const PolicyDiagnostic& d) {
   const char* sev = d.severity == Severity::kError ? "error" : d.severity == Severity::kWarning ? "warning" : "note";
+  if (d.line <= 0) return absl::StrCat(source_name, ": ", sev, ": ", d.message);  // the pack, or its base
   return absl::StrCat(source_name, ":", d.line, ": ", sev, ": ", d.message);
 }
 
