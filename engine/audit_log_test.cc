@@ -349,7 +349,8 @@ class BrokenAuditStore : public FactStore {
   absl::StatusOr<std::shared_ptr<const PatientRecord>> Patient(absl::string_view p, absl::Time t) override {
     return facts_->Patient(p, t);
   }
-  absl::StatusOr<std::vector<Stored<Relationship>>> SubstitutionsOf(absl::string_view c, absl::Time t) override {
+  absl::StatusOr<std::shared_ptr<const std::vector<Stored<Relationship>>>> SubstitutionsOf(absl::string_view c,
+                                                                                           absl::Time t) override {
     return facts_->SubstitutionsOf(c, t);
   }
   absl::StatusOr<std::vector<Fact>> History(absl::string_view p, absl::Time t) override { return facts_->History(p, t); }

@@ -39,8 +39,9 @@ class FactStore {
   virtual absl::StatusOr<std::shared_ptr<const PatientRecord>> Patient(
       absl::string_view patient, absl::Time as_of = absl::InfiniteFuture()) = 0;
 
-  // The substitute_for relationships of `clinician` that had arrived by `as_of`.
-  virtual absl::StatusOr<std::vector<Stored<Relationship>>> SubstitutionsOf(
+  // The substitute_for relationships of `clinician` that had arrived by `as_of`, as an
+  // immutable snapshot (shared with the cache: no copy per decision).
+  virtual absl::StatusOr<std::shared_ptr<const std::vector<Stored<Relationship>>>> SubstitutionsOf(
       absl::string_view clinician, absl::Time as_of = absl::InfiniteFuture()) = 0;
 
   // The patient's facts in arrival order, as the store knew them at `as_of`.

@@ -54,16 +54,14 @@ class MemoryFactStore final : public FactStore {
     return std::shared_ptr<const PatientRecord>(std::move(rec));
   }
 
-  absl::StatusOr<std::vector<Stored<Relationship>>> SubstitutionsOf(absl::string_view clinician,
-                                                                    absl::Time as_of) override {
+  absl::StatusOr<std::shared_ptr<const std::vector<Stored<Relationship>>>> SubstitutionsOf(
+      absl::string_view clinician, absl::Time as_of) override {
     absl::MutexLock lock(&mu_);
-    std::vector<Stored<Relationship>> all = index_.SubstitutionsOf(clinician);
-    if (as_of == absl::InfiniteFuture()) return all;
-    std::vector<Stored<Relationship>> known;
-    for (auto& s : all) {
-      if (s.provenance.arrival <= as_of) known.push_back(std::move(s));
+    auto known = std::make_shared<std::vector<Stored<Relationship>>>();
+    for (auto& s : index_.SubstitutionsOf(clinician)) {
+      if (s.provenance.arrival <= as_of) known->push_back(std::move(s));
     }
-    return known;
+    return std::shared_ptr<const std::vector<Stored<Relationship>>>(std::move(known));
   }
 
   absl::StatusOr<std::vector<Fact>> History(absl::string_view patient, absl::Time as_of) override {

@@ -223,12 +223,12 @@ class RocksDbFactStore final : public FactStore, public AuditStorage {
     return out;
   }
 
-  absl::StatusOr<std::vector<Stored<Relationship>>> SubstitutionsOf(absl::string_view clinician,
-                                                                    absl::Time as_of) override {
+  absl::StatusOr<std::shared_ptr<const std::vector<Stored<Relationship>>>> SubstitutionsOf(
+      absl::string_view clinician, absl::Time as_of) override {
     const bool current = as_of == absl::InfiniteFuture();
     std::string prefix = ClinicianPrefix(clinician);
     if (current) {
-      if (auto hit = coverage_cache_.Get(prefix)) return *hit;
+      if (auto hit = coverage_cache_.Get(prefix)) return hit;
     }
     uint64_t generation = generation_.load(std::memory_order_acquire);
     auto subs = std::make_shared<std::vector<Stored<Relationship>>>();
@@ -239,8 +239,9 @@ class RocksDbFactStore final : public FactStore, public AuditStorage {
       return absl::OkStatus();
     });
     if (!s.ok()) return s;
-    if (current && generation == generation_.load(std::memory_order_acquire)) coverage_cache_.Put(prefix, subs);
-    return *subs;
+    std::shared_ptr<const std::vector<Stored<Relationship>>> out = std::move(subs);
+    if (current && generation == generation_.load(std::memory_order_acquire)) coverage_cache_.Put(prefix, out);
+    return out;
   }
 
   absl::StatusOr<std::vector<Fact>> History(absl::string_view patient, absl::Time as_of) override {

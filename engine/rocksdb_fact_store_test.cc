@@ -149,8 +149,8 @@ TEST(DurableStore, ReopenKeepsEverythingAndTheSequence) {
   EXPECT_EQ(FactToJson((*h)[2], false), FactToJson(F(kConsent), false));
   auto subs = store->SubstitutionsOf("clin-2");
   ASSERT_TRUE(subs.ok());
-  ASSERT_EQ(subs->size(), 1u);
-  EXPECT_EQ((*subs)[0].value.object, "clin-1");
+  ASSERT_EQ((*subs)->size(), 1u);
+  EXPECT_EQ((**subs)[0].value.object, "clin-1");
   // Ids survive reopening: a duplicate is still refused.
   EXPECT_FALSE(store->Append({F(kConsent)}).ok());
   ASSERT_TRUE(store->Append({F(kWithdrawal)}).ok());

@@ -53,7 +53,8 @@ class EngineImpl final : public Engine {
     out.policy = policy();
     out.decision_id = absl::StrCat(id_prefix_, "-", next_id_.fetch_add(1, std::memory_order_relaxed));
     absl::StatusOr<std::shared_ptr<const PatientRecord>> record = store_->Patient(request.patient, as_of);
-    absl::StatusOr<std::vector<Stored<Relationship>>> subs = store_->SubstitutionsOf(request.actor.id, as_of);
+    absl::StatusOr<std::shared_ptr<const std::vector<Stored<Relationship>>>> subs =
+        store_->SubstitutionsOf(request.actor.id, as_of);
     if (!record.ok() || !subs.ok()) {
       // D1: an error means deny, with the cause.
       out.decision.policy = out.policy->id();
@@ -62,7 +63,7 @@ class EngineImpl final : public Engine {
       return out;
     }
     out.facts = *std::move(record);
-    out.decision = Evaluate(*out.policy, request, *out.facts, *subs);
+    out.decision = Evaluate(*out.policy, request, *out.facts, **subs);
     return out;
   }
 
