@@ -1,0 +1,39 @@
+// Copyright toegang authors.
+//
+// http_server.h: the sidecar's HTTP/JSON front (API.md "Sidecar") on GNU libmicrohttpd:
+// a small pool of threads, each running an epoll loop over many keep-alive connections;
+// a request is handled in the thread that read it (no handoff). Routes call Service.
+//
+// Abuse: bodies over the limit get 413 as soon as they pass it; a connection idle or
+// dribbling for longer than `io_timeout` is closed; at most `max_connections` at once.
+#ifndef TOEGANG_ENGINE_SIDECAR_HTTP_SERVER_H_
+#define TOEGANG_ENGINE_SIDECAR_HTTP_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "engine/sidecar/service.h"
+
+namespace toegang::sidecar {
+
+struct HttpServerOptions {
+  std::string address = "127.0.0.1:8181";  // HOST:PORT (IPv4); port 0 picks a free one
+  int threads = 4;                         // epoll loops; more for a durable log (fsync waits)
+  absl::Duration io_timeout = absl::Seconds(5);
+  unsigned max_connections = 1024;
+};
+
+class HttpServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<HttpServer>> Start(Service* service, HttpServerOptions options);
+  virtual ~HttpServer() = default;
+  virtual int port() const = 0;
+  // Stops accepting, finishes the requests being handled, closes every connection.
+  virtual void Shutdown() = 0;
+};
+
+}  // namespace toegang::sidecar
+
+#endif  // TOEGANG_ENGINE_SIDECAR_HTTP_SERVER_H_
