@@ -92,18 +92,18 @@ std::string EncodeBody(const AuditEvent& e) {
       e.rule.empty() ? nullptr : e.rule.c_str(), e.error.empty() ? nullptr : e.error.c_str(),
       recipient.empty() ? nullptr : recipient.c_str(), e.age_band ? static_cast<int16_t>(*e.age_band) : int16_t{-1},
       replay);
-  b.Finish(rec);
+  fb::FinishAuditRecordBuffer(b, rec);
   return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
 }
 
+// An entry as stored: the record, then the previous entry's hash, then its own.
 std::string EncodeEntry(absl::string_view body, absl::string_view prev, absl::string_view hash) {
-  thread_local flatbuffers::FlatBufferBuilder b(1024);
-  b.Clear();
-  auto body_v = b.CreateVector(reinterpret_cast<const uint8_t*>(body.data()), body.size());
-  auto prev_v = b.CreateVector(reinterpret_cast<const uint8_t*>(prev.data()), prev.size());
-  auto hash_v = b.CreateVector(reinterpret_cast<const uint8_t*>(hash.data()), hash.size());
-  fb::FinishAuditEntryBuffer(b, fb::CreateAuditEntry(b, body_v, prev_v, hash_v));
-  return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+  std::string out;
+  out.reserve(body.size() + prev.size() + hash.size());
+  out.append(body.data(), body.size());
+  out.append(prev.data(), prev.size());
+  out.append(hash.data(), hash.size());
+  return out;
 }
 
 // An aligned copy of bytes read from storage (FlatBuffers reads in place).
@@ -126,14 +126,10 @@ struct DecodedEntry {
 };
 
 absl::StatusOr<DecodedEntry> DecodeEntry(absl::string_view bytes) {
-  Aligned a(bytes);
-  flatbuffers::Verifier v(a.data(), a.size());
-  if (!fb::VerifyAuditEntryBuffer(v)) return absl::DataLossError("entry fails FlatBuffers verification");
-  const fb::AuditEntry* e = fb::GetAuditEntry(a.data());
-  auto str = [](const flatbuffers::Vector<uint8_t>* vec) {
-    return std::string(reinterpret_cast<const char*>(vec->data()), vec->size());
-  };
-  return DecodedEntry{str(e->body()), str(e->prev_hash()), str(e->hash())};
+  if (bytes.size() < 2 * kHashBytes + 8) return absl::DataLossError("entry is too short");
+  const size_t body = bytes.size() - 2 * kHashBytes;
+  return DecodedEntry{std::string(bytes.substr(0, body)), std::string(bytes.substr(body, kHashBytes)),
+                      std::string(bytes.substr(body + kHashBytes))};
 }
 
 std::string EncodeCheckpoint(uint64_t first_seq, absl::string_view prev, uint64_t purged, absl::Time before) {
@@ -198,7 +194,7 @@ AuditEvent MakeAuditEvent(const AccessRequest& request, const Decision& decision
 absl::StatusOr<AuditEvent> DecodeAuditBody(absl::string_view body) {
   Aligned a(body);
   flatbuffers::Verifier v(a.data(), a.size());
-  if (!v.VerifyBuffer<fb::AuditRecord>(nullptr)) return absl::DataLossError("record fails FlatBuffers verification");
+  if (!fb::VerifyAuditRecordBuffer(v)) return absl::DataLossError("record fails FlatBuffers verification");
   const fb::AuditRecord* r = flatbuffers::GetRoot<fb::AuditRecord>(a.data());
   if (!InRange<Role>(r->actor_role()) || !InRange<Action>(r->action()) || !InRange<Category>(r->category()) ||
       !InRange<Purpose>(r->purpose())) {

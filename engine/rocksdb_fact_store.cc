@@ -8,7 +8,7 @@
 //   facts    'p' patient '\0' seq(8, big-endian) -> StoredFact  (every fact about a patient)
 //            'c' clinician '\0' seq                -> StoredFact  (substitute_for coverage)
 //   ids      kind ':' id -> patient     (duplicate ids; withdrawal targets)
-//   audit    seq(8, big-endian) -> AuditEntry (engine/audit_log.h; the chain)
+//   audit    seq(8, big-endian) -> AuditRecord, prev hash(32), hash(32) (the chain)
 //   audit_by_patient  patient '\0' at(8, big-endian, sign-flipped) seq(8) -> ""
 //            (the patient's overview, newest first by scanning backwards)
 //   default also "toegang/audit_head" -> seq(8) hash(32), "toegang/audit_checkpoint"
