@@ -20,25 +20,19 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/audit_log.h"
+#include "engine/testing/crash_harness.h"
 #include "engine/testing/raw_store.h"
 #include "engine/toegang.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "model/json.h"
 
-extern char** environ;
-
 namespace toegang {
 namespace {
 
 using ::testing::HasSubstr;
 
-std::string FreshDir(const std::string& name) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  std::string dir = std::string(tmp ? tmp : "/tmp") + "/" + name;
-  std::filesystem::remove_all(dir);
-  return dir;
-}
+using testing::FreshDir;
 
 AccessRequest Req(const std::string& actor, Role role, const std::string& patient, int64_t at_s) {
   AccessRequest r;
@@ -386,35 +380,15 @@ TEST(AuditLog, D1_UnloggableDecisionIsADeny) {
 
 TEST(AuditLog, CrashInDurableModeLosesNoAcknowledgedRecord) {
   std::string dir = FreshDir("audit_crash");
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  std::string writer = std::string(srcdir ? srcdir : ".") + "/toegang/engine/testing/crash_writer";
   std::mt19937 rng(51);
   size_t acked_total = 0;
   std::set<std::string> acked;
   for (int round = 0; round < 10; ++round) {
     SCOPED_TRACE(absl::StrCat("round ", round));
     std::string tag = absl::StrCat("r", round);
-    int out[2];
-    ASSERT_EQ(pipe(out), 0);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-    posix_spawn_file_actions_addclose(&actions, out[0]);
-    std::string d = dir, mode = "decide";
-    char* argv[] = {writer.data(), d.data(), tag.data(), mode.data(), nullptr};
-    pid_t pid;
-    ASSERT_EQ(posix_spawn(&pid, writer.c_str(), &actions, nullptr, argv, environ), 0);
-    posix_spawn_file_actions_destroy(&actions);
-    close(out[1]);
-    usleep(20000 + rng() % 80000);
-    kill(pid, SIGKILL);
-    int status;
-    waitpid(pid, &status, 0);
-    std::string text;
-    char buf[4096];
-    ssize_t n;
-    while ((n = read(out[0], buf, sizeof buf)) > 0) text.append(buf, n);
-    close(out[0]);
+    bool started = false;
+    std::string text = testing::RunThenKill({dir, tag, "decide"}, 20000 + rng() % 80000, &started);
+    ASSERT_TRUE(started);
     std::istringstream lines(text);
     std::string word, id;
     while (lines >> word >> id) acked.insert(id);

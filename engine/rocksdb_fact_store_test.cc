@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/fact_store.h"
+#include "engine/testing/crash_harness.h"
 #include "engine/testing/raw_store.h"
 #include "engine/toegang.h"
 #include "gmock/gmock.h"
@@ -23,12 +24,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::string FreshDir(const std::string& name) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  std::string dir = std::string(tmp ? tmp : "/tmp") + "/" + name;
-  std::filesystem::remove_all(dir);
-  return dir;
-}
+using testing::FreshDir;
 
 Fact F(const std::string& json) {
   absl::StatusOr<Fact> f = ParseFactJson(json);

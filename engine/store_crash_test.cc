@@ -17,47 +17,24 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/fact_store.h"
+#include "engine/testing/crash_harness.h"
 #include "gtest/gtest.h"
-
-extern char** environ;
 
 namespace toegang {
 namespace {
 
 TEST(StoreCrash, KilledWriterLosesNoAcknowledgedFactAndLeavesNoHalfBatch) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  std::string dir = std::string(tmp ? tmp : "/tmp") + "/crash_store";
-  std::filesystem::remove_all(dir);
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  std::string writer = std::string(srcdir ? srcdir : ".") + "/toegang/engine/testing/crash_writer";
+  const std::string dir = testing::FreshDir("crash_store");
   std::mt19937 rng(20261123);
   int total_acked = 0;
   uint64_t last_seq_seen = 0;
   for (int round = 0; round < 50; ++round) {
     SCOPED_TRACE(absl::StrCat("round ", round));
     std::string tag = absl::StrCat("r", round);
-    int out[2];
-    ASSERT_EQ(pipe(out), 0);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-    posix_spawn_file_actions_addclose(&actions, out[0]);
-    std::string d = dir;
-    char* argv[] = {writer.data(), d.data(), tag.data(), nullptr};
-    pid_t pid;
-    ASSERT_EQ(posix_spawn(&pid, writer.c_str(), &actions, nullptr, argv, environ), 0);
-    posix_spawn_file_actions_destroy(&actions);
-    close(out[1]);
     // Let it run 5..80 ms, then kill it mid-flight.
-    usleep(5000 + rng() % 75000);
-    kill(pid, SIGKILL);
-    int status;
-    waitpid(pid, &status, 0);
-    std::string acks;
-    char buf[4096];
-    ssize_t n;
-    while ((n = read(out[0], buf, sizeof buf)) > 0) acks.append(buf, n);
-    close(out[0]);
+    bool started = false;
+    std::string acks = testing::RunThenKill({dir, tag}, 5000 + rng() % 75000, &started);
+    ASSERT_TRUE(started);
 
     absl::StatusOr<std::unique_ptr<FactStore>> store = OpenDurableFactStore(dir, {});
     ASSERT_TRUE(store.ok()) << store.status();
