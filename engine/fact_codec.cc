@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "model/status_macros.h"
 #include "schemas/fact_generated.h"
 
 namespace toegang {
@@ -66,6 +67,21 @@ flatbuffers::Optional<uint32_t> MaskOrAll(EnumSet<T> set) {
 template <typename T>
 EnumSet<T> SetOrAll(flatbuffers::Optional<uint32_t> mask) {
   return mask ? EnumSet<T>::FromBits(*mask) : EnumSet<T>::All();
+}
+
+// The fields an objection and a restriction share (fb::Objection, fb::Restriction).
+template <typename FbLimitation>
+absl::Status DecodeLimitation(const FbLimitation* x, Limitation* out) {
+  if (!ValidParty(x->to())) return absl::DataLossError("bad party in a stored objection or restriction");
+  out->id = x->id()->str();
+  out->patient = x->patient()->str();
+  out->by = x->by()->str();
+  out->to = DecodeParty(x->to());
+  out->purposes = SetOrAll<Purpose>(x->purposes());
+  out->categories = SetOrAll<Category>(x->categories());
+  out->actions = SetOrAll<Action>(x->actions());
+  out->window = DecodeWindow(x->from_us(), x->until_us());
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -192,32 +208,15 @@ absl::StatusOr<Fact> DecodeFact(absl::string_view bytes) {
       break;
     }
     case fb::FactBody::Objection: {
-      const fb::Objection* o = sf->body_as_Objection();
-      if (!ValidParty(o->to())) return absl::DataLossError("bad objection party");
       Objection out;
-      out.id = o->id()->str();
-      out.patient = o->patient()->str();
-      out.by = o->by()->str();
-      out.to = DecodeParty(o->to());
-      out.purposes = SetOrAll<Purpose>(o->purposes());
-      out.categories = SetOrAll<Category>(o->categories());
-      out.actions = SetOrAll<Action>(o->actions());
-      out.window = DecodeWindow(o->from_us(), o->until_us());
+      TOEGANG_RETURN_IF_ERROR(DecodeLimitation(sf->body_as_Objection(), &out));
       fact.body = std::move(out);
       break;
     }
     case fb::FactBody::Restriction: {
       const fb::Restriction* r = sf->body_as_Restriction();
-      if (!ValidParty(r->to())) return absl::DataLossError("bad restriction party");
       Restriction out;
-      out.id = r->id()->str();
-      out.patient = r->patient()->str();
-      out.by = r->by()->str();
-      out.to = DecodeParty(r->to());
-      out.purposes = SetOrAll<Purpose>(r->purposes());
-      out.categories = SetOrAll<Category>(r->categories());
-      out.actions = SetOrAll<Action>(r->actions());
-      out.window = DecodeWindow(r->from_us(), r->until_us());
+      TOEGANG_RETURN_IF_ERROR(DecodeLimitation(r, &out));
       out.reason = Str(r->reason());
       fact.body = std::move(out);
       break;

@@ -8,8 +8,6 @@
 
 namespace toegang {
 
-absl::Time WallClock() { return absl::Now(); }
-absl::Time NoArrivalClock() { return absl::InfinitePast(); }
 
 namespace {
 

@@ -100,19 +100,6 @@ class OwnerPrefix : public rocksdb::SliceTransform {
   bool InDomain(const rocksdb::Slice& key) const override { return memchr(key.data(), '\0', key.size()) != nullptr; }
 };
 
-bool IsWithdrawable(const FactBody& b) {
-  return std::holds_alternative<Consent>(b) || std::holds_alternative<Objection>(b) ||
-         std::holds_alternative<Restriction>(b) || std::holds_alternative<Capacity>(b);
-}
-
-// The ids-CF key that must be unique for this fact ("" if none).
-std::string IdKey(const FactBody& b) {
-  if (std::holds_alternative<Person>(b) || std::holds_alternative<Withdrawal>(b)) return "";
-  const std::string& id = FactId(b);
-  if (id.empty()) return "";
-  return absl::StrCat(IsWithdrawable(b) ? "w" : FactTypeName(b), ":", id);
-}
-
 std::string AuditIndexKey(absl::string_view patient, int64_t at_us, uint64_t seq) {
   return absl::StrCat(patient, absl::string_view("\0", 1),
                       BigEndian64(static_cast<uint64_t>(at_us) ^ (uint64_t{1} << 63)), BigEndian64(seq));
@@ -533,7 +520,7 @@ class RocksDbFactStore final : public FactStore, public AuditStorage {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     for (size_t i = 0; i < facts.size(); ++i) {
       const FactBody& body = facts[i].body;
-      std::string key = IdKey(body);
+      std::string key = UniqueIdKey(body);
       if (!key.empty()) {
         std::string ignored;
         bool taken = my_ids->contains(key) || group_ids.contains(key);
@@ -585,7 +572,7 @@ class RocksDbFactStore final : public FactStore, public AuditStorage {
       owner = PatientPrefix(*FactPatient(f.body));
     }
     batch->Put(handles_[kFacts], absl::StrCat(owner, BigEndian64(f.provenance.seq)), EncodeFact(f, withdrawal_patient));
-    std::string key = IdKey(f.body);
+    std::string key = UniqueIdKey(f.body);
     if (!key.empty()) {
       batch->Put(handles_[kIds], key, IsWithdrawable(f.body) ? *FactPatient(f.body) : std::string());
     }

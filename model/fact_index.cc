@@ -4,31 +4,10 @@
 #include "absl/strings/str_cat.h"
 
 namespace toegang {
-namespace {
-
-// Facts whose ids must be unique, and which a withdrawal may name.
-bool IsWithdrawable(const FactBody& body) {
-  return std::holds_alternative<Consent>(body) || std::holds_alternative<Objection>(body) ||
-         std::holds_alternative<Restriction>(body) || std::holds_alternative<Capacity>(body);
-}
-
-// The uniqueness key of a fact id; persons are keyed by person id and may be restated
-// (a death date is recorded by a later person fact).
-std::string IdKey(const FactBody& body) {
-  if (std::holds_alternative<Person>(body) || std::holds_alternative<Withdrawal>(body)) return "";
-  const std::string& id = FactId(body);
-  if (id.empty()) return "";
-  // Consents, objections, restrictions and capacity share one id space, so that a
-  // withdrawal's target is never ambiguous.
-  const char* space = IsWithdrawable(body) ? "w" : FactTypeName(body);
-  return absl::StrCat(space, ":", id);
-}
-
-}  // namespace
 
 absl::Status FactIndex::Check(const Fact& fact, const absl::flat_hash_map<std::string, std::string>& batch_targets,
                               const absl::flat_hash_map<std::string, int>& batch_ids, std::string* key) const {
-  *key = IdKey(fact.body);
+  *key = UniqueIdKey(fact.body);
   if (!key->empty() && (ids_.contains(*key) || batch_ids.contains(*key))) {
     return absl::AlreadyExistsError(absl::StrCat(FactTypeName(fact.body), " id '", FactId(fact.body),
                                                  "' is already used; facts are never overwritten"));
@@ -59,7 +38,7 @@ absl::Status FactIndex::Append(const std::vector<Fact>& batch) {
   absl::Status s = Validate(batch);
   if (!s.ok()) return s;
   for (const Fact& fact : batch) {
-    std::string key = IdKey(fact.body);
+    std::string key = UniqueIdKey(fact.body);
     if (!key.empty()) ids_[key] = 1;
     if (IsWithdrawable(fact.body)) target_patient_[FactId(fact.body)] = *FactPatient(fact.body);
     if (const auto* rel = std::get_if<Relationship>(&fact.body);

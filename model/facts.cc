@@ -1,6 +1,8 @@
 // Copyright toegang authors.
 #include "model/facts.h"
 
+#include "absl/strings/str_cat.h"
+
 namespace toegang {
 namespace {
 
@@ -22,6 +24,18 @@ const std::string& Empty() {
 }  // namespace
 
 const char* FactTypeName(const FactBody& body) { return std::visit(TypeName{}, body); }
+
+bool IsWithdrawable(const FactBody& body) {
+  return std::holds_alternative<Consent>(body) || std::holds_alternative<Objection>(body) ||
+         std::holds_alternative<Restriction>(body) || std::holds_alternative<Capacity>(body);
+}
+
+std::string UniqueIdKey(const FactBody& body) {
+  if (std::holds_alternative<Person>(body) || std::holds_alternative<Withdrawal>(body)) return "";
+  const std::string& id = FactId(body);
+  if (id.empty()) return "";
+  return absl::StrCat(IsWithdrawable(body) ? "w" : FactTypeName(body), ":", id);
+}
 
 const std::string& FactId(const FactBody& body) {
   return std::visit(

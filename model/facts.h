@@ -86,9 +86,9 @@ struct Withdrawal {
   absl::Time at;
 };
 
-// An objection (by or for the patient) or a restriction (by a treating clinician).
+// What an objection and a restriction share: whom and what they limit, and when.
 // `to` absent: everyone the filters reach. Absent filters: all.
-struct Objection {
+struct Limitation {
   std::string id;
   std::string patient;
   std::string by;
@@ -99,15 +99,11 @@ struct Objection {
   Window window;
 };
 
-struct Restriction {
-  std::string id;
-  std::string patient;
-  std::string by;
-  std::optional<Party> to;
-  PurposeSet purposes = PurposeSet::All();
-  CategorySet categories = CategorySet::All();
-  ActionSet actions = ActionSet::All();
-  Window window;
+// An objection by (or for) the patient (DOMAIN D9, D15, D21-D23).
+struct Objection : Limitation {};
+
+// A restriction recorded by a treating clinician (DOMAIN D33).
+struct Restriction : Limitation {
   std::string reason;
 };
 
@@ -140,6 +136,14 @@ const std::string& FactId(const FactBody& body);
 // objections, restrictions and capacity assessments about their `patient`. Withdrawals
 // are about the patient of what they withdraw, which only the store knows.
 const std::string* FactPatient(const FactBody& body);
+
+// Whether a withdrawal may name this fact: a consent, objection, restriction or capacity
+// assessment. Their ids share one space, so a withdrawal's target is never ambiguous.
+bool IsWithdrawable(const FactBody& body);
+
+// The key under which a fact's id must be unique in a store ("" when it has none to
+// keep unique: persons may be restated, withdrawals and relationships without an id).
+std::string UniqueIdKey(const FactBody& body);
 
 }  // namespace toegang
 

@@ -246,11 +246,15 @@ absl::StatusOr<Window> ReadWindow(ObjectReader& r) {
   return w;
 }
 
-template <typename F>
-absl::Status ReadFilters(ObjectReader& r, F& f) {
+absl::Status ReadLimitation(ObjectReader& r, Limitation& f) {
+  TOEGANG_ASSIGN_OR_RETURN(f.id, r.Id("id", true));
+  TOEGANG_ASSIGN_OR_RETURN(f.patient, r.Id("patient", true));
+  TOEGANG_ASSIGN_OR_RETURN(f.by, r.Id("by", true));
+  TOEGANG_ASSIGN_OR_RETURN(f.to, r.PartyField("to", false));
   TOEGANG_ASSIGN_OR_RETURN(f.purposes, r.Set<Purpose>("purposes", "purpose", PurposeSet::All()));
   TOEGANG_ASSIGN_OR_RETURN(f.categories, r.Set<Category>("categories", "category", CategorySet::All()));
   TOEGANG_ASSIGN_OR_RETURN(f.actions, r.Set<Action>("actions", "action", ActionSet::All()));
+  TOEGANG_ASSIGN_OR_RETURN(f.window, ReadWindow(r));
   return absl::OkStatus();
 }
 
@@ -311,22 +315,12 @@ absl::StatusOr<FactBody> ParseBody(const std::string& type, ObjectReader& r) {
   }
   if (type == "objection") {
     Objection o;
-    TOEGANG_ASSIGN_OR_RETURN(o.id, r.Id("id", true));
-    TOEGANG_ASSIGN_OR_RETURN(o.patient, r.Id("patient", true));
-    TOEGANG_ASSIGN_OR_RETURN(o.by, r.Id("by", true));
-    TOEGANG_ASSIGN_OR_RETURN(o.to, r.PartyField("to", false));
-    TOEGANG_RETURN_IF_ERROR(ReadFilters(r, o));
-    TOEGANG_ASSIGN_OR_RETURN(o.window, ReadWindow(r));
+    TOEGANG_RETURN_IF_ERROR(ReadLimitation(r, o));
     return FactBody(std::move(o));
   }
   if (type == "restriction") {
     Restriction res;
-    TOEGANG_ASSIGN_OR_RETURN(res.id, r.Id("id", true));
-    TOEGANG_ASSIGN_OR_RETURN(res.patient, r.Id("patient", true));
-    TOEGANG_ASSIGN_OR_RETURN(res.by, r.Id("by", true));
-    TOEGANG_ASSIGN_OR_RETURN(res.to, r.PartyField("to", false));
-    TOEGANG_RETURN_IF_ERROR(ReadFilters(r, res));
-    TOEGANG_ASSIGN_OR_RETURN(res.window, ReadWindow(r));
+    TOEGANG_RETURN_IF_ERROR(ReadLimitation(r, res));
     TOEGANG_ASSIGN_OR_RETURN(res.reason, r.String("reason", false, kMaxTextBytes));
     return FactBody(std::move(res));
   }
@@ -377,11 +371,15 @@ void PutWindow(json& j, const Window& w) {
   j["until"] = InstantOrNull(w.until);
 }
 
-template <typename F>
-void PutFilters(json& j, const F& f) {
+void PutLimitation(json& j, const Limitation& f) {
+  j["id"] = f.id;
+  j["patient"] = f.patient;
+  j["by"] = f.by;
+  if (f.to) j["to"] = PartyToJson(*f.to);
   if (f.purposes != PurposeSet::All()) j["purposes"] = SetToJson(f.purposes);
   if (f.categories != CategorySet::All()) j["categories"] = SetToJson(f.categories);
   if (f.actions != ActionSet::All()) j["actions"] = SetToJson(f.actions);
+  PutWindow(j, f.window);
 }
 
 json BodyToJson(const FactBody& body) {
@@ -415,19 +413,9 @@ json BodyToJson(const FactBody& body) {
           j["by"] = f.by;
           j["at"] = FormatInstant(f.at);
         } else if constexpr (std::is_same_v<T, Objection>) {
-          j["id"] = f.id;
-          j["patient"] = f.patient;
-          j["by"] = f.by;
-          if (f.to) j["to"] = PartyToJson(*f.to);
-          PutFilters(j, f);
-          PutWindow(j, f.window);
+          PutLimitation(j, f);
         } else if constexpr (std::is_same_v<T, Restriction>) {
-          j["id"] = f.id;
-          j["patient"] = f.patient;
-          j["by"] = f.by;
-          if (f.to) j["to"] = PartyToJson(*f.to);
-          PutFilters(j, f);
-          PutWindow(j, f.window);
+          PutLimitation(j, f);
           if (!f.reason.empty()) j["reason"] = f.reason;
         } else if constexpr (std::is_same_v<T, Capacity>) {
           j["id"] = f.id;

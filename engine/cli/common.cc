@@ -4,10 +4,9 @@
 #include <sstream>
 
 #include "absl/flags/flag.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 #include "engine/cli/cli.h"
+#include "engine/fact_store.h"
 #include "model/json.h"
 #include "model/time.h"
 
@@ -51,12 +50,9 @@ absl::StatusOr<std::shared_ptr<const Policy>> LoadPolicyFlag() {
 }
 
 std::string AtLine(const std::string& path, const std::vector<int>& lines, absl::string_view message) {
-  int n = 0;
-  size_t colon = message.find(": ");
-  if (absl::ConsumePrefix(&message, "fact ") && colon != absl::string_view::npos &&
-      absl::SimpleAtoi(message.substr(0, colon - 5), &n) && n >= 1 && n <= static_cast<int>(lines.size())) {
-    return absl::StrCat(path, ":", lines[n - 1], ": ", message.substr(colon - 5 + 2));
-  }
+  absl::string_view rest;
+  int n = BadFactPosition(message, &rest);
+  if (n >= 1 && n <= static_cast<int>(lines.size())) return absl::StrCat(path, ":", lines[n - 1], ": ", rest);
   return absl::StrCat(path, ": ", message);
 }
 

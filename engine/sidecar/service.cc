@@ -4,10 +4,10 @@
 #include <chrono>
 #include <cstring>
 
-#include "absl/strings/numbers.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "engine/fact_store.h"
 #include "model/json.h"
 #include "model/time.h"
 #include "schemas/wire_generated.h"
@@ -123,13 +123,11 @@ Reply Service::Facts(absl::string_view body) {
   absl::StatusOr<uint64_t> last = engine_->Record(std::move(facts));
   if (!last.ok()) {
     // The store names "fact N"; give the line instead.
-    std::string message(last.status().message());
-    int n = 0;
-    size_t colon = message.find(": ");
-    if (message.rfind("fact ", 0) == 0 && colon != std::string::npos &&
-        absl::SimpleAtoi(message.substr(5, colon - 5), &n) && n >= 1 && n <= static_cast<int>(lines.size())) {
-      message = absl::StrCat("line ", lines[n - 1], ": ", message.substr(colon + 2));
-    }
+    absl::string_view rest;
+    int n = BadFactPosition(last.status().message(), &rest);
+    std::string message = n >= 1 && n <= static_cast<int>(lines.size())
+                              ? absl::StrCat("line ", lines[n - 1], ": ", rest)
+                              : std::string(last.status().message());
     absl::StatusCode code = last.status().code();
     bool bad = code == absl::StatusCode::kAlreadyExists || code == absl::StatusCode::kNotFound ||
                code == absl::StatusCode::kInvalidArgument;
@@ -269,10 +267,14 @@ std::string Service::DecideFrame(absl::string_view frame) {
     return ErrorResponseFrame(id, message);
   };
   if (frame.size() > limits_.max_frame_bytes) return error_frame(0, "frame exceeds the size limit");
-  // Frames come at any address: verify and read an aligned copy.
-  std::vector<uint64_t> aligned(frame.size() / 8 + 1);
-  std::memcpy(aligned.data(), frame.data(), frame.size());
-  const uint8_t* data = reinterpret_cast<const uint8_t*>(aligned.data());
+  // FlatBuffers reads in place and needs alignment: copy only a frame that lacks it.
+  std::vector<uint64_t> aligned;
+  const uint8_t* data = reinterpret_cast<const uint8_t*>(frame.data());
+  if (reinterpret_cast<uintptr_t>(data) % alignof(uint64_t) != 0) {
+    aligned.resize(frame.size() / 8 + 1);
+    std::memcpy(aligned.data(), frame.data(), frame.size());
+    data = reinterpret_cast<const uint8_t*>(aligned.data());
+  }
   flatbuffers::Verifier verifier(data, frame.size(), 64, 10000);
   if (!w::VerifyRequestBuffer(verifier)) return error_frame(0, "frame fails FlatBuffers verification (not a toegang Request)");
   const w::Request* r = w::GetRequest(data);
