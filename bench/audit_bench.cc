@@ -61,6 +61,22 @@ std::unique_ptr<Engine> OpenEngine(int mode) {  // 0 off, 1 buffered, 2 durable
   return *std::move(engine);
 }
 
+// Reports p50/p99 of `ns` and the access log's queue figures; labels the run.
+void ReportLatencies(benchmark::State& state, std::vector<int64_t>& ns, Engine& engine, const std::string& label) {
+  std::sort(ns.begin(), ns.end());
+  state.counters["p50_ns"] = static_cast<double>(ns[ns.size() / 2]);
+  state.counters["p99_ns"] = static_cast<double>(ns[ns.size() * 99 / 100]);
+  if (engine.audit_log()) {
+    AuditStats s = engine.audit_log()->stats();
+    state.counters["max_queue"] = static_cast<double>(s.max_queue_depth);
+    state.counters["waits"] = static_cast<double>(s.waits);
+    state.counters["refused"] = static_cast<double>(s.refused);
+  }
+  state.SetLabel(label);
+}
+
+const char* ModeName(int64_t mode) { return mode == 0 ? "logging off" : mode == 1 ? "buffered" : "durable"; }
+
 // One caller; each decision timed alone. The range is the mode: 0 off, 1 buffered,
 // 2 durable.
 void BM_DecideWithLogging(benchmark::State& state) {
@@ -79,16 +95,7 @@ void BM_DecideWithLogging(benchmark::State& state) {
     benchmark::DoNotOptimize(d);
     if (ns.size() < ns.capacity()) ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count());
   }
-  std::sort(ns.begin(), ns.end());
-  state.counters["p50_ns"] = static_cast<double>(ns[ns.size() / 2]);
-  state.counters["p99_ns"] = static_cast<double>(ns[ns.size() * 99 / 100]);
-  if (engine->audit_log()) {
-    AuditStats s = engine->audit_log()->stats();
-    state.counters["max_queue"] = static_cast<double>(s.max_queue_depth);
-    state.counters["waits"] = static_cast<double>(s.waits);
-    state.counters["refused"] = static_cast<double>(s.refused);
-  }
-  state.SetLabel(state.range(0) == 0 ? "logging off" : state.range(0) == 1 ? "buffered" : "durable");
+  ReportLatencies(state, ns, *engine, ModeName(state.range(0)));
 }
 BENCHMARK(BM_DecideWithLogging)->Arg(0)->Arg(1)->Arg(2)->MinTime(2.0);
 
@@ -115,16 +122,7 @@ void BM_DecideWithLoggingPaced(benchmark::State& state) {
     if (ns.size() < ns.capacity()) ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(done - next).count());
     next += period;
   }
-  std::sort(ns.begin(), ns.end());
-  state.counters["p50_ns"] = static_cast<double>(ns[ns.size() / 2]);
-  state.counters["p99_ns"] = static_cast<double>(ns[ns.size() * 99 / 100]);
-  if (engine->audit_log()) {
-    AuditStats s = engine->audit_log()->stats();
-    state.counters["max_queue"] = static_cast<double>(s.max_queue_depth);
-    state.counters["waits"] = static_cast<double>(s.waits);
-  }
-  state.SetLabel(absl::StrCat(state.range(0) == 0 ? "logging off" : state.range(0) == 1 ? "buffered" : "durable",
-                              " at ", state.range(1), "/s"));
+  ReportLatencies(state, ns, *engine, absl::StrCat(ModeName(state.range(0)), " at ", state.range(1), "/s"));
 }
 BENCHMARK(BM_DecideWithLoggingPaced)->Args({0, 50000})->Args({1, 50000})->Args({0, 200000})->Args({1, 200000})->MinTime(3.0);
 
@@ -152,11 +150,7 @@ void BM_DecideWithLoggingIdleBetween(benchmark::State& state) {
     benchmark::DoNotOptimize(d);
     if (ns.size() < ns.capacity()) ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count());
   }
-  std::sort(ns.begin(), ns.end());
-  state.counters["p50_ns"] = static_cast<double>(ns[ns.size() / 2]);
-  state.counters["p99_ns"] = static_cast<double>(ns[ns.size() * 99 / 100]);
-  state.SetLabel(absl::StrCat(state.range(0) == 0 ? "logging off" : state.range(0) == 1 ? "buffered" : "durable",
-                              " at ", state.range(1), "/s"));
+  ReportLatencies(state, ns, *engine, absl::StrCat(ModeName(state.range(0)), " at ", state.range(1), "/s"));
 }
 BENCHMARK(BM_DecideWithLoggingIdleBetween)->Args({0, 20000})->Args({1, 20000})->Args({0, 20000})->Args({1, 20000})->MinTime(3.0);
 

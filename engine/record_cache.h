@@ -29,11 +29,7 @@ class RecordCache {
     Shard& s = ShardFor(key);
     absl::MutexLock lock(&s.mu);
     auto it = s.index.find(key);
-    if (it == s.index.end()) {
-      ++s.misses;
-      return nullptr;
-    }
-    ++s.hits;
+    if (it == s.index.end()) return nullptr;
     s.lru.splice(s.lru.begin(), s.lru, it->second);
     return it->second->second;
   }
@@ -64,33 +60,12 @@ class RecordCache {
     s.index.erase(it);
   }
 
-  void Clear() {
-    for (Shard& s : shards_) {
-      absl::MutexLock lock(&s.mu);
-      s.index.clear();
-      s.lru.clear();
-    }
-  }
-
-  // Totals over all shards.
-  std::pair<uint64_t, uint64_t> HitsAndMisses() {
-    uint64_t h = 0, m = 0;
-    for (Shard& s : shards_) {
-      absl::MutexLock lock(&s.mu);
-      h += s.hits;
-      m += s.misses;
-    }
-    return {h, m};
-  }
-
  private:
   static constexpr size_t kShards = 16;
   struct Shard {
     absl::Mutex mu;
     std::list<std::pair<std::string, std::shared_ptr<const V>>> lru ABSL_GUARDED_BY(mu);
     absl::flat_hash_map<absl::string_view, typename decltype(lru)::iterator> index ABSL_GUARDED_BY(mu);
-    uint64_t hits ABSL_GUARDED_BY(mu) = 0;
-    uint64_t misses ABSL_GUARDED_BY(mu) = 0;
   };
   Shard& ShardFor(absl::string_view key) { return shards_[absl::HashOf(key) % kShards]; }
 

@@ -35,7 +35,7 @@ class DecisionContext {
  public:
   DecisionContext(const Policy& policy, const AccessRequest& req, const PatientRecord& record,
                   absl::Span<const Stored<Relationship>> substitutions)
-      : policy_(policy), params_(policy.params()), req_(req), rec_(record), subs_(substitutions) {
+      : params_(policy.params()), req_(req), rec_(record), subs_(substitutions) {
     if (rec_.person && rec_.person->value.birth_date) {
       int age = AgeInYears(*rec_.person->value.birth_date, AmsterdamDay(req.at), params_.leap_day_rule);
       if (age < 0) {
@@ -360,7 +360,6 @@ class DecisionContext {
     return false;
   }
 
-  const Policy& policy_;
   const PolicyParams& params_;
   const AccessRequest& req_;
   const PatientRecord& rec_;

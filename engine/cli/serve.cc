@@ -31,12 +31,6 @@ ABSL_FLAG(int, threads, 8, "serve: HTTP event-loop threads, and frame-protocol w
 ABSL_FLAG(int, io_timeout, 5, "serve: seconds a client may take to send a request or read an answer");
 
 namespace toegang::cli {
-namespace {
-
-absl::StatusOr<std::shared_ptr<const Policy>> ReloadFromFlag() { return LoadPolicyFlag(); }
-
-}  // namespace
-
 int Serve(const std::vector<std::string>& args) {
   if (!args.empty()) {
     Complain("usage: toegang serve --db DIR --http HOST:PORT --socket PATH [--tcp HOST:PORT] [--policy FILE]");
@@ -70,7 +64,7 @@ int Serve(const std::vector<std::string>& args) {
     Complain(std::string(engine.status().message()));
     return kFailure;
   }
-  sidecar::Service service(engine->get(), sidecar::Limits{}, ReloadFromFlag);
+  sidecar::Service service(engine->get(), sidecar::Limits{}, LoadPolicyFlag);
 
   std::unique_ptr<sidecar::SocketServer> frames;
   sidecar::SocketServerOptions so;
