@@ -1,6 +1,7 @@
 // Copyright toegang authors.
 #include "engine/audit_log.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -239,6 +240,11 @@ absl::StatusOr<AuditEvent> DecodeAuditBody(absl::string_view body) {
 }
 
 absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(AuditStorage* storage, AuditOptions options) {
+  // libcrypto must outlive every log, including one a static object owns and destroys
+  // at exit (its writer hashes what is still queued): keep OpenSSL's own at-exit
+  // cleanup from running first. Found by the fuzzers, whose engines are static.
+  static const bool crypto_ready = OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, nullptr) == 1;
+  if (!crypto_ready) return absl::InternalError("OpenSSL's libcrypto failed to initialise");
   std::unique_ptr<AuditLog> log(new AuditLog(storage, options));
   uint64_t last = 0;
   std::string head;

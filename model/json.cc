@@ -15,7 +15,6 @@ namespace {
 using nlohmann::json;
 
 constexpr size_t kMaxIdBytes = 128;
-constexpr size_t kMaxTextBytes = 4096;  // evidence, reason, justification, legal order
 
 absl::Status FieldError(absl::string_view field, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", what));
@@ -76,6 +75,7 @@ class ObjectReader {
     for (unsigned char c : s) {
       if (c < 0x20 || c == 0x7f) return FieldError(path, "an id has no control characters");
     }
+    if (!IsValidUtf8(s)) return FieldError(path, "an id is UTF-8 text");
     if (LooksLikeBsn(s)) {
       return FieldError(path, "looks like a BSN; ids must never carry a BSN");
     }
@@ -437,6 +437,50 @@ absl::Status CheckId(absl::string_view id, absl::string_view field) {
   return ObjectReader::ParseId(json(std::string(id)), std::string(field)).status();
 }
 
+absl::Status CheckText(absl::string_view text, absl::string_view field, size_t max_bytes) {
+  if (text.size() > max_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": longer than ", max_bytes, " bytes"));
+  }
+  if (!IsValidUtf8(text)) return absl::InvalidArgumentError(absl::StrCat(field, ": not UTF-8 text"));
+  return absl::OkStatus();
+}
+
+bool IsValidUtf8(absl::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    int extra;
+    uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+      extra = 1, cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      extra = 2, cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      extra = 3, cp = c & 0x07;
+    } else {
+      return false;  // a continuation byte, an overlong lead (C0, C1) or past F4
+    }
+    if (s.size() - i <= static_cast<size_t>(extra)) return false;
+    for (int k = 1; k <= extra; ++k) {
+      const unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if ((extra == 2 && cp < 0x800) || (extra == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return false;  // overlong, past U+10FFFF, or a surrogate
+    }
+    i += extra + 1;
+  }
+  return true;
+}
+
+std::string JsonText(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 bool LooksLikeBsn(absl::string_view id) {
   if (id.size() != 9) return false;
   int sum = 0;
@@ -478,7 +522,7 @@ std::string FactToJson(const Fact& fact, bool with_provenance) {
     j["seq"] = fact.provenance.seq;
     j["arrival"] = InstantOrNull(fact.provenance.arrival);
   }
-  return j.dump();
+  return JsonText(j);
 }
 
 absl::StatusOr<AccessRequest> ParseRequestJson(absl::string_view text) {
@@ -516,7 +560,7 @@ absl::StatusOr<AccessRequest> ParseRequest(const json& value) {
       if (s.empty() || s.size() > kMaxTextBytes) return FieldError("legal_order", "must be a non-empty reference");
       req.legal_order = s;
     } else if (lo->is_object() && !lo->empty()) {
-      std::string s = lo->dump();
+      std::string s = JsonText(*lo);
       if (s.size() > kMaxTextBytes) return FieldError("legal_order", "is too large");
       req.legal_order = std::move(s);
     } else {
@@ -566,7 +610,7 @@ json DecisionToJsonValue(const Decision& d, absl::string_view decision_id) {
 }
 
 std::string DecisionToJson(const Decision& d, absl::string_view decision_id) {
-  return DecisionToJsonValue(d, decision_id).dump();
+  return JsonText(DecisionToJsonValue(d, decision_id));
 }
 
 std::string InvalidRequestJson(absl::string_view error) {
@@ -577,7 +621,7 @@ std::string InvalidRequestJson(absl::string_view error) {
             {"consents", json::array()},
             {"age_band", nullptr},
             {"error", std::string(error)}};
-  return j.dump();
+  return JsonText(j);
 }
 
 }  // namespace toegang

@@ -28,6 +28,8 @@ namespace toegang {
 
 // Inputs larger than this are refused before parsing.
 inline constexpr size_t kMaxJsonLineBytes = 64 * 1024;
+// Free text (evidence, reason, justification, legal order) is at most this long.
+inline constexpr size_t kMaxTextBytes = 4096;
 
 // One fact (one JSON Lines line). `recorded_at`, when given, lands in provenance.
 absl::StatusOr<Fact> ParseFactJson(absl::string_view text);
@@ -52,9 +54,21 @@ std::string InvalidRequestJson(absl::string_view error);
 // Parses JSON strictly: at most `max_bytes`, no duplicate keys in any object.
 absl::StatusOr<nlohmann::json> ParseJsonStrict(absl::string_view text, size_t max_bytes = kMaxJsonLineBytes);
 
-// Checks an id as every parser does (1..128 bytes, no control characters, no BSN);
+// Checks an id as every parser does (1..128 bytes of UTF-8, no control characters, no BSN);
 // the message names `field`.
 absl::Status CheckId(absl::string_view id, absl::string_view field);
+
+// Checks free text that did not come through the JSON parser (a frame's justification,
+// say): valid UTF-8, at most `max_bytes`; the message names `field`.
+absl::Status CheckText(absl::string_view text, absl::string_view field, size_t max_bytes = kMaxTextBytes);
+
+// True if `s` is well-formed UTF-8 (no overlong forms, surrogates or code points past
+// U+10FFFF). Every id and text toegang stores is; JSON input always is.
+bool IsValidUtf8(absl::string_view s);
+
+// `value` as compact JSON text. Never throws: a string that is not UTF-8 (which the
+// parsers refuse, so this is a last defence) is written with U+FFFD in its place.
+std::string JsonText(const nlohmann::json& value);
 
 // True if `id` could be a BSN: 9 digits passing the eleven test. Such ids are refused.
 bool LooksLikeBsn(absl::string_view id);

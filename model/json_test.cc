@@ -168,5 +168,43 @@ TEST(DecisionJsonTest, InvalidRequestShape) {
   EXPECT_EQ(j["error"], "at: required field is missing");
 }
 
+// Found by fuzzing (fuzz/corpus/http_request/regression-non-utf8-patient-in-path.http):
+// ids from URL paths and frames do not pass the JSON parser, and one that was not UTF-8
+// made the answer's JSON encoder throw.
+TEST(TextTest, Utf8Validation) {
+  struct Case {
+    std::string text;
+    bool valid;
+  };
+  const Case cases[] = {
+      {"", true},
+      {"pat-1", true},
+      {"Zoë van 't Hof", true},
+      {"\xE2\x82\xAC", true},          // €
+      {"\xF0\x9F\x98\x80", true},      // U+1F600
+      {"\xF4\x8F\xBF\xBF", true},      // U+10FFFF
+      {"pa\xC5-1", false},             // a lead byte without its continuation
+      {"\xC5", false},                 // truncated at the end
+      {"\x80", false},                 // a lone continuation byte
+      {"\xC0\xAF", false},             // overlong '/'
+      {"\xE0\x80\xAF", false},         // overlong, three bytes
+      {"\xED\xA0\x80", false},         // a surrogate (U+D800)
+      {"\xF4\x90\x80\x80", false},     // past U+10FFFF
+      {"\xF5\x80\x80\x80", false},
+      {"\xFF", false},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(IsValidUtf8(c.text), c.valid) << testing::PrintToString(c.text);
+    EXPECT_EQ(CheckId(c.text.empty() ? "x" : c.text, "patient").ok(), c.valid) << testing::PrintToString(c.text);
+    EXPECT_EQ(CheckText(c.text, "justification").ok(), c.valid) << testing::PrintToString(c.text);
+  }
+  EXPECT_THAT(std::string(CheckId("pa\xC5-1", "patient").message()), testing::HasSubstr("patient"));
+  EXPECT_FALSE(CheckText(std::string(kMaxTextBytes + 1, 'a'), "legal_order").ok());
+}
+
+TEST(TextTest, JsonTextNeverThrows) {
+  EXPECT_EQ(JsonText(nlohmann::json{{"patient", "pa\xC5-1"}}), "{\"patient\":\"pa\xEF\xBF\xBD-1\"}");
+}
+
 }  // namespace
 }  // namespace toegang

@@ -471,7 +471,7 @@ void Analyze(const std::string& own_name, Compiled& c, Diagnostics& diag) {
     }
     // unless_permitted_by names permit rules.
     for (const auto& [name, line] : c.pack.permitted_by_names[i]) {
-      auto it = std::find_if(rules.begin(), rules.end(), [&](const CompiledRule& o) { return o.id == name; });
+      auto it = std::find_if(rules.begin(), rules.end(), [&name = name](const CompiledRule& o) { return o.id == name; });
       if (it == rules.end()) {
         diag.Error(line, absl::StrCat("unless_permitted_by names no rule '", name, "'"));
       } else if (it->is_forbid()) {
@@ -520,7 +520,30 @@ void Analyze(const std::string& own_name, Compiled& c, Diagnostics& diag) {
   }
 }
 
-Compiled CompileText(absl::string_view text, int depth, Diagnostics& diag) {
+Compiled CompileText(absl::string_view text, int depth, Diagnostics& diag, bool use_cache = true);
+
+// A built-in pack as a base for `extends`, compiled once per process (the packs are
+// part of the binary, so the result never changes).
+struct CompiledBase {
+  Compiled compiled;
+  bool ok = false;
+};
+const CompiledBase* BuiltinBase(absl::string_view name) {
+  static const auto* const bases = [] {
+    auto* out = new std::map<std::string, CompiledBase, std::less<>>;
+    for (const std::string& n : BuiltinPolicyNames()) {
+      Diagnostics d;
+      CompiledBase& b = (*out)[n];
+      b.compiled = CompileText(BuiltinPolicyText(n), 1, d, /*use_cache=*/false);
+      b.ok = !d.has_errors();
+    }
+    return out;
+  }();
+  auto it = bases->find(name);
+  return it == bases->end() ? nullptr : &it->second;
+}
+
+Compiled CompileText(absl::string_view text, int depth, Diagnostics& diag, bool use_cache) {
   Compiled c;
   Pack own;
   ParsePack(text, own, diag);
@@ -531,12 +554,17 @@ Compiled CompileText(absl::string_view text, int depth, Diagnostics& diag) {
     } else if (depth >= kMaxExtendsDepth) {
       diag.Error(1, "extends nests too deep");
     } else {
-      Diagnostics base_diag;
-      Compiled base = CompileText(base_text, depth + 1, base_diag);
-      if (base_diag.has_errors()) {
-        diag.Error(1, absl::StrCat("built-in pack ", own.extends, " does not compile"));
+      bool base_ok;
+      if (use_cache) {
+        const CompiledBase* base = BuiltinBase(own.extends);
+        c.pack = base->compiled.pack;
+        base_ok = base->ok;
+      } else {
+        Diagnostics base_diag;
+        c.pack = CompileText(base_text, depth + 1, base_diag, false).pack;
+        base_ok = !base_diag.has_errors();
       }
-      c.pack = std::move(base.pack);
+      if (!base_ok) diag.Error(1, absl::StrCat("built-in pack ", own.extends, " does not compile"));
       // Inherited rules keep their own line numbers in the base pack; analysis of this
       // pack reports against this pack's lines, so mark them as line 0 ("the pack").
       for (CompiledRule& r : c.pack.rules) r.line = 0;

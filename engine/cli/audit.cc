@@ -111,7 +111,7 @@ int Audit(const std::vector<std::string>& args) {
     Complain(std::string(accesses.status().message()));
     return kFailure;
   }
-  for (const AuditEvent& e : *accesses) std::cout << AccessJson(e).dump() << "\n";
+  for (const AuditEvent& e : *accesses) std::cout << JsonText(AccessJson(e)) << "\n";
   return kOk;
 }
 

@@ -132,26 +132,7 @@ class HttpServerImpl final : public HttpServer {
   }
 
   Reply Route(MHD_Connection* c, absl::string_view url, absl::string_view method, const std::string& body) {
-    const bool post = method == "POST";
-    const bool get = method == "GET";
-    if (url == "/v1/decisions") return post ? service_->Decisions(body) : JsonError(405, "use POST");
-    if (url == "/v1/facts") return post ? service_->Facts(body) : JsonError(405, "use POST");
-    if (url == "/healthz") return get ? service_->Healthz() : JsonError(405, "use GET");
-    if (url == "/metrics") return get ? service_->Metrics() : JsonError(405, "use GET");
-    if (url == "/v1/policy/reload") return post ? service_->ReloadPolicy() : JsonError(405, "use POST");
-    absl::string_view rest = url;
-    if (absl::ConsumePrefix(&rest, "/v1/patients/")) {
-      size_t slash = rest.find('/');
-      if (slash != absl::string_view::npos && slash > 0) {
-        std::string patient(rest.substr(0, slash));
-        absl::string_view what = rest.substr(slash);
-        if (what == "/history") return get ? service_->History(patient, Arg(c, "as_of")) : JsonError(405, "use GET");
-        if (what == "/access-log") {
-          return get ? service_->AccessLog(patient, Arg(c, "from"), Arg(c, "until")) : JsonError(405, "use GET");
-        }
-      }
-    }
-    return JsonError(404, "no such endpoint");
+    return service_->Route(method, url, body, [c](const char* name) { return Arg(c, name); });
   }
 
   Service* const service_;

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "engine/fact_store.h"
 #include "model/json.h"
 #include "model/time.h"
@@ -20,7 +21,7 @@ using nlohmann::json;
 constexpr int64_t kBucketNs[] = {1000, 2000, 5000, 10000, 20000, 50000, 100000, 200000, 500000, 1000000, 5000000, 20000000};
 
 Reply Error(int status, absl::string_view message) {
-  return Reply{status, json{{"error", std::string(message)}}.dump()};
+  return Reply{status, JsonText(json{{"error", std::string(message)}})};
 }
 
 // The pieces of an invalid request answer, as API.md shows them.
@@ -49,6 +50,28 @@ EngineDecision Service::DecideCounted(const AccessRequest& request) {
                                           : static_cast<int>(d.decision.reasons[0]);
   decisions_[d.decision.permitted() ? 1 : 0][reason].fetch_add(1, std::memory_order_relaxed);
   return d;
+}
+
+Reply Service::Route(absl::string_view method, absl::string_view path, absl::string_view body,
+                     absl::FunctionRef<std::string(const char* name)> arg) {
+  const bool post = method == "POST";
+  const bool get = method == "GET";
+  if (path == "/v1/decisions") return post ? Decisions(body) : Error(405, "use POST");
+  if (path == "/v1/facts") return post ? Facts(body) : Error(405, "use POST");
+  if (path == "/healthz") return get ? Healthz() : Error(405, "use GET");
+  if (path == "/metrics") return get ? Metrics() : Error(405, "use GET");
+  if (path == "/v1/policy/reload") return post ? ReloadPolicy() : Error(405, "use POST");
+  absl::string_view rest = path;
+  if (absl::ConsumePrefix(&rest, "/v1/patients/")) {
+    size_t slash = rest.find('/');
+    if (slash != absl::string_view::npos && slash > 0) {
+      std::string patient(rest.substr(0, slash));
+      absl::string_view what = rest.substr(slash);
+      if (what == "/history") return get ? History(patient, arg("as_of")) : Error(405, "use GET");
+      if (what == "/access-log") return get ? AccessLog(patient, arg("from"), arg("until")) : Error(405, "use GET");
+    }
+  }
+  return Error(404, "no such endpoint");
 }
 
 Reply Service::Decisions(absl::string_view body) {
@@ -134,7 +157,7 @@ Reply Service::Facts(absl::string_view body) {
     return Error(bad ? 400 : 500, absl::StrCat(message, " (nothing was stored)"));
   }
   facts_written_.fetch_add(count, std::memory_order_relaxed);
-  return Reply{200, json{{"stored", count}, {"last_sequence", *last}}.dump()};
+  return Reply{200, JsonText(json{{"stored", count}, {"last_sequence", *last}})};
 }
 
 Reply Service::History(absl::string_view patient, absl::string_view as_of_text) {
@@ -147,7 +170,7 @@ Reply Service::History(absl::string_view patient, absl::string_view as_of_text) 
   }
   absl::StatusOr<std::vector<Fact>> facts = engine_->store().History(patient, as_of);
   if (!facts.ok()) return Error(500, facts.status().message());
-  std::string out = absl::StrCat("{\"patient\":", json(std::string(patient)).dump(), ",\"facts\":[");
+  std::string out = absl::StrCat("{\"patient\":", JsonText(json(std::string(patient))), ",\"facts\":[");
   for (size_t i = 0; i < facts->size(); ++i) {
     if (i) out += ",";
     out += FactToJson((*facts)[i], /*with_provenance=*/true);
@@ -183,14 +206,13 @@ Reply Service::AccessLog(absl::string_view patient, absl::string_view from_text,
     if (e.emergency) a["justification"] = e.justification;
     accesses.push_back(std::move(a));
   }
-  return Reply{200, json{{"patient", std::string(patient)}, {"accesses", accesses}}.dump()};
+  return Reply{200, JsonText(json{{"patient", std::string(patient)}, {"accesses", accesses}})};
 }
 
 Reply Service::Healthz() {
-  return Reply{200, json{{"status", "ok"},
-                         {"policy", std::string(engine_->policy()->id())},
-                         {"last_sequence", engine_->store().LastSequence()}}
-                        .dump()};
+  return Reply{200, JsonText(json{{"status", "ok"},
+                                  {"policy", std::string(engine_->policy()->id())},
+                                  {"last_sequence", engine_->store().LastSequence()}})};
 }
 
 Reply Service::Metrics() {
@@ -241,14 +263,13 @@ Reply Service::ReloadPolicy() {
   absl::StatusOr<std::shared_ptr<const Policy>> next = reload_();
   if (!next.ok()) {
     reloads_refused_.fetch_add(1, std::memory_order_relaxed);
-    return Reply{422, json{{"error", std::string(next.status().message())},
-                           {"policy", std::string(engine_->policy()->id())},
-                           {"reloaded", false}}
-                          .dump()};
+    return Reply{422, JsonText(json{{"error", std::string(next.status().message())},
+                                    {"policy", std::string(engine_->policy()->id())},
+                                    {"reloaded", false}})};
   }
   engine_->SetPolicy(*next);
   reloads_ok_.fetch_add(1, std::memory_order_relaxed);
-  return Reply{200, json{{"policy", std::string((*next)->id())}, {"reloaded", true}}.dump()};
+  return Reply{200, JsonText(json{{"policy", std::string((*next)->id())}, {"reloaded", true}})};
 }
 
 std::string ErrorResponseFrame(uint64_t id, absl::string_view message) {
@@ -306,8 +327,16 @@ std::string Service::DecideFrame(absl::string_view frame) {
   req.category = static_cast<Category>(d->category());
   req.purpose = static_cast<Purpose>(d->purpose());
   req.emergency = d->emergency();
-  if (d->justification()) req.emergency_justification = d->justification()->str();
-  if (d->legal_order() && d->legal_order()->size() > 0) req.legal_order = d->legal_order()->str();
+  if (d->justification()) {
+    req.emergency_justification = d->justification()->str();
+    if (absl::Status s = CheckText(req.emergency_justification, "justification"); !s.ok()) {
+      return error_frame(id, std::string(s.message()));
+    }
+  }
+  if (d->legal_order() && d->legal_order()->size() > 0) {
+    req.legal_order = d->legal_order()->str();
+    if (absl::Status s = CheckText(*req.legal_order, "legal_order"); !s.ok()) return error_frame(id, std::string(s.message()));
+  }
   if (const w::Party* p = d->recipient()) {
     Party party;
     if (p->kind() > 2) return error_frame(id, "recipient.kind: unknown");

@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "engine/toegang.h"
@@ -40,6 +41,12 @@ class Service {
   // `reload` produces the policy a reload installs (from the --policy file or the
   // built-in pack); it fails with the `policy check` findings.
   Service(Engine* engine, Limits limits, std::function<absl::StatusOr<std::shared_ptr<const Policy>>()> reload);
+
+  // An HTTP request to the endpoint it names: `path` without its query, percent-decoded;
+  // `arg(name)` a decoded query argument ("" when absent). Unknown paths are 404, a
+  // known path with the wrong method 405.
+  Reply Route(absl::string_view method, absl::string_view path, absl::string_view body,
+              absl::FunctionRef<std::string(const char* name)> arg);
 
   // POST /v1/decisions: one request object, or {"requests":[...]} for a batch.
   Reply Decisions(absl::string_view body);

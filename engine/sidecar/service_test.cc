@@ -1,0 +1,109 @@
+// Copyright toegang authors.
+//
+// The sidecar's transport-independent core, in process. End-to-end behaviour (real
+// binary, curl, the frame client) is in tests/sidecar_test.cc; this holds the cases the
+// fuzzers found, at the level they were found.
+#include "engine/sidecar/service.h"
+
+#include <memory>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "schemas/wire_generated.h"
+
+namespace toegang::sidecar {
+namespace {
+
+using ::testing::HasSubstr;
+
+class ServiceTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    Options options;  // in memory, access log on
+    auto engine = Engine::Open(std::move(options));
+    ASSERT_TRUE(engine.ok()) << engine.status();
+    engine_ = *std::move(engine);
+    service_ = std::make_unique<Service>(engine_.get(), Limits{}, [] { return BuiltinPolicy("wgbo-default"); });
+  }
+
+  Reply Get(absl::string_view path) {
+    return service_->Route("GET", path, "", [](const char*) { return std::string(); });
+  }
+
+  // A decide frame for clin-1 reading pat-1, with the given free-text fields.
+  static std::string Frame(absl::string_view actor, absl::string_view justification, absl::string_view legal_order) {
+    flatbuffers::FlatBufferBuilder b;
+    auto actor_id = b.CreateString(actor.data(), actor.size());
+    auto patient = b.CreateString("pat-1");
+    auto just = b.CreateString(justification.data(), justification.size());
+    auto order = b.CreateString(legal_order.data(), legal_order.size());
+    wire::DecideRequestBuilder d(b);
+    d.add_at_us(1773133200000000);  // 2026-03-10
+    d.add_actor_id(actor_id);
+    d.add_actor_role(static_cast<uint8_t>(Role::kClinician));
+    d.add_patient(patient);
+    d.add_emergency(true);
+    d.add_justification(just);
+    d.add_legal_order(order);
+    auto decide = d.Finish();
+    wire::FinishRequestBuffer(b, wire::CreateRequest(b, 7, decide));
+    return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+  }
+
+  static const wire::Response* Answer(const std::string& bytes) {
+    return flatbuffers::GetRoot<wire::Response>(bytes.data());
+  }
+
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<Service> service_;
+};
+
+// Found by http_request_fuzzer: a patient id in the path that is not UTF-8 made the
+// JSON encoder throw, which took the whole sidecar down.
+TEST_F(ServiceTest, PatientIdInPathThatIsNotUtf8IsABadRequest) {
+  for (absl::string_view what : {"access-log", "history"}) {
+    Reply r = Get(absl::StrCat("/v1/patients/pa\xC5-1/", what));
+    EXPECT_EQ(r.status, 400) << what;
+    EXPECT_THAT(r.body, HasSubstr("patient: an id is UTF-8 text")) << what;
+  }
+}
+
+TEST_F(ServiceTest, FrameTextThatIsNotUtf8IsRefused) {
+  struct Case {
+    std::string actor, justification, legal_order, error;
+  };
+  const Case cases[] = {
+      {"clin-\xFF", "bewusteloos", "", "actor.id"},
+      {"clin-1", "bewust\xC0\xAF" "eloos", "", "justification: not UTF-8"},
+      {"clin-1", "bewusteloos", "order-\xED\xA0\x80", "legal_order: not UTF-8"},
+      {"clin-1", std::string(5000, 'x'), "", "justification: longer than 4096 bytes"},
+  };
+  const uint64_t logged_before = engine_->audit_log()->stats().appended;
+  for (const Case& c : cases) {
+    std::string answer = service_->DecideFrame(Frame(c.actor, c.justification, c.legal_order));
+    const wire::Response* r = Answer(answer);
+    EXPECT_EQ(r->id(), 7u);
+    EXPECT_EQ(r->decision(), nullptr) << c.error;
+    ASSERT_NE(r->error(), nullptr) << c.error;
+    EXPECT_THAT(r->error()->str(), HasSubstr(c.error));
+  }
+  // Nothing was decided, so nothing reached the access log.
+  EXPECT_EQ(engine_->audit_log()->stats().appended, logged_before);
+  // And a valid frame still gets a decision.
+  const std::string answer = service_->DecideFrame(Frame("clin-1", "bewusteloos", ""));
+  const wire::Response* ok = Answer(answer);
+  ASSERT_NE(ok->decision(), nullptr);
+  EXPECT_EQ(ok->error(), nullptr);
+}
+
+TEST_F(ServiceTest, RoutesByPathAndMethod) {
+  EXPECT_EQ(Get("/healthz").status, 200);
+  EXPECT_EQ(Get("/v1/decisions").status, 405);
+  EXPECT_EQ(Get("/v1/patients//history").status, 404);
+  EXPECT_EQ(Get("/v1/nothing").status, 404);
+  EXPECT_EQ(service_->Route("POST", "/healthz", "", [](const char*) { return std::string(); }).status, 405);
+}
+
+}  // namespace
+}  // namespace toegang::sidecar
