@@ -13,6 +13,7 @@
 #include "absl/strings/strip.h"
 #include "model/time.h"
 #include "schemas/audit_generated.h"
+#include "base/sync.h"
 
 namespace toegang {
 namespace {
@@ -253,7 +254,7 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(AuditStorage* storage, 
   if (head.empty()) head = std::string(kHashBytes, '\0');
   if (head.size() != kHashBytes) return absl::DataLossError("the audit head is corrupt");
   {
-    absl::MutexLock lock(&log->mu_);
+    MutexLock lock(&log->mu_);
     log->last_assigned_ = last;
     log->durable_ = last;
     log->head_hash_ = head;
@@ -264,7 +265,7 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(AuditStorage* storage, 
 
 AuditLog::~AuditLog() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     stop_ = true;
     work_cv_.Signal();
   }
@@ -272,7 +273,7 @@ AuditLog::~AuditLog() {
 }
 
 absl::Status AuditLog::Append(AuditEvent event) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (!sticky_.ok()) {
     ++stats_.refused;
     return sticky_;
@@ -310,7 +311,7 @@ absl::Status AuditLog::Append(AuditEvent event) {
 }
 
 absl::Status AuditLog::Flush() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   const uint64_t target = last_assigned_;
   work_cv_.Signal();
   while (durable_ < target && sticky_.ok()) done_cv_.Wait(&mu_);
@@ -318,7 +319,7 @@ absl::Status AuditLog::Flush() {
 }
 
 AuditStats AuditLog::stats() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   AuditStats s = stats_;
   s.queue_depth = queue_.size();
   return s;
@@ -329,7 +330,7 @@ void AuditLog::WriterLoop() {
     std::vector<AuditEvent> batch;
     std::string prev;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       if (options_.mode == AuditMode::kBuffered) {
         while (queue_.empty() && !stop_) work_cv_.WaitWithTimeout(&mu_, kBufferedInterval);
       } else {
@@ -354,7 +355,7 @@ void AuditLog::WriterLoop() {
     const uint64_t last_seq = batch.back().seq;
     const size_t count = batch.size();
     batch.clear();
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (spare_.capacity() < batch.capacity()) spare_.swap(batch);
     ++stats_.batches;
     if (s.ok()) {

@@ -27,7 +27,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "base/sync.h"
 #include "absl/time/time.h"
 #include "engine/audit_storage.h"
 #include "engine/fact_store.h"
@@ -138,9 +138,9 @@ class AuditLog {
   const AuditOptions options_;
   std::thread writer_;
 
-  mutable absl::Mutex mu_;
-  absl::CondVar work_cv_;   // the writer waits for records
-  absl::CondVar done_cv_;   // appenders wait for their sync, or for room
+  mutable Mutex mu_;
+  CondVar work_cv_;   // the writer waits for records
+  CondVar done_cv_;   // appenders wait for their sync, or for room
   std::vector<AuditEvent> queue_ ABSL_GUARDED_BY(mu_);
   std::vector<AuditEvent> spare_ ABSL_GUARDED_BY(mu_);  // a cleared batch vector, capacity kept
   uint64_t last_assigned_ ABSL_GUARDED_BY(mu_) = 0;  // highest seq handed out

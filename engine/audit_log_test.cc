@@ -387,7 +387,7 @@ TEST(AuditLog, CrashInDurableModeLosesNoAcknowledgedRecord) {
     SCOPED_TRACE(absl::StrCat("round ", round));
     std::string tag = absl::StrCat("r", round);
     bool started = false;
-    std::string text = testing::RunThenKill({dir, tag, "decide"}, 20000 + rng() % 80000, &started);
+    std::string text = testing::RunThenKill({dir, tag, "decide"}, 20000 + rng() % 80000, round % 2 == 1, &started);
     ASSERT_TRUE(started);
     std::istringstream lines(text);
     std::string word, id;

@@ -2,7 +2,7 @@
 #include <map>
 #include <tuple>
 
-#include "absl/synchronization/mutex.h"
+#include "base/sync.h"
 #include "engine/audit_storage.h"
 
 namespace toegang {
@@ -11,7 +11,7 @@ namespace {
 class MemoryAuditStorage final : public AuditStorage {
  public:
   absl::Status Append(const std::vector<AuditRow>& rows, absl::string_view head_hash, bool) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     for (const AuditRow& r : rows) {
       entries_[r.seq] = r.entry;
       index_[{r.patient, r.at_us, r.seq}] = r.seq;
@@ -24,7 +24,7 @@ class MemoryAuditStorage final : public AuditStorage {
   }
 
   absl::Status ReadHead(uint64_t* last_seq, std::string* head_hash) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     *last_seq = last_seq_;
     *head_hash = head_hash_;
     return absl::OkStatus();
@@ -33,7 +33,7 @@ class MemoryAuditStorage final : public AuditStorage {
   absl::Status ScanChain(const AuditVisitor& visit) override {
     std::map<uint64_t, std::string> copy;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       copy = entries_;
     }
     for (const auto& [seq, entry] : copy) {
@@ -47,7 +47,7 @@ class MemoryAuditStorage final : public AuditStorage {
                            const AuditVisitor& visit) override {
     std::vector<std::pair<uint64_t, std::string>> found;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       for (auto it = index_.rbegin(); it != index_.rend(); ++it) {
         const auto& [p, at, seq] = it->first;
         if (p != patient || at < from_us || at >= until_us) continue;
@@ -63,7 +63,7 @@ class MemoryAuditStorage final : public AuditStorage {
   }
 
   absl::Status Purge(const std::vector<AuditRow>& rows, absl::string_view checkpoint) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     for (const AuditRow& r : rows) {
       entries_.erase(r.seq);
       index_.erase({r.patient, r.at_us, r.seq});
@@ -73,12 +73,12 @@ class MemoryAuditStorage final : public AuditStorage {
   }
 
   absl::StatusOr<std::string> ReadCheckpoint() override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return checkpoint_;
   }
 
  private:
-  absl::Mutex mu_;
+  Mutex mu_;
   std::map<uint64_t, std::string> entries_ ABSL_GUARDED_BY(mu_);
   std::map<std::tuple<std::string, int64_t, uint64_t>, uint64_t> index_ ABSL_GUARDED_BY(mu_);
   uint64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;

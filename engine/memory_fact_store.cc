@@ -2,7 +2,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
+#include "base/sync.h"
 #include "engine/fact_store.h"
 #include "model/fact_index.h"
 
@@ -16,7 +16,7 @@ class MemoryFactStore final : public FactStore {
   explicit MemoryFactStore(ArrivalClock clock) : clock_(clock) {}
 
   absl::StatusOr<uint64_t> Append(std::vector<Fact> facts) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     absl::Time arrival = clock_();
     uint64_t seq = last_seq_;
     for (Fact& f : facts) {
@@ -36,7 +36,7 @@ class MemoryFactStore final : public FactStore {
 
   absl::StatusOr<std::shared_ptr<const PatientRecord>> Patient(absl::string_view patient,
                                                                absl::Time as_of) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (as_of == absl::InfiniteFuture()) {
       auto it = cache_.find(patient);
       if (it != cache_.end()) return it->second;
@@ -54,7 +54,7 @@ class MemoryFactStore final : public FactStore {
 
   absl::StatusOr<std::shared_ptr<const std::vector<Stored<Relationship>>>> SubstitutionsOf(
       absl::string_view clinician, absl::Time as_of) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     auto known = std::make_shared<std::vector<Stored<Relationship>>>();
     for (auto& s : index_.SubstitutionsOf(clinician)) {
       if (s.provenance.arrival <= as_of) known->push_back(std::move(s));
@@ -63,7 +63,7 @@ class MemoryFactStore final : public FactStore {
   }
 
   absl::StatusOr<std::vector<Fact>> History(absl::string_view patient, absl::Time as_of) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     std::vector<Fact> out;
     for (const auto& [p, fact] : log_) {
       if (p == patient && fact.provenance.arrival <= as_of) out.push_back(fact);
@@ -72,7 +72,7 @@ class MemoryFactStore final : public FactStore {
   }
 
   uint64_t LastSequence() const override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return last_seq_;
   }
 
@@ -87,7 +87,7 @@ class MemoryFactStore final : public FactStore {
 
   const ArrivalClock clock_;
   const std::unique_ptr<AuditStorage> audit_ = NewMemoryAuditStorage();
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   FactIndex index_ ABSL_GUARDED_BY(mu_);
   std::vector<std::pair<std::string, Fact>> log_ ABSL_GUARDED_BY(mu_);  // (patient, fact)
   absl::flat_hash_map<std::string, std::shared_ptr<const PatientRecord>> cache_ ABSL_GUARDED_BY(mu_);

@@ -14,7 +14,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/hash/hash.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
+#include "base/sync.h"
 
 namespace toegang {
 
@@ -27,7 +27,7 @@ class RecordCache {
   // The value for `key`, or null. A hit becomes the most recently used.
   std::shared_ptr<const V> Get(absl::string_view key) {
     Shard& s = ShardFor(key);
-    absl::MutexLock lock(&s.mu);
+    MutexLock lock(&s.mu);
     auto it = s.index.find(key);
     if (it == s.index.end()) return nullptr;
     s.lru.splice(s.lru.begin(), s.lru, it->second);
@@ -36,7 +36,7 @@ class RecordCache {
 
   void Put(absl::string_view key, std::shared_ptr<const V> value) {
     Shard& s = ShardFor(key);
-    absl::MutexLock lock(&s.mu);
+    MutexLock lock(&s.mu);
     auto it = s.index.find(key);
     if (it != s.index.end()) {
       it->second->second = std::move(value);
@@ -53,7 +53,7 @@ class RecordCache {
 
   void Erase(absl::string_view key) {
     Shard& s = ShardFor(key);
-    absl::MutexLock lock(&s.mu);
+    MutexLock lock(&s.mu);
     auto it = s.index.find(key);
     if (it == s.index.end()) return;
     s.lru.erase(it->second);
@@ -63,7 +63,7 @@ class RecordCache {
  private:
   static constexpr size_t kShards = 16;
   struct Shard {
-    absl::Mutex mu;
+    Mutex mu;
     std::list<std::pair<std::string, std::shared_ptr<const V>>> lru ABSL_GUARDED_BY(mu);
     absl::flat_hash_map<absl::string_view, typename decltype(lru)::iterator> index ABSL_GUARDED_BY(mu);
   };

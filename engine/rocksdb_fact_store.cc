@@ -35,7 +35,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
+#include "base/sync.h"
 #include "engine/fact_codec.h"
 #include "engine/fact_store.h"
 #include "engine/record_cache.h"
@@ -121,7 +121,7 @@ class RocksDbFactStore final : public FactStore, public AuditStorage {
 
   absl::StatusOr<uint64_t> Append(std::vector<Fact> facts) override {
     Writer w(&facts);
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     writers_.push_back(&w);
     while (!w.done && &w != writers_.front()) writers_cv_.Wait(&mu_);
     if (w.done) return w.result;
@@ -242,7 +242,7 @@ class RocksDbFactStore final : public FactStore, public AuditStorage {
   }
 
   uint64_t LastSequence() const override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return last_seq_;
   }
 
@@ -604,8 +604,8 @@ class RocksDbFactStore final : public FactStore, public AuditStorage {
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // default, facts, ids, ...
 
-  mutable absl::Mutex mu_;
-  absl::CondVar writers_cv_;
+  mutable Mutex mu_;
+  CondVar writers_cv_;
   std::deque<Writer*> writers_ ABSL_GUARDED_BY(mu_);
   uint64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status sticky_error_ ABSL_GUARDED_BY(mu_);

@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/synchronization/mutex.h"
+#include "base/sync.h"
 #include "policy/evaluator.h"
 
 namespace toegang {
@@ -74,19 +74,19 @@ class EngineImpl final : public Engine {
   FactStore& store() override { return *store_; }
 
   std::shared_ptr<const Policy> policy() const override {
-    absl::ReaderMutexLock lock(&mu_);
+    ReaderMutexLock lock(&mu_);
     return policy_;
   }
 
   void SetPolicy(std::shared_ptr<const Policy> policy) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     policy_ = std::move(policy);
   }
 
  private:
   std::unique_ptr<FactStore> store_;
   std::unique_ptr<AuditLog> audit_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::shared_ptr<const Policy> policy_ ABSL_GUARDED_BY(mu_);
   std::string id_prefix_;
   std::atomic<uint64_t> next_id_{1};

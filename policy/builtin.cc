@@ -6,7 +6,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
+#include "base/sync.h"
 #include "policy/policy.h"
 
 namespace toegang {
@@ -35,9 +35,9 @@ std::vector<std::string> BuiltinPolicyNames() {
 }
 
 absl::StatusOr<std::shared_ptr<const Policy>> BuiltinPolicy(absl::string_view name) {
-  static absl::Mutex mu(absl::kConstInit);
+  static Mutex mu(absl::kConstInit);
   static auto* cache = new std::map<std::string, std::shared_ptr<const Policy>, std::less<>>;
-  absl::MutexLock lock(&mu);
+  MutexLock lock(&mu);
   auto it = cache->find(name);
   if (it != cache->end()) return it->second;
   const char* text = BuiltinPolicyText(name);

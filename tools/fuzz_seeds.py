@@ -117,9 +117,9 @@ def main():
     lines = "\n".join(json.dumps(f) for f in scenario[:6])
     write("http_request", "facts.http", "POST /v1/facts HTTP/1.1\r\nContent-Type: application/x-ndjson\r\n\r\n" + lines)
     new_facts = ('{"type":"person","id":"pat-fz","birth_date":"2012-02-29"}\n'
-                 '{"type":"consent","id":"con-fz","grantor":"pat-fz","patient":"pat-fz",'
-                 '"grantee":{"kind":"role","role":"clinician"},"purposes":["treatment"],'
-                 '"categories":["medical"],"from":"2026-01-01T00:00:00+01:00"}\n'
+                 '{"type":"consent","id":"con-fz","patient":"pat-fz","granted_by":"pat-fz",'
+                 '"to":{"role":"researcher"},"purposes":["research"],"categories":["medical"],'
+                 '"actions":["read"],"from":"2026-01-01T00:00:00+01:00"}\n'
                  '{"type":"withdrawal","target":"con-fz","at":"2026-02-01T00:00:00+01:00"}')
     write("http_request", "facts-new.http", "POST /v1/facts HTTP/1.1\r\n\r\n" + new_facts)
     for get in ["/healthz", "/metrics", "/v1/patients/pat-1/history",

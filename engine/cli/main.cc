@@ -36,6 +36,8 @@ commands:
   audit purge --db DIR --before INSTANT
                           remove access log records older than 5 years (D51)
   serve --db DIR --http HOST:PORT --socket PATH [--tcp HOST:PORT] [--policy FILE]
+        [--audit-mode durable|buffered] [--threads N] [--io-timeout SECONDS]
+        [--cache-mb MIB] [--record-cache ENTRIES]
                           the sidecar: HTTP/JSON and the FlatBuffers frame protocol
   policy check FILE       validate a policy pack: errors, overlaps, unreachable rules
 
@@ -43,7 +45,8 @@ exit status: 0 success, 2 bad input, 1 otherwise
 )";
 
 const char* const kKnownFlags[] = {"db", "policy", "facts", "as_of", "patient", "from", "until", "before",
-                                   "audit_mode", "http", "socket", "tcp", "threads", "io_timeout", "help"};
+                                   "audit_mode", "http", "socket", "tcp", "threads", "io_timeout", "cache_mb",
+                                   "record_cache", "help"};
 
 // absl exits with status 1 on an unknown flag; API.md wants 2 for bad input.
 bool KnownFlag(const char* arg) {

@@ -29,6 +29,8 @@ ABSL_FLAG(std::string, socket, "./var/toegang.sock", "serve: Unix socket path fo
 ABSL_FLAG(std::string, tcp, "", "serve: TCP address HOST:PORT for the frame protocol (empty: none)");
 ABSL_FLAG(int, threads, 8, "serve: HTTP event-loop threads, and frame-protocol workers");
 ABSL_FLAG(int, io_timeout, 5, "serve: seconds a client may take to send a request or read an answer");
+ABSL_FLAG(int, cache_mb, 64, "serve: RocksDB block cache, MiB");
+ABSL_FLAG(int, record_cache, 100000, "serve: patient records and coverages kept decoded in memory");
 
 namespace toegang::cli {
 int Serve(const std::vector<std::string>& args) {
@@ -53,6 +55,12 @@ int Serve(const std::vector<std::string>& args) {
   Options options;
   options.policy = *policy;
   options.db_path = absl::GetFlag(FLAGS_db);
+  if (absl::GetFlag(FLAGS_cache_mb) < 1 || absl::GetFlag(FLAGS_record_cache) < 0) {
+    Complain("--cache-mb is at least 1 and --record-cache at least 0");
+    return kBadInput;
+  }
+  options.durable.block_cache_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_cache_mb)) << 20;
+  options.durable.record_cache_entries = static_cast<size_t>(absl::GetFlag(FLAGS_record_cache));
   if (absl::GetFlag(FLAGS_audit_mode) == "buffered") {
     options.audit->mode = AuditMode::kBuffered;
   } else if (absl::GetFlag(FLAGS_audit_mode) != "durable") {

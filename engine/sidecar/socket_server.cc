@@ -22,7 +22,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
+#include "base/sync.h"
 
 namespace toegang::sidecar {
 namespace {
@@ -40,7 +40,7 @@ struct Connection {
   absl::Time frame_started = absl::InfinitePast();
   // Output. Never held across a blocking call: a thread either sends without blocking
   // or appends to `pending`, which one drain task at a time writes out in order.
-  absl::Mutex out_mu;
+  Mutex out_mu;
   std::string pending ABSL_GUARDED_BY(out_mu);
   bool draining ABSL_GUARDED_BY(out_mu) = false;
   bool broken ABSL_GUARDED_BY(out_mu) = false;
@@ -53,14 +53,16 @@ class WorkerPool {
   }
   ~WorkerPool() {
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       stop_ = true;
+      cv_.SignalAll();
     }
     for (auto& t : threads_) t.join();
   }
   void Submit(std::function<void()> task) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     tasks_.push_back(std::move(task));
+    cv_.Signal();
   }
 
  private:
@@ -68,8 +70,8 @@ class WorkerPool {
     while (true) {
       std::function<void()> task;
       {
-        absl::MutexLock lock(&mu_);
-        mu_.Await(absl::Condition(+[](WorkerPool* p) { return p->stop_ || !p->tasks_.empty(); }, this));
+        MutexLock lock(&mu_);
+        while (!stop_ && tasks_.empty()) cv_.Wait(&mu_);
         if (tasks_.empty()) return;  // stop_ and drained
         task = std::move(tasks_.front());
         tasks_.pop_front();
@@ -77,7 +79,8 @@ class WorkerPool {
       task();
     }
   }
-  absl::Mutex mu_;
+  Mutex mu_;
+  CondVar cv_;  // a task or stop_
   std::deque<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
@@ -182,7 +185,7 @@ class SocketServerImpl final : public SocketServer {
   // (and the connection is not read until it drains). Safe from any thread.
   void Answer(const std::shared_ptr<Connection>& c, const std::string& frame) {
     std::string bytes = WithLength(frame);
-    absl::MutexLock lock(&c->out_mu);
+    MutexLock lock(&c->out_mu);
     if (c->broken) return;
     if (c->draining) {
       c->pending += bytes;
@@ -215,7 +218,7 @@ class SocketServerImpl final : public SocketServer {
     while (true) {
       std::string chunk;
       {
-        absl::MutexLock lock(&c->out_mu);
+        MutexLock lock(&c->out_mu);
         if (c->broken) return;
         if (c->pending.empty()) {
           c->draining = false;
@@ -225,7 +228,7 @@ class SocketServerImpl final : public SocketServer {
         chunk.swap(c->pending);
       }
       if (!WriteAll(c->fd, chunk.data(), chunk.size())) {
-        absl::MutexLock lock(&c->out_mu);
+        MutexLock lock(&c->out_mu);
         c->broken = true;
         shutdown(c->fd, SHUT_RDWR);  // a client that does not read its answers
         service_->CountTransportError("write_timeout");

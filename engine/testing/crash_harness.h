@@ -5,6 +5,7 @@
 #ifndef TOEGANG_ENGINE_TESTING_CRASH_HARNESS_H_
 #define TOEGANG_ENGINE_TESTING_CRASH_HARNESS_H_
 
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -33,10 +34,12 @@ inline std::string CrashWriter() {
   return std::string(srcdir ? srcdir : ".") + "/toegang/engine/testing/crash_writer";
 }
 
-// Runs crash_writer with `args` for `run_us` microseconds, SIGKILLs it, and returns
-// everything it wrote on stdout before it died (its acknowledgements). Empty with
-// *ok = false if it could not be started.
-inline std::string RunThenKill(std::vector<std::string> args, useconds_t run_us, bool* ok) {
+// Runs crash_writer with `args` for `run_us` microseconds — counted from its first
+// acknowledgement (waiting at most 60 s) if `after_first_ack`, so a slow start under a
+// sanitizer still gets to write; from its start otherwise, so the kill may land while
+// the store is being created — SIGKILLs it, and returns everything it wrote on stdout before it
+// died (its acknowledgements). Empty with *ok = false if it could not be started.
+inline std::string RunThenKill(std::vector<std::string> args, useconds_t run_us, bool after_first_ack, bool* ok) {
   *ok = false;
   int out[2];
   if (pipe(out) != 0) return "";
@@ -56,11 +59,14 @@ inline std::string RunThenKill(std::vector<std::string> args, useconds_t run_us,
     close(out[0]);
     return "";
   }
+  std::string text;
+  pollfd first = {out[0], POLLIN, 0};
+  char c;
+  if (after_first_ack && poll(&first, 1, 60000) == 1 && read(out[0], &c, 1) == 1) text.push_back(c);
   usleep(run_us);
   kill(pid, SIGKILL);
   int status;
   waitpid(pid, &status, 0);
-  std::string text;
   char buf[4096];
   ssize_t n;
   while ((n = read(out[0], buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
