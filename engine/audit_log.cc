@@ -11,6 +11,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/types/span.h"
 #include "model/time.h"
 #include "schemas/audit_generated.h"
 #include "base/sync.h"
@@ -169,6 +170,174 @@ bool InRange(int v) {
 
 }  // namespace
 
+namespace {
+
+// --- The queue's record form -------------------------------------------------------
+// Fixed-width integers in host order and length-prefixed strings, written by PutRecord
+// (under the log's lock, straight from the caller's data) and read back by ReadQueued
+// in the writer. Never stored: the stored form is EncodeBody's FlatBuffer.
+
+void PutRaw(std::string* o, const void* p, size_t n) { o->append(static_cast<const char*>(p), n); }
+void PutU64(std::string* o, uint64_t v) { PutRaw(o, &v, sizeof v); }
+void PutU32(std::string* o, uint32_t v) { PutRaw(o, &v, sizeof v); }
+void PutU8(std::string* o, uint8_t v) { o->push_back(static_cast<char>(v)); }
+void PutTime(std::string* o, absl::Time t) { PutU64(o, static_cast<uint64_t>(absl::ToUnixMicros(t))); }
+void PutStr(std::string* o, absl::string_view v) {
+  PutU32(o, static_cast<uint32_t>(v.size()));
+  o->append(v.data(), v.size());
+}
+
+enum : uint8_t {
+  kPermitted = 1,
+  kEmergency = 2,
+  kHasLegalBasis = 4,
+  kHasAgeBand = 8,
+  kHasRecipient = 16,
+  kHasReplay = 32,
+};
+
+// What one record holds, as views of the caller's data.
+struct RecordView {
+  absl::string_view event_id;
+  absl::Time at;
+  absl::string_view patient;
+  const Actor* actor;
+  Action action;
+  Category category;
+  Purpose purpose;
+  bool permitted;
+  absl::Span<const Reason> reasons;
+  std::optional<LegalBasis> legal_basis;
+  absl::Span<const Obligation> obligations;
+  bool emergency;
+  absl::string_view justification;
+  absl::string_view policy;
+  absl::string_view rule;
+  absl::string_view error;
+  const std::optional<Party>* recipient;
+  std::optional<AgeBand> age_band;
+  std::optional<absl::Time> replay_as_of;
+};
+
+template <typename Consents>
+void PutRecord(std::string* o, const RecordView& r, const Consents& consents) {
+  uint8_t flags = (r.permitted ? kPermitted : 0) | (r.emergency ? kEmergency : 0) |
+                  (r.legal_basis ? kHasLegalBasis : 0) | (r.age_band ? kHasAgeBand : 0) |
+                  (r.recipient->has_value() ? kHasRecipient : 0) | (r.replay_as_of ? kHasReplay : 0);
+  PutU8(o, flags);
+  PutU8(o, static_cast<uint8_t>(r.actor->role));
+  PutU8(o, static_cast<uint8_t>(r.action));
+  PutU8(o, static_cast<uint8_t>(r.category));
+  PutU8(o, static_cast<uint8_t>(r.purpose));
+  PutU8(o, r.legal_basis ? static_cast<uint8_t>(*r.legal_basis) : 0);
+  PutU8(o, r.age_band ? static_cast<uint8_t>(*r.age_band) : 0);
+  PutTime(o, r.at);
+  if (r.replay_as_of) PutTime(o, *r.replay_as_of);
+  PutU32(o, static_cast<uint32_t>(r.reasons.size()));
+  for (Reason x : r.reasons) PutU8(o, static_cast<uint8_t>(x));
+  PutU32(o, static_cast<uint32_t>(r.obligations.size()));
+  for (Obligation x : r.obligations) PutU8(o, static_cast<uint8_t>(x));
+  PutStr(o, r.event_id);
+  PutStr(o, r.patient);
+  PutStr(o, r.actor->id);
+  PutStr(o, r.actor->organization);
+  PutStr(o, r.justification);
+  PutStr(o, r.policy);
+  PutStr(o, r.rule);
+  PutStr(o, r.error);
+  PutU32(o, static_cast<uint32_t>(consents.size()));
+  for (const auto& c : consents) PutStr(o, c);
+  if (r.recipient->has_value()) {
+    const Party& p = **r.recipient;
+    PutU8(o, static_cast<uint8_t>(p.kind));
+    PutU8(o, static_cast<uint8_t>(p.role));
+    PutStr(o, p.id);
+  }
+}
+
+// Reads what PutRecord wrote. Bounds-checked all the same: a reader past the end is
+// a bug, reported as an error, never a read out of bounds.
+class QueueReader {
+ public:
+  explicit QueueReader(absl::string_view bytes) : rest_(bytes) {}
+  bool ok() const { return ok_; }
+  uint64_t U64() { return Fixed<uint64_t>(); }
+  uint32_t U32() { return Fixed<uint32_t>(); }
+  uint8_t U8() { return Fixed<uint8_t>(); }
+  absl::Time Time() { return absl::FromUnixMicros(static_cast<int64_t>(U64())); }
+  void Str(std::string* out) {
+    uint32_t n = U32();
+    if (!ok_ || n > rest_.size()) {
+      ok_ = false;
+      out->clear();
+      return;
+    }
+    out->assign(rest_.data(), n);
+    rest_.remove_prefix(n);
+  }
+
+ private:
+  template <typename T>
+  T Fixed() {
+    T v{};
+    if (!ok_ || rest_.size() < sizeof v) {
+      ok_ = false;
+      return v;
+    }
+    std::memcpy(&v, rest_.data(), sizeof v);
+    rest_.remove_prefix(sizeof v);
+    return v;
+  }
+  absl::string_view rest_;
+  bool ok_ = true;
+};
+
+// Fills `e` (reusing its strings' capacity) from the next record: the seq the log put
+// in front, then PutRecord's fields.
+bool ReadQueued(QueueReader& in, AuditEvent* e) {
+  e->seq = in.U64();
+  const uint8_t flags = in.U8();
+  e->actor.role = static_cast<Role>(in.U8());
+  e->action = static_cast<Action>(in.U8());
+  e->category = static_cast<Category>(in.U8());
+  e->purpose = static_cast<Purpose>(in.U8());
+  const uint8_t basis = in.U8();
+  const uint8_t band = in.U8();
+  e->permitted = flags & kPermitted;
+  e->emergency = flags & kEmergency;
+  e->legal_basis = flags & kHasLegalBasis ? std::optional<LegalBasis>(static_cast<LegalBasis>(basis)) : std::nullopt;
+  e->age_band = flags & kHasAgeBand ? std::optional<AgeBand>(static_cast<AgeBand>(band)) : std::nullopt;
+  e->at = in.Time();
+  e->replay_as_of = flags & kHasReplay ? std::optional<absl::Time>(in.Time()) : std::nullopt;
+  e->reasons.clear();
+  for (uint32_t i = 0, n = in.U32(); in.ok() && i < n; ++i) e->reasons.push_back(static_cast<Reason>(in.U8()));
+  e->obligations.clear();
+  for (uint32_t i = 0, n = in.U32(); in.ok() && i < n; ++i) e->obligations.push_back(static_cast<Obligation>(in.U8()));
+  in.Str(&e->event_id);
+  in.Str(&e->patient);
+  in.Str(&e->actor.id);
+  in.Str(&e->actor.organization);
+  in.Str(&e->justification);
+  in.Str(&e->policy);
+  in.Str(&e->rule);
+  in.Str(&e->error);
+  const uint32_t consents = in.U32();
+  e->consents.resize(in.ok() ? consents : 0);
+  for (std::string& c : e->consents) in.Str(&c);
+  if (flags & kHasRecipient) {
+    Party p;
+    p.kind = static_cast<Party::Kind>(in.U8());
+    p.role = static_cast<Role>(in.U8());
+    in.Str(&p.id);
+    e->recipient = std::move(p);
+  } else {
+    e->recipient.reset();
+  }
+  return in.ok();
+}
+
+}  // namespace
+
 AuditEvent MakeAuditEvent(const AccessRequest& request, const Decision& decision, absl::string_view decision_id) {
   AuditEvent e;
   e.event_id = std::string(decision_id);
@@ -272,42 +441,59 @@ AuditLog::~AuditLog() {
   writer_.join();
 }
 
-absl::Status AuditLog::Append(AuditEvent event) {
+template <typename Encode>
+absl::Status AuditLog::Enqueue(const Encode& encode) {
   MutexLock lock(&mu_);
   if (!sticky_.ok()) {
     ++stats_.refused;
     return sticky_;
   }
-  if (queue_.size() >= options_.queue_capacity) {
+  if (queued_ >= options_.queue_capacity) {
     ++stats_.waits;
     absl::Time deadline = absl::Now() + options_.max_wait;
-    while (queue_.size() >= options_.queue_capacity && sticky_.ok()) {
+    while (queued_ >= options_.queue_capacity && sticky_.ok()) {
       if (done_cv_.WaitWithDeadline(&mu_, deadline)) break;
     }
-    if (queue_.size() >= options_.queue_capacity || !sticky_.ok()) {
+    if (queued_ >= options_.queue_capacity || !sticky_.ok()) {
       ++stats_.refused;
       if (!sticky_.ok()) return sticky_;
       return absl::ResourceExhaustedError(absl::StrCat(
-          "the access log queue is full (", queue_.size(), " records waiting for ",
+          "the access log queue is full (", queued_, " records waiting for ",
           absl::FormatDuration(options_.max_wait), "): the decision is refused rather than left unlogged"));
     }
   }
-  event.seq = ++last_assigned_;
-  event.logged_at = options_.clock();
-  const uint64_t seq = event.seq;
-  queue_.push_back(std::move(event));
+  const uint64_t seq = ++last_assigned_;
+  PutU64(&queue_, seq);
+  encode(&queue_);
+  ++queued_;
   ++stats_.appended;
-  stats_.max_queue_depth = std::max(stats_.max_queue_depth, queue_.size());
+  stats_.max_queue_depth = std::max(stats_.max_queue_depth, queued_);
   if (options_.mode == AuditMode::kBuffered) {
     // The writer wakes on its own every kBufferedInterval; wake it early only when a
     // batch has gathered, so a decision does not pay for a futex wake.
-    if (queue_.size() == kBufferedBatch) work_cv_.Signal();
+    if (queued_ == kBufferedBatch) work_cv_.Signal();
     return absl::OkStatus();
   }
   work_cv_.Signal();
   while (durable_ < seq && sticky_.ok()) done_cv_.Wait(&mu_);
   if (durable_ < seq) return sticky_;
   return absl::OkStatus();
+}
+
+absl::Status AuditLog::Append(const AuditEvent& e) {
+  RecordView r{e.event_id,  e.at,        e.patient,     &e.actor,      e.action,  e.category, e.purpose,
+               e.permitted, e.reasons,   e.legal_basis, e.obligations, e.emergency, e.justification,
+               e.policy,    e.rule,      e.error,       &e.recipient,  e.age_band, e.replay_as_of};
+  return Enqueue([&](std::string* out) { PutRecord(out, r, e.consents); });
+}
+
+absl::Status AuditLog::AppendDecision(const AccessRequest& request, const Decision& d, absl::string_view decision_id,
+                                      std::optional<absl::Time> replay_as_of) {
+  RecordView r{decision_id,   request.at,    request.patient,   &request.actor, request.action,
+               request.category, request.purpose, d.permitted(),  d.reasons,      d.legal_basis,
+               d.obligations, request.emergency, request.emergency_justification, d.policy, d.rule,
+               d.error,       &request.recipient, d.age_band,    replay_as_of};
+  return Enqueue([&](std::string* out) { PutRecord(out, r, d.consents); });
 }
 
 absl::Status AuditLog::Flush() {
@@ -326,37 +512,50 @@ AuditStats AuditLog::stats() const {
 }
 
 void AuditLog::WriterLoop() {
+  std::string bytes;
+  AuditEvent e;  // reused: its strings keep their capacity from record to record
+  std::vector<AuditRow> rows;
   while (true) {
-    std::vector<AuditEvent> batch;
+    size_t count = 0;
     std::string prev;
     {
       MutexLock lock(&mu_);
       if (options_.mode == AuditMode::kBuffered) {
-        while (queue_.empty() && !stop_) work_cv_.WaitWithTimeout(&mu_, kBufferedInterval);
+        while (queued_ == 0 && !stop_) work_cv_.WaitWithTimeout(&mu_, kBufferedInterval);
       } else {
-        while (queue_.empty() && !stop_) work_cv_.Wait(&mu_);
+        while (queued_ == 0 && !stop_) work_cv_.Wait(&mu_);
       }
-      if (queue_.empty() && stop_) return;
-      batch.swap(spare_);
-      batch.swap(queue_);  // the producers get last round's (cleared) vector back
+      if (queued_ == 0 && stop_) return;
+      bytes.swap(spare_);
+      bytes.swap(queue_);  // the producers get last round's (cleared) buffer back
+      count = queued_;
+      queued_ = 0;
       prev = head_hash_;
       done_cv_.SignalAll();  // room in the queue again
     }
-    // Chain and encode outside the lock: SHA-256 is the expensive part.
-    std::vector<AuditRow> rows;
-    rows.reserve(batch.size());
-    for (const AuditEvent& e : batch) {
+    // Decode, chain and encode outside the lock: SHA-256 is the expensive part.
+    rows.clear();
+    rows.reserve(count);
+    QueueReader in(bytes);
+    // Stamped here, as the batch is written, rather than by each decision under the lock.
+    const absl::Time logged_at = options_.clock();
+    uint64_t last_seq = 0;
+    bool readable = true;
+    for (size_t i = 0; i < count && readable; ++i) {
+      readable = ReadQueued(in, &e);
+      if (!readable) break;
+      e.logged_at = logged_at;
       std::string body = EncodeBody(e);
       std::string hash = Sha256(prev, body);
       rows.push_back({e.seq, EncodeEntry(body, prev, hash), e.patient, absl::ToUnixMicros(e.at)});
       prev = std::move(hash);
+      last_seq = e.seq;
     }
-    absl::Status s = storage_->Append(rows, prev, /*sync=*/true);
-    const uint64_t last_seq = batch.back().seq;
-    const size_t count = batch.size();
-    batch.clear();
+    absl::Status s = readable ? storage_->Append(rows, prev, /*sync=*/true)
+                              : absl::InternalError("the access log's queue is unreadable (a bug in toegang)");
+    bytes.clear();
     MutexLock lock(&mu_);
-    if (spare_.capacity() < batch.capacity()) spare_.swap(batch);
+    if (spare_.capacity() < bytes.capacity()) spare_.swap(bytes);
     ++stats_.batches;
     if (s.ok()) {
       durable_ = last_seq;

@@ -53,7 +53,7 @@ struct AuditEvent {
   uint64_t seq = 0;  // set by the log
   std::string event_id;
   absl::Time at;
-  absl::Time logged_at;  // set by the log
+  absl::Time logged_at;  // set by the log as it writes the record
   std::string patient;
   Actor actor;
   Action action = Action::kRead;
@@ -109,7 +109,11 @@ class AuditLog {
   ~AuditLog();  // writes what is queued, then stops
 
   // Logs one decision; see the file comment for when it returns and how it fails.
-  absl::Status Append(AuditEvent event);
+  absl::Status Append(const AuditEvent& event);
+  // The same for `decision` on `request` (what the engine calls): the record's fields
+  // are copied straight into the queue, without building an AuditEvent.
+  absl::Status AppendDecision(const AccessRequest& request, const Decision& decision, absl::string_view decision_id,
+                              std::optional<absl::Time> replay_as_of);
 
   // Returns once everything appended so far is synced.
   absl::Status Flush();
@@ -133,6 +137,10 @@ class AuditLog {
  private:
   AuditLog(AuditStorage* storage, AuditOptions options) : storage_(storage), options_(options) {}
   void WriterLoop();
+  // Queues one record: `encode(&queue_)` appends its fields (see PutRecord in
+  // audit_log.cc) after the sequence number the log assigns.
+  template <typename Encode>
+  absl::Status Enqueue(const Encode& encode);
 
   AuditStorage* const storage_;
   const AuditOptions options_;
@@ -141,8 +149,11 @@ class AuditLog {
   mutable Mutex mu_;
   CondVar work_cv_;   // the writer waits for records
   CondVar done_cv_;   // appenders wait for their sync, or for room
-  std::vector<AuditEvent> queue_ ABSL_GUARDED_BY(mu_);
-  std::vector<AuditEvent> spare_ ABSL_GUARDED_BY(mu_);  // a cleared batch vector, capacity kept
+  // Queued records, back to back in a compact binary form: a decision pays for one
+  // sequential copy of its fields and no allocation; the writer decodes them.
+  std::string queue_ ABSL_GUARDED_BY(mu_);
+  size_t queued_ ABSL_GUARDED_BY(mu_) = 0;            // records in queue_
+  std::string spare_ ABSL_GUARDED_BY(mu_);            // a cleared buffer, capacity kept
   uint64_t last_assigned_ ABSL_GUARDED_BY(mu_) = 0;  // highest seq handed out
   uint64_t durable_ ABSL_GUARDED_BY(mu_) = 0;        // highest seq synced
   std::string head_hash_ ABSL_GUARDED_BY(mu_);       // hash of record `durable_`

@@ -128,6 +128,83 @@ TEST(AuditLog, D50_EveryDecisionIsLoggedWithItsFields) {
   EXPECT_EQ(v->records, 4u);
 }
 
+// Every field of a record survives the queue (a compact binary form) and the store.
+TEST(AuditLog, EveryFieldSurvivesTheQueueAndTheStore) {
+  for (AuditMode mode : {AuditMode::kDurable, AuditMode::kBuffered}) {
+    std::unique_ptr<FactStore> store = NewMemoryFactStore();
+    AuditOptions options;
+    options.mode = mode;
+    auto log = AuditLog::Open(&store->audit_storage(), options);
+    ASSERT_TRUE(log.ok()) << log.status();
+    AuditEvent e;
+    e.event_id = "0123456789abcdef-42";
+    e.at = absl::FromUnixMicros(1780000000123456);
+    e.patient = "pat-\xC3\xAB";  // UTF-8, not ASCII
+    e.actor = {"clin-1", Role::kClinician, "praktijk-a"};
+    e.action = Action::kDisclose;
+    e.category = Category::kTreatmentPlan;
+    e.purpose = Purpose::kEmergency;
+    e.permitted = true;
+    e.reasons = {Reason::kEmergencyAccess};
+    e.legal_basis = LegalBasis::kVitalInterest;
+    e.obligations = {Obligation::kLogAccess, Obligation::kEmergencyReview};
+    e.consents = {"con-1", std::string(300, 'c')};
+    e.emergency = true;
+    e.justification = std::string(4000, 'j');
+    e.policy = "wgbo-default@1";
+    e.rule = "emergency_access_with_justification";
+    e.error = "";
+    Party to;
+    to.kind = Party::Kind::kOrganization;
+    to.id = "seh-noord";
+    e.recipient = to;
+    e.age_band = AgeBand::kAdult;
+    AuditEvent other = e;
+    other.event_id = "other";
+    other.permitted = false;
+    other.reasons = {Reason::kNoTreatmentRelationship, Reason::kNoEffectiveConsent};
+    other.legal_basis.reset();
+    other.obligations.clear();
+    other.consents.clear();
+    other.recipient.reset();
+    other.age_band.reset();
+    other.error = "the store could not be read";
+    other.at += absl::Seconds(1);
+    ASSERT_TRUE((*log)->Append(e).ok());
+    ASSERT_TRUE((*log)->Append(other).ok());
+    ASSERT_TRUE((*log)->Flush().ok());
+    auto got = (*log)->PatientAccesses(e.patient, absl::InfinitePast(), absl::InfiniteFuture());
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_EQ(got->size(), 2u);
+    for (const auto& [want, have] : {std::pair{&other, &(*got)[0]}, std::pair{&e, &(*got)[1]}}) {
+      SCOPED_TRACE(want->event_id);
+      EXPECT_EQ(have->event_id, want->event_id);
+      EXPECT_EQ(have->at, want->at);
+      EXPECT_EQ(have->patient, want->patient);
+      EXPECT_EQ(have->actor.id, want->actor.id);
+      EXPECT_EQ(have->actor.role, want->actor.role);
+      EXPECT_EQ(have->actor.organization, want->actor.organization);
+      EXPECT_EQ(have->action, want->action);
+      EXPECT_EQ(have->category, want->category);
+      EXPECT_EQ(have->purpose, want->purpose);
+      EXPECT_EQ(have->permitted, want->permitted);
+      EXPECT_EQ(have->reasons, want->reasons);
+      EXPECT_EQ(have->legal_basis, want->legal_basis);
+      EXPECT_EQ(have->obligations, want->obligations);
+      EXPECT_EQ(have->consents, want->consents);
+      EXPECT_EQ(have->emergency, want->emergency);
+      EXPECT_EQ(have->justification, want->justification);
+      EXPECT_EQ(have->policy, want->policy);
+      EXPECT_EQ(have->rule, want->rule);
+      EXPECT_EQ(have->error, want->error);
+      EXPECT_EQ(have->recipient, want->recipient);
+      EXPECT_EQ(have->age_band, want->age_band);
+      EXPECT_FALSE(have->replay_as_of.has_value());
+      EXPECT_NE(have->seq, 0u);
+    }
+  }
+}
+
 TEST(AuditLog, VerifyPassesOnAnUntouchedLogAcrossReopen) {
   std::string dir = StoreWithFiveRecords("untouched");
   {

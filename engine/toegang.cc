@@ -30,9 +30,9 @@ class EngineImpl final : public Engine {
   EngineDecision DecideAsOf(const AccessRequest& request, absl::Time as_of) override {
     EngineDecision out = Evaluated(request, as_of);
     if (audit_ == nullptr) return out;
-    AuditEvent event = MakeAuditEvent(request, out.decision, out.decision_id);
-    if (as_of != absl::InfiniteFuture()) event.replay_as_of = as_of;
-    absl::Status logged = audit_->Append(std::move(event));
+    std::optional<absl::Time> replay;
+    if (as_of != absl::InfiniteFuture()) replay = as_of;
+    absl::Status logged = audit_->AppendDecision(request, out.decision, out.decision_id, replay);
     if (!logged.ok()) {
       // NEN 7513: an access that cannot be logged does not happen (D1: deny with cause).
       Decision denied;
