@@ -61,41 +61,51 @@ std::unique_ptr<Engine> OpenEngine(int mode) {  // 0 off, 1 buffered, 2 durable
   return *std::move(engine);
 }
 
-// Reports p50/p99 of `ns` and the access log's queue figures; labels the run.
-void ReportLatencies(benchmark::State& state, std::vector<int64_t>& ns, Engine& engine, const std::string& label) {
-  std::sort(ns.begin(), ns.end());
-  state.counters["p50_ns"] = static_cast<double>(ns[ns.size() / 2]);
-  state.counters["p99_ns"] = static_cast<double>(ns[ns.size() * 99 / 100]);
-  if (engine.audit_log()) {
-    AuditStats s = engine.audit_log()->stats();
-    state.counters["max_queue"] = static_cast<double>(s.max_queue_depth);
-    state.counters["waits"] = static_cast<double>(s.waits);
-    state.counters["refused"] = static_cast<double>(s.refused);
+// One timed caller: the engine in `mode` over the shared store, 4,096 requests decided
+// once (the record cache is warm), and room for a million latencies.
+struct Caller {
+  explicit Caller(int mode) {
+    EnsureStore();
+    engine = OpenEngine(mode);
+    for (int i = 0; i < 4096; ++i) requests.push_back(Request(i));
+    for (const AccessRequest& r : requests) engine->Decide(r);
+    ns.reserve(1 << 20);
   }
-  state.SetLabel(label);
-}
+  // Decides the next request; keeps the latency from `since` to its end.
+  void DecideFrom(std::chrono::steady_clock::time_point since) {
+    EngineDecision d = engine->Decide(requests[k++ & 4095]);
+    auto done = std::chrono::steady_clock::now();
+    benchmark::DoNotOptimize(d);
+    if (ns.size() < ns.capacity()) ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(done - since).count());
+  }
+  // p50/p99 and the access log's queue figures as counters; labels the run.
+  void Report(benchmark::State& state, const std::string& label) {
+    std::sort(ns.begin(), ns.end());
+    state.counters["p50_ns"] = static_cast<double>(ns[ns.size() / 2]);
+    state.counters["p99_ns"] = static_cast<double>(ns[ns.size() * 99 / 100]);
+    if (engine->audit_log()) {
+      AuditStats s = engine->audit_log()->stats();
+      state.counters["max_queue"] = static_cast<double>(s.max_queue_depth);
+      state.counters["waits"] = static_cast<double>(s.waits);
+      state.counters["refused"] = static_cast<double>(s.refused);
+    }
+    state.SetLabel(label);
+  }
+
+  std::unique_ptr<Engine> engine;
+  std::vector<AccessRequest> requests;
+  std::vector<int64_t> ns;
+  size_t k = 0;
+};
 
 const char* ModeName(int64_t mode) { return mode == 0 ? "logging off" : mode == 1 ? "buffered" : "durable"; }
 
 // One caller; each decision timed alone. The range is the mode: 0 off, 1 buffered,
 // 2 durable.
 void BM_DecideWithLogging(benchmark::State& state) {
-  EnsureStore();
-  auto engine = OpenEngine(static_cast<int>(state.range(0)));
-  std::vector<AccessRequest> requests;
-  for (int i = 0; i < 4096; ++i) requests.push_back(Request(i));
-  for (const AccessRequest& r : requests) engine->Decide(r);  // warm the record cache
-  std::vector<int64_t> ns;
-  ns.reserve(1 << 20);
-  size_t k = 0;
-  for (auto _ : state) {
-    auto a = std::chrono::steady_clock::now();
-    EngineDecision d = engine->Decide(requests[k++ & 4095]);
-    auto b = std::chrono::steady_clock::now();
-    benchmark::DoNotOptimize(d);
-    if (ns.size() < ns.capacity()) ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count());
-  }
-  ReportLatencies(state, ns, *engine, ModeName(state.range(0)));
+  Caller caller(static_cast<int>(state.range(0)));
+  for (auto _ : state) caller.DecideFrom(std::chrono::steady_clock::now());
+  caller.Report(state, ModeName(state.range(0)));
 }
 BENCHMARK(BM_DecideWithLogging)->Arg(0)->Arg(1)->Arg(2)->MinTime(2.0);
 
@@ -103,26 +113,16 @@ BENCHMARK(BM_DecideWithLogging)->Arg(0)->Arg(1)->Arg(2)->MinTime(2.0);
 // decision is scheduled, and its latency is measured from the scheduled start (so a
 // queue that cannot keep up shows, rather than hiding behind a slower loop).
 void BM_DecideWithLoggingPaced(benchmark::State& state) {
-  EnsureStore();
-  auto engine = OpenEngine(static_cast<int>(state.range(0)));
+  Caller caller(static_cast<int>(state.range(0)));
   const auto period = std::chrono::nanoseconds(1000000000LL / state.range(1));
-  std::vector<AccessRequest> requests;
-  for (int i = 0; i < 4096; ++i) requests.push_back(Request(i));
-  for (const AccessRequest& r : requests) engine->Decide(r);
-  std::vector<int64_t> ns;
-  ns.reserve(1 << 20);
-  size_t k = 0;
   auto next = std::chrono::steady_clock::now();
   for (auto _ : state) {
     while (std::chrono::steady_clock::now() < next) {
     }
-    EngineDecision d = engine->Decide(requests[k++ & 4095]);
-    auto done = std::chrono::steady_clock::now();
-    benchmark::DoNotOptimize(d);
-    if (ns.size() < ns.capacity()) ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(done - next).count());
+    caller.DecideFrom(next);
     next += period;
   }
-  ReportLatencies(state, ns, *engine, absl::StrCat(ModeName(state.range(0)), " at ", state.range(1), "/s"));
+  caller.Report(state, absl::StrCat(ModeName(state.range(0)), " at ", state.range(1), "/s"));
 }
 BENCHMARK(BM_DecideWithLoggingPaced)->Args({0, 50000})->Args({1, 50000})->Args({0, 200000})->Args({1, 200000})->MinTime(3.0);
 
@@ -130,27 +130,16 @@ BENCHMARK(BM_DecideWithLoggingPaced)->Args({0, 50000})->Args({1, 50000})->Args({
 // for its next request, and only the Decide call is timed: what logging costs a
 // decision when the machine is not kept busy by the benchmark itself.
 void BM_DecideWithLoggingIdleBetween(benchmark::State& state) {
-  EnsureStore();
-  auto engine = OpenEngine(static_cast<int>(state.range(0)));
+  Caller caller(static_cast<int>(state.range(0)));
   const absl::Duration period = absl::Nanoseconds(1000000000LL / state.range(1));
-  std::vector<AccessRequest> requests;
-  for (int i = 0; i < 4096; ++i) requests.push_back(Request(i));
-  for (const AccessRequest& r : requests) engine->Decide(r);
-  std::vector<int64_t> ns;
-  ns.reserve(1 << 20);
-  size_t k = 0;
   absl::Time next = absl::Now();
   for (auto _ : state) {
     next += period;
     absl::Duration wait = next - absl::Now();
     if (wait > absl::ZeroDuration()) absl::SleepFor(wait);
-    auto a = std::chrono::steady_clock::now();
-    EngineDecision d = engine->Decide(requests[k++ & 4095]);
-    auto b = std::chrono::steady_clock::now();
-    benchmark::DoNotOptimize(d);
-    if (ns.size() < ns.capacity()) ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count());
+    caller.DecideFrom(std::chrono::steady_clock::now());
   }
-  ReportLatencies(state, ns, *engine, absl::StrCat(ModeName(state.range(0)), " at ", state.range(1), "/s"));
+  caller.Report(state, absl::StrCat(ModeName(state.range(0)), " at ", state.range(1), "/s"));
 }
 BENCHMARK(BM_DecideWithLoggingIdleBetween)->Args({0, 20000})->Args({1, 20000})->Args({0, 20000})->Args({1, 20000})->MinTime(3.0);
 

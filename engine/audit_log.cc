@@ -338,30 +338,6 @@ bool ReadQueued(QueueReader& in, AuditEvent* e) {
 
 }  // namespace
 
-AuditEvent MakeAuditEvent(const AccessRequest& request, const Decision& decision, absl::string_view decision_id) {
-  AuditEvent e;
-  e.event_id = std::string(decision_id);
-  e.at = request.at;
-  e.patient = request.patient;
-  e.actor = request.actor;
-  e.action = request.action;
-  e.category = request.category;
-  e.purpose = request.purpose;
-  e.permitted = decision.permitted();
-  e.reasons = decision.reasons;
-  e.legal_basis = decision.legal_basis;
-  e.obligations = decision.obligations;
-  for (absl::string_view c : decision.consents) e.consents.emplace_back(c);
-  e.emergency = request.emergency;
-  e.justification = request.emergency_justification;
-  e.policy = std::string(decision.policy);
-  e.rule = std::string(decision.rule);
-  e.error = decision.error;
-  e.recipient = request.recipient;
-  e.age_band = decision.age_band;
-  return e;
-}
-
 absl::StatusOr<AuditEvent> DecodeAuditBody(absl::string_view body) {
   Aligned a(body);
   flatbuffers::Verifier v(a.data(), a.size());

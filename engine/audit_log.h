@@ -74,9 +74,6 @@ struct AuditEvent {
   std::optional<absl::Time> replay_as_of;  // a replay is logged, but is no access
 };
 
-// The event for `decision` on `request`.
-AuditEvent MakeAuditEvent(const AccessRequest& request, const Decision& decision, absl::string_view decision_id);
-
 struct AuditStats {
   uint64_t appended = 0;       // accepted by Append
   uint64_t written = 0;        // synced to storage

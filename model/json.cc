@@ -20,6 +20,17 @@ absl::Status FieldError(absl::string_view field, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", what));
 }
 
+// The rules for an id (1..128 bytes, no control characters, UTF-8, no BSN), on text.
+absl::Status CheckIdText(absl::string_view s, absl::string_view path, bool check_utf8) {
+  if (s.empty() || s.size() > kMaxIdBytes) return FieldError(path, "an id is 1..128 bytes");
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f) return FieldError(path, "an id has no control characters");
+  }
+  if (check_utf8 && !IsValidUtf8(s)) return FieldError(path, "an id is UTF-8 text");
+  if (LooksLikeBsn(s)) return FieldError(path, "looks like a BSN; ids must never carry a BSN");
+  return absl::OkStatus();
+}
+
 // Reads one JSON object field by field and refuses whatever it did not read.
 class ObjectReader {
  public:
@@ -69,16 +80,8 @@ class ObjectReader {
   static absl::StatusOr<std::string> ParseId(const json& v, const std::string& path) {
     if (!v.is_string()) return FieldError(path, "must be a string id");
     const std::string& s = v.get_ref<const std::string&>();
-    if (s.empty() || s.size() > kMaxIdBytes) {
-      return FieldError(path, "an id is 1..128 bytes");
-    }
-    for (unsigned char c : s) {
-      if (c < 0x20 || c == 0x7f) return FieldError(path, "an id has no control characters");
-    }
-    if (!IsValidUtf8(s)) return FieldError(path, "an id is UTF-8 text");
-    if (LooksLikeBsn(s)) {
-      return FieldError(path, "looks like a BSN; ids must never carry a BSN");
-    }
+    // The JSON parser has already refused text that is not UTF-8.
+    if (absl::Status bad = CheckIdText(s, path, /*check_utf8=*/false); !bad.ok()) return bad;
     return s;
   }
 
@@ -434,7 +437,7 @@ json BodyToJson(const FactBody& body) {
 absl::StatusOr<json> ParseJsonStrict(absl::string_view text, size_t max_bytes) { return ParseText(text, max_bytes); }
 
 absl::Status CheckId(absl::string_view id, absl::string_view field) {
-  return ObjectReader::ParseId(json(std::string(id)), std::string(field)).status();
+  return CheckIdText(id, field, /*check_utf8=*/true);
 }
 
 absl::Status CheckText(absl::string_view text, absl::string_view field, size_t max_bytes) {

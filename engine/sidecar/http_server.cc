@@ -31,10 +31,6 @@ MHD_Result Send(MHD_Connection* connection, const Reply& reply) {
   return r;
 }
 
-Reply JsonError(int status, absl::string_view message) {
-  return Reply{status, absl::StrCat("{\"error\":\"", message, "\"}")};
-}
-
 std::string Arg(MHD_Connection* c, const char* name) {
   const char* v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
   return v ? v : "";
@@ -101,7 +97,7 @@ class HttpServerImpl final : public HttpServer {
           declared > self->service_->limits().max_body_bytes) {
         pending->too_large = true;
         self->service_->CountTransportError("body_too_large");
-        return Send(connection, JsonError(413, absl::StrCat("body of ", declared, " bytes exceeds the limit of ",
+        return Send(connection, ErrorReply(413, absl::StrCat("body of ", declared, " bytes exceeds the limit of ",
                                                             self->service_->limits().max_body_bytes, " bytes")));
       }
       return MHD_YES;
@@ -114,7 +110,7 @@ class HttpServerImpl final : public HttpServer {
           self->service_->CountTransportError("body_too_large");
           *upload_data_size = 0;
           // Answer now; MHD closes the connection after an early answer.
-          return Send(connection, JsonError(413, absl::StrCat("body exceeds the limit of ",
+          return Send(connection, ErrorReply(413, absl::StrCat("body exceeds the limit of ",
                                                               self->service_->limits().max_body_bytes, " bytes")));
         }
         pending->body.append(upload_data, *upload_data_size);

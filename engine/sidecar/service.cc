@@ -5,6 +5,7 @@
 #include <cstring>
 
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -20,9 +21,6 @@ using nlohmann::json;
 
 constexpr int64_t kBucketNs[] = {1000, 2000, 5000, 10000, 20000, 50000, 100000, 200000, 500000, 1000000, 5000000, 20000000};
 
-Reply Error(int status, absl::string_view message) {
-  return Reply{status, JsonText(json{{"error", std::string(message)}})};
-}
 
 // The pieces of an invalid request answer, as API.md shows them.
 Reply InvalidRequest(absl::string_view message) { return Reply{400, InvalidRequestJson(message)}; }
@@ -56,28 +54,28 @@ Reply Service::Route(absl::string_view method, absl::string_view path, absl::str
                      absl::FunctionRef<std::string(const char* name)> arg) {
   const bool post = method == "POST";
   const bool get = method == "GET";
-  if (path == "/v1/decisions") return post ? Decisions(body) : Error(405, "use POST");
-  if (path == "/v1/facts") return post ? Facts(body) : Error(405, "use POST");
-  if (path == "/healthz") return get ? Healthz() : Error(405, "use GET");
-  if (path == "/metrics") return get ? Metrics() : Error(405, "use GET");
-  if (path == "/v1/policy/reload") return post ? ReloadPolicy() : Error(405, "use POST");
+  if (path == "/v1/decisions") return post ? Decisions(body) : ErrorReply(405, "use POST");
+  if (path == "/v1/facts") return post ? Facts(body) : ErrorReply(405, "use POST");
+  if (path == "/healthz") return get ? Healthz() : ErrorReply(405, "use GET");
+  if (path == "/metrics") return get ? Metrics() : ErrorReply(405, "use GET");
+  if (path == "/v1/policy/reload") return post ? ReloadPolicy() : ErrorReply(405, "use POST");
   absl::string_view rest = path;
   if (absl::ConsumePrefix(&rest, "/v1/patients/")) {
     size_t slash = rest.find('/');
     if (slash != absl::string_view::npos && slash > 0) {
       std::string patient(rest.substr(0, slash));
       absl::string_view what = rest.substr(slash);
-      if (what == "/history") return get ? History(patient, arg("as_of")) : Error(405, "use GET");
-      if (what == "/access-log") return get ? AccessLog(patient, arg("from"), arg("until")) : Error(405, "use GET");
+      if (what == "/history") return get ? History(patient, arg("as_of")) : ErrorReply(405, "use GET");
+      if (what == "/access-log") return get ? AccessLog(patient, arg("from"), arg("until")) : ErrorReply(405, "use GET");
     }
   }
-  return Error(404, "no such endpoint");
+  return ErrorReply(404, "no such endpoint");
 }
 
 Reply Service::Decisions(absl::string_view body) {
   if (body.size() > limits_.max_body_bytes) {
     CountTransportError("body_too_large");
-    return Error(413, absl::StrCat("body of ", body.size(), " bytes exceeds the limit of ", limits_.max_body_bytes));
+    return ErrorReply(413, absl::StrCat("body of ", body.size(), " bytes exceeds the limit of ", limits_.max_body_bytes));
   }
   absl::StatusOr<json> value = ParseJsonStrict(body, limits_.max_body_bytes);
   if (!value.ok()) {
@@ -93,7 +91,7 @@ Reply Service::Decisions(absl::string_view body) {
     if (!list.is_array()) return InvalidRequest("requests: must be an array of request objects");
     if (list.size() > limits_.max_batch) {
       CountTransportError("batch_too_large");
-      return Error(413, absl::StrCat("requests: a batch holds at most ", limits_.max_batch, " requests, not ",
+      return ErrorReply(413, absl::StrCat("requests: a batch holds at most ", limits_.max_batch, " requests, not ",
                                      list.size()));
     }
     std::string out = "{\"decisions\":[";
@@ -123,7 +121,7 @@ Reply Service::Decisions(absl::string_view body) {
 Reply Service::Facts(absl::string_view body) {
   if (body.size() > limits_.max_body_bytes) {
     CountTransportError("body_too_large");
-    return Error(413, absl::StrCat("body of ", body.size(), " bytes exceeds the limit of ", limits_.max_body_bytes));
+    return ErrorReply(413, absl::StrCat("body of ", body.size(), " bytes exceeds the limit of ", limits_.max_body_bytes));
   }
   std::vector<Fact> facts;
   std::vector<int> lines;
@@ -132,17 +130,17 @@ Reply Service::Facts(absl::string_view body) {
     ++line_no;
     if (line.find_first_not_of(" \t\r") == absl::string_view::npos) continue;
     if (facts.size() >= limits_.max_facts) {
-      return Error(413, absl::StrCat("at most ", limits_.max_facts, " facts per request"));
+      return ErrorReply(413, absl::StrCat("at most ", limits_.max_facts, " facts per request"));
     }
     absl::StatusOr<Fact> fact = ParseFactJson(line);
     if (!fact.ok()) {
-      return Error(400, absl::StrCat("line ", line_no, ": ", fact.status().message(), " (nothing was stored)"));
+      return ErrorReply(400, absl::StrCat("line ", line_no, ": ", fact.status().message(), " (nothing was stored)"));
     }
     facts.push_back(*std::move(fact));
     lines.push_back(line_no);
   }
   const size_t count = facts.size();
-  if (count == 0) return Error(400, "no facts in the body (JSON Lines, one fact per line)");
+  if (count == 0) return ErrorReply(400, "no facts in the body (JSON Lines, one fact per line)");
   absl::StatusOr<uint64_t> last = engine_->Record(std::move(facts));
   if (!last.ok()) {
     // The store names "fact N"; give the line instead.
@@ -154,22 +152,22 @@ Reply Service::Facts(absl::string_view body) {
     absl::StatusCode code = last.status().code();
     bool bad = code == absl::StatusCode::kAlreadyExists || code == absl::StatusCode::kNotFound ||
                code == absl::StatusCode::kInvalidArgument;
-    return Error(bad ? 400 : 500, absl::StrCat(message, " (nothing was stored)"));
+    return ErrorReply(bad ? 400 : 500, absl::StrCat(message, " (nothing was stored)"));
   }
   facts_written_.fetch_add(count, std::memory_order_relaxed);
   return Reply{200, JsonText(json{{"stored", count}, {"last_sequence", *last}})};
 }
 
 Reply Service::History(absl::string_view patient, absl::string_view as_of_text) {
-  if (absl::Status s = CheckId(patient, "patient"); !s.ok()) return Error(400, s.message());
+  if (absl::Status s = CheckId(patient, "patient"); !s.ok()) return ErrorReply(400, s.message());
   absl::Time as_of = absl::InfiniteFuture();
   if (!as_of_text.empty()) {
     absl::StatusOr<absl::Time> t = ParseInstant(as_of_text);
-    if (!t.ok()) return Error(400, absl::StrCat("as_of: ", t.status().message()));
+    if (!t.ok()) return ErrorReply(400, absl::StrCat("as_of: ", t.status().message()));
     as_of = *t;
   }
   absl::StatusOr<std::vector<Fact>> facts = engine_->store().History(patient, as_of);
-  if (!facts.ok()) return Error(500, facts.status().message());
+  if (!facts.ok()) return ErrorReply(500, facts.status().message());
   std::string out = absl::StrCat("{\"patient\":", JsonText(json(std::string(patient))), ",\"facts\":[");
   for (size_t i = 0; i < facts->size(); ++i) {
     if (i) out += ",";
@@ -180,18 +178,18 @@ Reply Service::History(absl::string_view patient, absl::string_view as_of_text) 
 }
 
 Reply Service::AccessLog(absl::string_view patient, absl::string_view from_text, absl::string_view until_text) {
-  if (absl::Status s = CheckId(patient, "patient"); !s.ok()) return Error(400, s.message());
+  if (absl::Status s = CheckId(patient, "patient"); !s.ok()) return ErrorReply(400, s.message());
   absl::Time from = absl::InfinitePast(), until = absl::InfiniteFuture();
   for (auto [text, out, name] : {std::tuple{from_text, &from, "from"}, std::tuple{until_text, &until, "until"}}) {
     if (text.empty()) continue;
     absl::StatusOr<absl::Time> t = ParseInstant(text);
-    if (!t.ok()) return Error(400, absl::StrCat(name, ": ", t.status().message()));
+    if (!t.ok()) return ErrorReply(400, absl::StrCat(name, ": ", t.status().message()));
     *out = *t;
   }
   ::toegang::AuditLog* log = engine_->audit_log();
-  if (log == nullptr) return Error(503, "the access log is off");
+  if (log == nullptr) return ErrorReply(503, "the access log is off");
   absl::StatusOr<std::vector<AuditEvent>> events = log->PatientAccesses(patient, from, until);
-  if (!events.ok()) return Error(500, events.status().message());
+  if (!events.ok()) return ErrorReply(500, events.status().message());
   json accesses = json::array();
   for (const AuditEvent& e : *events) {
     json actor = {{"id", e.actor.id}, {"role", std::string(Name(e.actor.role))}};
@@ -270,6 +268,10 @@ Reply Service::ReloadPolicy() {
   engine_->SetPolicy(*next);
   reloads_ok_.fetch_add(1, std::memory_order_relaxed);
   return Reply{200, JsonText(json{{"policy", std::string((*next)->id())}, {"reloaded", true}})};
+}
+
+Reply ErrorReply(int status, absl::string_view message) {
+  return Reply{status, JsonText(json{{"error", std::string(message)}})};
 }
 
 std::string ErrorResponseFrame(uint64_t id, absl::string_view message) {
@@ -353,17 +355,18 @@ std::string Service::DecideFrame(absl::string_view frame) {
   }
   EngineDecision ed = DecideCounted(req);
   const Decision& dec = ed.decision;
-  std::vector<uint8_t> reasons, obligations;
-  for (Reason x : dec.reasons) reasons.push_back(static_cast<uint8_t>(x));
-  for (Obligation x : dec.obligations) obligations.push_back(static_cast<uint8_t>(x));
-  std::vector<flatbuffers::Offset<flatbuffers::String>> consents;
-  for (absl::string_view c : dec.consents) consents.push_back(b.CreateString(c.data(), c.size()));
+  // Straight from the decision's inline vectors, without a copy on the heap.
+  auto reasons = b.CreateVectorScalarCast<uint8_t>(dec.reasons.data(), dec.reasons.size());
+  auto obligations = b.CreateVectorScalarCast<uint8_t>(dec.obligations.data(), dec.obligations.size());
+  absl::InlinedVector<flatbuffers::Offset<flatbuffers::String>, 2> consent_ids;
+  for (absl::string_view c : dec.consents) consent_ids.push_back(b.CreateString(c.data(), c.size()));
+  auto consents = b.CreateVector(consent_ids.data(), consent_ids.size());
   auto policy = b.CreateString(dec.policy.data(), dec.policy.size());
   auto rule = b.CreateString(dec.rule.data(), dec.rule.size());
   auto did = b.CreateString(ed.decision_id);
   auto decision = w::CreateDecision(
-      b, dec.permitted(), b.CreateVector(reasons), dec.legal_basis ? static_cast<int16_t>(*dec.legal_basis) : int16_t{-1},
-      b.CreateVector(obligations), b.CreateVector(consents), dec.age_band ? static_cast<int16_t>(*dec.age_band) : int16_t{-1},
+      b, dec.permitted(), reasons, dec.legal_basis ? static_cast<int16_t>(*dec.legal_basis) : int16_t{-1},
+      obligations, consents, dec.age_band ? static_cast<int16_t>(*dec.age_band) : int16_t{-1},
       policy, did, rule);
   b.Finish(w::CreateResponse(b, id, decision, dec.error.empty() ? 0 : b.CreateString(dec.error)));
   return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());

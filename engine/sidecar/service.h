@@ -91,6 +91,9 @@ class Service {
   std::atomic<uint64_t> reloads_refused_{0};
 };
 
+// An error answer: `status` with {"error": message}.
+Reply ErrorReply(int status, absl::string_view message);
+
 // A Response frame carrying only an error (for frames the transport refuses).
 std::string ErrorResponseFrame(uint64_t id, absl::string_view message);
 
