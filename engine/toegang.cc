@@ -74,7 +74,7 @@ class EngineImpl final : public Engine {
   FactStore& store() override { return *store_; }
 
   std::shared_ptr<const Policy> policy() const override {
-    ReaderMutexLock lock(&mu_);
+    MutexLock lock(&mu_);  // held for a reference count's increment
     return policy_;
   }
 
