@@ -445,7 +445,7 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(AuditStorage* storage, 
   {
     MutexLock lock(&log->mu_);
     log->last_assigned_ = last;
-    log->durable_ = last;
+    log->durable_.Advance(last);
     log->head_hash_ = head;
   }
   log->writer_ = std::thread([l = log.get()] { l->WriterLoop(); });
@@ -463,7 +463,24 @@ AuditLog::~AuditLog() {
 
 template <typename Encode>
 absl::Status AuditLog::Enqueue(const Encode& encode) {
+  uint64_t seq = 0;
+  {
+    MutexLock lock(&mu_);
+    absl::Status queued = EnqueueLocked(encode, &seq);
+    if (!queued.ok() || options_.mode == AuditMode::kBuffered) return queued;
+    work_cv_.Signal();
+  }
+  return WaitDurable(seq);
+}
+
+absl::Status AuditLog::WaitDurable(uint64_t seq) {
+  if (durable_.WaitFor(seq)) return absl::OkStatus();
   MutexLock lock(&mu_);
+  return sticky_;  // the log failed before the record was synced
+}
+
+template <typename Encode>
+absl::Status AuditLog::EnqueueLocked(const Encode& encode, uint64_t* seq) {
   if (!sticky_.ok()) {
     ++stats_.refused;
     return sticky_;
@@ -474,7 +491,7 @@ absl::Status AuditLog::Enqueue(const Encode& encode) {
     work_cv_.Signal();
     absl::Time deadline = absl::Now() + options_.max_wait;
     while (queued_ >= options_.queue_capacity && sticky_.ok()) {
-      if (done_cv_.WaitWithDeadline(&mu_, deadline)) break;
+      if (room_cv_.WaitWithDeadline(&mu_, deadline)) break;
     }
     --room_waiters_;
     if (queued_ >= options_.queue_capacity || !sticky_.ok()) {
@@ -485,8 +502,8 @@ absl::Status AuditLog::Enqueue(const Encode& encode) {
           absl::FormatDuration(options_.max_wait), "): the decision is refused rather than left unlogged"));
     }
   }
-  const uint64_t seq = ++last_assigned_;
-  encode(&queue_, seq);
+  *seq = ++last_assigned_;
+  encode(&queue_, *seq);
   ++queued_;
   ++stats_.appended;
   stats_.max_queue_depth = std::max(stats_.max_queue_depth, queued_);
@@ -494,11 +511,7 @@ absl::Status AuditLog::Enqueue(const Encode& encode) {
     // The writer wakes on its own every kBufferedInterval; wake it early only when a
     // batch has gathered, so a decision does not pay for a futex wake.
     if (queued_ == BufferedBatch()) work_cv_.Signal();
-    return absl::OkStatus();
   }
-  work_cv_.Signal();
-  while (durable_ < seq && sticky_.ok()) done_cv_.Wait(&mu_);
-  if (durable_ < seq) return sticky_;
   return absl::OkStatus();
 }
 
@@ -519,12 +532,14 @@ absl::Status AuditLog::AppendDecision(const AccessRequest& request, const Decisi
 }
 
 absl::Status AuditLog::Flush() {
-  MutexLock lock(&mu_);
-  const uint64_t target = last_assigned_;
-  flush_to_ = std::max(flush_to_, target);
-  work_cv_.Signal();
-  while (durable_ < target && sticky_.ok()) done_cv_.Wait(&mu_);
-  return durable_ >= target ? absl::OkStatus() : sticky_;
+  uint64_t target = 0;
+  {
+    MutexLock lock(&mu_);
+    target = last_assigned_;
+    flush_to_ = std::max(flush_to_, target);
+    work_cv_.Signal();
+  }
+  return WaitDurable(target);
 }
 
 size_t AuditLog::BufferedBatch() const {
@@ -552,7 +567,7 @@ void AuditLog::WriterLoop() {
         // One batch per interval unless a reason to write sooner comes up.
         const absl::Time due = last_batch + kBufferedInterval;
         auto now_wanted = [&] {
-          return stop_ || queued_ >= BufferedBatch() || room_waiters_ > 0 || flush_to_ > durable_;
+          return stop_ || queued_ >= BufferedBatch() || room_waiters_ > 0 || flush_to_ > durable_.value();
         };
         while (!now_wanted() && !work_cv_.WaitWithDeadline(&mu_, due)) {
         }
@@ -567,7 +582,7 @@ void AuditLog::WriterLoop() {
       count = queued_;
       queued_ = 0;
       prev = head_hash_;
-      done_cv_.SignalAll();  // room in the queue again
+      if (room_waiters_ > 0) room_cv_.SignalAll();  // room in the queue again
     }
     // Decode, chain and encode outside the lock: SHA-256 is the expensive part.
     rows.clear();
@@ -594,14 +609,15 @@ void AuditLog::WriterLoop() {
     if (spare_.capacity() < bytes.capacity()) spare_.swap(bytes);
     ++stats_.batches;
     if (s.ok()) {
-      durable_ = last_seq;
       head_hash_ = prev;
       stats_.written += count;
+      durable_.Advance(last_seq);  // wakes the batch's durable callers and flushers
     } else {
       sticky_ = absl::UnavailableError(absl::StrCat("the access log cannot be written: ", s.message()));
       stats_.refused += count;
+      durable_.Close();
+      room_cv_.SignalAll();
     }
-    done_cv_.SignalAll();
   }
 }
 

@@ -139,6 +139,11 @@ class AuditLog {
   // number the log assigns (see PutRecord in audit_log.cc).
   template <typename Encode>
   absl::Status Enqueue(const Encode& encode);
+  // Enqueue's part under the lock: room, numbering, the record into the queue.
+  template <typename Encode>
+  absl::Status EnqueueLocked(const Encode& encode, uint64_t* seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Returns once record `seq` is synced, or the log's error if it never will be.
+  absl::Status WaitDurable(uint64_t seq) ABSL_LOCKS_EXCLUDED(mu_);
   // How many queued records make the buffered writer write before its interval is up.
   size_t BufferedBatch() const;
 
@@ -148,14 +153,16 @@ class AuditLog {
 
   mutable Mutex mu_;
   CondVar work_cv_;   // the writer waits for records
-  CondVar done_cv_;   // appenders wait for their sync, or for room
+  CondVar room_cv_;   // appenders wait for room in a full queue
+  // Highest seq synced; durable appenders and Flush wait on it without the lock (a
+  // batch's dozens of callers wake at once). Closed when the log fails.
+  Watermark durable_;
   // Queued records, back to back in a compact binary form: a decision pays for one
   // sequential copy of its fields and no allocation; the writer decodes them.
   std::string queue_ ABSL_GUARDED_BY(mu_);
   size_t queued_ ABSL_GUARDED_BY(mu_) = 0;            // records in queue_
   std::string spare_ ABSL_GUARDED_BY(mu_);            // a cleared buffer, capacity kept
   uint64_t last_assigned_ ABSL_GUARDED_BY(mu_) = 0;  // highest seq handed out
-  uint64_t durable_ ABSL_GUARDED_BY(mu_) = 0;        // highest seq synced
   std::string head_hash_ ABSL_GUARDED_BY(mu_);       // hash of record `durable_`
   absl::Status sticky_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;

@@ -74,19 +74,19 @@ class EngineImpl final : public Engine {
   FactStore& store() override { return *store_; }
 
   std::shared_ptr<const Policy> policy() const override {
-    MutexLock lock(&mu_);  // held for a reference count's increment
+    ReaderMutexLock lock(&mu_);  // every decision reads it: readers do not queue
     return policy_;
   }
 
   void SetPolicy(std::shared_ptr<const Policy> policy) override {
-    MutexLock lock(&mu_);
+    WriterMutexLock lock(&mu_);
     policy_ = std::move(policy);
   }
 
  private:
   std::unique_ptr<FactStore> store_;
   std::unique_ptr<AuditLog> audit_;
-  mutable Mutex mu_;
+  mutable SharedMutex mu_;
   std::shared_ptr<const Policy> policy_ ABSL_GUARDED_BY(mu_);
   std::string id_prefix_;
   std::atomic<uint64_t> next_id_{1};

@@ -1,0 +1,58 @@
+// Copyright toegang authors.
+//
+// Watermark: every waiter returns once the value reaches its target, none before, and
+// Close() ends the waits that can no longer be met.
+#include "base/sync.h"
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace toegang {
+namespace {
+
+TEST(Watermark, EveryWaiterReturnsOnceItsTargetIsReachedAndNotBefore) {
+  Watermark mark(0);
+  constexpr int kWaiters = 32;
+  constexpr uint64_t kSteps = 2000;
+  std::atomic<int> early{0};
+  std::vector<std::thread> waiters;
+  for (int i = 0; i < kWaiters; ++i) {
+    waiters.emplace_back([&, i] {
+      for (uint64_t target = 1 + i % 7; target <= kSteps; target += 1 + (i % 5) * 13) {
+        ASSERT_TRUE(mark.WaitFor(target));
+        if (mark.value() < target) early.fetch_add(1);
+      }
+    });
+  }
+  for (uint64_t v = 1; v <= kSteps; ++v) {
+    mark.Advance(v);
+    if (v % 64 == 0) std::this_thread::yield();
+  }
+  for (auto& t : waiters) t.join();
+  EXPECT_EQ(early.load(), 0);
+  EXPECT_EQ(mark.value(), kSteps);
+}
+
+TEST(Watermark, CloseEndsWaitsThatCannotBeMet) {
+  Watermark mark(5);
+  EXPECT_TRUE(mark.WaitFor(5)) << "a target already reached does not wait";
+  std::atomic<int> refused{0};
+  std::vector<std::thread> waiters;
+  for (int i = 0; i < 8; ++i) {
+    waiters.emplace_back([&] {
+      if (!mark.WaitFor(100)) refused.fetch_add(1);
+    });
+  }
+  mark.Advance(50);
+  mark.Close();
+  for (auto& t : waiters) t.join();
+  EXPECT_EQ(refused.load(), 8);
+  EXPECT_FALSE(mark.WaitFor(51)) << "a closed mark refuses later waits too";
+  EXPECT_TRUE(mark.WaitFor(50));
+}
+
+}  // namespace
+}  // namespace toegang
