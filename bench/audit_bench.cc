@@ -21,12 +21,14 @@ namespace {
 
 constexpr int kPatients = 10000;
 
-std::string Dir() { return "/tmp/toegang-audit-bench"; }
+// The benchmark stores: the same facts in each; a second one for the paired benchmark,
+// whose two engines cannot share a RocksDB directory.
+std::string Dir(int copy = 0) { return copy == 0 ? "/tmp/toegang-audit-bench" : "/tmp/toegang-audit-bench-b"; }
 
-void EnsureStore() {
-  static bool done = [] {
-    std::filesystem::remove_all(Dir());
-    auto store = OpenDurableFactStore(Dir(), {});
+void FillStore(int copy) {
+  std::filesystem::remove_all(Dir(copy));
+  {
+    auto store = OpenDurableFactStore(Dir(copy), {});
     if (!store.ok()) std::abort();
     std::vector<Fact> facts;
     for (int i = 0; i < kPatients; ++i) {
@@ -35,9 +37,13 @@ void EnsureStore() {
       facts.push_back({Relationship{absl::StrCat("rel-", i), absl::StrCat("clin-", i % 100), Relation::kTreating, p, {}}, {}});
     }
     if (!(*store)->Append(std::move(facts)).ok()) std::abort();
-    return true;
-  }();
-  (void)done;
+  }
+}
+
+void EnsureStore(int copy = 0) {
+  static bool done[2] = {false, false};
+  if (!done[copy]) FillStore(copy);
+  done[copy] = true;
 }
 
 AccessRequest Request(int i) {
@@ -48,9 +54,9 @@ AccessRequest Request(int i) {
   return r;
 }
 
-std::unique_ptr<Engine> OpenEngine(int mode) {  // 0 off, 1 buffered, 2 durable
+std::unique_ptr<Engine> OpenEngine(int mode, int copy = 0) {  // 0 off, 1 buffered, 2 durable
   Options options;
-  options.db_path = Dir();
+  options.db_path = Dir(copy);
   if (mode == 0) {
     options.audit.reset();
   } else {
@@ -64,9 +70,9 @@ std::unique_ptr<Engine> OpenEngine(int mode) {  // 0 off, 1 buffered, 2 durable
 // One timed caller: the engine in `mode` over the shared store, 4,096 requests decided
 // once (the record cache is warm), and room for a million latencies.
 struct Caller {
-  explicit Caller(int mode) {
-    EnsureStore();
-    engine = OpenEngine(mode);
+  explicit Caller(int mode, int copy = 0) {
+    EnsureStore(copy);
+    engine = OpenEngine(mode, copy);
     for (int i = 0; i < 4096; ++i) requests.push_back(Request(i));
     for (const AccessRequest& r : requests) engine->Decide(r);
     ns.reserve(1 << 20);
@@ -78,11 +84,16 @@ struct Caller {
     benchmark::DoNotOptimize(d);
     if (ns.size() < ns.capacity()) ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(done - since).count());
   }
+  // The latency below which `fraction` of the decisions finished (sorts `ns`).
+  double Quantile(double fraction) {
+    if (ns.empty()) return 0;  // google benchmark's first, one-iteration pass
+    std::sort(ns.begin(), ns.end());
+    return static_cast<double>(ns[static_cast<size_t>(static_cast<double>(ns.size() - 1) * fraction)]);
+  }
   // p50/p99 and the access log's queue figures as counters; labels the run.
   void Report(benchmark::State& state, const std::string& label) {
-    std::sort(ns.begin(), ns.end());
-    state.counters["p50_ns"] = static_cast<double>(ns[ns.size() / 2]);
-    state.counters["p99_ns"] = static_cast<double>(ns[ns.size() * 99 / 100]);
+    state.counters["p50_ns"] = Quantile(0.5);
+    state.counters["p99_ns"] = Quantile(0.99);
     if (engine->audit_log()) {
       AuditStats s = engine->audit_log()->stats();
       state.counters["max_queue"] = static_cast<double>(s.max_queue_depth);
@@ -142,6 +153,59 @@ void BM_DecideWithLoggingIdleBetween(benchmark::State& state) {
   caller.Report(state, absl::StrCat(ModeName(state.range(0)), " at ", state.range(1), "/s"));
 }
 BENCHMARK(BM_DecideWithLoggingIdleBetween)->Args({0, 20000})->Args({1, 20000})->Args({0, 20000})->Args({1, 20000})->MinTime(3.0);
+
+// The same pacing with both modes in one loop: two engines over identical stores, one
+// with logging off and one buffered, take turns slot by slot, so both see the same
+// moments of a noisy machine and their ratio is a paired comparison. Reported: each
+// one's p50/p99 and buffered's cost at each, in percent.
+void BM_BufferedCostPaired(benchmark::State& state) {
+  Caller off(0, 0);
+  Caller buffered(1, 1);
+  const absl::Duration period = absl::Nanoseconds(1000000000LL / state.range(0));
+  absl::Time next = absl::Now();
+  bool turn = false;
+  for (auto _ : state) {
+    next += period;
+    absl::Duration wait = next - absl::Now();
+    if (wait > absl::ZeroDuration()) absl::SleepFor(wait);
+    (turn ? buffered : off).DecideFrom(std::chrono::steady_clock::now());
+    turn = !turn;
+  }
+  for (double q : {0.5, 0.99}) {
+    const double a = off.Quantile(q), b = buffered.Quantile(q);
+    const std::string name = q == 0.5 ? "p50" : "p99";
+    state.counters["off_" + name + "_ns"] = a;
+    state.counters["buffered_" + name + "_ns"] = b;
+    state.counters["cost_" + name + "_pct"] = a > 0 ? 100.0 * (b - a) / a : 0;
+  }
+  state.SetLabel(absl::StrCat("off and buffered taking turns, ", state.range(0), " decisions/s"));
+}
+BENCHMARK(BM_BufferedCostPaired)->Arg(20000)->MinTime(10.0);
+
+// The log's own share of the idle-between figure: the same pacing, but only
+// AuditLog::AppendDecision is timed (buffered), for decisions made beforehand.
+void BM_AppendIdleBetween(benchmark::State& state) {
+  Caller caller(1);
+  std::vector<EngineDecision> decided;
+  for (int i = 0; i < 4096; ++i) decided.push_back(caller.engine->Decide(caller.requests[i]));
+  AuditLog* log = caller.engine->audit_log();
+  const absl::Duration period = absl::Nanoseconds(1000000000LL / state.range(0));
+  absl::Time next = absl::Now();
+  size_t k = 0;
+  for (auto _ : state) {
+    next += period;
+    absl::Duration wait = next - absl::Now();
+    if (wait > absl::ZeroDuration()) absl::SleepFor(wait);
+    const size_t i = k++ & 4095;
+    auto start = std::chrono::steady_clock::now();
+    absl::Status s = log->AppendDecision(caller.requests[i], decided[i].decision, decided[i].decision_id, std::nullopt);
+    auto done = std::chrono::steady_clock::now();
+    if (!s.ok()) state.SkipWithError("append failed");
+    if (caller.ns.size() < caller.ns.capacity()) caller.ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(done - start).count());
+  }
+  caller.Report(state, absl::StrCat("append alone, buffered, at ", state.range(0), "/s"));
+}
+BENCHMARK(BM_AppendIdleBetween)->Arg(20000)->MinTime(3.0);
 
 // Many callers, durable: every decision returns only after its record is synced.
 std::unique_ptr<Engine>* g_engine = nullptr;
