@@ -21,13 +21,14 @@ namespace {
 
 namespace fb = ::toegang::schema;
 constexpr size_t kHashBytes = 32;
-// Buffered mode: the writer writes (and syncs) one batch per interval, or sooner once
-// this many records wait, someone flushes, or appenders wait for room. Pacing the writer
-// matters: a sync costs far more than the records in it (on a VM most of it is the
-// hypervisor's I/O exits), and a writer that started its next sync as soon as the last
-// one ended would keep a core busy syncing a few records at a time.
-constexpr size_t kBufferedBatch = 1024;
-constexpr absl::Duration kBufferedInterval = absl::Milliseconds(5);
+// Buffered mode: the writer wakes every interval, or early once this many wait. It
+// writes (and syncs) a batch as soon as it has records, so under steady traffic it
+// syncs back to back. Pacing it to one batch per 5 ms was tried and undone: on the
+// 2-core VM the in-process cost did not change, but with both virtual CPUs idling
+// between requests the sidecar's one-client round trip went from 7 to 50 µs at the
+// median (waking an idle virtual CPU costs tens of microseconds; see bench/RESULTS.md).
+constexpr size_t kBufferedBatch = 256;
+constexpr absl::Duration kBufferedInterval = absl::Milliseconds(2);
 
 // SHA-256(a || b), with one OpenSSL context per thread.
 std::string Sha256(absl::string_view a, absl::string_view b) {
@@ -487,13 +488,10 @@ absl::Status AuditLog::EnqueueLocked(const Encode& encode, uint64_t* seq) {
   }
   if (queued_ >= options_.queue_capacity) {
     ++stats_.waits;
-    ++room_waiters_;
-    work_cv_.Signal();
     absl::Time deadline = absl::Now() + options_.max_wait;
     while (queued_ >= options_.queue_capacity && sticky_.ok()) {
       if (room_cv_.WaitWithDeadline(&mu_, deadline)) break;
     }
-    --room_waiters_;
     if (queued_ >= options_.queue_capacity || !sticky_.ok()) {
       ++stats_.refused;
       if (!sticky_.ok()) return sticky_;
@@ -510,7 +508,7 @@ absl::Status AuditLog::EnqueueLocked(const Encode& encode, uint64_t* seq) {
   if (options_.mode == AuditMode::kBuffered) {
     // The writer wakes on its own every kBufferedInterval; wake it early only when a
     // batch has gathered, so a decision does not pay for a futex wake.
-    if (queued_ == BufferedBatch()) work_cv_.Signal();
+    if (queued_ == kBufferedBatch) work_cv_.Signal();
   }
   return absl::OkStatus();
 }
@@ -536,14 +534,9 @@ absl::Status AuditLog::Flush() {
   {
     MutexLock lock(&mu_);
     target = last_assigned_;
-    flush_to_ = std::max(flush_to_, target);
     work_cv_.Signal();
   }
   return WaitDurable(target);
-}
-
-size_t AuditLog::BufferedBatch() const {
-  return std::max<size_t>(1, std::min(kBufferedBatch, options_.queue_capacity / 2));
 }
 
 AuditStats AuditLog::stats() const {
@@ -557,22 +550,13 @@ void AuditLog::WriterLoop() {
   std::string bytes;
   AuditEvent e;  // reused: its strings keep their capacity from record to record
   std::vector<AuditRow> rows;
-  absl::Time last_batch = absl::InfinitePast();
   while (true) {
     size_t count = 0;
     std::string prev;
     {
       MutexLock lock(&mu_);
       if (options_.mode == AuditMode::kBuffered) {
-        // One batch per interval unless a reason to write sooner comes up.
-        const absl::Time due = last_batch + kBufferedInterval;
-        auto now_wanted = [&] {
-          return stop_ || queued_ >= BufferedBatch() || room_waiters_ > 0 || flush_to_ > durable_.value();
-        };
-        while (!now_wanted() && !work_cv_.WaitWithDeadline(&mu_, due)) {
-        }
         while (queued_ == 0 && !stop_) work_cv_.WaitWithTimeout(&mu_, kBufferedInterval);
-        last_batch = absl::Now();
       } else {
         while (queued_ == 0 && !stop_) work_cv_.Wait(&mu_);
       }
@@ -582,7 +566,7 @@ void AuditLog::WriterLoop() {
       count = queued_;
       queued_ = 0;
       prev = head_hash_;
-      if (room_waiters_ > 0) room_cv_.SignalAll();  // room in the queue again
+      room_cv_.SignalAll();  // room in the queue again
     }
     // Decode, chain and encode outside the lock: SHA-256 is the expensive part.
     rows.clear();

@@ -9,9 +9,8 @@
 // thread numbers, chains, batches and syncs. Modes:
 //   kDurable   Append returns once the record's batch is synced (group commit: every
 //              record queued meanwhile shares the sync).
-//   kBuffered  Append returns once queued; the writer writes and syncs one batch every
-//              5 ms (sooner when 1,024 records wait, on Flush, or when the queue is
-//              full). A crash loses at most what was still queued.
+//   kBuffered  Append returns once queued; batches are synced in the background. A
+//              crash loses at most what was still queued.
 // The queue is bounded. When it is full, Append waits (back-pressure) up to
 // `max_wait`, then fails with ResourceExhausted — it never drops a record silently. A
 // failed Append means the decision was not logged: the engine turns it into a deny.
@@ -144,8 +143,6 @@ class AuditLog {
   absl::Status EnqueueLocked(const Encode& encode, uint64_t* seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Returns once record `seq` is synced, or the log's error if it never will be.
   absl::Status WaitDurable(uint64_t seq) ABSL_LOCKS_EXCLUDED(mu_);
-  // How many queued records make the buffered writer write before its interval is up.
-  size_t BufferedBatch() const;
 
   AuditStorage* const storage_;
   const AuditOptions options_;
@@ -166,8 +163,6 @@ class AuditLog {
   std::string head_hash_ ABSL_GUARDED_BY(mu_);       // hash of record `durable_`
   absl::Status sticky_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  uint64_t flush_to_ ABSL_GUARDED_BY(mu_) = 0;    // Flush() waits for this seq
-  int room_waiters_ ABSL_GUARDED_BY(mu_) = 0;     // appenders waiting for room
   AuditStats stats_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -387,34 +387,6 @@ TEST(AuditLog, FullBufferedQueueAppliesBackPressureAndLosesNothing) {
   EXPECT_EQ(v->records, 400u);
 }
 
-// Buffered mode writes (and syncs) one batch per interval (5 ms) under a steady trickle,
-// not one per record: a sync costs far more than the records in it.
-TEST(AuditLog, BufferedWriterBatchesATrickle) {
-  SlowStorage storage(absl::Milliseconds(1));  // a sync's worth of delay per batch
-  AuditOptions o;
-  o.mode = AuditMode::kBuffered;
-  auto log = AuditLog::Open(&storage, o);
-  ASSERT_TRUE(log.ok());
-  const absl::Time start = absl::Now();
-  for (int i = 0; i < 600; ++i) {  // fewer than a batch that forces an early write
-    ASSERT_TRUE((*log)->Append(Event(i)).ok());
-    absl::SleepFor(absl::Microseconds(20));
-  }
-  ASSERT_TRUE((*log)->Flush().ok());
-  const absl::Time end = absl::Now();
-  AuditStats s = (*log)->stats();
-  EXPECT_EQ(s.written, 600u);
-  // At most one batch per 5 ms that passed, one for the flush and one started as the
-  // loop began; a writer that started its next batch as soon as the last one was
-  // stored would write one per millisecond here.
-  EXPECT_LE(s.batches, static_cast<uint64_t>((end - start) / absl::Milliseconds(5)) + 2)
-      << "the writer did not wait for its interval between batches";
-  absl::StatusOr<AuditVerifyReport> v = (*log)->Verify();
-  ASSERT_TRUE(v.ok());
-  EXPECT_TRUE(v->ok) << v->problem;
-  EXPECT_EQ(v->records, 600u);
-}
-
 TEST(AuditLog, QueueFullPastTheWaitRefusesLoudlyNeverSilently) {
   SlowStorage storage(absl::Milliseconds(20));
   AuditOptions o;
