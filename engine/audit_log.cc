@@ -198,6 +198,7 @@ class RawSink {
  public:
   explicit RawSink(char* at) : at_(at) {}
   void Raw(const void* p, size_t n) {
+    if (n == 0) return;  // an empty view's data() may be null, which memcpy must not get
     std::memcpy(at_, p, n);
     at_ += n;
   }
