@@ -543,7 +543,7 @@ absl::Status AuditLog::Flush() {
 AuditStats AuditLog::stats() const {
   MutexLock lock(&mu_);
   AuditStats s = stats_;
-  s.queue_depth = queue_.size();
+  s.queue_depth = queued_;  // records (queue_ holds their bytes)
   return s;
 }
 
@@ -577,7 +577,7 @@ void AuditLog::WriterLoop() {
     const absl::Time logged_at = options_.clock();
     uint64_t last_seq = 0;
     bool readable = true;
-    for (size_t i = 0; i < count && readable; ++i) {
+    for (size_t i = 0; i < count; ++i) {
       readable = ReadQueued(in, &e);
       if (!readable) break;
       e.logged_at = logged_at;

@@ -387,6 +387,23 @@ TEST(AuditLog, FullBufferedQueueAppliesBackPressureAndLosesNothing) {
   EXPECT_EQ(v->records, 400u);
 }
 
+// stats().queue_depth counts records waiting (the queue holds their bytes).
+TEST(AuditLog, QueueDepthCountsRecords) {
+  SlowStorage storage(absl::Milliseconds(300));
+  AuditOptions o;
+  o.mode = AuditMode::kBuffered;
+  auto log = AuditLog::Open(&storage, o);
+  ASSERT_TRUE(log.ok());
+  ASSERT_TRUE((*log)->Append(Event(0)).ok());
+  absl::SleepFor(absl::Milliseconds(50));  // the writer takes it and sits in storage
+  for (int i = 1; i <= 3; ++i) ASSERT_TRUE((*log)->Append(Event(i)).ok());
+  const size_t depth = (*log)->stats().queue_depth;
+  EXPECT_GE(depth, 3u);
+  EXPECT_LE(depth, 4u) << "queue_depth is not a count of records";
+  ASSERT_TRUE((*log)->Flush().ok());
+  EXPECT_EQ((*log)->stats().queue_depth, 0u);
+}
+
 TEST(AuditLog, QueueFullPastTheWaitRefusesLoudlyNeverSilently) {
   SlowStorage storage(absl::Milliseconds(20));
   AuditOptions o;
