@@ -1,14 +1,14 @@
 // Copyright toegang authors.
 //
-// sync.h: the mutex, lock guard and condition variable toegang's own code uses, with
+// sync.h: the locks, lock guards and condition variable toegang's own code uses, with
 // Abseil's thread-safety annotations (ABSL_GUARDED_BY and friends) so the compiler
-// checks what each lock guards.
+// checks what each lock guards; and Watermark, for waiting on a counter without a lock.
 //
 // Why not absl::Mutex itself: Debian's Abseil is built without NDEBUG, so every
 // absl::Mutex lock and unlock runs Abseil's deadlock detector (a global lock graph
 // behind a spin lock, per-thread lock lists). Measured on the 2-core VM: 44.5 ns per
 // uncontended lock/unlock against 18.9 ns with detection off, and far more when the
-// graph is cold — it was most of the access log's cost per decision. Turning detection
+// graph is cold — a fifth of the access log's cost per decision. Turning detection
 // off is a process-wide setting that belongs to whoever embeds toegang, so toegang does
 // not touch it; it uses the C++ library's mutex (pthreads) instead. That also makes
 // its locks visible to ThreadSanitizer, which intercepts pthreads (Debian's Abseil is
@@ -59,17 +59,6 @@ class ABSL_LOCKABLE Mutex {
   std::mutex mu_;
 };
 
-class ABSL_SCOPED_LOCKABLE MutexLock {
- public:
-  explicit MutexLock(Mutex* mu) ABSL_EXCLUSIVE_LOCK_FUNCTION(mu) : mu_(mu) { mu_->Lock(); }
-  ~MutexLock() ABSL_UNLOCK_FUNCTION() { mu_->Unlock(); }
-  MutexLock(const MutexLock&) = delete;
-  MutexLock& operator=(const MutexLock&) = delete;
-
- private:
-  Mutex* const mu_;
-};
-
 // A lock that many readers may hold at once (for state read on every decision and
 // seldom written, so that readers never queue behind one another).
 class ABSL_LOCKABLE SharedMutex {
@@ -87,17 +76,22 @@ class ABSL_LOCKABLE SharedMutex {
   std::shared_mutex mu_;
 };
 
-class ABSL_SCOPED_LOCKABLE WriterMutexLock {
+// Holds `mu` exclusively for its scope: a Mutex, or a SharedMutex as its writer.
+template <typename M>
+class ABSL_SCOPED_LOCKABLE ExclusiveLock {
  public:
-  explicit WriterMutexLock(SharedMutex* mu) ABSL_EXCLUSIVE_LOCK_FUNCTION(mu) : mu_(mu) { mu_->Lock(); }
-  ~WriterMutexLock() ABSL_UNLOCK_FUNCTION() { mu_->Unlock(); }
-  WriterMutexLock(const WriterMutexLock&) = delete;
-  WriterMutexLock& operator=(const WriterMutexLock&) = delete;
+  explicit ExclusiveLock(M* mu) ABSL_EXCLUSIVE_LOCK_FUNCTION(mu) : mu_(mu) { mu_->Lock(); }
+  ~ExclusiveLock() ABSL_UNLOCK_FUNCTION() { mu_->Unlock(); }
+  ExclusiveLock(const ExclusiveLock&) = delete;
+  ExclusiveLock& operator=(const ExclusiveLock&) = delete;
 
  private:
-  SharedMutex* const mu_;
+  M* const mu_;
 };
+using MutexLock = ExclusiveLock<Mutex>;
+using WriterMutexLock = ExclusiveLock<SharedMutex>;
 
+// Holds `mu` shared for its scope.
 class ABSL_SCOPED_LOCKABLE ReaderMutexLock {
  public:
   explicit ReaderMutexLock(SharedMutex* mu) ABSL_SHARED_LOCK_FUNCTION(mu) : mu_(mu) { mu_->ReaderLock(); }
@@ -120,12 +114,8 @@ class CondVar {
   }
   // True if the timeout passed first.
   bool WaitWithTimeout(Mutex* mu, absl::Duration timeout) {
-    if (timeout == absl::InfiniteDuration()) {
-      Wait(mu);
-      return false;
-    }
-    // The steady clock: a wall-clock step must not stretch or cut a wait. Clamped so
-    // the sum cannot overflow.
+    // The steady clock: a wall-clock step must not stretch or cut a wait. Clamped (an
+    // infinite timeout becomes a century) so the sum cannot overflow.
     timeout = std::clamp(timeout, absl::ZeroDuration(), absl::Hours(24 * 365 * 100));
     std::unique_lock<std::mutex> held(mu->mu_, std::adopt_lock);
     const auto until = std::chrono::steady_clock::now() + std::chrono::nanoseconds(absl::ToInt64Nanoseconds(timeout));
@@ -134,13 +124,7 @@ class CondVar {
     return timed_out;
   }
   // True if the deadline passed first.
-  bool WaitWithDeadline(Mutex* mu, absl::Time deadline) {
-    if (deadline == absl::InfiniteFuture()) {
-      Wait(mu);
-      return false;
-    }
-    return WaitWithTimeout(mu, deadline - absl::Now());
-  }
+  bool WaitWithDeadline(Mutex* mu, absl::Time deadline) { return WaitWithTimeout(mu, deadline - absl::Now()); }
   void Signal() { cv_.notify_one(); }
   void SignalAll() { cv_.notify_all(); }
 

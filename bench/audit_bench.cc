@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "benchmark/benchmark.h"
 #include "engine/toegang.h"
 
@@ -68,8 +70,8 @@ std::unique_ptr<Engine> OpenEngine(int mode, int copy = 0) {  // 0 off, 1 buffer
   return *std::move(engine);
 }
 
-// One timed caller: the engine in `mode` over the shared store, 4,096 requests decided
-// once (the record cache is warm), and room for a million latencies.
+// One timed caller: the engine in `mode` over benchmark store `copy`, 4,096 requests
+// decided once (the record cache is warm), and room for a million latencies.
 struct Caller {
   explicit Caller(int mode, int copy = 0) {
     EnsureStore(copy);
@@ -81,8 +83,11 @@ struct Caller {
   // Decides the next request; keeps the latency from `since` to its end.
   void DecideFrom(std::chrono::steady_clock::time_point since) {
     EngineDecision d = engine->Decide(requests[k++ & 4095]);
-    auto done = std::chrono::steady_clock::now();
+    Keep(since, std::chrono::steady_clock::now());
     benchmark::DoNotOptimize(d);
+  }
+  // Keeps one latency (while there is room).
+  void Keep(std::chrono::steady_clock::time_point since, std::chrono::steady_clock::time_point done) {
     if (ns.size() < ns.capacity()) ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(done - since).count());
   }
   // The latency below which `fraction` of the decisions finished (sorts `ns`).
@@ -108,6 +113,22 @@ struct Caller {
   std::vector<AccessRequest> requests;
   std::vector<int64_t> ns;
   size_t k = 0;
+};
+
+// The slots of a fixed rate; the caller sleeps until each, as a sidecar thread waits
+// for its next request.
+class Slots {
+ public:
+  explicit Slots(int64_t per_second) : period_(absl::Nanoseconds(1000000000LL / per_second)) {}
+  void SleepUntilNext() {
+    next_ += period_;
+    const absl::Duration wait = next_ - absl::Now();
+    if (wait > absl::ZeroDuration()) absl::SleepFor(wait);
+  }
+
+ private:
+  const absl::Duration period_;
+  absl::Time next_ = absl::Now();
 };
 
 const char* ModeName(int64_t mode) { return mode == 0 ? "logging off" : mode == 1 ? "buffered" : "durable"; }
@@ -143,12 +164,9 @@ BENCHMARK(BM_DecideWithLoggingPaced)->Args({0, 50000})->Args({1, 50000})->Args({
 // decision when the machine is not kept busy by the benchmark itself.
 void BM_DecideWithLoggingIdleBetween(benchmark::State& state) {
   Caller caller(static_cast<int>(state.range(0)));
-  const absl::Duration period = absl::Nanoseconds(1000000000LL / state.range(1));
-  absl::Time next = absl::Now();
+  Slots slots(state.range(1));
   for (auto _ : state) {
-    next += period;
-    absl::Duration wait = next - absl::Now();
-    if (wait > absl::ZeroDuration()) absl::SleepFor(wait);
+    slots.SleepUntilNext();
     caller.DecideFrom(std::chrono::steady_clock::now());
   }
   caller.Report(state, absl::StrCat(ModeName(state.range(0)), " at ", state.range(1), "/s"));
@@ -167,13 +185,10 @@ void BM_BufferedCostPaired(benchmark::State& state) {
   }
   Caller off(0, 0);
   Caller buffered(1, 1);
-  const absl::Duration period = absl::Nanoseconds(1000000000LL / state.range(0));
-  absl::Time next = absl::Now();
+  Slots slots(state.range(0));
   bool turn = false;
   for (auto _ : state) {
-    next += period;
-    absl::Duration wait = next - absl::Now();
-    if (wait > absl::ZeroDuration()) absl::SleepFor(wait);
+    slots.SleepUntilNext();
     (turn ? buffered : off).DecideFrom(std::chrono::steady_clock::now());
     turn = !turn;
   }
@@ -195,19 +210,15 @@ void BM_AppendIdleBetween(benchmark::State& state) {
   std::vector<EngineDecision> decided;
   for (int i = 0; i < 4096; ++i) decided.push_back(caller.engine->Decide(caller.requests[i]));
   AuditLog* log = caller.engine->audit_log();
-  const absl::Duration period = absl::Nanoseconds(1000000000LL / state.range(0));
-  absl::Time next = absl::Now();
+  Slots slots(state.range(0));
   size_t k = 0;
   for (auto _ : state) {
-    next += period;
-    absl::Duration wait = next - absl::Now();
-    if (wait > absl::ZeroDuration()) absl::SleepFor(wait);
+    slots.SleepUntilNext();
     const size_t i = k++ & 4095;
     auto start = std::chrono::steady_clock::now();
     absl::Status s = log->AppendDecision(caller.requests[i], decided[i].decision, decided[i].decision_id, std::nullopt);
-    auto done = std::chrono::steady_clock::now();
+    caller.Keep(start, std::chrono::steady_clock::now());
     if (!s.ok()) state.SkipWithError("append failed");
-    if (caller.ns.size() < caller.ns.capacity()) caller.ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(done - start).count());
   }
   caller.Report(state, absl::StrCat("append alone, buffered, at ", state.range(0), "/s"));
 }

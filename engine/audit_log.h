@@ -27,8 +27,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "base/sync.h"
 #include "absl/time/time.h"
+#include "base/sync.h"
 #include "engine/audit_storage.h"
 #include "engine/fact_store.h"
 #include "model/request.h"
