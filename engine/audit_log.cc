@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <future>
 #include <utility>
 
 #include "absl/strings/escaping.h"
@@ -15,6 +16,7 @@
 #include "model/time.h"
 #include "schemas/audit_generated.h"
 #include "base/sync.h"
+#include "base/threads.h"
 
 namespace toegang {
 namespace {
@@ -450,7 +452,20 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(AuditStorage* storage, 
     log->durable_.Advance(last);
     log->head_hash_ = head;
   }
-  log->writer_ = std::thread([l = log.get()] { l->WriterLoop(); });
+  // The writer places itself and says whether it could before the log is handed out;
+  // on failure it ends at once and ~AuditLog joins it.
+  std::promise<absl::Status> placed;
+  std::future<absl::Status> placement = placed.get_future();
+  log->writer_ = std::thread([l = log.get(), placed = std::move(placed)]() mutable {
+    NameCurrentThread("toegang-audit");
+    absl::Status s = l->options_.writer_cpus.empty() ? absl::OkStatus() : PinCurrentThread(l->options_.writer_cpus);
+    const bool ok = s.ok();
+    placed.set_value(std::move(s));
+    if (ok) l->WriterLoop();
+  });
+  if (absl::Status s = placement.get(); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("access log writer_cpus: ", s.message()));
+  }
   return log;
 }
 

@@ -46,6 +46,10 @@ struct AuditOptions {
   absl::Duration max_wait = absl::Seconds(1);
   // Stamps `logged_at`, from which retention runs. Default: the wall clock.
   ArrivalClock clock = WallClock;
+  // The CPUs the writer thread may run on (base/threads.h says why keeping it off the
+  // CPUs that answer requests helps). Open refuses a CPU the process may not use.
+  // Default: empty, wherever the scheduler puts it.
+  std::vector<int> writer_cpus;
 };
 
 // One decision, as the log keeps it (the D50 fields).

@@ -23,6 +23,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "base/sync.h"
+#include "base/threads.h"
 
 namespace toegang::sidecar {
 namespace {
@@ -49,7 +50,12 @@ struct Connection {
 class WorkerPool {
  public:
   explicit WorkerPool(int n) {
-    for (int i = 0; i < n; ++i) threads_.emplace_back([this] { Run(); });
+    for (int i = 0; i < n; ++i) {
+      threads_.emplace_back([this] {
+        NameCurrentThread("toegang-worker");
+        Run();
+      });
+    }
   }
   ~WorkerPool() {
     {
@@ -369,6 +375,7 @@ class SocketServerImpl final : public SocketServer {
   }
 
   void Loop() {
+    NameCurrentThread("toegang-frames");
     epoll_event events[64];
     while (!stopping_.load()) {
       int n = epoll_wait(epoll_fd_, events, 64, 200);
