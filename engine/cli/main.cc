@@ -37,7 +37,7 @@ commands:
                           remove access log records older than 5 years (D51)
   serve --db DIR --http HOST:PORT --socket PATH [--tcp HOST:PORT] [--policy FILE]
         [--audit-mode durable|buffered] [--threads N] [--io-timeout SECONDS]
-        [--cache-mb MIB] [--record-cache ENTRIES]
+        [--cache-mb MIB] [--record-cache ENTRIES] [--pin-threads=true|false]
                           the sidecar: HTTP/JSON and the FlatBuffers frame protocol
   policy check FILE       validate a policy pack: errors, overlaps, unreachable rules
 
@@ -46,7 +46,7 @@ exit status: 0 success, 2 bad input, 1 otherwise
 
 const char* const kKnownFlags[] = {"db", "policy", "facts", "as_of", "patient", "from", "until", "before",
                                    "audit_mode", "http", "socket", "tcp", "threads", "io_timeout", "cache_mb",
-                                   "record_cache", "help"};
+                                   "record_cache", "pin_threads", "help"};
 
 // absl exits with status 1 on an unknown flag; API.md wants 2 for bad input.
 bool KnownFlag(const char* arg) {

@@ -13,11 +13,14 @@
 #include <algorithm>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "base/threads.h"
 #include "engine/cli/cli.h"
 #include "engine/sidecar/http_server.h"
 #include "engine/sidecar/service.h"
@@ -31,6 +34,10 @@ ABSL_FLAG(int, threads, 8, "serve: HTTP event-loop threads, and frame-protocol w
 ABSL_FLAG(int, io_timeout, 5, "serve: seconds a client may take to send a request or read an answer");
 ABSL_FLAG(int, cache_mb, 64, "serve: RocksDB block cache, MiB");
 ABSL_FLAG(int, record_cache, 100000, "serve: patient records and coverages kept decoded in memory");
+ABSL_FLAG(bool, pin_threads, true,
+          "serve: with two CPUs or more, keep background work (the access log's writer, the "
+          "store's flushes and compactions) on the last one and the threads that answer "
+          "requests on the others (base/threads.h says why)");
 
 namespace toegang::cli {
 int Serve(const std::vector<std::string>& args) {
@@ -67,10 +74,38 @@ int Serve(const std::vector<std::string>& args) {
     Complain("--audit-mode is durable or buffered");
     return kBadInput;
   }
+  std::optional<Placement> placement;
+  if (absl::GetFlag(FLAGS_pin_threads)) {
+    absl::StatusOr<std::vector<int>> cpus = AllowedCpus();
+    if (!cpus.ok()) {
+      Complain(std::string(cpus.status().message()));
+      return kFailure;
+    }
+    placement = SeparateBackground(*cpus);
+  }
+  if (placement) {
+    options.audit->writer_cpus = placement->background;
+    // The store's flush and compaction threads, which Open starts, inherit this thread's
+    // CPUs: all background work goes with the access log's writer.
+    if (absl::Status pinned = PinCurrentThread(placement->background); !pinned.ok()) {
+      Complain(std::string(pinned.message()));
+      return kFailure;
+    }
+  }
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Open(std::move(options));
   if (!engine.ok()) {
     Complain(std::string(engine.status().message()));
     return kFailure;
+  }
+  if (placement) {
+    // From here on this thread starts the servers, whose threads inherit its CPUs.
+    if (absl::Status pinned = PinCurrentThread(placement->requests); !pinned.ok()) {
+      Complain(std::string(pinned.message()));
+      return kFailure;
+    }
+    std::cerr << "toegang: background work (access-log writer, store flushes and compactions) on CPU "
+              << absl::StrJoin(placement->background, ",") << "; requests on CPU "
+              << absl::StrJoin(placement->requests, ",") << std::endl;
   }
   sidecar::Service service(engine->get(), sidecar::Limits{}, LoadPolicyFlag);
 
