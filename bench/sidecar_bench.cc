@@ -3,7 +3,9 @@
 // The sidecar as a client sees it (issue: the sidecar): one client's round trip over the
 // Unix socket, TCP frames and HTTP/JSON with keep-alive, p50/p99. The server is the real
 // `toegang serve` binary (buffered access log; with a durable log every single-client
-// round trip would include an fsync), started on free ports.
+// round trip would include an fsync), started on free ports. Each benchmark runs twice:
+// /pinned:1 is the server as shipped (--pin-threads, base/threads.h), /pinned:0 lets the
+// scheduler place every thread.
 //
 //   bazel build -c opt //:toegang //bench:sidecar_bench && bazel-bin/bench/sidecar_bench
 //   (TOEGANG_BIN=path/to/toegang to use another binary.) HTTP throughput: see RESULTS.md (wrk).
@@ -16,6 +18,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -29,51 +32,75 @@ extern char** environ;
 namespace toegang {
 namespace {
 
-struct Server {
-  pid_t pid = -1;
-  int http_port = 0;
-  int tcp_port = 0;
-  std::string socket = absl::StrCat("/tmp/toegang-bench-", getpid(), ".sock");
-};
-
-Server& TheServer() {
-  static Server* s = [] {
-    auto* srv = new Server;
+// One `toegang serve` at a time, with or without --pin-threads (base/threads.h).
+class Server {
+ public:
+  explicit Server(bool pinned) : pinned_(pinned) {
     const char* bin = std::getenv("TOEGANG_BIN");
     std::string binary = bin ? bin : "bazel-bin/toegang";
-    std::string db = "/tmp/toegang-sidecar-bench";
-    std::filesystem::remove_all(db);
+    std::filesystem::remove_all(db_);
     int out[2];
     if (pipe(out) != 0) std::abort();
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-    std::vector<std::string> args = {binary, "serve", "--db", db, "--http", "127.0.0.1:0", "--socket", srv->socket,
-                                     "--tcp", "127.0.0.1:0", "--audit-mode", "buffered"};
+    std::vector<std::string> args = {binary,        "serve",   "--db",   db_,         "--http", "127.0.0.1:0",
+                                     "--socket",    socket_,   "--tcp",  "127.0.0.1:0", "--audit-mode", "buffered",
+                                     absl::StrCat("--pin-threads=", pinned ? "true" : "false")};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    if (posix_spawn(&srv->pid, argv[0], &actions, nullptr, argv.data(), environ) != 0) std::abort();
+    if (posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ) != 0) std::abort();
+    posix_spawn_file_actions_destroy(&actions);
     close(out[1]);
     std::string line;
     char c;
     while (read(out[0], &c, 1) == 1 && c != '\n') line += c;
-    srv->http_port = std::atoi(line.c_str() + line.find("http=127.0.0.1:") + 15);
-    srv->tcp_port = std::atoi(line.c_str() + line.find("tcp=") + 4);
-    httplib::Client http("127.0.0.1", srv->http_port);
+    close(out[0]);
+    http_port_ = std::atoi(line.c_str() + line.find("http=127.0.0.1:") + 15);
+    tcp_port_ = std::atoi(line.c_str() + line.find("tcp=") + 4);
+    httplib::Client http("127.0.0.1", http_port_);
     std::string facts;
     for (int i = 0; i < 1000; ++i) {
       absl::StrAppend(&facts, R"({"type":"relationship","subject":"clin-1","relation":"treating","object":"pat-)", i, "\"}\n");
     }
     auto res = http.Post("/v1/facts", facts, "application/x-ndjson");
     if (!res || res->status != 200) std::abort();
-    std::atexit([] {
-      kill(TheServer().pid, SIGTERM);
-      waitpid(TheServer().pid, nullptr, 0);
-    });
-    return srv;
-  }();
-  return *s;
+  }
+  ~Server() {
+    kill(pid_, SIGTERM);
+    waitpid(pid_, nullptr, 0);
+    std::filesystem::remove_all(db_);
+  }
+  bool pinned() const { return pinned_; }
+  int http_port() const { return http_port_; }
+  int tcp_port() const { return tcp_port_; }
+  const std::string& socket() const { return socket_; }
+
+ private:
+  const bool pinned_;
+  pid_t pid_ = -1;
+  int http_port_ = 0;
+  int tcp_port_ = 0;
+  // Per benchmark process, so that two runs at once do not share a store.
+  std::string db_ = absl::StrCat("/tmp/toegang-sidecar-bench-", getpid());
+  std::string socket_ = absl::StrCat("/tmp/toegang-bench-", getpid(), ".sock");
+};
+
+std::unique_ptr<Server>& Current() {
+  static auto* current = new std::unique_ptr<Server>;
+  return *current;
+}
+
+Server& ServerFor(bool pinned) {
+  std::unique_ptr<Server>& current = Current();
+  if (!current || current->pinned() != pinned) {
+    current.reset();  // one server at a time: an idle one would still wake a CPU
+    current = std::make_unique<Server>(pinned);
+    static const bool stop_at_exit = std::atexit([] { Current().reset(); }) == 0;
+    (void)stop_at_exit;
+  }
+  return *current;
 }
 
 AccessRequest Request(int i) {
@@ -90,9 +117,10 @@ void Report(benchmark::State& state, std::vector<int64_t>& ns) {
   state.counters["p99_us"] = static_cast<double>(ns[ns.size() * 99 / 100]) / 1000;
 }
 
+// state.range(0): 1 with --pin-threads (the default), 0 without.
 void FrameRoundTrip(benchmark::State& state, bool tcp) {
-  Server& s = TheServer();
-  auto client = tcp ? sidecar::Client::ConnectTcp("127.0.0.1", s.tcp_port) : sidecar::Client::ConnectUnix(s.socket);
+  Server& s = ServerFor(state.range(0) == 1);
+  auto client = tcp ? sidecar::Client::ConnectTcp("127.0.0.1", s.tcp_port()) : sidecar::Client::ConnectUnix(s.socket());
   if (!client.ok()) {
     state.SkipWithError("cannot connect");
     return;
@@ -111,12 +139,12 @@ void FrameRoundTrip(benchmark::State& state, bool tcp) {
 }
 void BM_SocketRoundTrip(benchmark::State& state) { FrameRoundTrip(state, false); }
 void BM_TcpFrameRoundTrip(benchmark::State& state) { FrameRoundTrip(state, true); }
-BENCHMARK(BM_SocketRoundTrip)->MinTime(3.0);
-BENCHMARK(BM_TcpFrameRoundTrip)->MinTime(3.0);
+BENCHMARK(BM_SocketRoundTrip)->ArgName("pinned")->Arg(1)->Arg(0)->MinTime(3.0);
+BENCHMARK(BM_TcpFrameRoundTrip)->ArgName("pinned")->Arg(1)->Arg(0)->MinTime(3.0);
 
 void BM_HttpRoundTrip(benchmark::State& state) {
-  Server& s = TheServer();
-  httplib::Client http("127.0.0.1", s.http_port);
+  Server& s = ServerFor(state.range(0) == 1);
+  httplib::Client http("127.0.0.1", s.http_port());
   http.set_keep_alive(true);
   http.set_tcp_nodelay(true);
   std::vector<int64_t> ns;
@@ -134,7 +162,7 @@ void BM_HttpRoundTrip(benchmark::State& state) {
   }
   Report(state, ns);
 }
-BENCHMARK(BM_HttpRoundTrip)->MinTime(3.0);
+BENCHMARK(BM_HttpRoundTrip)->ArgName("pinned")->Arg(1)->Arg(0)->MinTime(3.0);
 
 }  // namespace
 }  // namespace toegang
