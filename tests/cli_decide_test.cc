@@ -7,10 +7,12 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -139,6 +141,31 @@ TEST(CliPolicyCheck, SyntaxErrorHasLineNumber) {
 TEST(Cli, UnknownCommandAndFlagAreBadInput) {
   EXPECT_EQ(Toegang("frobnicate 2>/dev/null", "").status, 2);
   EXPECT_EQ(Toegang("decide --colour=red 2>/dev/null", "").status, 2);
+}
+
+// API.md: bad input exits 2 (Abseil's own flag parser would exit 1), naming the flag.
+TEST(Cli, AFlagValueThatDoesNotParseIsBadInput) {
+  struct Case {
+    const char* command;
+    const char* flags;
+    const char* named;
+  } const cases[] = {
+      {"serve", "--threads=abc", "--threads"},
+      {"serve", "--pin-threads=maybe", "--pin-threads"},
+      {"serve", "--io-timeout x", "--io-timeout"},
+      {"serve", "--cache-mb=", "--cache-mb"},
+      {"decide", "--as-of", "--as-of needs a value"},
+  };
+  const std::string db = e2e::Tmp("never_opened");
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.flags);
+    Shell r = Toegang(absl::StrCat(c.command, " --db ", db, " ", c.flags, " 2>&1"), "");
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_THAT(r.out, HasSubstr(c.named));
+    EXPECT_FALSE(std::filesystem::exists(db)) << "a store was opened";
+  }
+  // The forms that are fine stay fine.
+  EXPECT_EQ(Toegang("decide --facts /dev/null --policy wgbo-default --as-of=2026-01-01T00:00:00Z", "").status, 0);
 }
 
 }  // namespace

@@ -6,8 +6,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/flags/commandlineflag.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
+#include "absl/strings/string_view.h"
 #include "absl/flags/usage.h"
 #include "engine/cli/cli.h"
 
@@ -63,6 +66,34 @@ bool KnownFlag(const char* arg) {
   return false;
 }
 
+// absl also exits with status 1 on a value it cannot parse (`--threads=abc`), and on a
+// flag that needs a value and has none; API.md wants 2 for bad input, so each value is
+// tried here first. `arg` is a known flag, rewritten to underscores; `next` is the
+// argument after it, or null. Returns the problem, or an empty string.
+std::string ValueProblem(const char* arg, const char* next) {
+  absl::string_view a(arg + 2);
+  const size_t eq = a.find('=');
+  absl::CommandLineFlag* flag = absl::FindCommandLineFlag(a.substr(0, eq));
+  if (flag == nullptr) return "";  // "--" or --help
+  std::string shown = "--" + std::string(a.substr(0, eq));
+  for (char& c : shown) {
+    if (c == '_') c = '-';
+  }
+  absl::string_view value;
+  if (eq != absl::string_view::npos) {
+    value = a.substr(eq + 1);
+  } else if (flag->IsOfType<bool>()) {
+    return "";
+  } else if (next == nullptr) {
+    return shown + " needs a value";
+  } else {
+    value = next;  // `--flag value`
+  }
+  std::string error;
+  if (!flag->ParseFrom(value, &error)) return shown + ": " + error;
+  return "";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -88,6 +119,12 @@ int main(int argc, char** argv) {
     if (!KnownFlag(argv[i])) {
       toegang::cli::Complain(std::string("unknown flag ") + argv[i] + "\n" + kUsage);
       return toegang::cli::kBadInput;
+    }
+    if (std::strncmp(argv[i], "--", 2) == 0) {
+      if (std::string problem = ValueProblem(argv[i], i + 1 < argc ? argv[i + 1] : nullptr); !problem.empty()) {
+        toegang::cli::Complain(problem);
+        return toegang::cli::kBadInput;
+      }
     }
     rest.push_back(argv[i]);
   }
