@@ -12,13 +12,16 @@
 #include "absl/strings/str_join.h"
 
 namespace toegang {
+namespace {
+
+absl::Status Errno(absl::string_view call) { return absl::InternalError(absl::StrCat(call, ": ", std::strerror(errno))); }
+
+}  // namespace
 
 absl::StatusOr<std::vector<int>> AllowedCpus() {
   cpu_set_t set;
   CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof set, &set) != 0) {
-    return absl::InternalError(absl::StrCat("sched_getaffinity: ", std::strerror(errno)));
-  }
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return Errno("sched_getaffinity");
   std::vector<int> cpus;
   for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
     if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
@@ -35,9 +38,7 @@ absl::Status PinCurrentThread(absl::Span<const int> cpus) {
     CPU_SET(cpu, &want);
   }
   cpu_set_t before;
-  if (sched_getaffinity(0, sizeof before, &before) != 0) {
-    return absl::InternalError(absl::StrCat("sched_getaffinity: ", std::strerror(errno)));
-  }
+  if (sched_getaffinity(0, sizeof before, &before) != 0) return Errno("sched_getaffinity");
   // The kernel keeps only the CPUs the process's cpuset allows, and refuses a set with
   // none of them; so what was asked for is checked against what it kept.
   if (sched_setaffinity(0, sizeof want, &want) != 0) {
@@ -45,7 +46,7 @@ absl::Status PinCurrentThread(absl::Span<const int> cpus) {
       return absl::InvalidArgumentError(
           absl::StrCat("none of CPU ", absl::StrJoin(cpus, ","), " is one this process may run on"));
     }
-    return absl::InternalError(absl::StrCat("sched_setaffinity: ", std::strerror(errno)));
+    return Errno("sched_setaffinity");
   }
   cpu_set_t kept;
   CPU_ZERO(&kept);

@@ -87,8 +87,12 @@ class Server {
   std::string socket_ = absl::StrCat("/tmp/toegang-bench-", getpid(), ".sock");
 };
 
+// The running server; stopped at exit.
 std::unique_ptr<Server>& Current() {
-  static auto* current = new std::unique_ptr<Server>;
+  static auto* current = [] {
+    std::atexit([] { Current().reset(); });
+    return new std::unique_ptr<Server>;
+  }();
   return *current;
 }
 
@@ -97,8 +101,6 @@ Server& ServerFor(bool pinned) {
   if (!current || current->pinned() != pinned) {
     current.reset();  // one server at a time: an idle one would still wake a CPU
     current = std::make_unique<Server>(pinned);
-    static const bool stop_at_exit = std::atexit([] { Current().reset(); }) == 0;
-    (void)stop_at_exit;
   }
   return *current;
 }

@@ -13,16 +13,14 @@
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <random>
 #include <set>
 #include <sstream>
 #include <string>
 #include <thread>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "base/testing/thread_cpus.h"
 #include "base/threads.h"
 #include "engine/audit_log.h"
 #include "engine/testing/crash_harness.h"
@@ -35,6 +33,7 @@
 namespace toegang {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 using testing::FreshDir;
@@ -409,27 +408,6 @@ TEST(AuditLog, QueueDepthCountsRecords) {
   EXPECT_EQ((*log)->stats().queue_depth, 0u);
 }
 
-// The writer's thread, as an operator finds it in /proc (ps -L, top -H).
-struct WriterThread {
-  std::string cpus;  // Cpus_allowed_list
-  int count = 0;
-};
-WriterThread FindWriterThread() {
-  WriterThread w;
-  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
-    std::ifstream comm(task.path() / "comm");
-    std::string name;
-    std::getline(comm, name);
-    if (name != "toegang-audit") continue;
-    ++w.count;
-    std::ifstream status(task.path() / "status");
-    for (std::string line; std::getline(status, line);) {
-      if (absl::StartsWith(line, "Cpus_allowed_list:")) w.cpus = std::string(absl::StripAsciiWhitespace(line.substr(18)));
-    }
-  }
-  return w;
-}
-
 // base/threads.h: serve keeps the writer off the CPUs that answer requests.
 TEST(AuditLog, WriterRunsOnTheCpusItIsGiven) {
   std::vector<int> all = *AllowedCpus();
@@ -439,9 +417,8 @@ TEST(AuditLog, WriterRunsOnTheCpusItIsGiven) {
   o.writer_cpus = {all.back()};
   auto log = AuditLog::Open(storage.get(), o);
   ASSERT_TRUE(log.ok()) << log.status();
-  WriterThread w = FindWriterThread();
-  EXPECT_EQ(w.count, 1);
-  EXPECT_EQ(w.cpus, std::to_string(all.back()));
+  // One writer thread, as ps -L shows it, on that CPU alone.
+  EXPECT_THAT(testing::ThreadCpus()["toegang-audit"], ElementsAre(ElementsAre(all.back())));
   ASSERT_TRUE((*log)->Append(Event(0)).ok());
   ASSERT_TRUE((*log)->Flush().ok());
   EXPECT_EQ((*log)->stats().queue_depth, 0u);
@@ -456,7 +433,7 @@ TEST(AuditLog, WriterCpusThatDoNotExistAreRefusedAndNothingIsWritten) {
   EXPECT_EQ(log.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(log.status().message(), HasSubstr("writer_cpus"));
   EXPECT_THAT(log.status().message(), HasSubstr(std::to_string(CPU_SETSIZE - 1)));
-  EXPECT_EQ(FindWriterThread().count, 0) << "the refused log's writer is still running";
+  EXPECT_EQ(testing::ThreadCpus().count("toegang-audit"), 0u) << "the refused log's writer is still running";
   uint64_t last = 1;
   std::string head = "x";
   ASSERT_TRUE(storage->ReadHead(&last, &head).ok());

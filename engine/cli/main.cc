@@ -1,8 +1,11 @@
 // Copyright toegang authors.
 //
 // The `toegang` binary: one subcommand per file in this folder.
+#include <algorithm>
 #include <cstring>
+#include <deque>
 #include <iostream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -10,8 +13,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/reflection.h"
-#include "absl/strings/string_view.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/string_view.h"
 #include "engine/cli/cli.h"
 
 ABSL_FLAG(std::string, db, "./var/toegang", "the store directory");
@@ -51,38 +54,26 @@ const char* const kKnownFlags[] = {"db", "policy", "facts", "as_of", "patient", 
                                    "audit_mode", "http", "socket", "tcp", "threads", "io_timeout", "cache_mb",
                                    "record_cache", "pin_threads", "help"};
 
-// absl exits with status 1 on an unknown flag; API.md wants 2 for bad input.
-bool KnownFlag(const char* arg) {
-  if (std::strncmp(arg, "--", 2) != 0) return true;
-  std::string name(arg + 2);
-  if (name.empty()) return true;  // "--": end of flags
-  name = name.substr(0, name.find('='));
-  for (char& c : name) {
-    if (c == '-') c = '_';
-  }
-  for (const char* known : kKnownFlags) {
-    if (name == known) return true;
-  }
-  return false;
-}
-
-// absl also exits with status 1 on a value it cannot parse (`--threads=abc`), and on a
-// flag that needs a value and has none; API.md wants 2 for bad input, so each value is
-// tried here first. `arg` is a known flag, rewritten to underscores; `next` is the
+// absl exits with status 1 on an unknown flag, on a value it cannot parse
+// (`--threads=abc`) and on a flag that needs a value and has none; API.md wants 2 for
+// bad input. So each flag is checked here first, and its value tried with the flag's
+// own parser. `arg` is as the user wrote it (dashes or underscores); `next` is the
 // argument after it, or null. Returns the problem, or an empty string.
-std::string ValueProblem(const char* arg, const char* next) {
-  absl::string_view a(arg + 2);
-  const size_t eq = a.find('=');
-  absl::CommandLineFlag* flag = absl::FindCommandLineFlag(a.substr(0, eq));
-  if (flag == nullptr) return "";  // "--" or --help
-  std::string shown = "--" + std::string(a.substr(0, eq));
-  for (char& c : shown) {
-    if (c == '_') c = '-';
+std::string FlagProblem(const char* arg, const char* next) {
+  absl::string_view written(arg + 2);
+  written = written.substr(0, written.find('='));
+  if (written.empty()) return "";  // "--": end of flags
+  std::string name(written);
+  std::replace(name.begin(), name.end(), '-', '_');
+  if (std::find(std::begin(kKnownFlags), std::end(kKnownFlags), name) == std::end(kKnownFlags)) {
+    return std::string("unknown flag ") + arg + "\n" + kUsage;
   }
+  absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+  const std::string shown = "--" + std::string(written);
   absl::string_view value;
-  if (eq != absl::string_view::npos) {
-    value = a.substr(eq + 1);
-  } else if (flag->IsOfType<bool>()) {
+  if (const char* eq = std::strchr(arg, '=')) {
+    value = eq + 1;
+  } else if (flag == nullptr || flag->IsOfType<bool>()) {
     return "";
   } else if (next == nullptr) {
     return shown + " needs a value";
@@ -90,7 +81,7 @@ std::string ValueProblem(const char* arg, const char* next) {
     value = next;  // `--flag value`
   }
   std::string error;
-  if (!flag->ParseFrom(value, &error)) return shown + ": " + error;
+  if (flag != nullptr && !flag->ParseFrom(value, &error)) return shown + ": " + error;
   return "";
 }
 
@@ -105,26 +96,16 @@ int main(int argc, char** argv) {
   std::string command = argv[1];
   std::vector<char*> rest = {argv[0]};
   for (int i = 2; i < argc; ++i) {
-    // Flags are spelled with dashes (--as-of, as API.md does) or underscores.
     if (std::strncmp(argv[i], "--", 2) == 0) {
-      static std::vector<std::string> rewritten;
-      std::string arg = argv[i];
-      for (size_t k = 2; k < arg.size() && arg[k] != '='; ++k) {
-        if (arg[k] == '-') arg[k] = '_';
-      }
-      rewritten.reserve(64);
-      rewritten.push_back(arg);
-      argv[i] = rewritten.back().data();
-    }
-    if (!KnownFlag(argv[i])) {
-      toegang::cli::Complain(std::string("unknown flag ") + argv[i] + "\n" + kUsage);
-      return toegang::cli::kBadInput;
-    }
-    if (std::strncmp(argv[i], "--", 2) == 0) {
-      if (std::string problem = ValueProblem(argv[i], i + 1 < argc ? argv[i + 1] : nullptr); !problem.empty()) {
+      if (std::string problem = FlagProblem(argv[i], i + 1 < argc ? argv[i + 1] : nullptr); !problem.empty()) {
         toegang::cli::Complain(problem);
         return toegang::cli::kBadInput;
       }
+      // Flags are spelled with dashes (--as-of, as API.md does) or underscores.
+      static std::deque<std::string> rewritten;  // keeps each string where it is
+      std::string& arg = rewritten.emplace_back(argv[i]);
+      std::replace(arg.begin() + 2, arg.begin() + std::min(arg.find('='), arg.size()), '-', '_');
+      argv[i] = arg.data();
     }
     rest.push_back(argv[i]);
   }
