@@ -31,7 +31,7 @@ bool IsWithdrawable(const FactBody& body) {
 }
 
 std::string UniqueIdKey(const FactBody& body) {
-  if (std::holds_alternative<Person>(body) || std::holds_alternative<Withdrawal>(body)) return "";
+  if (std::holds_alternative<Withdrawal>(body)) return "";
   const std::string& id = FactId(body);
   if (id.empty()) return "";
   return absl::StrCat(IsWithdrawable(body) ? "w" : FactTypeName(body), ":", id);

@@ -142,7 +142,9 @@ const std::string* FactPatient(const FactBody& body);
 bool IsWithdrawable(const FactBody& body);
 
 // The key under which a fact's id must be unique in a store ("" when it has none to
-// keep unique: persons may be restated, withdrawals and relationships without an id).
+// keep unique: withdrawals, and relationships without an id). A person is stored once:
+// a second person fact with the same id would silently change a birth date, and with
+// it every age band (DOMAIN D40: facts are never overwritten).
 std::string UniqueIdKey(const FactBody& body);
 
 }  // namespace toegang

@@ -203,6 +203,12 @@ absl::StatusOr<json> ParseText(absl::string_view text, size_t max_bytes = kMaxJs
     return absl::InvalidArgumentError(
         absl::StrCat("input of ", text.size(), " bytes exceeds the limit of ", max_bytes));
   }
+  // The JSON parser stops at a NUL byte as at the end of the input, so whatever follows
+  // one would be dropped without a word: a NUL anywhere is bad input.
+  if (size_t nul = text.find('\0'); nul != absl::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a NUL byte at byte ", nul + 1, ": a line holds one JSON value and nothing after it"));
+  }
   // Duplicate keys are refused: one reader taking the first and another the last is how
   // a request says "treatment" to one component and "marketing" to the next.
   std::vector<std::vector<std::string>> open_objects;

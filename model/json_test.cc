@@ -208,3 +208,25 @@ TEST(TextTest, JsonTextNeverThrows) {
 
 }  // namespace
 }  // namespace toegang
+
+namespace toegang {
+namespace {
+
+// The JSON parser stops at a NUL as at the end of input: without a check, whatever
+// followed one on a line (an objection after a person) would vanish without a word.
+TEST(FactJsonTest, ANulByteAnywhereIsBadInputNamingWhere) {
+  const std::string fact = std::string(R"({"type":"person","id":"pat-1"})") + std::string(1, '\0') +
+                           R"({"type":"objection","id":"o","patient":"pat-1","by":"pat-1"})";
+  absl::StatusOr<Fact> f = ParseFactJson(fact);
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(f.status().message().find("a NUL byte at byte 31"), std::string::npos) << f.status();
+  const std::string request =
+      std::string(R"({"at":"2026-03-10T10:00:00+01:00","actor":{"id":"c","role":"clinician"},"patient":"p",)") +
+      std::string(1, '\0') + R"("action":"read","category":"medical","purpose":"treatment"})";
+  EXPECT_FALSE(ParseRequestJson(request).ok());
+  EXPECT_FALSE(ParseFactJson(std::string(R"({"type":"person","id":"pat-1"})") + std::string(1, '\0')).ok());
+}
+
+}  // namespace
+}  // namespace toegang

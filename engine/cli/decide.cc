@@ -77,6 +77,12 @@ int Decide(const std::vector<std::string>& args) {
     EngineDecision d = (*engine)->DecideAsOf(*request, *as_of);
     std::cout << DecisionToJson(d.decision, d.decision_id) << "\n" << std::flush;
   }
+  if (std::cin.bad()) {
+    // getline stops at a read error as at the end of the input: say so, or the caller
+    // takes the decisions so far for all of them.
+    Complain("reading requests from standard input failed; the requests after the last answer were not decided");
+    return kFailure;
+  }
   return status;
 }
 

@@ -22,7 +22,11 @@ int Load(const std::vector<std::string>& args) {
   absl::StatusOr<std::vector<Fact>> facts = ReadFactsFile(path, &lines);
   if (!facts.ok()) {
     Complain(absl::StrCat(facts.status().message(), " (nothing was stored)"));
-    return kBadInput;
+    // A bad line, a directory or a missing file is the caller's input; a failing disk
+    // is not.
+    const absl::StatusCode code = facts.status().code();
+    return code == absl::StatusCode::kInvalidArgument || code == absl::StatusCode::kNotFound ? kBadInput
+                                                                                               : kFailure;
   }
   const size_t count = facts->size();
   absl::StatusOr<std::unique_ptr<FactStore>> store = OpenDurableFactStore(absl::GetFlag(FLAGS_db), {});
