@@ -137,11 +137,15 @@ class CondVar {
 // Advance() wakes every waiter and each checks the counter itself, so a group of dozens
 // wakes without queueing on a mutex to find out (with a condition variable each would
 // take the mutex in turn: measured, 64 durable callers lost a third of their rate).
-// Close() ends every wait, now and later, without the value being reached.
+// Close() ends every wait, now and later, without the value being reached. Reopen()
+// starts a new generation after a Close (the access log renumbering after a failed
+// write): a waiter that took its generation before still returns false, even once the
+// value passes its target again, since that target now numbers another record.
 class Watermark {
  public:
   explicit Watermark(uint64_t value = 0) : value_(value) {}
   uint64_t value() const { return value_.load(std::memory_order_acquire); }
+  uint32_t generation() const { return generation_.load(std::memory_order_acquire); }
   void Advance(uint64_t value) {
     value_.store(value, std::memory_order_release);
     Wake();
@@ -150,10 +154,20 @@ class Watermark {
     closed_.store(true, std::memory_order_release);
     Wake();
   }
+  // REQUIRES: Close() was called. The value may be lowered: it numbers anew.
+  void Reopen(uint64_t value) {
+    generation_.fetch_add(1, std::memory_order_seq_cst);
+    value_.store(value, std::memory_order_release);
+    closed_.store(false, std::memory_order_release);
+    Wake();
+  }
   // True once value() >= target; false if closed first.
-  bool WaitFor(uint64_t target) {
+  bool WaitFor(uint64_t target) { return WaitFor(target, generation()); }
+  // The same for a target numbered in `generation`: false once that generation ended.
+  bool WaitFor(uint64_t target, uint32_t generation) {
     while (true) {
       const uint32_t epoch = epoch_.load(std::memory_order_acquire);
+      if (generation_.load(std::memory_order_acquire) != generation) return false;
       if (value() >= target) return true;
       if (closed_.load(std::memory_order_acquire)) return false;
       waiters_.fetch_add(1, std::memory_order_seq_cst);
@@ -175,6 +189,7 @@ class Watermark {
 
   std::atomic<uint64_t> value_;
   std::atomic<bool> closed_{false};
+  std::atomic<uint32_t> generation_{0};
   std::atomic<uint32_t> epoch_{0};  // the futex word: bumped by every Advance and Close
   std::atomic<int> waiters_{0};
 };

@@ -54,5 +54,25 @@ TEST(Watermark, CloseEndsWaitsThatCannotBeMet) {
   EXPECT_TRUE(mark.WaitFor(50));
 }
 
+TEST(Watermark, AReopenedMarkRefusesWaitersOfTheGenerationBefore) {
+  Watermark mark(10);
+  const uint32_t before = mark.generation();
+  std::atomic<int> refused{0};
+  std::thread old_waiter([&] {
+    if (!mark.WaitFor(12, before)) refused.fetch_add(1);
+  });
+  mark.Close();
+  mark.Reopen(10);  // numbering restarts after 10: 11 and 12 will be other records
+  const uint32_t after = mark.generation();
+  EXPECT_NE(after, before);
+  std::thread new_waiter([&] { EXPECT_TRUE(mark.WaitFor(12, after)); });
+  mark.Advance(12);
+  old_waiter.join();
+  new_waiter.join();
+  EXPECT_EQ(refused.load(), 1);
+  EXPECT_FALSE(mark.WaitFor(11, before)) << "reached again, but by another generation's record";
+  EXPECT_TRUE(mark.WaitFor(12));
+}
+
 }  // namespace
 }  // namespace toegang

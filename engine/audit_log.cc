@@ -3,6 +3,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <algorithm>
 #include <cstring>
@@ -142,18 +143,48 @@ absl::StatusOr<DecodedEntry> DecodeEntry(absl::string_view bytes) {
                       std::string(bytes.substr(body + kHashBytes))};
 }
 
-std::string EncodeCheckpoint(uint64_t first_seq, absl::string_view prev, uint64_t purged, absl::Time before) {
-  flatbuffers::FlatBufferBuilder b(128);
-  auto prev_v = b.CreateVector(reinterpret_cast<const uint8_t*>(prev.data()), prev.size());
-  b.Finish(fb::CreateAuditCheckpoint(b, first_seq, prev_v, purged, absl::ToUnixMicros(before)));
-  return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
-}
-
 struct Checkpoint {
   uint64_t first_seq = 1;
   std::string prev_hash = std::string(kHashBytes, '\0');
   uint64_t purged = 0;
+  int64_t before_us = 0;
+  int64_t purged_at_us = 0;
+  std::string mac;  // empty: none stored
+  bool stored = false;  // false: nothing was ever purged
 };
+
+// HMAC-SHA-256 over every field of the checkpoint but the MAC, in a fixed layout.
+std::string CheckpointMac(absl::string_view key, const Checkpoint& cp) {
+  std::string msg = "toegang-audit-checkpoint-v1";
+  auto put64 = [&](uint64_t v) {
+    for (int i = 7; i >= 0; --i) msg.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  };
+  put64(cp.first_seq);
+  put64(cp.purged);
+  put64(static_cast<uint64_t>(cp.before_us));
+  put64(static_cast<uint64_t>(cp.purged_at_us));
+  msg.append(cp.prev_hash);
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(msg.data()),
+       msg.size(), md, &len);
+  return std::string(reinterpret_cast<const char*>(md), len);
+}
+
+std::string EncodeCheckpoint(const Checkpoint& cp) {
+  flatbuffers::FlatBufferBuilder b(160);
+  auto prev_v = b.CreateVector(reinterpret_cast<const uint8_t*>(cp.prev_hash.data()), cp.prev_hash.size());
+  auto mac_v = b.CreateVector(reinterpret_cast<const uint8_t*>(cp.mac.data()), cp.mac.size());
+  b.Finish(fb::CreateAuditCheckpoint(b, cp.first_seq, prev_v, cp.purged, cp.before_us, cp.purged_at_us, mac_v));
+  return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+}
+
+// The latest cut-off a purge at `now` may use: records are kept at least 5 years from
+// when they were written (DOMAIN D51), counted in Amsterdam's calendar.
+absl::Time RetentionLimit(absl::Time now) {
+  absl::CivilDay today = AmsterdamDay(now);
+  return absl::FromCivil(absl::CivilDay(today.year() - 5, today.month(), today.day()), Amsterdam());
+}
 
 absl::StatusOr<Checkpoint> ReadCheckpoint(AuditStorage* storage) {
   absl::StatusOr<std::string> bytes = storage->ReadCheckpoint();
@@ -167,7 +198,38 @@ absl::StatusOr<Checkpoint> ReadCheckpoint(AuditStorage* storage) {
   cp.first_seq = c->first_seq();
   cp.prev_hash = std::string(reinterpret_cast<const char*>(c->prev_hash()->data()), c->prev_hash()->size());
   cp.purged = c->purged();
+  cp.before_us = c->purged_before_us();
+  cp.purged_at_us = c->purged_at_us();
+  if (c->mac()) cp.mac = std::string(reinterpret_cast<const char*>(c->mac()->data()), c->mac()->size());
+  cp.stored = true;
   return cp;
+}
+
+// OK for no checkpoint or an authentic one within the retention term; otherwise what is
+// wrong, phrased to follow "access log record N".
+absl::Status CheckCheckpoint(const Checkpoint& cp, absl::string_view key, absl::Time now) {
+  if (!cp.stored) return absl::OkStatus();
+  if (key.empty()) {
+    return absl::FailedPreconditionError(
+        "follows a purge checkpoint that cannot be authenticated without the key it was made with "
+        "(--audit-key-file)");
+  }
+  const std::string mac = CheckpointMac(key, cp);
+  if (cp.mac.size() != mac.size() || CRYPTO_memcmp(cp.mac.data(), mac.data(), mac.size()) != 0) {
+    return absl::DataLossError(
+        "follows a purge checkpoint that toegang did not write with this key: the records before it may have been "
+        "removed by hand");
+  }
+  // Against the earlier of the purge's clock and this one: a purge run under a clock set
+  // years ahead removed records that are young today.
+  const absl::Time before = absl::FromUnixMicros(cp.before_us);
+  const absl::Time purged_at = absl::FromUnixMicros(cp.purged_at_us);
+  if (before > RetentionLimit(std::min(purged_at, now))) {
+    return absl::DataLossError(absl::StrCat(
+        "follows a purge checkpoint that removed records younger than 5 years (cut-off ", FormatInstant(before),
+        ", purged at ", FormatInstant(purged_at), "; DOMAIN D51)"));
+  }
+  return absl::OkStatus();
 }
 
 template <typename E>
@@ -386,6 +448,17 @@ bool ReadQueued(QueueReader& in, AuditEvent* e) {
 
 }  // namespace
 
+namespace {
+
+// The record of a stored entry (its body, without the two hashes).
+absl::StatusOr<AuditEvent> DecodeStoredEntry(absl::string_view bytes) {
+  absl::StatusOr<DecodedEntry> entry = DecodeEntry(bytes);
+  if (!entry.ok()) return entry.status();
+  return DecodeAuditBody(entry->body);
+}
+
+}  // namespace
+
 absl::StatusOr<AuditEvent> DecodeAuditBody(absl::string_view body) {
   Aligned a(body);
   flatbuffers::Verifier v(a.data(), a.size());
@@ -481,19 +554,28 @@ AuditLog::~AuditLog() {
 template <typename Encode>
 absl::Status AuditLog::Enqueue(const Encode& encode) {
   uint64_t seq = 0;
+  uint32_t generation = 0;
   {
     MutexLock lock(&mu_);
     absl::Status queued = EnqueueLocked(encode, &seq);
     if (!queued.ok() || options_.mode == AuditMode::kBuffered) return queued;
+    generation = durable_.generation();
     work_cv_.Signal();
   }
-  return WaitDurable(seq);
+  return WaitDurable(seq, generation);
 }
 
-absl::Status AuditLog::WaitDurable(uint64_t seq) {
-  if (durable_.WaitFor(seq)) return absl::OkStatus();
+absl::Status AuditLog::WaitDurable(uint64_t seq, uint32_t generation) {
+  if (durable_.WaitFor(seq, generation)) return absl::OkStatus();
   MutexLock lock(&mu_);
-  return sticky_;  // the log failed before the record was synced
+  // The log failed before the record was synced (and may already write again).
+  if (!sticky_.ok()) return sticky_;
+  return absl::UnavailableError("the access log could not write this record (a write failed; it writes again now)");
+}
+
+absl::Status AuditLog::Health() const {
+  MutexLock lock(&mu_);
+  return sticky_;
 }
 
 template <typename Encode>
@@ -547,12 +629,15 @@ absl::Status AuditLog::AppendDecision(const AccessRequest& request, const Decisi
 
 absl::Status AuditLog::Flush() {
   uint64_t target = 0;
+  uint32_t generation = 0;
   {
     MutexLock lock(&mu_);
+    if (!sticky_.ok()) return sticky_;
     target = last_assigned_;
+    generation = durable_.generation();
     work_cv_.Signal();
   }
-  return WaitDurable(target);
+  return WaitDurable(target, generation);
 }
 
 AuditStats AuditLog::stats() const {
@@ -566,7 +651,21 @@ void AuditLog::WriterLoop() {
   std::string bytes;
   AuditEvent e;  // reused: its strings keep their capacity from record to record
   std::vector<AuditRow> rows;
+  // kBuffered: accepted records whose write failed, written first once the storage
+  // writes again. Empty while the log is healthy.
+  std::vector<AuditRow> unwritten;
+  std::string unwritten_head;
+  bool failed = false;
   while (true) {
+    if (failed) {
+      if (TryRecover(&unwritten, unwritten_head)) {
+        failed = false;
+        continue;
+      }
+      MutexLock lock(&mu_);
+      if (stop_) return;  // what is still queued cannot be written; the callers were told
+      continue;
+    }
     size_t count = 0;
     std::string prev;
     {
@@ -605,20 +704,68 @@ void AuditLog::WriterLoop() {
     absl::Status s = readable ? storage_->Append(rows, prev, /*sync=*/true)
                               : absl::InternalError("the access log's queue is unreadable (a bug in toegang)");
     bytes.clear();
-    MutexLock lock(&mu_);
-    if (spare_.capacity() < bytes.capacity()) spare_.swap(bytes);
-    ++stats_.batches;
-    if (s.ok()) {
-      head_hash_ = prev;
-      stats_.written += count;
-      durable_.Advance(last_seq);  // wakes the batch's durable callers and flushers
-    } else {
-      sticky_ = absl::UnavailableError(absl::StrCat("the access log cannot be written: ", s.message()));
-      stats_.refused += count;
-      durable_.Close();
-      room_cv_.SignalAll();
+    {
+      MutexLock lock(&mu_);
+      if (spare_.capacity() < bytes.capacity()) spare_.swap(bytes);
+      ++stats_.batches;
+      if (s.ok()) {
+        head_hash_ = prev;
+        stats_.written += count;
+        durable_.Advance(last_seq);  // wakes the batch's durable callers and flushers
+        continue;
+      }
     }
+    EnterFailure(s, &rows, &prev, &unwritten, &unwritten_head);
+    failed = true;
   }
+}
+
+void AuditLog::EnterFailure(const absl::Status& cause, std::vector<AuditRow>* rows, std::string* head,
+                            std::vector<AuditRow>* unwritten, std::string* unwritten_head) {
+  MutexLock lock(&mu_);
+  sticky_ = absl::UnavailableError(absl::StrCat("the access log cannot be written: ", cause.message()));
+  ++stats_.write_failures;
+  if (options_.mode == AuditMode::kDurable) {
+    // Every caller of this batch, and every caller queued behind it, is told its record
+    // was not logged (the engine denies those decisions): none of them is written, and
+    // their numbers are given out again once the log writes.
+    stats_.refused += rows->size() + queued_;
+    queue_.clear();
+    queued_ = 0;
+    last_assigned_ = durable_.value();
+  } else {
+    // Accepted records are kept, numbered and chained as they are, and written first.
+    unwritten->swap(*rows);
+    unwritten_head->swap(*head);
+  }
+  durable_.Close();
+  room_cv_.SignalAll();
+}
+
+bool AuditLog::TryRecover(std::vector<AuditRow>* unwritten, const std::string& unwritten_head) {
+  {
+    MutexLock lock(&mu_);
+    if (!stop_) work_cv_.WaitWithTimeout(&mu_, options_.retry_interval);
+  }
+  absl::Status s = storage_->Recover();
+  if (s.ok() && !unwritten->empty()) s = storage_->Append(*unwritten, unwritten_head, /*sync=*/true);
+  if (!s.ok()) {
+    MutexLock lock(&mu_);
+    sticky_ = absl::UnavailableError(absl::StrCat("the access log cannot be written: ", s.message()));
+    return false;
+  }
+  MutexLock lock(&mu_);
+  uint64_t durable = durable_.value();
+  if (!unwritten->empty()) {
+    head_hash_ = unwritten_head;
+    stats_.written += unwritten->size();
+    durable = unwritten->back().seq;
+    unwritten->clear();
+  }
+  durable_.Reopen(durable);  // a new generation: waits from before the failure stay failed
+  sticky_ = absl::OkStatus();
+  ++stats_.recoveries;
+  return true;
 }
 
 absl::StatusOr<std::vector<AuditEvent>> AuditLog::PatientAccesses(absl::string_view patient, absl::Time from,
@@ -631,6 +778,14 @@ absl::StatusOr<std::vector<AuditEvent>> AuditLog::PatientAccesses(absl::string_v
     if (!entry.ok()) return absl::DataLossError(absl::StrCat("access log record ", seq, ": ", entry.status().message()));
     absl::StatusOr<AuditEvent> e = DecodeAuditBody(entry->body);
     if (!e.ok()) return absl::DataLossError(absl::StrCat("access log record ", seq, ": ", e.status().message()));
+    // The index is not hashed into the chain: an entry filed under this patient (or at
+    // this time) must point at a record that says so, or the list would show another
+    // patient's access as this one's.
+    const int64_t at_us = absl::ToUnixMicros(e->at);
+    if (e->patient != patient || at_us < from_us || at_us >= until_us || e->seq != seq) {
+      return absl::DataLossError(absl::StrCat("the access log's patient index is damaged: its entry for record ", seq,
+                                              " does not match the record (run `toegang audit verify`)"));
+    }
     if (!e->replay_as_of) out.push_back(*std::move(e));
     if (out.size() >= limit) return absl::CancelledError("limit");
     return absl::OkStatus();
@@ -652,6 +807,14 @@ absl::StatusOr<AuditVerifyReport> AuditLog::Verify() {
   uint64_t expected = cp->first_seq;
   std::string prev = cp->prev_hash;
   report.first_seq = expected;
+  auto failed_at = [&](uint64_t seq, std::string problem) {
+    report.ok = false;
+    report.bad_seq = seq;
+    report.problem = std::move(problem);
+    return report;
+  };
+  if (absl::Status c = CheckCheckpoint(*cp, options_.checkpoint_key, options_.clock()); !c.ok()) return failed_at(cp->first_seq, std::string(c.message()));
+
   auto fail = [&](uint64_t seq, std::string problem) {
     report.ok = false;
     report.bad_seq = seq;
@@ -697,34 +860,93 @@ absl::StatusOr<AuditVerifyReport> AuditLog::Verify() {
   if (failed) return report;
   if (!s.ok()) return s;
   if (expected <= head_seq) {
-    report.ok = false;
-    report.bad_seq = expected;
-    report.problem = absl::StrCat("was removed (the chain ends at ", expected - 1, " but the log holds ", head_seq, ")");
-    return report;
+    return failed_at(expected,
+                     absl::StrCat("was removed (the chain ends at ", expected - 1, " but the log holds ", head_seq, ")"));
   }
   if (head_seq >= cp->first_seq && prev != head_hash) {
+    return failed_at(head_seq, "was changed: it no longer matches the recorded head of the chain");
+  }
+  absl::StatusOr<AuditVerifyReport> indexed = VerifyIndex(report, cp->first_seq, head_seq);
+  if (indexed.ok() && indexed->ok) indexed->head_hash = Hex(prev);
+  return indexed;
+}
+
+absl::StatusOr<AuditVerifyReport> AuditLog::VerifyIndex(AuditVerifyReport report, uint64_t first_seq,
+                                                        uint64_t head_seq) {
+  // Every index entry must point at a record of its patient and instant. Entries are
+  // keyed by (patient, instant, record), so a record has exactly one entry that can
+  // pass; if as many pass as there are records, each record has its own.
+  auto fail = [&](uint64_t seq, std::string problem) {
     report.ok = false;
-    report.bad_seq = head_seq;
-    report.problem = "was changed: it no longer matches the recorded head of the chain";
+    report.bad_seq = seq;
+    report.problem = std::move(problem);
+    return absl::CancelledError("stop");
+  };
+  bool failed = false;
+  uint64_t entries = 0;
+  absl::Status s = storage_->ScanIndex([&](absl::string_view patient, int64_t at_us, uint64_t seq) -> absl::Status {
+    if (seq > head_seq) return absl::OkStatus();  // written after we read the head
+    ++entries;
+    absl::StatusOr<std::string> bytes = seq >= first_seq ? storage_->ReadEntry(seq)
+                                                          : absl::NotFoundError("purged");
+    if (absl::IsNotFound(bytes.status())) {
+      failed = true;
+      return fail(seq, "is listed in the patient index but not in the chain: the index was changed");
+    }
+    if (!bytes.ok()) return bytes.status();
+    absl::StatusOr<AuditEvent> e = DecodeStoredEntry(*bytes);
+    if (!e.ok()) return e.status();
+    if (e->patient != patient || absl::ToUnixMicros(e->at) != at_us) {
+      failed = true;
+      return fail(seq, "is listed in the patient index under another patient or instant: the index was changed");
+    }
+    return absl::OkStatus();
+  });
+  if (failed) return report;
+  if (!s.ok()) return s;
+  report.index_entries = entries;
+  if (entries >= report.records) {
+    report.ok = true;
     return report;
   }
-  report.ok = true;
-  report.head_hash = Hex(prev);
+  // Fewer entries than records: find the first record without its entry.
+  s = storage_->ScanChain([&](uint64_t seq, absl::string_view bytes) -> absl::Status {
+    if (seq > head_seq) return absl::OkStatus();
+    absl::StatusOr<AuditEvent> e = DecodeStoredEntry(bytes);
+    if (!e.ok()) return e.status();
+    absl::StatusOr<bool> has = storage_->HasIndexEntry(e->patient, absl::ToUnixMicros(e->at), seq);
+    if (!has.ok()) return has.status();
+    if (!*has) {
+      failed = true;
+      return fail(seq, "is missing from the patient index: the patient's list of accesses would not show it");
+    }
+    return absl::OkStatus();
+  });
+  if (failed) return report;
+  if (!s.ok()) return s;
+  report.ok = false;
+  report.problem = "is not what the patient index says: it holds fewer entries than the chain has records";
   return report;
 }
 
 absl::StatusOr<AuditPurgeReport> AuditLog::Purge(absl::Time before, absl::Time now) {
-  absl::CivilDay today = AmsterdamDay(now);
-  absl::Time limit = absl::FromCivil(absl::CivilDay(today.year() - 5, today.month(), today.day()), Amsterdam());
+  absl::Time limit = RetentionLimit(now);
   if (before > limit) {
     return absl::FailedPreconditionError(absl::StrCat(
         "access log records are kept at least 5 years (DOMAIN D51): the cut-off must be on or before ",
         FormatInstant(limit)));
   }
+  if (options_.checkpoint_key.empty()) {
+    return absl::FailedPreconditionError(
+        "purging needs the key that authenticates the purge checkpoint (--audit-key-file)");
+  }
   absl::Status flushed = Flush();
   if (!flushed.ok()) return flushed;
   absl::StatusOr<Checkpoint> cp = ReadCheckpoint(storage_);
   if (!cp.ok()) return cp.status();
+  if (absl::Status c = CheckCheckpoint(*cp, options_.checkpoint_key, now); !c.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat("the access log's first record ", c.message()));
+  }
   std::vector<AuditRow> rows;
   std::string last_hash;
   absl::Status s = storage_->ScanChain([&](uint64_t seq, absl::string_view bytes) -> absl::Status {
@@ -741,8 +963,14 @@ absl::StatusOr<AuditPurgeReport> AuditLog::Purge(absl::Time before, absl::Time n
   AuditPurgeReport report;
   report.first_kept = rows.empty() ? cp->first_seq : rows.back().seq + 1;
   if (rows.empty()) return report;
-  std::string checkpoint = EncodeCheckpoint(report.first_kept, last_hash, cp->purged + rows.size(), before);
-  s = storage_->Purge(rows, checkpoint);
+  Checkpoint next;
+  next.first_seq = report.first_kept;
+  next.prev_hash = last_hash;
+  next.purged = cp->purged + rows.size();
+  next.before_us = absl::ToUnixMicros(before);
+  next.purged_at_us = absl::ToUnixMicros(now);
+  next.mac = CheckpointMac(options_.checkpoint_key, next);
+  s = storage_->Purge(rows, EncodeCheckpoint(next));
   if (!s.ok()) return s;
   report.purged = rows.size();
   return report;

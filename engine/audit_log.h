@@ -15,6 +15,18 @@
 // `max_wait`, then fails with ResourceExhausted — it never drops a record silently. A
 // failed Append means the decision was not logged: the engine turns it into a deny.
 //
+// When the storage cannot write (a full disk), Health() says why and every Append fails
+// at once, until the writer — retrying every `retry_interval` — finds the storage
+// writing again. Then the log goes on by itself. kDurable: the failed batch's callers
+// and those queued behind it were told their records were not logged, so their numbers
+// are given out again. kBuffered: records already accepted are written first, unchanged.
+//
+// Purging the start of the chain leaves a checkpoint authenticated with
+// `checkpoint_key` (HMAC-SHA-256), a key kept outside the store: Verify refuses a
+// checkpoint it cannot authenticate, one written by hand, and one that removed records
+// younger than the retention term. Verify also checks the patient index: every record
+// listed under its patient, every entry pointing at a record of that patient.
+//
 // Thread-safe.
 #ifndef TOEGANG_ENGINE_AUDIT_LOG_H_
 #define TOEGANG_ENGINE_AUDIT_LOG_H_
@@ -50,6 +62,12 @@ struct AuditOptions {
   // CPUs that answer requests helps). Open refuses a CPU the process may not use.
   // Default: empty, wherever the scheduler puts it.
   std::vector<int> writer_cpus;
+  // After a failed write, how often the writer tries the storage again. Default: 1 s.
+  absl::Duration retry_interval = absl::Seconds(1);
+  // The key that authenticates purge checkpoints (at least 16 bytes; from
+  // --audit-key-file). Purge refuses to run without it and Verify refuses a checkpoint
+  // without it. Default: empty.
+  std::string checkpoint_key;
 };
 
 // One decision, as the log keeps it (the D50 fields).
@@ -86,6 +104,8 @@ struct AuditStats {
   uint64_t batches = 0;        // storage writes
   size_t queue_depth = 0;      // now
   size_t max_queue_depth = 0;  // since open
+  uint64_t write_failures = 0;  // storage writes that failed
+  uint64_t recoveries = 0;      // times the log wrote again after failing
 };
 
 struct AuditVerifyReport {
@@ -94,6 +114,7 @@ struct AuditVerifyReport {
   uint64_t first_seq = 0;
   uint64_t last_seq = 0;
   std::string head_hash;   // hex
+  uint64_t index_entries = 0;  // patient-index entries checked
   uint64_t bad_seq = 0;    // the first record changed, removed or reordered
   std::string problem;     // what is wrong with it
 };
@@ -122,6 +143,9 @@ class AuditLog {
   AuditStats stats() const;
   AuditMode mode() const { return options_.mode; }
 
+  // OK while records are being written; otherwise why they are not (see above).
+  absl::Status Health() const;
+
   // Who accessed `patient`'s dossier with `at` in [from, until), newest first; replays
   // are not accesses and are left out. At most `limit` entries.
   absl::StatusOr<std::vector<AuditEvent>> PatientAccesses(absl::string_view patient, absl::Time from,
@@ -130,9 +154,9 @@ class AuditLog {
   // Walks the chain from the first record kept to the head.
   absl::StatusOr<AuditVerifyReport> Verify();
 
-  // Removes the records logged before `before` (a prefix of the chain), keeping a
-  // checkpoint so the rest still verifies. Refuses a cut-off less than 5 years before
-  // `now` (D51).
+  // Removes the records logged before `before` (a prefix of the chain), keeping an
+  // authenticated checkpoint so the rest still verifies. Refuses a cut-off less than 5
+  // years before `now` (D51), and refuses to run without options.checkpoint_key.
   absl::StatusOr<AuditPurgeReport> Purge(absl::Time before, absl::Time now);
 
  private:
@@ -145,8 +169,18 @@ class AuditLog {
   // Enqueue's part under the lock: room, numbering, the record into the queue.
   template <typename Encode>
   absl::Status EnqueueLocked(const Encode& encode, uint64_t* seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Returns once record `seq` is synced, or the log's error if it never will be.
-  absl::Status WaitDurable(uint64_t seq) ABSL_LOCKS_EXCLUDED(mu_);
+  // Returns once record `seq`, numbered in `generation` of durable_, is synced, or the
+  // log's error if it never will be.
+  absl::Status WaitDurable(uint64_t seq, uint32_t generation) ABSL_LOCKS_EXCLUDED(mu_);
+  // After a failed write: drops or keeps what it held (see the file comment) and closes
+  // durable_. Returns the rows to write first once the storage recovers.
+  void EnterFailure(const absl::Status& cause, std::vector<AuditRow>* rows, std::string* head,
+                    std::vector<AuditRow>* unwritten, std::string* unwritten_head) ABSL_LOCKS_EXCLUDED(mu_);
+  // Waits retry_interval, then tries the storage; true once the log writes again.
+  bool TryRecover(std::vector<AuditRow>* unwritten, const std::string& unwritten_head) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Verify's second part: the patient index against the chain of `report`.
+  absl::StatusOr<AuditVerifyReport> VerifyIndex(AuditVerifyReport report, uint64_t first_seq, uint64_t head_seq);
 
   AuditStorage* const storage_;
   const AuditOptions options_;

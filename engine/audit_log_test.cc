@@ -29,6 +29,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "model/json.h"
+#include "schemas/audit_generated.h"
 
 namespace toegang {
 namespace {
@@ -75,8 +76,12 @@ std::string StoreWithFiveRecords(const std::string& name) {
   return dir;
 }
 
-AuditVerifyReport VerifyStore(const std::string& dir) {
-  auto engine = OpenEngine(dir);
+constexpr char kCheckpointKey[] = "0123456789abcdef-checkpoint-key";
+
+AuditVerifyReport VerifyStore(const std::string& dir, std::string key = kCheckpointKey) {
+  AuditOptions audit;
+  audit.checkpoint_key = std::move(key);
+  auto engine = OpenEngine(dir, audit);
   absl::StatusOr<AuditVerifyReport> r = engine->audit_log()->Verify();
   EXPECT_TRUE(r.ok()) << r.status();
   return r.ok() ? *r : AuditVerifyReport{};
@@ -288,6 +293,7 @@ TEST(AuditLog, D51_PurgeKeepsFiveYearsAndTheChainVerifiable) {
   std::string dir = FreshDir("purge");
   AuditOptions audit;
   audit.clock = LoggedAt;
+  audit.checkpoint_key = kCheckpointKey;
   {
     auto engine = OpenEngine(dir, audit);
     g_logged_at = absl::FromUnixSeconds(1546300800);  // 2019-01-01
@@ -324,6 +330,131 @@ TEST(AuditLog, D51_PurgeKeepsFiveYearsAndTheChainVerifiable) {
   EXPECT_EQ(broken.bad_seq, 4u);
 }
 
+// The patient index is not in the hash chain: verification checks it against the chain,
+// and the patient's list checks each entry against its record.
+std::string IndexKey(const std::string& patient, int64_t at_s, uint64_t seq) {
+  return absl::StrCat(patient, std::string(1, '\0'),
+                      BigEndian(static_cast<uint64_t>(at_s * 1000000) ^ (uint64_t{1} << 63)), BigEndian(seq));
+}
+
+TEST(AuditLog, DeletedIndexEntryIsCaught) {
+  std::string dir = StoreWithFiveRecords("index_deleted");
+  // Decisions 1..4 are on pat-1 at 1780000000 + (seq - 1) * 3600.
+  ASSERT_TRUE(testing::RawGetForTesting(dir, "audit_by_patient", IndexKey("pat-1", 1780000000 + 2 * 3600, 3)).ok());
+  ASSERT_TRUE(testing::RawPutForTesting(dir, "audit_by_patient", IndexKey("pat-1", 1780000000 + 2 * 3600, 3), "",
+                                        /*erase=*/true)
+                  .ok());
+  AuditVerifyReport r = VerifyStore(dir);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.bad_seq, 3u);
+  EXPECT_THAT(r.problem, HasSubstr("missing from the patient index"));
+}
+
+TEST(AuditLog, IndexEntryUnderAnotherPatientIsCaughtByVerifyAndByTheList) {
+  std::string dir = StoreWithFiveRecords("index_moved");
+  // pat-2 is made to appear to have been read by pat-1's record 2.
+  ASSERT_TRUE(testing::RawPutForTesting(dir, "audit_by_patient", IndexKey("pat-2", 1780000000 + 3600, 2), "").ok());
+  AuditVerifyReport r = VerifyStore(dir);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.bad_seq, 2u);
+  EXPECT_THAT(r.problem, HasSubstr("another patient"));
+  auto engine = OpenEngine(dir);
+  absl::StatusOr<std::vector<AuditEvent>> list =
+      engine->audit_log()->PatientAccesses("pat-2", absl::InfinitePast(), absl::InfiniteFuture());
+  ASSERT_FALSE(list.ok()) << "a forged entry is shown as pat-2's access";
+  EXPECT_EQ(list.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(list.status().message()), HasSubstr("patient index is damaged"));
+}
+
+// Records logged in 2019 and 2026, purged with the key; returns the dir.
+std::string PurgedStore(const std::string& name) {
+  std::string dir = FreshDir(name);
+  AuditOptions audit;
+  audit.clock = LoggedAt;
+  audit.checkpoint_key = kCheckpointKey;
+  auto engine = OpenEngine(dir, audit);
+  g_logged_at = absl::FromUnixSeconds(1546300800);  // 2019-01-01
+  for (int i = 0; i < 3; ++i) engine->Decide(Req("clin-1", Role::kClinician, "pat-1", 1546300800 + i));
+  g_logged_at = absl::FromUnixSeconds(1767225600);  // 2026-01-01
+  for (int i = 0; i < 2; ++i) engine->Decide(Req("clin-1", Role::kClinician, "pat-1", 1767225600 + i));
+  absl::StatusOr<AuditPurgeReport> purged =
+      engine->audit_log()->Purge(absl::FromUnixSeconds(1577836800), absl::FromUnixSeconds(1795000000));
+  EXPECT_TRUE(purged.ok()) << purged.status();
+  return dir;
+}
+
+TEST(AuditLog, PurgeNeedsTheKeyAndVerifyAuthenticatesTheCheckpoint) {
+  std::string dir = FreshDir("purge_nokey");
+  {
+    auto engine = OpenEngine(dir);
+    engine->Decide(Req("clin-1", Role::kClinician, "pat-1", 1546300800));
+    absl::StatusOr<AuditPurgeReport> r =
+        engine->audit_log()->Purge(absl::FromUnixSeconds(1577836800), absl::FromUnixSeconds(1795000000));
+    ASSERT_FALSE(r.ok());
+    EXPECT_THAT(std::string(r.status().message()), HasSubstr("--audit-key-file"));
+  }
+  std::string purged = PurgedStore("purge_keyed");
+  EXPECT_TRUE(VerifyStore(purged).ok);
+  AuditVerifyReport no_key = VerifyStore(purged, "");
+  EXPECT_FALSE(no_key.ok);
+  EXPECT_EQ(no_key.bad_seq, 4u);
+  EXPECT_THAT(no_key.problem, HasSubstr("cannot be authenticated"));
+  AuditVerifyReport wrong_key = VerifyStore(purged, "another-key-of-enough-length");
+  EXPECT_FALSE(wrong_key.ok);
+  EXPECT_THAT(wrong_key.problem, HasSubstr("did not write with this key"));
+}
+
+TEST(AuditLog, ForgedCheckpointHidingTheStartOfTheChainIsRefused) {
+  // Records 1-4 are young (logged today), so purge would refuse them; the attacker
+  // deletes them by hand and writes a checkpoint that continues at record 5.
+  std::string dir = FreshDir("forged_checkpoint");
+  {
+    auto engine = OpenEngine(dir);
+    for (int i = 0; i < 6; ++i) engine->Decide(Req("clin-1", Role::kClinician, "pat-1", 1780000000 + i));
+  }
+  absl::StatusOr<std::string> fourth = testing::RawGetForTesting(dir, "audit", BigEndian(4));
+  ASSERT_TRUE(fourth.ok());
+  const std::string hash4 = fourth->substr(fourth->size() - 32);
+  for (uint64_t seq = 1; seq <= 4; ++seq) {
+    ASSERT_TRUE(testing::RawPutForTesting(dir, "audit", BigEndian(seq), "", /*erase=*/true).ok());
+    ASSERT_TRUE(testing::RawPutForTesting(dir, "audit_by_patient", IndexKey("pat-1", 1780000000 + seq - 1, seq), "",
+                                          /*erase=*/true)
+                    .ok());
+  }
+  flatbuffers::FlatBufferBuilder b;
+  auto prev = b.CreateVector(reinterpret_cast<const uint8_t*>(hash4.data()), hash4.size());
+  auto mac = b.CreateVector(std::vector<uint8_t>(32, 0x5a));  // no key: a guess
+  b.Finish(schema::CreateAuditCheckpoint(b, 5, prev, 4, absl::ToUnixMicros(absl::Now()),
+                                         absl::ToUnixMicros(absl::Now()), mac));
+  ASSERT_TRUE(testing::RawPutForTesting(dir, "default", "toegang/audit_checkpoint",
+                                        std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize()))
+                  .ok());
+  AuditVerifyReport r = VerifyStore(dir);
+  EXPECT_FALSE(r.ok) << "the chain now starts at 5 and links";
+  EXPECT_EQ(r.bad_seq, 5u);
+  EXPECT_THAT(r.problem, HasSubstr("did not write with this key"));
+}
+
+TEST(AuditLog, D51_APurgeUnderAClockYearsAheadIsRefusedByVerify) {
+  std::string dir = FreshDir("purge_skewed");
+  AuditOptions audit;
+  audit.clock = LoggedAt;
+  audit.checkpoint_key = kCheckpointKey;
+  auto engine = OpenEngine(dir, audit);
+  g_logged_at = absl::FromUnixSeconds(1767225600);  // 2026-01-01
+  for (int i = 0; i < 3; ++i) engine->Decide(Req("clin-1", Role::kClinician, "pat-1", 1767225600 + i));
+  // The purge believes it is 2040: a cut-off in 2031 passes its own check.
+  absl::StatusOr<AuditPurgeReport> purged =
+      engine->audit_log()->Purge(absl::FromUnixSeconds(1924992000), absl::FromUnixSeconds(2208988800));
+  ASSERT_TRUE(purged.ok()) << purged.status();
+  EXPECT_EQ(purged->purged, 3u);
+  g_logged_at = absl::FromUnixSeconds(1795000000);  // back to 2026-11-18
+  absl::StatusOr<AuditVerifyReport> v = engine->audit_log()->Verify();
+  ASSERT_TRUE(v.ok());
+  EXPECT_FALSE(v->ok);
+  EXPECT_THAT(v->problem, HasSubstr("younger than 5 years"));
+}
+
 // Storage that takes its time, to fill the queue.
 class SlowStorage : public AuditStorage {
  public:
@@ -340,6 +471,11 @@ class SlowStorage : public AuditStorage {
   }
   absl::Status Purge(const std::vector<AuditRow>& r, absl::string_view c) override { return inner_->Purge(r, c); }
   absl::StatusOr<std::string> ReadCheckpoint() override { return inner_->ReadCheckpoint(); }
+  absl::StatusOr<std::string> ReadEntry(uint64_t seq) override { return inner_->ReadEntry(seq); }
+  absl::Status ScanIndex(const AuditIndexVisitor& v) override { return inner_->ScanIndex(v); }
+  absl::StatusOr<bool> HasIndexEntry(absl::string_view p, int64_t at, uint64_t seq) override {
+    return inner_->HasIndexEntry(p, at, seq);
+  }
   std::atomic<uint64_t> stored_{0};
   bool fail = false;
 
@@ -492,6 +628,94 @@ class BrokenAuditStore : public FactStore {
   std::unique_ptr<FactStore> facts_;
   Broken broken_;
 };
+
+// Storage whose writes fail while `full` is set, as on a full disk, and whose recovery
+// succeeds only once space is back.
+class FullDiskStorage : public SlowStorage {
+ public:
+  FullDiskStorage() : SlowStorage(absl::ZeroDuration()) {}
+  absl::Status Append(const std::vector<AuditRow>& rows, absl::string_view head, bool sync) override {
+    if (full) return absl::ResourceExhaustedError("injected: no space left on device");
+    return SlowStorage::Append(rows, head, sync);
+  }
+  absl::Status Recover() override {
+    return full ? absl::ResourceExhaustedError("injected: no space left on device") : absl::OkStatus();
+  }
+  std::atomic<bool> full{false};
+};
+
+bool WaitUntilHealthy(AuditLog& log) {
+  for (int i = 0; i < 500; ++i) {
+    if (log.Health().ok()) return true;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return false;
+}
+
+std::vector<std::string> LoggedIds(AuditStorage& storage) {
+  std::vector<std::string> ids;
+  EXPECT_TRUE(storage
+                  .ScanChain([&](uint64_t, absl::string_view entry) {
+                    absl::StatusOr<AuditEvent> e = DecodeAuditBody(entry.substr(0, entry.size() - 64));
+                    if (!e.ok()) return e.status();
+                    ids.push_back(e->event_id);
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  return ids;
+}
+
+TEST(AuditLog, DurableFullDiskRefusesThenWritesAgainByItself) {
+  FullDiskStorage storage;
+  AuditOptions o;
+  o.retry_interval = absl::Milliseconds(20);
+  absl::StatusOr<std::unique_ptr<AuditLog>> log = AuditLog::Open(&storage, o);
+  ASSERT_TRUE(log.ok());
+  ASSERT_TRUE((*log)->Append(Event(1)).ok());
+  storage.full = true;
+  absl::Status refused = (*log)->Append(Event(2));
+  EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable) << refused;
+  EXPECT_THAT(std::string(refused.message()), HasSubstr("no space left"));
+  EXPECT_FALSE((*log)->Health().ok());
+  EXPECT_FALSE((*log)->Append(Event(3)).ok()) << "accepted while the disk is full";
+  storage.full = false;
+  ASSERT_TRUE(WaitUntilHealthy(**log)) << (*log)->Health();
+  ASSERT_TRUE((*log)->Append(Event(4)).ok());
+  EXPECT_EQ((*log)->stats().recoveries, 1u);
+  absl::StatusOr<AuditVerifyReport> v = (*log)->Verify();
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->ok) << v->problem;
+  // The refused decisions were denied and are not in the log; the chain has no gap.
+  EXPECT_THAT(LoggedIds(storage), ElementsAre("ev-1", "ev-4"));
+}
+
+TEST(AuditLog, BufferedFullDiskKeepsWhatItAcceptedAndWritesItLater) {
+  FullDiskStorage storage;
+  AuditOptions o;
+  o.mode = AuditMode::kBuffered;
+  o.retry_interval = absl::Milliseconds(20);
+  absl::StatusOr<std::unique_ptr<AuditLog>> log = AuditLog::Open(&storage, o);
+  ASSERT_TRUE(log.ok());
+  ASSERT_TRUE((*log)->Append(Event(0)).ok());
+  ASSERT_TRUE((*log)->Flush().ok());
+  storage.full = true;
+  std::vector<std::string> accepted = {"ev-0"};
+  for (int i = 1; i <= 50; ++i) {
+    if ((*log)->Append(Event(i)).ok()) accepted.push_back(absl::StrCat("ev-", i));
+    absl::SleepFor(absl::Microseconds(200));
+  }
+  EXPECT_FALSE((*log)->Health().ok());
+  EXPECT_LT(accepted.size(), 51u) << "nothing was refused while the disk was full";
+  storage.full = false;
+  ASSERT_TRUE(WaitUntilHealthy(**log)) << (*log)->Health();
+  ASSERT_TRUE((*log)->Append(Event(99)).ok());
+  ASSERT_TRUE((*log)->Flush().ok());
+  accepted.push_back("ev-99");
+  EXPECT_EQ(LoggedIds(storage), accepted) << "an accepted record was lost, or a refused one written";
+  absl::StatusOr<AuditVerifyReport> v = (*log)->Verify();
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->ok) << v->problem;
+}
 
 TEST(AuditLog, D1_UnloggableDecisionIsADeny) {
   Options options;

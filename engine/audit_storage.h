@@ -31,6 +31,9 @@ struct AuditRow {
 // Visits one stored entry; a non-OK status stops the scan and is returned.
 using AuditVisitor = std::function<absl::Status(uint64_t seq, absl::string_view entry)>;
 
+// Visits one patient-index entry: the record `seq` is filed under `patient` at `at_us`.
+using AuditIndexVisitor = std::function<absl::Status(absl::string_view patient, int64_t at_us, uint64_t seq)>;
+
 class AuditStorage {
  public:
   virtual ~AuditStorage() = default;
@@ -55,6 +58,19 @@ class AuditStorage {
 
   // The stored checkpoint bytes, or "" when nothing was ever purged.
   virtual absl::StatusOr<std::string> ReadCheckpoint() = 0;
+
+  // The entry stored for `seq`; NotFound when there is none.
+  virtual absl::StatusOr<std::string> ReadEntry(uint64_t seq) = 0;
+
+  // Every patient-index entry, in key order (what verification checks the index with).
+  virtual absl::Status ScanIndex(const AuditIndexVisitor& visit) = 0;
+
+  // Whether the patient index holds the entry for record `seq`.
+  virtual absl::StatusOr<bool> HasIndexEntry(absl::string_view patient, int64_t at_us, uint64_t seq) = 0;
+
+  // After a failed Append: makes writing possible again if the cause is gone (space
+  // freed on a full disk). OK when the storage can write.
+  virtual absl::Status Recover() { return absl::OkStatus(); }
 };
 
 std::unique_ptr<AuditStorage> NewMemoryAuditStorage();

@@ -11,6 +11,7 @@
 #ifndef TOEGANG_ENGINE_FACT_STORE_H_
 #define TOEGANG_ENGINE_FACT_STORE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -54,6 +55,11 @@ class FactStore {
 
   // Where this store keeps the access log (engine/audit_log.h): the same database.
   virtual AuditStorage& audit_storage() = 0;
+
+  // OK while the store can write; otherwise the error that stops it (a full disk, an
+  // I/O error). A durable store in error first tries to recover (RocksDB's Resume),
+  // at most once a second, so it heals by itself once the cause is gone.
+  virtual absl::Status Health() { return absl::OkStatus(); }
 };
 
 // The position N of a FactStore::Append error "fact N: <rest>", with *rest set to
@@ -69,6 +75,12 @@ absl::Time NoArrivalClock();
 // An in-memory store with the same semantics as the durable one.
 std::unique_ptr<FactStore> NewMemoryFactStore(ArrivalClock clock = WallClock);
 
+// Tests only: switches that make the durable store's file writes fail the way a full
+// disk does (ENOSPC), with the store's real code paths handling it.
+struct DiskFaults {
+  std::atomic<bool> full{false};
+};
+
 struct DurableStoreOptions {
   // Create an empty store when `path` has none. Default: true.
   bool create_if_missing = true;
@@ -78,18 +90,32 @@ struct DurableStoreOptions {
   size_t record_cache_entries = 100000;
   // Stamps arrival. Default: the wall clock.
   ArrivalClock clock = WallClock;
+  // Open for reading only, beside a process that may be writing the store (a RocksDB
+  // secondary instance): history, audit verify and the patient's access list while
+  // `serve` runs. It sees the store as it was when opened. Append fails. Default: false.
+  bool read_only = false;
+  // Open a store that comes back shorter than it acknowledged (a damaged or removed
+  // write-ahead log), and record what it now holds as acknowledged: the lost facts stay
+  // lost and must be recorded again. `toegang store accept-loss` only. Default: false.
+  bool accept_loss = false;
+  // Tests only. Default: null.
+  std::shared_ptr<DiskFaults> disk_faults;
 };
 
 // Opens (or creates) the RocksDB store at `path`: engine/rocksdb_fact_store.cc.
-// Fails with a clear message — never a silent empty store — when the store is newer
-// than this build, corrupt, not a toegang store, or locked by another process.
-// Appends are durable (write-ahead log synced) when they return OK; concurrent
-// appends share one sync (group commit).
+// Fails with a clear message — never a silent empty store, never a repaired history —
+// when the store is newer than this build, corrupt, not a toegang store, locked by
+// another process (unless read_only), holds a store's files but no CURRENT, or comes
+// back shorter than it acknowledged (engine/ack_record.h): DataLoss, nothing changed.
+// Appends are durable (write-ahead log synced, acknowledgement recorded) when they
+// return OK; concurrent appends share one sync (group commit).
 absl::StatusOr<std::unique_ptr<FactStore>> OpenDurableFactStore(const std::string& path,
                                                                 const DurableStoreOptions& options);
 
-// The store format this build writes and reads.
-inline constexpr int kStoreFormatVersion = 1;
+// The store format this build writes and reads. 2: every id, a person's included, is
+// in the `ids` column family, and TOEGANG-ACK records what was acknowledged (a version
+// 1 store is upgraded when first opened for writing).
+inline constexpr int kStoreFormatVersion = 2;
 
 }  // namespace toegang
 

@@ -2,6 +2,7 @@
 #include <map>
 #include <tuple>
 
+#include "absl/strings/str_cat.h"
 #include "base/sync.h"
 #include "engine/audit_storage.h"
 
@@ -75,6 +76,31 @@ class MemoryAuditStorage final : public AuditStorage {
   absl::StatusOr<std::string> ReadCheckpoint() override {
     MutexLock lock(&mu_);
     return checkpoint_;
+  }
+
+  absl::StatusOr<std::string> ReadEntry(uint64_t seq) override {
+    MutexLock lock(&mu_);
+    auto it = entries_.find(seq);
+    if (it == entries_.end()) return absl::NotFoundError(absl::StrCat("no access log record ", seq));
+    return it->second;
+  }
+
+  absl::Status ScanIndex(const AuditIndexVisitor& visit) override {
+    std::map<std::tuple<std::string, int64_t, uint64_t>, uint64_t> copy;
+    {
+      MutexLock lock(&mu_);
+      copy = index_;
+    }
+    for (const auto& [key, seq] : copy) {
+      absl::Status s = visit(std::get<0>(key), std::get<1>(key), seq);
+      if (!s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<bool> HasIndexEntry(absl::string_view patient, int64_t at_us, uint64_t seq) override {
+    MutexLock lock(&mu_);
+    return index_.count({std::string(patient), at_us, seq}) > 0;
   }
 
  private:

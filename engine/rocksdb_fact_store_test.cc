@@ -3,13 +3,22 @@
 // The durable store: atomic rejection, as-of history, replay around a withdrawal,
 // reopening, format version, corruption, concurrent writers (group commit), and the
 // same contract as the in-memory twin.
+#include <sched.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <map>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "engine/fact_store.h"
 #include "engine/testing/crash_harness.h"
@@ -261,6 +270,255 @@ TEST(DurableStore, ConcurrentWritersAllLandWithDistinctSequences) {
     ASSERT_TRUE(h.ok());
     EXPECT_EQ(h->size(), 2u);
   }
+}
+
+
+// --- Integrity under damage ---------------------------------------------------------
+
+// Every file of the store with its bytes: what "nothing was changed" compares.
+std::map<std::string, std::string> Snapshot(const std::string& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (name == "LOG" || name == "LOCK") continue;  // diagnostics and the lock file
+    std::ifstream in(e.path(), std::ios::binary);
+    files[name] = std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  return files;
+}
+
+std::string NewestWal(const std::string& dir) {
+  std::string newest;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (absl::EndsWith(name, ".log") && name > newest) newest = name;
+  }
+  return newest.empty() ? "" : dir + "/" + newest;
+}
+
+const char kParentRequestAfter[] =
+    R"({"at":"2026-07-01T00:00:00+02:00","actor":{"id":"par-7","role":"parent"},"patient":"pat-7","action":"read","category":"medical","purpose":"patient_request"})";
+
+// A 17-year-old's consent to a parent, then its withdrawal: both acknowledged.
+std::string StoreWithAcknowledgedWithdrawal(const std::string& name) {
+  std::string dir = FreshDir(name);
+  auto store = Open(dir);
+  EXPECT_TRUE(store->Append({F(kPerson), F(kParent), F(kConsent)}).ok());
+  absl::StatusOr<uint64_t> last = store->Append({F(kWithdrawal)});
+  EXPECT_TRUE(last.ok() && *last == 4) << last.status();
+  return dir;
+}
+
+TEST(DurableStore, DamagedOrRemovedWalIsRefusedNeverRecoveredShorter) {
+  struct Case {
+    const char* name;
+    void (*damage)(const std::string& dir);
+  };
+  const Case cases[] = {
+      {"one byte flipped in the newest WAL",
+       [](const std::string& dir) {
+         std::string wal = NewestWal(dir);
+         std::fstream f(wal, std::ios::in | std::ios::out | std::ios::binary);
+         f.seekg(-20, std::ios::end);
+         char c = 0;
+         f.get(c);
+         f.seekp(-20, std::ios::end);
+         f.put(static_cast<char>(c ^ 0xff));
+       }},
+      {"newest WAL truncated to half", [](const std::string& dir) {
+         std::string wal = NewestWal(dir);
+         std::filesystem::resize_file(wal, std::filesystem::file_size(wal) / 2);
+       }},
+      {"newest WAL emptied", [](const std::string& dir) { std::filesystem::resize_file(NewestWal(dir), 0); }},
+      {"every WAL deleted",
+       [](const std::string& dir) {
+         for (const auto& e : std::filesystem::directory_iterator(dir)) {
+           if (e.path().extension() == ".log") std::filesystem::remove(e.path());
+         }
+       }},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    std::string dir = StoreWithAcknowledgedWithdrawal("wal_damage");
+    ASSERT_FALSE(NewestWal(dir).empty()) << "the facts are expected in the write-ahead log";
+    c.damage(dir);
+    const auto before = Snapshot(dir);
+    Options options;
+    options.db_path = dir;
+    absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Open(std::move(options));
+    ASSERT_FALSE(engine.ok()) << "a store missing an acknowledged withdrawal was opened";
+    EXPECT_EQ(engine.status().code(), absl::StatusCode::kDataLoss);
+    EXPECT_THAT(std::string(engine.status().message()), HasSubstr("shorter than it acknowledged"));
+    EXPECT_THAT(std::string(engine.status().message()), HasSubstr("of 4"));
+    EXPECT_EQ(Snapshot(dir), before) << "refusing changed the store's files";
+    // Readers refuse it too.
+    DurableStoreOptions ro;
+    ro.read_only = true;
+    EXPECT_EQ(OpenDurableFactStore(dir, ro).status().code(), absl::StatusCode::kDataLoss);
+  }
+}
+
+TEST(DurableStore, AcceptingTheLossOpensWhatIsLeftAndSaysSo) {
+  std::string dir = StoreWithAcknowledgedWithdrawal("accept_loss");
+  std::filesystem::resize_file(NewestWal(dir), 0);
+  DurableStoreOptions o;
+  o.clock = TestClock;
+  o.accept_loss = true;
+  absl::StatusOr<std::unique_ptr<FactStore>> s = OpenDurableFactStore(dir, o);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_LT((*s)->LastSequence(), 4u);
+  s->reset();
+  EXPECT_NE(Open(dir, false), nullptr) << "once accepted, the store opens as usual";
+}
+
+TEST(DurableStore, IntactStoreOpensAfterACrashLeftATornTail) {
+  // A torn last record (a write the crash interrupted) was never acknowledged: the
+  // store opens, holding everything that was.
+  std::string dir = StoreWithAcknowledgedWithdrawal("torn_tail");
+  {
+    std::ofstream wal(NewestWal(dir), std::ios::binary | std::ios::app);
+    wal << std::string("\x12\x34\x56\x78\x09\x00\x01", 7);  // half a record header
+  }
+  auto store = Open(dir, false);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->LastSequence(), 4u);
+}
+
+TEST(DurableStore, StoreWithoutCurrentIsRefusedNeverRecreated) {
+  std::string dir = StoreWithAcknowledgedWithdrawal("no_current");
+  std::filesystem::remove(dir + "/CURRENT");
+  const auto before = Snapshot(dir);
+  absl::StatusOr<std::unique_ptr<FactStore>> s = OpenDurableFactStore(dir, {});
+  ASSERT_FALSE(s.ok()) << "an empty store took the place of one with facts";
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(s.status().message()), HasSubstr("but no CURRENT"));
+  EXPECT_EQ(Snapshot(dir), before);
+}
+
+TEST(DurableStore, StoreWithoutItsAcknowledgementRecordIsRefused) {
+  std::string dir = StoreWithAcknowledgedWithdrawal("no_ack");
+  std::filesystem::remove(dir + "/TOEGANG-ACK");
+  absl::StatusOr<std::unique_ptr<FactStore>> s = OpenDurableFactStore(dir, {});
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.status().message()), HasSubstr("has lost TOEGANG-ACK"));
+}
+
+TEST(DurableStore, D40_APersonIdIsStoredOnce) {
+  std::string dir = FreshDir("person_once");
+  auto store = Open(dir);
+  ASSERT_TRUE(store->Append({F(kPerson)}).ok());
+  // A later file restating the person with another birth date would turn a 17-year-old
+  // into a child whose parent reads everything.
+  absl::StatusOr<uint64_t> again = store->Append({F(R"({"type":"person","id":"pat-7","birth_date":"2020-01-10"})")});
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(std::string(again.status().message()), HasSubstr("person id 'pat-7' is already used"));
+  absl::StatusOr<uint64_t> twice = store->Append(
+      {F(R"({"type":"person","id":"pat-8","birth_date":"2001-01-01"})"),
+       F(R"({"type":"person","id":"pat-8","birth_date":"2002-01-01"})")});
+  EXPECT_THAT(std::string(twice.status().message()), HasSubstr("fact 2: person id 'pat-8'"));
+  absl::StatusOr<std::vector<Fact>> history = store->History("pat-7");
+  ASSERT_TRUE(history.ok());
+  EXPECT_EQ(history->size(), 1u);
+  // The memory store keeps the same rule.
+  auto memory = NewMemoryFactStore(TestClock);
+  ASSERT_TRUE(memory->Append({F(kPerson)}).ok());
+  EXPECT_EQ(memory->Append({F(kPerson)}).status().code(), absl::StatusCode::kAlreadyExists);
+}
+
+TEST(DurableStore, FullDiskIsAnErrorNotACrashAndTheStoreWritesAgainByItself) {
+  std::string dir = FreshDir("full_disk");
+  DurableStoreOptions o;
+  o.clock = TestClock;
+  o.disk_faults = std::make_shared<DiskFaults>();
+  absl::StatusOr<std::unique_ptr<FactStore>> s = OpenDurableFactStore(dir, o);
+  ASSERT_TRUE(s.ok()) << s.status();
+  FactStore& store = **s;
+  ASSERT_TRUE(store.Append({F(kPerson)}).ok());
+  o.disk_faults->full = true;
+  absl::StatusOr<uint64_t> refused = store.Append({F(kParent)});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("space"));
+  EXPECT_FALSE(store.Health().ok());
+  EXPECT_FALSE(store.Append({F(kParent)}).ok());
+  o.disk_faults->full = false;
+  absl::Status health;
+  for (int i = 0; i < 300 && !(health = store.Health()).ok(); ++i) absl::SleepFor(absl::Milliseconds(10));
+  ASSERT_TRUE(health.ok()) << health;
+  absl::StatusOr<uint64_t> written = store.Append({F(kParent)});
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_EQ(*written, 2u) << "a refused fact was stored, or a number skipped";
+  s->reset();
+  auto reopened = Open(dir, false);
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_EQ(reopened->LastSequence(), 2u);
+  EXPECT_EQ(reopened->History("pat-7")->size(), 2u);
+}
+
+// The same on a real full file system. Needs root (a tmpfs mounted in a private mount
+// namespace); as another user the fault-injecting test above covers the code paths.
+TEST(DurableStore, RealFullDiskOnATmpfs) {
+  if (::geteuid() != 0 || ::unshare(CLONE_NEWNS) != 0 ||
+      ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    std::cerr << "RealFullDiskOnATmpfs: needs root to mount a tmpfs; covered by the fault-injecting test\n";
+    return;
+  }
+  std::string mnt = FreshDir("tmpfs");
+  std::filesystem::create_directories(mnt);
+  ASSERT_EQ(::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=2m"), 0) << std::strerror(errno);
+  std::string dir = mnt + "/store";
+  absl::Status failure;
+  uint64_t acknowledged = 0;
+  {
+    auto store = Open(dir);
+    ASSERT_NE(store, nullptr);
+    for (int batch = 0; batch < 200 && failure.ok(); ++batch) {
+      std::vector<Fact> facts;
+      for (int i = 0; i < 200; ++i) {
+        facts.push_back(F(absl::StrCat(R"({"type":"person","id":"p-)", batch, "-", i,
+                                       R"(","birth_date":"1980-01-01"})")));
+      }
+      absl::StatusOr<uint64_t> r = store->Append(std::move(facts));
+      if (r.ok()) {
+        acknowledged = *r;
+      } else {
+        failure = r.status();
+      }
+    }
+    ASSERT_FALSE(failure.ok()) << "2 MiB never filled up";
+    EXPECT_FALSE(store->Health().ok());
+    ASSERT_EQ(::mount(nullptr, mnt.c_str(), nullptr, MS_REMOUNT, "size=64m"), 0) << std::strerror(errno);
+    absl::Status health;
+    for (int i = 0; i < 300 && !(health = store->Health()).ok(); ++i) absl::SleepFor(absl::Milliseconds(10));
+    ASSERT_TRUE(health.ok()) << health;
+    absl::StatusOr<uint64_t> more = store->Append({F(kPerson)});
+    ASSERT_TRUE(more.ok()) << more.status();
+    acknowledged = *more;
+  }
+  auto reopened = Open(dir, false);
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_EQ(reopened->LastSequence(), acknowledged);
+  EXPECT_EQ(reopened->History("pat-7")->size(), 1u);
+  ::umount2(mnt.c_str(), MNT_DETACH);
+}
+
+TEST(DurableStore, ReadersOpenBesideAWriterAndSeeWhatWasWritten) {
+  std::string dir = FreshDir("beside_writer");
+  auto writer = Open(dir);
+  ASSERT_TRUE(writer->Append({F(kPerson), F(kParent)}).ok());
+  DurableStoreOptions ro;
+  ro.read_only = true;
+  absl::StatusOr<std::unique_ptr<FactStore>> reader = OpenDurableFactStore(dir, ro);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  EXPECT_EQ((*reader)->LastSequence(), 2u);
+  EXPECT_EQ((*reader)->History("pat-7")->size(), 2u);
+  EXPECT_EQ((*reader)->Append({F(kConsent)}).status().code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(writer->Append({F(kConsent)}).ok());
+  absl::StatusOr<std::unique_ptr<FactStore>> later = OpenDurableFactStore(dir, ro);
+  ASSERT_TRUE(later.ok()) << later.status();
+  EXPECT_EQ((*later)->History("pat-7")->size(), 3u);
+  // A second writer is still refused.
+  EXPECT_EQ(OpenDurableFactStore(dir, {}).status().code(), absl::StatusCode::kUnavailable);
 }
 
 }  // namespace

@@ -47,6 +47,12 @@ class EngineImpl final : public Engine {
 
   AuditLog* audit_log() override { return audit_.get(); }
 
+  absl::Status Health() override {
+    absl::Status store = store_->Health();
+    if (!store.ok()) return store;
+    return audit_ ? audit_->Health() : absl::OkStatus();
+  }
+
  private:
   EngineDecision Evaluated(const AccessRequest& request, absl::Time as_of) {
     EngineDecision out;

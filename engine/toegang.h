@@ -81,6 +81,10 @@ class Engine {
   // The access log, or null when logging is off.
   virtual AuditLog* audit_log() = 0;
 
+  // OK while the store and the access log can write; otherwise why not (a full disk, an
+  // I/O error). Both heal by themselves once the cause is gone.
+  virtual absl::Status Health() = 0;
+
   // The policy now in force; SetPolicy swaps it atomically. Decisions already under
   // way finish on the policy they started with.
   virtual std::shared_ptr<const Policy> policy() const = 0;

@@ -105,6 +105,13 @@ TEST(CliStore, BadFileStoresNothingAndNamesTheLine) {
       {"unknown_withdrawal", std::string(R"({"type":"person","id":"pat-8"})") + "\n" +
                                  R"({"type":"withdrawal","consent":"con-404","by":"pat-8","at":"2026-01-01T00:00:00Z"})" + "\n",
        ":2: withdrawal names no known consent"},
+      {"nul_byte_hides_a_fact",
+       std::string(R"({"type":"person","id":"pat-8"})") + std::string(1, '\0') +
+           R"({"type":"objection","id":"obj-8","patient":"pat-8","by":"pat-8","purposes":["research"]})" + "\n",
+       ":1: a NUL byte at byte 31"},
+      {"person_restated", std::string(R"({"type":"person","id":"pat-8"})") + "\n" +
+                              R"({"type":"person","id":"pat-7","birth_date":"2020-01-10"})" + "\n",
+       ":2: person id 'pat-7' is already used"},
       {"duplicate_id", std::string(R"({"type":"person","id":"pat-8"})") + "\n\n\n" +
                            R"({"type":"relationship","id":"rel-7","subject":"x","relation":"treating","object":"pat-8"})" + "\n",
        ":4: relationship id 'rel-7' is already used"},
@@ -120,6 +127,45 @@ TEST(CliStore, BadFileStoresNothingAndNamesTheLine) {
   }
   Shell ok = Toegang("load --db " + db + " " + Write("more.jsonl", R"({"type":"person","id":"pat-8"})" "\n"));
   EXPECT_THAT(ok.out, HasSubstr("last sequence 4")) << "rejected files consumed sequence numbers";
+}
+
+TEST(CliStore, ADirectoryOrMissingFileIsNotAnEmptyFile) {
+  std::string db = Tmp("db_notafile");
+  std::filesystem::remove_all(db);
+  std::string dir = Tmp("facts_dir");
+  std::filesystem::create_directories(dir);
+  Shell r = Toegang("load --db " + db + " " + dir);
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("is a directory"));
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("loaded 0 facts")));
+  Shell missing = Toegang("load --db " + db + " " + dir + "/none.jsonl");
+  EXPECT_EQ(missing.status, 2) << missing.out;
+  EXPECT_THAT(missing.out, HasSubstr("does not exist"));
+  Shell decide = Toegang("decide --facts " + dir, Request("2026-03-01T00:00:00+01:00"));
+  EXPECT_EQ(decide.status, 2) << decide.out;
+}
+
+TEST(CliStore, DamagedWriteAheadLogIsRefusedAndAcceptLossGoesOn) {
+  std::string db = Tmp("db_wal");
+  std::filesystem::remove_all(db);
+  ASSERT_EQ(Toegang("load --db " + db + " " + Write("f.jsonl", kFacts)).status, 0);
+  Shell w = Toegang("load --db " + db + " " +
+                    Write("w.jsonl", R"({"type":"withdrawal","consent":"con-7","by":"pat-7","at":"2026-06-01T00:00:00+02:00"})" "\n"));
+  ASSERT_THAT(w.out, HasSubstr("last sequence 4"));
+  for (const auto& e : std::filesystem::directory_iterator(db)) {
+    if (e.path().extension() == ".log") std::filesystem::remove(e.path());  // "cleaning up the logs"
+  }
+  Shell d = Toegang("decide --db " + db, Request("2026-07-01T00:00:00+02:00"));
+  EXPECT_EQ(d.status, 1) << d.out;
+  EXPECT_THAT(d.out, HasSubstr("shorter than it acknowledged"));
+  EXPECT_THAT(d.out, ::testing::Not(HasSubstr("permit")));
+  Shell h = Toegang("history --db " + db + " --patient pat-7");
+  EXPECT_EQ(h.status, 1) << h.out;
+  Shell accept = Toegang("store accept-loss --db " + db);
+  EXPECT_EQ(accept.status, 0) << accept.out;
+  EXPECT_THAT(accept.out, HasSubstr("accepted: the store now holds facts up to sequence 3"));
+  Shell again = Toegang("store accept-loss --db " + db);
+  EXPECT_THAT(again.out, HasSubstr("nothing to accept"));
 }
 
 TEST(CliStore, StoreHeldByAnotherProcess) {
@@ -179,9 +225,19 @@ TEST(CliAudit, EveryDecisionIsLoggedAndThePatientSeesWho) {
   Shell young = Toegang("audit purge --db " + db + " --before 2026-01-01T00:00:00Z");
   EXPECT_EQ(young.status, 2);
   EXPECT_THAT(young.out, HasSubstr("at least 5 years"));
-  Shell old = Toegang("audit purge --db " + db + " --before 2015-01-01T00:00:00Z");
+  Shell keyless = Toegang("audit purge --db " + db + " --before 2015-01-01T00:00:00Z");
+  EXPECT_EQ(keyless.status, 2) << keyless.out;
+  EXPECT_THAT(keyless.out, HasSubstr("--audit-key-file"));
+  const std::string key = Write("audit.key", "k3y-material-of-32-bytes-length!\n");
+  std::filesystem::permissions(key, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  Shell old = Toegang("audit purge --db " + db + " --audit-key-file " + key + " --before 2015-01-01T00:00:00Z");
   EXPECT_EQ(old.status, 0) << old.out;
   EXPECT_THAT(old.out, HasSubstr("purged 0 records"));
+  std::filesystem::permissions(key, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write | std::filesystem::perms::group_read);
+  Shell readable = Toegang("audit verify --db " + db + " --audit-key-file " + key);
+  EXPECT_EQ(readable.status, 2) << readable.out;
+  EXPECT_THAT(readable.out, HasSubstr("make it 0600"));
+  EXPECT_THAT(readable.out, ::testing::Not(HasSubstr("k3y")));
 }
 
 TEST(CliStore, DecideOnMissingStoreIsAnError) {

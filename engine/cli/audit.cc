@@ -2,10 +2,12 @@
 //
 // toegang audit --db DIR --patient ID [--from INSTANT] [--until INSTANT]
 //     who accessed the dossier (DOMAIN D50, Wabvpz), newest first, as JSON Lines
-// toegang audit verify --db DIR
-//     walks the hash chain; names the first record changed, removed or reordered
-// toegang audit purge --db DIR --before INSTANT
+// toegang audit verify --db DIR [--audit-key-file FILE]
+//     walks the hash chain and the patient index, authenticates the purge checkpoint;
+//     names the first record changed, removed, reordered or mis-indexed
+// toegang audit purge --db DIR --before INSTANT --audit-key-file FILE
 //     removes records logged before INSTANT (at least 5 years old, D51)
+// Listing and verifying open the store read-only, so they work while `serve` runs.
 #include <iostream>
 
 #include "absl/flags/flag.h"
@@ -56,13 +58,22 @@ int Audit(const std::vector<std::string>& args) {
     Complain("usage: toegang audit [verify | purge --before INSTANT] --db DIR, or toegang audit --db DIR --patient ID [--from] [--until]");
     return kBadInput;
   }
+  absl::StatusOr<std::string> key = AuditKeyFlag();
+  if (!key.ok()) {
+    Complain(std::string(key.status().message()));
+    return kBadInput;
+  }
   Options options;
   options.db_path = absl::GetFlag(FLAGS_db);
   options.durable.create_if_missing = false;
+  // Reading (verify, the patient's list) works beside a running server; only purge
+  // writes, and needs the store to itself.
+  options.durable.read_only = sub != "purge";
+  options.audit->checkpoint_key = *key;
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Open(std::move(options));
   if (!engine.ok()) {
     Complain(std::string(engine.status().message()));
-    return engine.status().code() == absl::StatusCode::kNotFound ? kBadInput : kFailure;
+    return OpenFailure(engine.status());
   }
   AuditLog* log = (*engine)->audit_log();
 
@@ -78,7 +89,7 @@ int Audit(const std::vector<std::string>& args) {
     }
     std::cout << "ok: " << r->records << " records";
     if (r->records > 0) std::cout << " (" << r->first_seq << ".." << r->last_seq << "), head sha256 " << r->head_hash;
-    std::cout << "\n";
+    std::cout << "; " << r->index_entries << " patient-index entries\n";
     return kOk;
   }
   if (sub == "purge") {

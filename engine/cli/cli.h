@@ -20,6 +20,7 @@ ABSL_DECLARE_FLAG(std::string, facts);
 ABSL_DECLARE_FLAG(std::string, as_of);
 ABSL_DECLARE_FLAG(std::string, patient);
 ABSL_DECLARE_FLAG(std::string, audit_mode);
+ABSL_DECLARE_FLAG(std::string, audit_key_file);
 
 namespace toegang::cli {
 
@@ -34,14 +35,20 @@ int Load(const std::vector<std::string>& args);
 int History(const std::vector<std::string>& args);
 int Audit(const std::vector<std::string>& args);
 int Serve(const std::vector<std::string>& args);
+int Store(const std::vector<std::string>& args);
 int PolicyCheck(const std::vector<std::string>& args);
 
 // The policy named by --policy: a file, a built-in pack name, or (empty) wgbo-default.
 absl::StatusOr<std::shared_ptr<const Policy>> LoadPolicyFlag();
 
-// Reads a JSON Lines file of facts. Errors name "FILE:LINE". `lines`, if given, gets
-// each fact's line number.
+// Reads a JSON Lines file of facts. Errors name "FILE:LINE"; a read error anywhere, a
+// directory or an unreadable path is an error too (nothing is returned). `lines`, if
+// given, gets each fact's line number.
 absl::StatusOr<std::vector<Fact>> ReadFactsFile(const std::string& path, std::vector<int>* lines = nullptr);
+
+// The facts of JSON Lines `text` read from `path` (which names errors).
+absl::StatusOr<std::vector<Fact>> ParseFactLines(const std::string& path, absl::string_view text,
+                                                 std::vector<int>* lines = nullptr);
 
 // Rewrites a store error "fact N: ..." as "FILE:LINE: ..." using `lines`.
 std::string AtLine(const std::string& path, const std::vector<int>& lines, absl::string_view message);
@@ -52,6 +59,13 @@ absl::StatusOr<absl::Time> AsOfFlag();
 
 // Reads a whole file.
 absl::StatusOr<std::string> ReadFile(const std::string& path);
+
+// The key of --audit-key-file ("" when the flag is not given). The file must be
+// private to its owner (0600) and hold at least 16 bytes.
+absl::StatusOr<std::string> AuditKeyFlag();
+
+// The exit status for a failure to open the store: 2 when the caller named no store.
+int OpenFailure(const absl::Status& status);
 
 // Prints "toegang: message" to stderr.
 void Complain(const std::string& message);

@@ -1,10 +1,12 @@
 // Copyright toegang authors.
 #include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/ascii.h"
+#include "base/files.h"
 #include "engine/cli/cli.h"
 #include "engine/fact_store.h"
 #include "model/json.h"
@@ -14,7 +16,28 @@ ABSL_FLAG(std::string, audit_mode, "durable",
           "decide: durable (each decision returns once its access-log record is synced) or "
           "buffered (records are synced in batches in the background)");
 
+ABSL_FLAG(std::string, audit_key_file, "",
+          "audit verify, audit purge: the file (mode 0600) holding the key that authenticates the access "
+          "log's purge checkpoints");
+
 namespace toegang::cli {
+
+absl::StatusOr<std::string> AuditKeyFlag() {
+  const std::string path = absl::GetFlag(FLAGS_audit_key_file);
+  if (path.empty()) return std::string();
+  absl::StatusOr<std::string> key = ReadSecretFile(path);
+  if (!key.ok()) return absl::InvalidArgumentError(absl::StrCat("--audit-key-file: ", key.status().message()));
+  std::string k(absl::StripTrailingAsciiWhitespace(*key));
+  if (k.size() < 16) {
+    return absl::InvalidArgumentError("--audit-key-file: the key is shorter than 16 bytes; use e.g. 32 random bytes "
+                                      "(head -c 32 /dev/urandom | base64)");
+  }
+  return k;
+}
+
+int OpenFailure(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kNotFound ? kBadInput : kFailure;
+}
 
 void Complain(const std::string& message) { std::cerr << "toegang: " << message << "\n"; }
 
@@ -26,13 +49,7 @@ absl::StatusOr<absl::Time> AsOfFlag() {
   return *t;
 }
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read '", path, "'"));
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return buf.str();
-}
+absl::StatusOr<std::string> ReadFile(const std::string& path) { return ReadWholeFile(path); }
 
 absl::StatusOr<std::shared_ptr<const Policy>> LoadPolicyFlag() {
   std::string name = absl::GetFlag(FLAGS_policy);
@@ -57,14 +74,20 @@ std::string AtLine(const std::string& path, const std::vector<int>& lines, absl:
 }
 
 absl::StatusOr<std::vector<Fact>> ReadFactsFile(const std::string& path, std::vector<int>* lines) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read '", path, "'"));
+  // The whole file first: a read that fails part-way fails the file, rather than
+  // loading the lines read before it.
+  absl::StatusOr<std::string> text = ReadWholeFile(path);
+  if (!text.ok()) return text.status();
+  return ParseFactLines(path, *text, lines);
+}
+
+absl::StatusOr<std::vector<Fact>> ParseFactLines(const std::string& path, absl::string_view text,
+                                                 std::vector<int>* lines) {
   std::vector<Fact> facts;
-  std::string line;
   int line_no = 0;
-  while (std::getline(in, line)) {
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
     ++line_no;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    if (line.find_first_not_of(" \t\r") == absl::string_view::npos) continue;
     absl::StatusOr<Fact> fact = ParseFactJson(line);
     if (!fact.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(path, ":", line_no, ": ", fact.status().message()));

@@ -27,10 +27,11 @@ int History(const std::vector<std::string>& args) {
   }
   DurableStoreOptions options;
   options.create_if_missing = false;
+  options.read_only = true;  // works beside a running server
   absl::StatusOr<std::unique_ptr<FactStore>> store = OpenDurableFactStore(absl::GetFlag(FLAGS_db), options);
   if (!store.ok()) {
     Complain(std::string(store.status().message()));
-    return store.status().code() == absl::StatusCode::kNotFound ? kBadInput : kFailure;
+    return OpenFailure(store.status());
   }
   absl::StatusOr<std::vector<Fact>> facts = (*store)->History(patient, *as_of);
   if (!facts.ok()) {

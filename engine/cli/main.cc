@@ -38,9 +38,14 @@ commands:
                           the patient's facts as the store knew them then
   audit --db DIR --patient ID [--from INSTANT] [--until INSTANT]
                           who accessed the dossier, newest first (NEN 7513)
-  audit verify --db DIR   check the access log's hash chain
-  audit purge --db DIR --before INSTANT
+  audit verify --db DIR [--audit-key-file FILE]
+                          check the access log's hash chain, its patient index and
+                          its purge checkpoint (works while serve runs)
+  audit purge --db DIR --before INSTANT --audit-key-file FILE
                           remove access log records older than 5 years (D51)
+  store accept-loss --db DIR
+                          open a store that comes back shorter than it
+                          acknowledged, and go on with what it holds
   serve --db DIR --http HOST:PORT --socket PATH [--tcp HOST:PORT] [--policy FILE]
         [--audit-mode durable|buffered] [--threads N] [--io-timeout SECONDS]
         [--cache-mb MIB] [--record-cache ENTRIES] [--pin-threads=true|false]
@@ -51,7 +56,7 @@ exit status: 0 success, 2 bad input, 1 otherwise
 )";
 
 const char* const kKnownFlags[] = {"db", "policy", "facts", "as_of", "patient", "from", "until", "before",
-                                   "audit_mode", "http", "socket", "tcp", "threads", "io_timeout", "cache_mb",
+                                   "audit_mode", "audit_key_file", "http", "socket", "tcp", "threads", "io_timeout", "cache_mb",
                                    "record_cache", "pin_threads", "help"};
 
 // absl exits with status 1 on an unknown flag, on a value it cannot parse
@@ -117,6 +122,7 @@ int main(int argc, char** argv) {
   if (command == "history") return toegang::cli::History(args);
   if (command == "audit") return toegang::cli::Audit(args);
   if (command == "serve") return toegang::cli::Serve(args);
+  if (command == "store") return toegang::cli::Store(args);
   if (command == "policy") {
     if (args.empty() || args[0] != "check") {
       toegang::cli::Complain("usage: toegang policy check FILE");

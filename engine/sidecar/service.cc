@@ -208,9 +208,14 @@ Reply Service::AccessLog(absl::string_view patient, absl::string_view from_text,
 }
 
 Reply Service::Healthz() {
-  return Reply{200, JsonText(json{{"status", "ok"},
-                                  {"policy", std::string(engine_->policy()->id())},
-                                  {"last_sequence", engine_->store().LastSequence()}})};
+  // A node that cannot write facts or access-log records denies every decision
+  // (audit_log_unavailable) and refuses facts: a load balancer must see that.
+  absl::Status health = engine_->Health();
+  json body{{"status", health.ok() ? "ok" : "degraded"},
+            {"policy", std::string(engine_->policy()->id())},
+            {"last_sequence", engine_->store().LastSequence()}};
+  if (!health.ok()) body["cause"] = std::string(health.message());
+  return Reply{health.ok() ? 200 : 503, JsonText(body)};
 }
 
 Reply Service::Metrics() {
@@ -251,7 +256,13 @@ Reply Service::Metrics() {
     absl::StrAppend(&out, "# TYPE toegang_audit_records_written_total counter\ntoegang_audit_records_written_total ", s.written, "\n");
     absl::StrAppend(&out, "# TYPE toegang_audit_waits_total counter\ntoegang_audit_waits_total ", s.waits, "\n");
     absl::StrAppend(&out, "# TYPE toegang_audit_refused_total counter\ntoegang_audit_refused_total ", s.refused, "\n");
+    absl::StrAppend(&out, "# TYPE toegang_audit_write_failures_total counter\ntoegang_audit_write_failures_total ",
+                    s.write_failures, "\n");
+    absl::StrAppend(&out, "# TYPE toegang_audit_recoveries_total counter\ntoegang_audit_recoveries_total ",
+                    s.recoveries, "\n");
   }
+  absl::StrAppend(&out, "# HELP toegang_healthy 1 while the store and the access log can write (see /healthz)\n",
+                  "# TYPE toegang_healthy gauge\ntoegang_healthy ", engine_->Health().ok() ? 1 : 0, "\n");
   absl::StrAppend(&out, "# TYPE toegang_store_last_sequence gauge\ntoegang_store_last_sequence ",
                   engine_->store().LastSequence(), "\n");
   return Reply{200, std::move(out), "text/plain; version=0.0.4"};

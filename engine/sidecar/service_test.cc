@@ -5,6 +5,8 @@
 // fuzzers found, at the level they were found.
 #include "engine/sidecar/service.h"
 
+#include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -103,6 +105,57 @@ TEST_F(ServiceTest, RoutesByPathAndMethod) {
   EXPECT_EQ(Get("/v1/patients//history").status, 404);
   EXPECT_EQ(Get("/v1/nothing").status, 404);
   EXPECT_EQ(service_->Route("POST", "/healthz", "", [](const char*) { return std::string(); }).status, 405);
+}
+
+}  // namespace
+}  // namespace toegang::sidecar
+
+namespace toegang::sidecar {
+namespace {
+
+// A full disk under the sidecar: decisions are denied (they cannot be logged), facts
+// refused, /healthz says degraded with the cause and 503; once space is back the node
+// writes again by itself and says ok.
+TEST(ServiceHealth, FullDiskIsDegradedThenRecoversByItself) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string dir = std::string(tmp != nullptr ? tmp : "/tmp") + "/service_full_disk";
+  std::filesystem::remove_all(dir);
+  Options options;
+  options.db_path = dir;
+  options.durable.disk_faults = std::make_shared<DiskFaults>();
+  options.audit->retry_interval = absl::Milliseconds(50);
+  std::shared_ptr<DiskFaults> faults = options.durable.disk_faults;
+  auto engine = Engine::Open(std::move(options));
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  Service service(engine->get(), Limits{}, [] { return BuiltinPolicy("wgbo-default"); });
+  auto get = [&](absl::string_view path) {
+    return service.Route("GET", path, "", [](const char*) { return std::string(); });
+  };
+  auto post = [&](absl::string_view path, absl::string_view body) {
+    return service.Route("POST", path, body, [](const char*) { return std::string(); });
+  };
+  const std::string request =
+      R"({"at":"2026-03-10T10:00:00+01:00","actor":{"id":"clin-1","role":"clinician"},"patient":"pat-1","action":"read","category":"medical","purpose":"treatment"})";
+  ASSERT_EQ(get("/healthz").status, 200);
+  faults->full = true;
+  Reply denied = post("/v1/decisions", request);
+  EXPECT_THAT(denied.body, HasSubstr("audit_log_unavailable"));
+  Reply fact = post("/v1/facts", R"({"type":"person","id":"pat-1","birth_date":"1980-01-01"})");
+  EXPECT_GE(fact.status, 500) << fact.body;
+  Reply degraded = get("/healthz");
+  EXPECT_EQ(degraded.status, 503) << degraded.body;
+  EXPECT_THAT(degraded.body, HasSubstr("\"status\":\"degraded\""));
+  EXPECT_THAT(degraded.body, HasSubstr("space"));
+  faults->full = false;
+  Reply health = get("/healthz");
+  for (int i = 0; i < 300 && health.status != 200; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+    health = get("/healthz");
+  }
+  EXPECT_EQ(health.status, 200) << health.body;
+  EXPECT_THAT(health.body, HasSubstr("\"status\":\"ok\""));
+  EXPECT_EQ(post("/v1/facts", R"({"type":"person","id":"pat-1","birth_date":"1980-01-01"})").status, 200);
+  EXPECT_THAT(post("/v1/decisions", request).body, ::testing::Not(HasSubstr("audit_log_unavailable")));
 }
 
 }  // namespace

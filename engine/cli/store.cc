@@ -1,0 +1,47 @@
+// Copyright toegang authors.
+//
+// toegang store accept-loss --db DIR
+//     A store whose write-ahead log was damaged, truncated or removed comes back holding
+//     less than it acknowledged, and every command refuses it (engine/ack_record.h).
+//     When no backup holds the rest, this opens it as it is and records its present
+//     state as acknowledged. It says what was lost: those facts must be recorded again.
+#include <iostream>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "engine/cli/cli.h"
+#include "engine/fact_store.h"
+
+namespace toegang::cli {
+
+int Store(const std::vector<std::string>& args) {
+  if (args.size() != 1 || args[0] != "accept-loss") {
+    Complain("usage: toegang store accept-loss --db DIR");
+    return kBadInput;
+  }
+  const std::string path = absl::GetFlag(FLAGS_db);
+  DurableStoreOptions options;
+  options.create_if_missing = false;
+  absl::StatusOr<std::unique_ptr<FactStore>> whole = OpenDurableFactStore(path, options);
+  if (whole.ok()) {
+    std::cout << "nothing to accept: the store holds everything it acknowledged (last sequence "
+              << (*whole)->LastSequence() << ")\n";
+    return kOk;
+  }
+  if (!absl::IsDataLoss(whole.status())) {
+    Complain(std::string(whole.status().message()));
+    return OpenFailure(whole.status());
+  }
+  std::cerr << "toegang: " << whole.status().message() << "\n";
+  options.accept_loss = true;
+  absl::StatusOr<std::unique_ptr<FactStore>> accepted = OpenDurableFactStore(path, options);
+  if (!accepted.ok()) {
+    Complain(absl::StrCat("cannot accept the loss: ", accepted.status().message()));
+    return kFailure;
+  }
+  std::cout << "accepted: the store now holds facts up to sequence " << (*accepted)->LastSequence()
+            << "; facts acknowledged after it are lost and must be recorded again\n";
+  return kOk;
+}
+
+}  // namespace toegang::cli
