@@ -963,7 +963,10 @@ class RocksDbFactStore final : public FactStore, public AuditStorage {
         if (it->Valid() || !it->status().ok()) inv->empty = false;
       }
       std::string v;
-      if (db->Get(rocksdb::ReadOptions(), handles[0], kFormatKey, &v).ok()) absl::SimpleAtoi(v, &inv->format);
+      // An unreadable version stays 0: CheckFormat then calls a store with data foreign.
+      if (db->Get(rocksdb::ReadOptions(), handles[0], kFormatKey, &v).ok() && !absl::SimpleAtoi(v, &inv->format)) {
+        inv->format = 0;
+      }
     } else {
       inv = TakeInventory(db.get(), handles);
     }
