@@ -1,6 +1,8 @@
 // Copyright toegang authors.
 #include "model/json.h"
 
+#include "model/bsn.h"
+
 #include <algorithm>
 #include <utility>
 #include <vector>
@@ -16,6 +18,26 @@ using nlohmann::json;
 
 constexpr size_t kMaxIdBytes = 128;
 
+// A key from the input as an error may show it: field names are short words; anything
+// else (digits, a BSN) is not repeated (API.md: no BSN in an error message).
+std::string ShownKey(absl::string_view key) {
+  bool word = !key.empty() && key.size() <= 32;
+  for (char c : key) word = word && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_');
+  return word ? std::string(key) : "(a field whose name is not shown)";
+}
+
+// "a, b or c": every name of vocabulary E, for errors that say what was expected
+// instead of repeating what was given.
+template <typename E>
+std::string Names() {
+  std::string out;
+  for (int i = 0; i < EnumCount<E>(); ++i) {
+    if (i > 0) out += i + 1 == EnumCount<E>() ? " or " : ", ";
+    out += std::string(Name(static_cast<E>(i)));
+  }
+  return out;
+}
+
 absl::Status FieldError(absl::string_view field, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", what));
 }
@@ -27,7 +49,9 @@ absl::Status CheckIdText(absl::string_view s, absl::string_view path, bool check
     if (c < 0x20 || c == 0x7f) return FieldError(path, "an id has no control characters");
   }
   if (check_utf8 && !IsValidUtf8(s)) return FieldError(path, "an id is UTF-8 text");
-  if (LooksLikeBsn(s)) return FieldError(path, "looks like a BSN; ids must never carry a BSN");
+  if (ContainsBsn(s)) {
+    return FieldError(path, "holds a number that may be a BSN (it passes the eleven test); ids must never carry a BSN");
+  }
   return absl::OkStatus();
 }
 
@@ -119,7 +143,8 @@ class ObjectReader {
     const std::string& s = v.get_ref<const std::string&>();
     E out;
     if (!ParseName(s, &out)) {
-      return FieldError(path, absl::StrCat("unknown ", kind, " '", s.substr(0, 64), "'"));
+      // The value is not repeated (it may hold a BSN): what was expected is.
+      return FieldError(path, absl::StrCat("unknown ", kind, " (expected ", Names<E>(), ")"));
     }
     return out;
   }
@@ -161,7 +186,7 @@ class ObjectReader {
     }
     auto it = v.begin();
     Party p;
-    std::string sub = absl::StrCat(path, ".", it.key());
+    std::string sub = absl::StrCat(path, ".", ShownKey(it.key()));
     if (it.key() == "actor") {
       p.kind = Party::Kind::kActor;
       TOEGANG_ASSIGN_OR_RETURN(p.id, ParseId(it.value(), sub));
@@ -187,7 +212,7 @@ class ObjectReader {
           break;
         }
       }
-      if (!known) return FieldError(Path(it.key().substr(0, 64)), "unknown field");
+      if (!known) return FieldError(Path(ShownKey(it.key())), "unknown field");
     }
     return absl::OkStatus();
   }
@@ -226,7 +251,7 @@ absl::StatusOr<json> ParseText(absl::string_view text, size_t max_bytes = kMaxJs
           std::vector<std::string>& keys = open_objects.back();
           const std::string& key = parsed.get_ref<const std::string&>();
           if (std::find(keys.begin(), keys.end(), key) != keys.end()) {
-            if (duplicate.empty()) duplicate = key.substr(0, 64);
+            if (duplicate.empty()) duplicate = ShownKey(key);
           } else {
             keys.push_back(key);
           }
@@ -312,6 +337,7 @@ absl::StatusOr<FactBody> ParseBody(const std::string& type, ObjectReader& r) {
     TOEGANG_ASSIGN_OR_RETURN(c.actions, r.Set<Action>("actions", "action", std::nullopt));
     TOEGANG_ASSIGN_OR_RETURN(c.window, ReadWindow(r));
     TOEGANG_ASSIGN_OR_RETURN(c.evidence, r.String("evidence", false, kMaxTextBytes));
+    c.evidence = RedactBsn(c.evidence);  // free text is stored and served: never a BSN
     return FactBody(std::move(c));
   }
   if (type == "withdrawal") {
@@ -331,6 +357,7 @@ absl::StatusOr<FactBody> ParseBody(const std::string& type, ObjectReader& r) {
     Restriction res;
     TOEGANG_RETURN_IF_ERROR(ReadLimitation(r, res));
     TOEGANG_ASSIGN_OR_RETURN(res.reason, r.String("reason", false, kMaxTextBytes));
+    res.reason = RedactBsn(res.reason);
     return FactBody(std::move(res));
   }
   if (type == "capacity") {
@@ -344,9 +371,8 @@ absl::StatusOr<FactBody> ParseBody(const std::string& type, ObjectReader& r) {
     TOEGANG_ASSIGN_OR_RETURN(cap.window, ReadWindow(r));
     return FactBody(std::move(cap));
   }
-  return FieldError("type", absl::StrCat("unknown fact type '", type.substr(0, 64),
-                                         "' (expected person, relationship, consent, "
-                                         "withdrawal, objection, restriction or capacity)"));
+  return FieldError("type", "unknown fact type (expected person, relationship, consent, withdrawal, objection, "
+                            "restriction or capacity)");
 }
 
 // --- printing ---------------------------------------------------------------------
@@ -490,17 +516,6 @@ bool IsValidUtf8(absl::string_view s) {
 
 std::string JsonText(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
 
-bool LooksLikeBsn(absl::string_view id) {
-  if (id.size() != 9) return false;
-  int sum = 0;
-  for (int i = 0; i < 9; ++i) {
-    char c = id[i];
-    if (c < '0' || c > '9') return false;
-    int weight = i < 8 ? 9 - i : -1;
-    sum += weight * (c - '0');
-  }
-  return sum % 11 == 0 && id != "000000000";
-}
 
 absl::StatusOr<Fact> ParseFactJson(absl::string_view text) {
   TOEGANG_ASSIGN_OR_RETURN(json value, ParseText(text));
@@ -511,7 +526,7 @@ absl::StatusOr<Fact> ParseFact(const json& value) {
   if (!value.is_object()) return absl::InvalidArgumentError("a fact must be a JSON object");
   ObjectReader r(value, "");
   TOEGANG_ASSIGN_OR_RETURN(std::string type, r.String("type", true, 32));
-  ObjectReader body_reader(value, type.size() <= 32 ? type : "fact");
+  ObjectReader body_reader(value, ShownKey(type) == type ? type : "fact");
   // The body reader names fields as "consent.purposes"; both readers share the object,
   // so every key must be read by the body reader (plus type and recorded_at).
   body_reader.Get("type");
@@ -561,17 +576,19 @@ absl::StatusOr<AccessRequest> ParseRequest(const json& value) {
     ObjectReader er(*e, "emergency");
     req.emergency = true;
     TOEGANG_ASSIGN_OR_RETURN(req.emergency_justification, er.String("justification", false, kMaxTextBytes));
+    // Logged (NEN 7513) and answered: never a BSN.
+    req.emergency_justification = RedactBsn(req.emergency_justification);
     TOEGANG_RETURN_IF_ERROR(er.Finish());
   }
   if (const json* lo = r.Get("legal_order")) {
     if (lo->is_string()) {
       const std::string& s = lo->get_ref<const std::string&>();
       if (s.empty() || s.size() > kMaxTextBytes) return FieldError("legal_order", "must be a non-empty reference");
-      req.legal_order = s;
+      req.legal_order = RedactBsn(s);
     } else if (lo->is_object() && !lo->empty()) {
       std::string s = JsonText(*lo);
       if (s.size() > kMaxTextBytes) return FieldError("legal_order", "is too large");
-      req.legal_order = std::move(s);
+      req.legal_order = RedactBsn(s);
     } else {
       return FieldError("legal_order", "must be a reference string or an object describing the order");
     }

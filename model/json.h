@@ -70,8 +70,6 @@ bool IsValidUtf8(absl::string_view s);
 // parsers refuse, so this is a last defence) is written with U+FFFD in its place.
 std::string JsonText(const nlohmann::json& value);
 
-// True if `id` could be a BSN: 9 digits passing the eleven test. Such ids are refused.
-bool LooksLikeBsn(absl::string_view id);
 
 }  // namespace toegang
 

@@ -95,7 +95,7 @@ TEST(CliDecide, MalformedLineGetsDenyOnItsLineAndTheRestGoOn) {
   EXPECT_EQ(out[1]["decision"], "deny");
   EXPECT_EQ(out[1]["reasons"], json::array({"invalid_request"}));
   EXPECT_EQ(out[2]["decision"], "deny");
-  EXPECT_THAT(out[2]["error"].get<std::string>(), HasSubstr("purpose: unknown purpose 'marketing'"));
+  EXPECT_THAT(out[2]["error"].get<std::string>(), HasSubstr("purpose: unknown purpose (expected "));
   EXPECT_EQ(out[3]["decision"], "permit");
   EXPECT_NE(out[0]["decision_id"], out[3]["decision_id"]);
 }

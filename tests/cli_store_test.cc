@@ -101,7 +101,7 @@ TEST(CliStore, BadFileStoresNothingAndNamesTheLine) {
        ":2: relationship.until: must be after from"},
       {"unknown_enum", std::string(R"({"type":"person","id":"pat-8"})") + "\n\n" +
                            R"({"type":"relationship","subject":"c","relation":"friend","object":"pat-8"})" + "\n",
-       ":3: relationship.relation: unknown relation 'friend'"},
+       ":3: relationship.relation: unknown relation (expected "},
       {"unknown_withdrawal", std::string(R"({"type":"person","id":"pat-8"})") + "\n" +
                                  R"({"type":"withdrawal","consent":"con-404","by":"pat-8","at":"2026-01-01T00:00:00Z"})" + "\n",
        ":2: withdrawal names no known consent"},
