@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +20,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -32,6 +34,9 @@ extern char** environ;
 namespace toegang {
 namespace {
 
+// The benchmark's bearer token (its server reads it from a 0600 file of its own).
+constexpr char kToken[] = "bench-token-0123456789abcdef";
+
 // One `toegang serve` at a time, with or without --pin-threads (base/threads.h).
 class Server {
  public:
@@ -44,9 +49,14 @@ class Server {
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+    {
+      const mode_t old = umask(077);
+      std::ofstream(tokens_) << "decide,facts:write " << kToken << "\n";
+      umask(old);
+    }
     std::vector<std::string> args = {binary,        "serve",   "--db",   db_,         "--http", "127.0.0.1:0",
                                      "--socket",    socket_,   "--tcp",  "127.0.0.1:0", "--audit-mode", "buffered",
-                                     absl::StrCat("--pin-threads=", pinned ? "true" : "false")};
+                                     absl::StrCat("--pin-threads=", pinned ? "true" : "false"), "--token-file", tokens_};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -60,6 +70,7 @@ class Server {
     http_port_ = std::atoi(line.c_str() + line.find("http=127.0.0.1:") + 15);
     tcp_port_ = std::atoi(line.c_str() + line.find("tcp=") + 4);
     httplib::Client http("127.0.0.1", http_port_);
+    http.set_bearer_token_auth(kToken);
     std::string facts;
     for (int i = 0; i < 1000; ++i) {
       absl::StrAppend(&facts, R"({"type":"relationship","subject":"clin-1","relation":"treating","object":"pat-)", i, "\"}\n");
@@ -71,6 +82,7 @@ class Server {
     kill(pid_, SIGTERM);
     waitpid(pid_, nullptr, 0);
     std::filesystem::remove_all(db_);
+    std::filesystem::remove(tokens_);
   }
   bool pinned() const { return pinned_; }
   int http_port() const { return http_port_; }
@@ -85,6 +97,7 @@ class Server {
   // Per benchmark process, so that two runs at once do not share a store.
   std::string db_ = absl::StrCat("/tmp/toegang-sidecar-bench-", getpid());
   std::string socket_ = absl::StrCat("/tmp/toegang-bench-", getpid(), ".sock");
+  std::string tokens_ = absl::StrCat("/tmp/toegang-bench-", getpid(), ".tokens");
 };
 
 // The running server; stopped at exit.
@@ -122,7 +135,7 @@ void Report(benchmark::State& state, std::vector<int64_t>& ns) {
 // state.range(0): 1 with --pin-threads (the default), 0 without.
 void FrameRoundTrip(benchmark::State& state, bool tcp) {
   Server& s = ServerFor(state.range(0) == 1);
-  auto client = tcp ? sidecar::Client::ConnectTcp("127.0.0.1", s.tcp_port()) : sidecar::Client::ConnectUnix(s.socket());
+  auto client = tcp ? sidecar::Client::ConnectTcp("127.0.0.1", s.tcp_port(), kToken) : sidecar::Client::ConnectUnix(s.socket());
   if (!client.ok()) {
     state.SkipWithError("cannot connect");
     return;
@@ -147,6 +160,7 @@ BENCHMARK(BM_TcpFrameRoundTrip)->ArgName("pinned")->Arg(1)->Arg(0)->MinTime(3.0)
 void BM_HttpRoundTrip(benchmark::State& state) {
   Server& s = ServerFor(state.range(0) == 1);
   httplib::Client http("127.0.0.1", s.http_port());
+  http.set_bearer_token_auth(kToken);
   http.set_keep_alive(true);
   http.set_tcp_nodelay(true);
   std::vector<int64_t> ns;

@@ -178,6 +178,48 @@ class InfoLog final : public rocksdb::Logger {
   int fd_ = -1;
 };
 
+// Patient ids are readable in every file of the store, so each is its owner's only
+// (0600), whatever the umask: RocksDB's POSIX file system creates them 0644 (and this
+// build ignores Env::SetAllowNonOwnerAccess). The store's directory is 0700 as well, so
+// the moment between creation and chmod exposes nothing.
+class OwnerOnlyFileSystem final : public rocksdb::FileSystemWrapper {
+ public:
+  explicit OwnerOnlyFileSystem(std::shared_ptr<rocksdb::FileSystem> target)
+      : rocksdb::FileSystemWrapper(std::move(target)) {}
+  const char* Name() const override { return "toegang.OwnerOnlyFileSystem"; }
+
+  rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                    rocksdb::IODebugContext* dbg) override {
+    return Private(f, target()->NewWritableFile(f, o, r, dbg));
+  }
+  rocksdb::IOStatus ReopenWritableFile(const std::string& f, const rocksdb::FileOptions& o,
+                                       std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                       rocksdb::IODebugContext* dbg) override {
+    return Private(f, target()->ReopenWritableFile(f, o, r, dbg));
+  }
+  rocksdb::IOStatus ReuseWritableFile(const std::string& f, const std::string& old, const rocksdb::FileOptions& o,
+                                      std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                      rocksdb::IODebugContext* dbg) override {
+    return Private(f, target()->ReuseWritableFile(f, old, o, r, dbg));
+  }
+  rocksdb::IOStatus NewRandomRWFile(const std::string& f, const rocksdb::FileOptions& o,
+                                    std::unique_ptr<rocksdb::FSRandomRWFile>* r,
+                                    rocksdb::IODebugContext* dbg) override {
+    return Private(f, target()->NewRandomRWFile(f, o, r, dbg));
+  }
+  rocksdb::IOStatus LockFile(const std::string& f, const rocksdb::IOOptions& o, rocksdb::FileLock** l,
+                             rocksdb::IODebugContext* dbg) override {
+    return Private(f, target()->LockFile(f, o, l, dbg));
+  }
+
+ private:
+  static rocksdb::IOStatus Private(const std::string& f, rocksdb::IOStatus created) {
+    if (created.ok()) ::chmod(f.c_str(), 0600);  // best effort: the directory is 0700
+    return created;
+  }
+};
+
 // Tests only (DurableStoreOptions::disk_faults): every file write fails as on a full
 // disk while the switch is on, through RocksDB's real error handling.
 class FullDiskFile final : public rocksdb::FSWritableFileOwnerWrapper {
@@ -210,8 +252,8 @@ class FullDiskFile final : public rocksdb::FSWritableFileOwnerWrapper {
 
 class FullDiskFileSystem final : public rocksdb::FileSystemWrapper {
  public:
-  explicit FullDiskFileSystem(std::shared_ptr<DiskFaults> faults)
-      : rocksdb::FileSystemWrapper(rocksdb::FileSystem::Default()), faults_(std::move(faults)) {}
+  FullDiskFileSystem(std::shared_ptr<rocksdb::FileSystem> target, std::shared_ptr<DiskFaults> faults)
+      : rocksdb::FileSystemWrapper(std::move(target)), faults_(std::move(faults)) {}
   const char* Name() const override { return "toegang.FullDiskFileSystem"; }
 
   rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
@@ -684,15 +726,16 @@ class RocksDbFactStore final : public FactStore, public AuditStorage {
     // Required by the vector memtables below; writes are serialized by our own queues.
     o.allow_concurrent_memtable_write = false;
     o.info_log = std::make_shared<InfoLog>(info_log_path);
-    if (options_.disk_faults) {
-      fault_env_ = rocksdb::NewCompositeEnv(std::make_shared<FullDiskFileSystem>(options_.disk_faults));
-      o.env = fault_env_.get();
-    }
+    std::shared_ptr<rocksdb::FileSystem> fs = std::make_shared<OwnerOnlyFileSystem>(rocksdb::FileSystem::Default());
+    if (options_.disk_faults) fs = std::make_shared<FullDiskFileSystem>(fs, options_.disk_faults);
+    env_ = rocksdb::NewCompositeEnv(fs);
+    o.env = env_.get();
     return o;
   }
 
   // Our column families, then any a newer build added (kept as they are).
-  std::vector<rocksdb::ColumnFamilyDescriptor> ColumnFamilies(const std::vector<std::string>& existing) {
+  std::vector<rocksdb::ColumnFamilyDescriptor> ColumnFamilies(const std::vector<std::string>& existing,
+                                                              bool for_reading = false) {
     if (!block_cache_) {
       // Few shards: an LRU shard must hold the largest block it caches, or that block is
       // evicted as soon as it is released and read from disk again on the next lookup.
@@ -736,12 +779,14 @@ class RocksDbFactStore final : public FactStore, public AuditStorage {
     };
     // The access log is append-mostly and rarely read: a vector memtable makes appends
     // cheap (it is sorted once, at flush or on a read), which keeps the log writer ahead
-    // of the deciders.
+    // of the deciders. A reader (secondary or read-only) only reads, one point lookup per
+    // index entry when verifying, and a vector memtable sorts itself anew for each:
+    // readers keep RocksDB's skip list.
     for (size_t i = 3; i < cfs.size(); ++i) {
       rocksdb::BlockBasedTableOptions t;
       t.block_cache = block_cache_;
       cfs[i].options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
-      cfs[i].options.memtable_factory = std::make_shared<rocksdb::VectorRepFactory>();
+      if (!for_reading) cfs[i].options.memtable_factory = std::make_shared<rocksdb::VectorRepFactory>();
     }
     for (const std::string& n : existing) {
       if (n != rocksdb::kDefaultColumnFamilyName && n != kFactsCf && n != kIdsCf && n != kAuditCf &&
@@ -945,7 +990,7 @@ class RocksDbFactStore final : public FactStore, public AuditStorage {
 
   absl::StatusOr<Inventory> ReadOnlyInventory(const std::vector<std::string>& names, bool had_facts_cf) {
     std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (const rocksdb::ColumnFamilyDescriptor& d : ColumnFamilies(names)) {
+    for (const rocksdb::ColumnFamilyDescriptor& d : ColumnFamilies(names, /*for_reading=*/true)) {
       if (std::find(names.begin(), names.end(), d.name) != names.end()) cfs.push_back(d);
     }
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
@@ -1034,7 +1079,7 @@ class RocksDbFactStore final : public FactStore, public AuditStorage {
       return absl::FailedPreconditionError(absl::StrCat("'", path_, "' is not a toegang store"));
     }
     std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (const rocksdb::ColumnFamilyDescriptor& d : ColumnFamilies(names)) {
+    for (const rocksdb::ColumnFamilyDescriptor& d : ColumnFamilies(names, /*for_reading=*/true)) {
       if (std::find(names.begin(), names.end(), d.name) != names.end()) cfs.push_back(d);
     }
     rocksdb::DB* raw = nullptr;
@@ -1161,7 +1206,7 @@ class RocksDbFactStore final : public FactStore, public AuditStorage {
   const std::string path_;
   const DurableStoreOptions options_;
   const ArrivalClock clock_;
-  std::unique_ptr<rocksdb::Env> fault_env_;  // tests only; outlives db_
+  std::unique_ptr<rocksdb::Env> env_;  // owner-only files (and tests' faults); outlives db_
   rocksdb::DBOptions db_options_;
   std::shared_ptr<rocksdb::Cache> block_cache_;
   // The database, reopened (ReopenLocked) after a write error RocksDB cannot resume

@@ -4,6 +4,7 @@
 // reopening, format version, corruption, concurrent writers (group commit), and the
 // same contract as the in-memory twin.
 #include <sched.h>
+#include <sys/stat.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -519,6 +520,34 @@ TEST(DurableStore, ReadersOpenBesideAWriterAndSeeWhatWasWritten) {
   EXPECT_EQ((*later)->History("pat-7")->size(), 3u);
   // A second writer is still refused.
   EXPECT_EQ(OpenDurableFactStore(dir, {}).status().code(), absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace toegang
+
+namespace toegang {
+namespace {
+
+// Patient ids are readable in the store's files: owner only, whatever the umask.
+TEST(DurableStore, FilesAreTheOwnersOnlyWhateverTheUmask) {
+  std::string dir = FreshDir("owner_only");
+  const mode_t old = ::umask(0);
+  {
+    auto store = Open(dir);
+    ASSERT_TRUE(store->Append({F(kPerson), F(kParent)}).ok());
+  }
+  { auto again = Open(dir, false); }  // flushes the log into table files
+  ::umask(old);
+  struct stat st;
+  ASSERT_EQ(::stat(dir.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  int files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    ASSERT_EQ(::stat(e.path().c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0077, 0u) << e.path() << " is readable by others";
+    ++files;
+  }
+  EXPECT_GT(files, 5);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 
 #include "engine/fact_codec.h"
 #include "fuzz/fuzz_support.h"
+#include "model/bsn.h"
 #include "model/json.h"
 
 using toegang::fuzz::AsText;
@@ -30,6 +31,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   absl::StatusOr<toegang::Fact> fact = toegang::ParseFactJson(AsText(data, size));
   if (!fact.ok()) {
     FUZZ_CHECK(!fact.status().message().empty(), "a parse error without a message");
+    FUZZ_CHECK(!toegang::ContainsBsn(fact.status().message()), "an error message repeats a BSN (API.md)");
     return 0;
   }
 

@@ -19,6 +19,7 @@
 #include "absl/strings/str_split.h"
 #include "engine/sidecar/service.h"
 #include "fuzz/fuzz_support.h"
+#include "model/bsn.h"
 #include "nlohmann/json.hpp"
 
 using toegang::fuzz::AsText;
@@ -109,7 +110,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   const uint64_t before = engine->store().LastSequence();
   const std::string method(parts[0]);
-  toegang::sidecar::Reply reply = service->Route(method, path, body, arg);
+  toegang::sidecar::Reply reply = service->Route(method, path, body, arg, toegang::sidecar::Caller::Trusted());
 
   const int s = reply.status;
   FUZZ_CHECK(s == 200 || s == 400 || s == 404 || s == 405 || s == 413 || s == 422 || s == 503,
@@ -124,6 +125,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(!answer.is_discarded(), "an answer body that is not JSON");
   FUZZ_CHECK(reply.content_type == "application/json", "a JSON answer not labelled as JSON");
   if (s != 200) FUZZ_CHECK(answer.contains("error") || answer.contains("decision"), "an error answer that names no problem");
+  if (answer.contains("error") && answer["error"].is_string()) {
+    FUZZ_CHECK(!toegang::ContainsBsn(answer["error"].get<std::string>()), "an error answer repeats a BSN (API.md)");
+  }
 
   for (const json* d : DecisionsIn(answer)) CheckDecisionJson(*d, s == 200);
 

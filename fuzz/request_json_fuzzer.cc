@@ -5,12 +5,14 @@
 //
 // Properties: a request that parses re-serializes to JSON that parses to the same
 // request (and so to the same decision); a request that does not parse is answered with
-// a deny `invalid_request` naming the problem; every decision keeps the invariants of
+// a deny `invalid_request` naming the problem, and no error message holds a BSN; free
+// text that parses holds none either; every decision keeps the invariants of
 // fuzz_support.h.
 #include <cstdint>
 #include <string>
 
 #include "fuzz/fuzz_support.h"
+#include "model/bsn.h"
 #include "model/json.h"
 
 using toegang::fuzz::AsText;
@@ -22,6 +24,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   absl::StatusOr<toegang::AccessRequest> request = toegang::ParseRequestJson(text);
   if (!request.ok()) {
     FUZZ_CHECK(!request.status().message().empty(), "a parse error without a message");
+    FUZZ_CHECK(!toegang::ContainsBsn(request.status().message()), "an error message repeats a BSN (API.md)");
     nlohmann::json answer = nlohmann::json::parse(toegang::InvalidRequestJson(request.status().message()));
     FUZZ_CHECK(answer.at("decision") == "deny", "the answer to an unparsable request is not a deny");
     FUZZ_CHECK(answer.at("reasons") == nlohmann::json::array({"invalid_request"}),
@@ -29,6 +32,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
 
+  FUZZ_CHECK(!toegang::ContainsBsn(request->emergency_justification) &&
+                 !toegang::ContainsBsn(request->legal_order.value_or("")),
+             "free text kept a BSN");
   // Re-serialize, re-parse: the same request.
   const nlohmann::json once = toegang::RequestToJsonValue(*request);
   absl::StatusOr<toegang::AccessRequest> again = toegang::ParseRequest(once);

@@ -15,6 +15,7 @@
 
 #include "engine/sidecar/service.h"
 #include "fuzz/fuzz_support.h"
+#include "model/bsn.h"
 #include "schemas/wire_generated.h"
 
 using toegang::fuzz::AsText;
@@ -35,6 +36,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(answer_verifier.VerifyBuffer<w::Response>(nullptr), "the answer is not a valid Response frame");
   const w::Response* response = flatbuffers::GetRoot<w::Response>(bytes);
   const bool has_error = response->error() != nullptr && response->error()->size() > 0;
+  FUZZ_CHECK(!has_error || !toegang::ContainsBsn(response->error()->str()), "an error frame repeats a BSN (API.md)");
   FUZZ_CHECK(has_error || response->decision() != nullptr, "an answer with neither an error nor a decision");
   FUZZ_CHECK(!has_error || response->decision() == nullptr || !response->decision()->permitted(),
              "an answer carrying an error permitted");

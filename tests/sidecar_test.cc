@@ -3,6 +3,9 @@
 // The sidecar as its clients see it: the real `toegang serve` binary on free ports,
 // curl for HTTP/JSON, the C++ client for frames. Malformed and oversized input, a slow
 // client, a policy reload under load, and SIGTERM with requests in flight.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -15,6 +18,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -52,8 +56,9 @@ using e2e::Write;
 using e2e::Sidecar;
 
 // curl: returns "BODY\nSTATUS".
-Shell Curl(const std::string& args) {
-  return Sh("curl -s -H 'Content-Type: application/json' -w '\\n%{http_code}' " + args);
+Shell Curl(const std::string& args, const std::string& token = e2e::kTestToken) {
+  const std::string auth = token.empty() ? "" : "-H 'Authorization: Bearer " + token + "' ";
+  return Sh("curl -s -H 'Content-Type: application/json' " + auth + "-w '\\n%{http_code}' " + args);
 }
 int StatusOf(const Shell& s) { return std::atoi(s.out.substr(s.out.rfind('\n') + 1).c_str()); }
 json BodyOf(const Shell& s) { return json::parse(s.out.substr(0, s.out.rfind('\n'))); }
@@ -170,7 +175,7 @@ TEST(Sidecar, HttpJsonEndpoints) {
   EXPECT_EQ(BodyOf(log)["accesses"][0]["actor"]["id"], "clin-1");
   Shell health = Curl(s.url("/healthz"));
   EXPECT_EQ(BodyOf(health)["status"], "ok");
-  Shell metrics = Sh("curl -s " + s.url("/metrics"));
+  Shell metrics = Sh(absl::StrCat("curl -s -H 'Authorization: Bearer ", e2e::kTestToken, "' ", s.url("/metrics")));
   EXPECT_THAT(metrics.out, HasSubstr("toegang_decisions_total{outcome=\"permit\",reason=\"treating_relationship\"} 2"));
   EXPECT_THAT(metrics.out, HasSubstr("toegang_facts_written_total 2"));
   EXPECT_THAT(metrics.out, HasSubstr("toegang_decision_seconds_bucket{le=\"+Inf\"} 2"));
@@ -193,7 +198,7 @@ TEST(Sidecar, MalformedAndOversizedInputIsRefusedAndNothingIsStored) {
   many += "]}";
   const Case kCases[] = {
       {"not_json", "-X POST -d '{\"at\":' " + s.url("/v1/decisions"), 400, "malformed JSON"},
-      {"marketing", "-X POST -d '" + std::string(kRequest).replace(std::string(kRequest).find("treatment"), 9, "marketing") + "' " + s.url("/v1/decisions"), 400, "purpose: unknown purpose 'marketing'"},
+      {"marketing", "-X POST -d '" + std::string(kRequest).replace(std::string(kRequest).find("treatment"), 9, "marketing") + "' " + s.url("/v1/decisions"), 400, "purpose: unknown purpose (expected "},
       {"duplicate_key", "-X POST -d '{\"at\":\"2026-03-10T10:00:00Z\",\"at\":\"2026-03-11T10:00:00Z\"}' " + s.url("/v1/decisions"), 400, "at: appears twice"},
       {"oversized_body", "-X POST --data-binary @" + Write("big", big) + " " + s.url("/v1/decisions"), 413, ""},
       {"batch_too_large", "-X POST --data-binary @" + Write("many", many) + " " + s.url("/v1/decisions"), 413, "at most 1000"},
@@ -229,7 +234,7 @@ TEST(Sidecar, FramesOverUnixSocketAndTcpWithPipelining) {
   EXPECT_EQ(a->policy, "wgbo-default@1");
   EXPECT_FALSE(a->decision_id.empty());
 
-  auto tcp = sidecar::Client::ConnectTcp("127.0.0.1", s.tcp_port());
+  auto tcp = sidecar::Client::ConnectTcp("127.0.0.1", s.tcp_port(), e2e::kTestToken);
   ASSERT_TRUE(tcp.ok()) << tcp.status();
   std::set<uint64_t> sent;
   for (int i = 0; i < 200; ++i) {
@@ -275,7 +280,7 @@ TEST(Sidecar, MalformedFramesGetErrorFramesAndOthersAreUnaffected) {
   // Unknown enum values in a valid frame.
   AccessRequest odd = FrameRequest();
   odd.purpose = static_cast<Purpose>(200);
-  auto d = sidecar::Client::ConnectTcp("127.0.0.1", s.tcp_port());
+  auto d = sidecar::Client::ConnectTcp("127.0.0.1", s.tcp_port(), e2e::kTestToken);
   absl::StatusOr<sidecar::Answer> bad_enum = (*d)->Decide(odd);
   ASSERT_TRUE(bad_enum.ok());
   EXPECT_FALSE(bad_enum->permitted);
@@ -422,6 +427,281 @@ TEST(Sidecar, SigtermWithRequestsInFlightLosesNoneAndHalfAnswersNone) {
   EXPECT_EQ(verify.status, 0) << verify.out;
   int records = std::atoi(verify.out.substr(verify.out.find("ok: ") + 4).c_str());
   EXPECT_GE(records, answered.load());
+}
+
+}  // namespace
+}  // namespace toegang
+
+namespace toegang {
+namespace {
+
+using e2e::kTestToken;
+using e2e::ScopeToken;
+
+int StatusOfAuth(const Shell& r) { return std::atoi(r.out.substr(r.out.rfind('\n') + 1).c_str()); }
+
+// Every endpoint, without a token, with a wrong one, and with a token of each scope:
+// only its own scope passes (API: 401 without a valid token, 403 without the scope).
+TEST(SidecarAuth, EveryEndpointNeedsItsScope) {
+  Sidecar s("auth_scopes");
+  ASSERT_EQ(StatusOf(Curl("-X POST --data-binary @" + Write("f.jsonl", kFacts) + " " + s.url("/v1/facts"))), 200);
+  int fact = 0;
+  auto new_fact = [&] {
+    return Write("fact.jsonl", absl::StrCat(R"({"type":"person","id":"auth-)", ++fact, "\"}\n"));
+  };
+  struct Endpoint {
+    const char* name;
+    std::function<std::string()> args;
+    const char* scope;  // null: no token needed
+  };
+  const std::vector<Endpoint> endpoints = {
+      {"decide", [&] { return "-X POST -d '" + std::string(kRequest) + "' " + s.url("/v1/decisions"); }, "decide"},
+      {"facts", [&] { return "-X POST --data-binary @" + new_fact() + " " + s.url("/v1/facts"); }, "facts:write"},
+      {"history", [&] { return s.url("/v1/patients/pat-1/history"); }, "read:history"},
+      {"access_log", [&] { return s.url("/v1/patients/pat-1/access-log"); }, "read:access-log"},
+      {"reload", [&] { return "-X POST " + s.url("/v1/policy/reload"); }, "admin"},
+      {"metrics", [&] { return s.url("/metrics"); }, "metrics"},
+      {"healthz", [&] { return s.url("/healthz"); }, nullptr},
+  };
+  for (const Endpoint& e : endpoints) {
+    SCOPED_TRACE(e.name);
+    Shell none = Curl(e.args(), "");
+    Shell wrong = Curl(e.args(), "not-a-token-0123456789abcdef");
+    if (e.scope == nullptr) {
+      EXPECT_EQ(StatusOfAuth(none), 200) << none.out;
+      continue;
+    }
+    EXPECT_EQ(StatusOfAuth(none), 401) << none.out;
+    EXPECT_THAT(none.out, HasSubstr("\"error\""));
+    EXPECT_EQ(StatusOfAuth(wrong), 401) << wrong.out;
+    for (const char* scope : e2e::kTestScopes) {
+      SCOPED_TRACE(scope);
+      Shell r = Curl(e.args(), ScopeToken(scope));
+      if (std::string(scope) == e.scope) {
+        EXPECT_EQ(StatusOfAuth(r), 200) << r.out;
+      } else {
+        EXPECT_EQ(StatusOfAuth(r), 403) << r.out;
+        EXPECT_THAT(r.out, HasSubstr(std::string("lacks the ") + e.scope + " scope"));
+      }
+    }
+  }
+  // Back-dating (recorded_at) is an import: facts:write alone is not enough.
+  const std::string dated = Write("dated.jsonl", R"({"type":"consent","id":"con-x","patient":"pat-1","granted_by":"pat-1","to":{"actor":"eve"},"purposes":["referral"],"categories":["medical"],"actions":["read"],"recorded_at":"2026-01-01T00:00:00Z"})" "\n");
+  Shell write_only = Curl("-X POST --data-binary @" + dated + " " + s.url("/v1/facts"), ScopeToken("facts:write"));
+  EXPECT_EQ(StatusOfAuth(write_only), 403) << write_only.out;
+  EXPECT_THAT(write_only.out, HasSubstr("recorded_at needs the facts:import scope"));
+  EXPECT_EQ(StatusOfAuth(Curl("-X POST --data-binary @" + dated + " " + s.url("/v1/facts"))), 200);
+  // Refusals are counted.
+  Shell metrics = Curl(s.url("/metrics"));
+  EXPECT_THAT(metrics.out, HasSubstr("toegang_auth_failures_total{reason=\"missing_token\"} 6"));
+  EXPECT_THAT(metrics.out, HasSubstr("toegang_auth_failures_total{reason=\"unknown_token\"} 6"));
+}
+
+TEST(SidecarAuth, GuessingTokensIsSlowedDown) {
+  Sidecar s("auth_guess");
+  int limited = 0;
+  for (int i = 0; i < 40; ++i) {
+    Shell r = Curl(s.url("/v1/patients/pat-1/history"), absl::StrCat("guess-", i, "-0123456789abcdef"));
+    if (StatusOfAuth(r) == 429) ++limited;
+  }
+  EXPECT_GT(limited, 0) << "a flood of wrong tokens was never answered 429";
+  // The backend, on the same address, is not locked out by its neighbour's flood.
+  EXPECT_EQ(StatusOfAuth(Curl(s.url("/v1/patients/pat-1/history"))), 200);
+  Shell metrics = Curl(s.url("/metrics"));
+  EXPECT_THAT(metrics.out, HasSubstr("toegang_auth_failures_total{reason=\"rate_limited\"} " + std::to_string(limited)));
+}
+
+TEST(SidecarAuth, TcpFramesNeedAHelloWithADecideToken) {
+  Sidecar s("auth_tcp");
+  ASSERT_EQ(StatusOf(Curl("-X POST --data-binary @" + Write("f.jsonl", kFacts) + " " + s.url("/v1/facts"))), 200);
+  auto wrong = sidecar::Client::ConnectTcp("127.0.0.1", s.tcp_port(), "not-a-token-0123456789abcdef");
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.status().code(), absl::StatusCode::kPermissionDenied);
+  auto reader = sidecar::Client::ConnectTcp("127.0.0.1", s.tcp_port(), ScopeToken("read:history"));
+  ASSERT_FALSE(reader.ok());
+  EXPECT_THAT(std::string(reader.status().message()), HasSubstr("decide scope"));
+  // A decide frame without a hello first: refused and closed, never decided.
+  auto bare = sidecar::Client::ConnectUnix(s.socket());  // (the Unix socket needs no hello)
+  ASSERT_TRUE(bare.ok());
+  ASSERT_TRUE((*bare)->Decide(FrameRequest())->permitted);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(s.tcp_port()));
+  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  close(fd);
+  auto good = sidecar::Client::ConnectTcp("127.0.0.1", s.tcp_port(), ScopeToken("decide"));
+  ASSERT_TRUE(good.ok()) << good.status();
+  absl::StatusOr<sidecar::Answer> answer = (*good)->Decide(FrameRequest());
+  ASSERT_TRUE(answer.ok());
+  EXPECT_TRUE(answer->permitted);
+}
+
+// The Unix socket admits its own uid by default, and whoever --allow-uid/--allow-gid
+// name; anyone else is closed at once.
+TEST(SidecarAuth, UnixSocketPeersAreCheckedByUidAndGid) {
+  {
+    Sidecar others("peer_others", "", {"--allow-uid", "54321"});
+    auto c = sidecar::Client::ConnectUnix(others.socket());
+    ASSERT_TRUE(c.ok());
+    absl::StatusOr<sidecar::Answer> refused = (*c)->Decide(FrameRequest());
+    EXPECT_FALSE(refused.ok()) << "a peer whose uid is not allowed was answered";
+  }
+  Sidecar own("peer_own", "", {"--allow-uid", std::to_string(geteuid())});
+  struct stat st;
+  ASSERT_EQ(stat(own.socket().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0660u) << "the socket is not 0660";
+  auto c = sidecar::Client::ConnectUnix(own.socket());
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE((*c)->Decide(FrameRequest()).ok());
+  if (geteuid() != 0) return;  // the part below switches users
+  // An unprivileged local user (nobody), with the socket's own permissions opened up so
+  // that only the peer check stands in the way.
+  const std::string dir = own.socket().substr(0, own.socket().rfind('/'));
+  ASSERT_EQ(chmod(dir.c_str(), 0755), 0);
+  ASSERT_EQ(chmod(own.socket().c_str(), 0666), 0);
+  pid_t child = fork();
+  if (child == 0) {
+    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(3);
+    auto n = sidecar::Client::ConnectUnix(own.socket());
+    if (!n.ok()) _exit(2);                             // could not even connect: not what is tested
+    _exit((*n)->Decide(FrameRequest()).ok() ? 1 : 0);  // answered: a failure
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  if (WEXITSTATUS(status) == 3) {
+    // The sandbox maps no other user: the --allow-uid case above is the peer check.
+    std::cerr << "UnixSocketPeersAreCheckedByUidAndGid: cannot switch to nobody here\n";
+    return;
+  }
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "nobody was answered on the Unix socket";
+}
+
+Shell Serve(const std::string& flags) {
+  return Sh("timeout 10 " + Runfile("toegang") + " serve --db " + Tmp("refused_db") + " " + flags + " 2>&1");
+}
+
+TEST(SidecarAuth, ServeRefusesToExposeItselfWithoutTokensOrTls) {
+  const std::string tokens = e2e::WriteTestTokens(Tmp(""));
+  struct Case {
+    const char* name;
+    std::string flags;
+    const char* message;
+  };
+  const Case cases[] = {
+      {"http without tokens", "--socket '' --http 127.0.0.1:0", "need bearer tokens"},
+      {"tcp without tokens", "--socket '' --http '' --tcp 127.0.0.1:0", "need bearer tokens"},
+      {"http beyond loopback without TLS", "--socket '' --token-file " + tokens + " --http 0.0.0.0:0",
+       "give --tls-cert and --tls-key"},
+      {"tcp beyond loopback", "--socket '' --http '' --token-file " + tokens + " --tcp 0.0.0.0:0",
+       "frame protocol has no TLS"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    Shell r = Serve(c.flags);
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_THAT(r.out, HasSubstr(c.message));
+  }
+  std::filesystem::permissions(tokens, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+                                           std::filesystem::perms::others_read);
+  Shell readable = Serve("--socket '' --token-file " + tokens + " --http 127.0.0.1:0");
+  EXPECT_EQ(readable.status, 2) << readable.out;
+  EXPECT_THAT(readable.out, HasSubstr("make it 0600"));
+  EXPECT_THAT(readable.out, Not(HasSubstr(kTestToken)));
+}
+
+TEST(SidecarAuth, SocketPathIsNeverTakenFromAnythingButAStaleSocket) {
+  char dir[] = "/tmp/toegang-path-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string tokens = e2e::WriteTestTokens(dir);
+  // A regular file at the path stays, and serve refuses.
+  const std::string file = std::string(dir) + "/not-a-socket";
+  { std::ofstream(file) << "precious"; }
+  Shell r = Serve("--http '' --socket " + file);
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("exists and is not a socket"));
+  std::ifstream in(file);
+  std::string kept((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_EQ(kept, "precious");
+  // A live server's socket is not taken over, and stays when the refused one exits.
+  Sidecar live("path_live");
+  Shell second = Serve("--http '' --db " + Tmp("second_db") + " --socket " + live.socket());
+  EXPECT_EQ(second.status, 1) << second.out;
+  EXPECT_THAT(second.out, HasSubstr("already answering"));
+  auto still = sidecar::Client::ConnectUnix(live.socket());
+  ASSERT_TRUE(still.ok()) << "the live server lost its socket";
+  // A stale socket (its server gone) is replaced.
+  const std::string stale = std::string(dir) + "/stale.sock";
+  {
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", stale.c_str());
+    ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    close(fd);  // bound, never listened: nobody answers
+  }
+  pid_t pid = fork();
+  if (pid == 0) {
+    execl(Runfile("toegang").c_str(), "toegang", "serve", "--db", Tmp("stale_db").c_str(), "--http", "", "--socket",
+          stale.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  bool answered = false;
+  for (int i = 0; i < 100 && !answered; ++i) {
+    absl::SleepFor(absl::Milliseconds(50));
+    auto c = sidecar::Client::ConnectUnix(stale);
+    answered = c.ok() && (*c)->Decide(FrameRequest()).ok();
+  }
+  kill(pid, SIGTERM);
+  waitpid(pid, nullptr, 0);
+  EXPECT_TRUE(answered) << "a stale socket was not replaced";
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace toegang
+
+namespace toegang {
+namespace {
+
+// openssl(1) makes a CA, a server certificate for 127.0.0.1 and a client certificate.
+struct Pki {
+  explicit Pki(const std::string& dir) : dir(dir) {
+    const std::string q = " 2>/dev/null";
+    Run("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=toegang-test-ca -keyout " + dir +
+        "/ca.key -out " + dir + "/ca.pem" + q);
+    for (const char* who : {"server", "client"}) {
+      Run(absl::StrCat("openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 "
+                       "-keyout ", dir, "/", who, ".key -out ", dir, "/", who, ".csr", q));
+      Run(absl::StrCat("openssl x509 -req -days 1 -in ", dir, "/", who, ".csr -CA ", dir, "/ca.pem -CAkey ", dir,
+                       "/ca.key -CAcreateserial -copy_extensions copy -out ", dir, "/", who, ".pem", q));
+      chmod((dir + "/" + who + ".key").c_str(), 0600);
+    }
+  }
+  static void Run(const std::string& command) { ASSERT_EQ(Sh(command).status, 0) << command; }
+  std::string dir;
+};
+
+TEST(SidecarAuth, BeyondLoopbackItSpeaksHttpsAndCanRequireClientCertificates) {
+  char dir[] = "/tmp/toegang-tls-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  Pki pki(dir);
+  const std::string d = dir;
+  Sidecar s("tls", "", {"--http", "0.0.0.0:0", "--tls-cert", d + "/server.pem", "--tls-key", d + "/server.key",
+                        "--tls-client-ca", d + "/ca.pem"});
+  const std::string https = absl::StrCat("https://127.0.0.1:", s.http_port());
+  const std::string client = " --cacert " + d + "/ca.pem --cert " + d + "/client.pem --key " + d + "/client.key ";
+  Shell ok = Curl(client + https + "/v1/patients/pat-1/history");
+  EXPECT_EQ(StatusOfAuth(ok), 200) << ok.out;
+  Shell no_cert = Curl(" --cacert " + d + "/ca.pem " + https + "/v1/patients/pat-1/history");
+  EXPECT_NE(StatusOfAuth(no_cert), 200) << no_cert.out;
+  Shell health = Curl(" --cacert " + d + "/ca.pem " + https + "/healthz", "");
+  EXPECT_EQ(StatusOfAuth(health), 200) << "load balancers probe /healthz without a client certificate: " << health.out;
+  Shell plain = Curl(absl::StrCat("http://127.0.0.1:", s.http_port(), "/healthz"));
+  EXPECT_NE(StatusOfAuth(plain), 200) << "answered in clear text: " << plain.out;
+  std::filesystem::remove_all(d);
 }
 
 }  // namespace

@@ -112,6 +112,7 @@ class Soak {
   void HttpDecider(int seed) {
     std::mt19937 rng(seed);
     httplib::Client http("127.0.0.1", server_->http_port());
+    http.set_bearer_token_auth(e2e::kTestToken);
     http.set_keep_alive(true);
     http.set_tcp_nodelay(true);
     const std::vector<std::string> fixed = FixedRequests();
@@ -190,6 +191,7 @@ class Soak {
   // person with it) must be refused.
   void Writer() {
     httplib::Client http("127.0.0.1", server_->http_port());
+    http.set_bearer_token_auth(e2e::kTestToken);
     http.set_keep_alive(true);
     http.set_tcp_nodelay(true);
     uint64_t n = 0;
@@ -226,6 +228,7 @@ class Soak {
   // (refused with 422; the old pack stays).
   void Reloader() {
     httplib::Client http("127.0.0.1", server_->http_port());
+    http.set_bearer_token_auth(e2e::kTestToken);
     for (int i = 0; !stop; ++i) {
       for (int t = 0; t < 20 && !stop; ++t) std::this_thread::sleep_for(std::chrono::milliseconds(100));
       if (stop) break;
@@ -256,6 +259,7 @@ class Soak {
   void Abuser(int seed) {
     std::mt19937 rng(seed);
     httplib::Client http("127.0.0.1", server_->http_port());
+    http.set_bearer_token_auth(e2e::kTestToken);
     while (!stop) {
       switch (rng() % 8) {
         case 0: RawHttp(std::string("\x16\x03\x01\x02\x00garbage\r\n\r\n", 16), true); break;
@@ -346,6 +350,7 @@ TEST(Soak, SidecarUnderMixedLoadAndAbuse) {
   // Small caches, so they fill during warm-up and what remains is the steady state.
   e2e::Sidecar server("soak", pack_path, {"--record-cache", "2000", "--cache-mb", "16", "--threads", "4"});
   httplib::Client http("127.0.0.1", server.http_port());
+  http.set_bearer_token_auth(e2e::kTestToken);
   auto loaded = http.Post("/v1/facts", BaseFacts(), "application/x-ndjson");
   ASSERT_TRUE(loaded && loaded->status == 200) << (loaded ? loaded->body : "no answer");
 

@@ -17,10 +17,14 @@
 #include <thread>
 
 #include "absl/flags/flag.h"
+#include "absl/flags/marshalling.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "base/files.h"
 #include "base/threads.h"
+#include "engine/sidecar/auth.h"
 #include "engine/cli/cli.h"
 #include "engine/sidecar/http_server.h"
 #include "engine/sidecar/service.h"
@@ -39,7 +43,68 @@ ABSL_FLAG(bool, pin_threads, true,
           "store's flushes and compactions) on the last one and the threads that answer "
           "requests on the others (base/threads.h says why)");
 
+ABSL_FLAG(std::string, token_file, "",
+          "serve: bearer tokens for HTTP and TCP callers, one 'SCOPES TOKEN' per line (mode 0600); needed with "
+          "--http or --tcp");
+ABSL_FLAG(std::vector<std::string>, allow_uid, {},
+          "serve: uids (numbers) whose processes may use the Unix socket (default: the server's own)");
+ABSL_FLAG(std::vector<std::string>, allow_gid, {},
+          "serve: gids (numbers) whose processes may use the Unix socket");
+ABSL_FLAG(std::string, tls_cert, "", "serve: HTTPS certificate (PEM); needed to listen beyond loopback");
+ABSL_FLAG(std::string, tls_key, "", "serve: the certificate's private key (PEM, mode 0600)");
+ABSL_FLAG(std::string, tls_client_ca, "", "serve: require HTTPS client certificates signed by this CA (PEM)");
+ABSL_FLAG(int, max_connections, 1024, "serve: HTTP connections at once");
+ABSL_FLAG(int, max_connections_per_client, 64, "serve: HTTP connections at once from one address (0: no limit)");
+
 namespace toegang::cli {
+namespace {
+
+// Whether the host of HOST:PORT is this machine only (127.0.0.0/8, localhost).
+bool IsLoopback(absl::string_view address) {
+  absl::string_view host = address.substr(0, address.rfind(':'));
+  return host == "localhost" || absl::StartsWith(host, "127.");
+}
+
+// Who may reach the listeners asked for, and whether that is allowed: the PDP believes
+// whatever its caller says about the actor, so only the backend may be its caller.
+absl::Status CheckExposure(const std::string& http, const std::string& tcp, bool tokens, bool tls) {
+  if ((!http.empty() || !tcp.empty()) && !tokens) {
+    return absl::InvalidArgumentError(
+        "--http and --tcp callers need bearer tokens: give --token-file FILE (one 'SCOPES TOKEN' per line, mode "
+        "0600; README \"Who may call\")");
+  }
+  if (!http.empty() && !IsLoopback(http) && !tls) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--http ", http, " is reachable from other hosts: tokens would cross the network in clear text; give "
+        "--tls-cert and --tls-key (or listen on 127.0.0.1)"));
+  }
+  if (!tcp.empty() && !IsLoopback(tcp)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--tcp ", tcp, " is reachable from other hosts, and the frame protocol has no TLS: use the Unix socket or "
+        "127.0.0.1 on this host, and HTTPS (--http with --tls-cert) across hosts"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<unsigned>> Ids(const std::vector<std::string>& texts, const char* flag) {
+  std::vector<unsigned> ids;
+  for (const std::string& t : texts) {
+    unsigned id = 0;
+    if (!absl::SimpleAtoi(t, &id)) return absl::InvalidArgumentError(absl::StrCat("--", flag, ": not a number"));
+    ids.push_back(id);
+  }
+  return ids;
+}
+
+absl::StatusOr<std::string> PemFlag(const std::string& path, const char* flag, bool secret) {
+  if (path.empty()) return std::string();
+  absl::StatusOr<std::string> text = secret ? ReadSecretFile(path) : ReadWholeFile(path);
+  if (!text.ok()) return absl::InvalidArgumentError(absl::StrCat("--", flag, ": ", text.status().message()));
+  return text;
+}
+
+}  // namespace
+
 int Serve(const std::vector<std::string>& args) {
   if (!args.empty()) {
     Complain("usage: toegang serve --db DIR --http HOST:PORT --socket PATH [--tcp HOST:PORT] [--policy FILE]");
@@ -57,6 +122,38 @@ int Serve(const std::vector<std::string>& args) {
   absl::StatusOr<std::shared_ptr<const Policy>> policy = LoadPolicyFlag();
   if (!policy.ok()) {
     Complain(std::string(policy.status().message()));
+    return kBadInput;
+  }
+  // Who may call, checked before the store is opened.
+  std::optional<sidecar::TokenSet> tokens;
+  if (std::string path = absl::GetFlag(FLAGS_token_file); !path.empty()) {
+    absl::StatusOr<sidecar::TokenSet> loaded = sidecar::TokenSet::Load(path);
+    if (!loaded.ok()) {
+      Complain(std::string(loaded.status().message()));
+      return kBadInput;
+    }
+    tokens = *std::move(loaded);
+  }
+  absl::StatusOr<std::string> tls_cert = PemFlag(absl::GetFlag(FLAGS_tls_cert), "tls-cert", false);
+  absl::StatusOr<std::string> tls_key = PemFlag(absl::GetFlag(FLAGS_tls_key), "tls-key", true);
+  absl::StatusOr<std::string> tls_client_ca = PemFlag(absl::GetFlag(FLAGS_tls_client_ca), "tls-client-ca", false);
+  absl::StatusOr<std::vector<unsigned>> allow_uids = Ids(absl::GetFlag(FLAGS_allow_uid), "allow-uid");
+  absl::StatusOr<std::vector<unsigned>> allow_gids = Ids(absl::GetFlag(FLAGS_allow_gid), "allow-gid");
+  for (const absl::Status& s : {tls_cert.status(), tls_key.status(), tls_client_ca.status(), allow_uids.status(),
+                                allow_gids.status()}) {
+    if (!s.ok()) {
+      Complain(std::string(s.message()));
+      return kBadInput;
+    }
+  }
+  if (absl::Status exposure = CheckExposure(absl::GetFlag(FLAGS_http), absl::GetFlag(FLAGS_tcp), tokens.has_value(),
+                                            !tls_cert->empty() && !tls_key->empty());
+      !exposure.ok()) {
+    Complain(std::string(exposure.message()));
+    return kBadInput;
+  }
+  if (absl::GetFlag(FLAGS_max_connections) < 1 || absl::GetFlag(FLAGS_max_connections_per_client) < 0) {
+    Complain("--max-connections is at least 1 and --max-connections-per-client at least 0");
     return kBadInput;
   }
   Options options;
@@ -107,7 +204,7 @@ int Serve(const std::vector<std::string>& args) {
               << absl::StrJoin(placement->background, ",") << "; requests on CPU "
               << absl::StrJoin(placement->requests, ",") << std::endl;
   }
-  sidecar::Service service(engine->get(), sidecar::Limits{}, LoadPolicyFlag);
+  sidecar::Service service(engine->get(), sidecar::Limits{}, LoadPolicyFlag, tokens ? &*tokens : nullptr);
 
   std::unique_ptr<sidecar::SocketServer> frames;
   sidecar::SocketServerOptions so;
@@ -115,6 +212,8 @@ int Serve(const std::vector<std::string>& args) {
   so.tcp_address = absl::GetFlag(FLAGS_tcp);
   so.workers = absl::GetFlag(FLAGS_threads);
   so.inline_decisions = absl::GetFlag(FLAGS_audit_mode) == "buffered";
+  so.allow_uids.assign(allow_uids->begin(), allow_uids->end());
+  so.allow_gids.assign(allow_gids->begin(), allow_gids->end());
   const int io_timeout = std::max(1, absl::GetFlag(FLAGS_io_timeout));
   so.frame_timeout = absl::Seconds(io_timeout);
   so.write_timeout = absl::Seconds(io_timeout);
@@ -133,6 +232,11 @@ int Serve(const std::vector<std::string>& args) {
     ho.address = address;
     ho.threads = absl::GetFlag(FLAGS_threads);
     ho.io_timeout = absl::Seconds(io_timeout);
+    ho.max_connections = static_cast<unsigned>(absl::GetFlag(FLAGS_max_connections));
+    ho.max_connections_per_client = static_cast<unsigned>(absl::GetFlag(FLAGS_max_connections_per_client));
+    ho.tls_cert_pem = *tls_cert;
+    ho.tls_key_pem = *tls_key;
+    ho.tls_client_ca_pem = *tls_client_ca;
     absl::StatusOr<std::unique_ptr<sidecar::HttpServer>> started = sidecar::HttpServer::Start(&service, ho);
     if (!started.ok()) {
       Complain(std::string(started.status().message()));

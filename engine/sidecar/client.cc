@@ -59,7 +59,8 @@ absl::StatusOr<std::unique_ptr<Client>> Client::ConnectUnix(const std::string& p
   return std::unique_ptr<Client>(new Client(fd));
 }
 
-absl::StatusOr<std::unique_ptr<Client>> Client::ConnectTcp(const std::string& host, int port) {
+absl::StatusOr<std::unique_ptr<Client>> Client::ConnectTcp(const std::string& host, int port,
+                                                           const std::string& token) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return Errno("socket");
   sockaddr_in addr{};
@@ -76,7 +77,19 @@ absl::StatusOr<std::unique_ptr<Client>> Client::ConnectTcp(const std::string& ho
   }
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  return std::unique_ptr<Client>(new Client(fd));
+  std::unique_ptr<Client> client(new Client(fd));
+  // The hello: the server reads nothing else on a TCP connection before it.
+  flatbuffers::FlatBufferBuilder b(128);
+  auto hello = w::CreateHello(b, b.CreateString(token));
+  b.Finish(w::CreateRequest(b, 0, 0, hello), w::RequestIdentifier());
+  absl::Status sent = client->SendFrameBytes(std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize()));
+  if (!sent.ok()) return sent;
+  absl::StatusOr<Answer> answer = client->Receive();
+  if (!answer.ok()) return answer.status();
+  if (!answer->error.empty()) {
+    return absl::PermissionDeniedError(absl::StrCat("the sidecar refused the token: ", answer->error));
+  }
+  return client;
 }
 
 Client::~Client() { close(fd_); }

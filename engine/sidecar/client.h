@@ -38,8 +38,11 @@ struct Answer {
 
 class Client {
  public:
+  // The Unix socket: the server checks who the peer is (its uid and gid).
   static absl::StatusOr<std::unique_ptr<Client>> ConnectUnix(const std::string& path);
-  static absl::StatusOr<std::unique_ptr<Client>> ConnectTcp(const std::string& host, int port);
+  // TCP: `token` (a bearer token with the decide scope) opens the connection; a token
+  // the server refuses is PermissionDenied.
+  static absl::StatusOr<std::unique_ptr<Client>> ConnectTcp(const std::string& host, int port, const std::string& token);
   ~Client();
 
   // Sends one request and waits for its answer.

@@ -2,10 +2,12 @@
 #include "engine/sidecar/http_server.h"
 
 #include <arpa/inet.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 
 #include <cstring>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -18,7 +20,8 @@ namespace {
 // What one request accumulates while its body arrives.
 struct PendingRequest {
   std::string body;
-  bool too_large = false;
+  bool answered = false;  // refused early (too large, not authenticated): the rest is ignored
+  Caller caller;
 };
 
 MHD_Result Send(MHD_Connection* connection, const Reply& reply) {
@@ -26,6 +29,7 @@ MHD_Result Send(MHD_Connection* connection, const Reply& reply) {
                                                            MHD_RESPMEM_MUST_COPY);
   if (response == nullptr) return MHD_NO;
   MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, reply.content_type.c_str());
+  if (reply.status == 401) MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
   MHD_Result r = MHD_queue_response(connection, static_cast<unsigned>(reply.status), response);
   MHD_destroy_response(response);
   return r;
@@ -34,6 +38,30 @@ MHD_Result Send(MHD_Connection* connection, const Reply& reply) {
 std::string Arg(MHD_Connection* c, const char* name) {
   const char* v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
   return v ? v : "";
+}
+
+// The client's address, for the failure limiter ("" when unknown).
+std::string ClientAddress(MHD_Connection* c) {
+  const MHD_ConnectionInfo* info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  if (info == nullptr || info->client_addr == nullptr) return "";
+  char text[INET6_ADDRSTRLEN] = {0};
+  if (info->client_addr->sa_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(info->client_addr)->sin_addr, text, sizeof text);
+  } else if (info->client_addr->sa_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(info->client_addr)->sin6_addr, text, sizeof text);
+  }
+  return text;
+}
+
+// With a client CA: whether the TLS peer presented a certificate that CA signed.
+bool ClientCertificateVerified(MHD_Connection* c) {
+  const MHD_ConnectionInfo* info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+  if (info == nullptr || info->tls_session == nullptr) return false;
+  auto session = static_cast<gnutls_session_t>(info->tls_session);
+  unsigned int status = 0;
+  if (gnutls_certificate_verify_peers2(session, &status) != GNUTLS_E_SUCCESS) return false;
+  unsigned int count = 0;
+  return status == 0 && gnutls_certificate_get_peers(session, &count) != nullptr && count > 0;
 }
 
 class HttpServerImpl final : public HttpServer {
@@ -57,15 +85,40 @@ class HttpServerImpl final : public HttpServer {
       return absl::InvalidArgumentError(absl::StrCat("--http: not an IPv4 address: '", host, "'"));
     }
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO;
-    daemon_ = MHD_start_daemon(
-        flags, static_cast<uint16_t>(port), nullptr, nullptr, &HttpServerImpl::Handle, this,
-        MHD_OPTION_SOCK_ADDR, reinterpret_cast<sockaddr*>(&addr_),
-        MHD_OPTION_THREAD_POOL_SIZE, static_cast<unsigned>(std::max(1, options_.threads)),
-        MHD_OPTION_CONNECTION_TIMEOUT, static_cast<unsigned>(std::max<int64_t>(1, absl::ToInt64Seconds(options_.io_timeout))),
-        MHD_OPTION_CONNECTION_LIMIT, options_.max_connections,
-        MHD_OPTION_NOTIFY_COMPLETED, &HttpServerImpl::Completed, this,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
-        MHD_OPTION_END);
+    const bool tls = !options_.tls_cert_pem.empty() || !options_.tls_key_pem.empty();
+    if (tls && (options_.tls_cert_pem.empty() || options_.tls_key_pem.empty())) {
+      return absl::InvalidArgumentError("TLS needs both a certificate and its key (--tls-cert and --tls-key)");
+    }
+    if (!tls && !options_.tls_client_ca_pem.empty()) {
+      return absl::InvalidArgumentError("client certificates (--tls-client-ca) need TLS (--tls-cert and --tls-key)");
+    }
+    if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+      return absl::FailedPreconditionError("this libmicrohttpd was built without TLS");
+    }
+    std::vector<MHD_OptionItem> items = {
+        {MHD_OPTION_SOCK_ADDR, 0, reinterpret_cast<sockaddr*>(&addr_)},
+        {MHD_OPTION_THREAD_POOL_SIZE, static_cast<intptr_t>(std::max(1, options_.threads)), nullptr},
+        {MHD_OPTION_CONNECTION_TIMEOUT, static_cast<intptr_t>(std::max<int64_t>(1, absl::ToInt64Seconds(options_.io_timeout))),
+         nullptr},
+        {MHD_OPTION_CONNECTION_LIMIT, static_cast<intptr_t>(options_.max_connections), nullptr},
+        {MHD_OPTION_NOTIFY_COMPLETED, reinterpret_cast<intptr_t>(&HttpServerImpl::Completed), this},
+        {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, nullptr},
+    };
+    if (options_.max_connections_per_client > 0) {
+      items.push_back({MHD_OPTION_PER_IP_CONNECTION_LIMIT, static_cast<intptr_t>(options_.max_connections_per_client),
+                       nullptr});
+    }
+    if (tls) {
+      flags |= MHD_USE_TLS;
+      items.push_back({MHD_OPTION_HTTPS_MEM_CERT, 0, const_cast<char*>(options_.tls_cert_pem.c_str())});
+      items.push_back({MHD_OPTION_HTTPS_MEM_KEY, 0, const_cast<char*>(options_.tls_key_pem.c_str())});
+      if (!options_.tls_client_ca_pem.empty()) {
+        items.push_back({MHD_OPTION_HTTPS_MEM_TRUST, 0, const_cast<char*>(options_.tls_client_ca_pem.c_str())});
+      }
+    }
+    items.push_back({MHD_OPTION_END, 0, nullptr});
+    daemon_ = MHD_start_daemon(flags, static_cast<uint16_t>(port), nullptr, nullptr, &HttpServerImpl::Handle, this,
+                               MHD_OPTION_ARRAY, items.data(), MHD_OPTION_END);
     if (daemon_ == nullptr) return absl::InternalError(absl::StrCat("cannot listen on ", options_.address));
     const MHD_DaemonInfo* info = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
     port_ = info ? info->port : port;
@@ -90,12 +143,30 @@ class HttpServerImpl final : public HttpServer {
     if (pending == nullptr) {
       pending = new PendingRequest;
       *state = pending;
+      if (absl::string_view(url) != "/healthz") {
+        // Who, before the body is read: a caller without a valid token is refused at once.
+        if (!self->options_.tls_client_ca_pem.empty() && !ClientCertificateVerified(connection)) {
+          pending->answered = true;
+          self->service_->CountPeerRefused();
+          return Send(connection, ErrorReply(403, "a client certificate signed by the configured CA is needed"));
+        }
+        const char* authorization =
+            MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+        absl::StatusOr<Caller> caller =
+            self->service_->Authenticate(authorization ? authorization : "", ClientAddress(connection));
+        if (!caller.ok()) {
+          pending->answered = true;
+          return Send(connection, ErrorReply(absl::IsResourceExhausted(caller.status()) ? 429 : 401,
+                                             caller.status().message()));
+        }
+        pending->caller = *caller;
+      }
       // Refuse a declared oversize body before inviting it (no 100 Continue).
       const char* length = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
       uint64_t declared = 0;
       if (length != nullptr && absl::SimpleAtoi(length, &declared) &&
           declared > self->service_->limits().max_body_bytes) {
-        pending->too_large = true;
+        pending->answered = true;
         self->service_->CountTransportError("body_too_large");
         return Send(connection, ErrorReply(413, absl::StrCat("body of ", declared, " bytes exceeds the limit of ",
                                                             self->service_->limits().max_body_bytes, " bytes")));
@@ -103,9 +174,9 @@ class HttpServerImpl final : public HttpServer {
       return MHD_YES;
     }
     if (*upload_data_size > 0) {
-      if (!pending->too_large) {  // a body without Content-Length (chunked) that grows too large
+      if (!pending->answered) {  // a body without Content-Length (chunked) that grows too large
         if (pending->body.size() + *upload_data_size > self->service_->limits().max_body_bytes) {
-          pending->too_large = true;
+          pending->answered = true;
           pending->body.clear();
           self->service_->CountTransportError("body_too_large");
           *upload_data_size = 0;
@@ -118,8 +189,8 @@ class HttpServerImpl final : public HttpServer {
       *upload_data_size = 0;
       return MHD_YES;
     }
-    if (pending->too_large) return MHD_YES;  // already answered
-    return Send(connection, self->Route(connection, url, method, pending->body));
+    if (pending->answered) return MHD_YES;
+    return Send(connection, self->Route(connection, url, method, *pending));
   }
 
   static void Completed(void*, MHD_Connection*, void** state, MHD_RequestTerminationCode) {
@@ -127,8 +198,8 @@ class HttpServerImpl final : public HttpServer {
     *state = nullptr;
   }
 
-  Reply Route(MHD_Connection* c, absl::string_view url, absl::string_view method, const std::string& body) {
-    return service_->Route(method, url, body, [c](const char* name) { return Arg(c, name); });
+  Reply Route(MHD_Connection* c, absl::string_view url, absl::string_view method, const PendingRequest& request) {
+    return service_->Route(method, url, request.body, [c](const char* name) { return Arg(c, name); }, request.caller);
   }
 
   Service* const service_;

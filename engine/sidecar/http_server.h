@@ -4,8 +4,15 @@
 // a small pool of threads, each running an epoll loop over many keep-alive connections;
 // a request is handled in the thread that read it (no handoff). Routes call Service.
 //
+// Who: every request but GET /healthz must carry `Authorization: Bearer TOKEN` with a
+// token of the service's token set (auth.h): 401 without one, before the body is read;
+// 429 while the client's address has failed too often. With TLS (certificate and key
+// given) the server speaks HTTPS only, and with a client CA it also requires a client
+// certificate that CA signed.
+//
 // Abuse: bodies over the limit get 413 as soon as they pass it; a connection idle or
-// dribbling for longer than `io_timeout` is closed; at most `max_connections` at once.
+// dribbling for longer than `io_timeout` is closed; at most `max_connections` at once,
+// `max_connections_per_client` from one address.
 #ifndef TOEGANG_ENGINE_SIDECAR_HTTP_SERVER_H_
 #define TOEGANG_ENGINE_SIDECAR_HTTP_SERVER_H_
 
@@ -23,6 +30,12 @@ struct HttpServerOptions {
   int threads = 4;                         // epoll loops; more for a durable log (fsync waits)
   absl::Duration io_timeout = absl::Seconds(5);
   unsigned max_connections = 1024;
+  unsigned max_connections_per_client = 64;  // 0: no limit per address
+  // PEM contents (not paths). Certificate and key together turn TLS on; the client CA
+  // (optional, with TLS only) requires client certificates it signed.
+  std::string tls_cert_pem;
+  std::string tls_key_pem;
+  std::string tls_client_ca_pem;
 };
 
 class HttpServer {

@@ -6,10 +6,13 @@
 
 
 #include "absl/container/inlined_vector.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "engine/fact_store.h"
+#include "model/bsn.h"
 #include "model/json.h"
 #include "model/time.h"
 #include "schemas/wire_generated.h"
@@ -32,8 +35,37 @@ bool InRange(int v) {
 
 }  // namespace
 
-Service::Service(Engine* engine, Limits limits, std::function<absl::StatusOr<std::shared_ptr<const Policy>>()> reload)
-    : engine_(engine), limits_(limits), reload_(std::move(reload)) {}
+Service::Service(Engine* engine, Limits limits, std::function<absl::StatusOr<std::shared_ptr<const Policy>>()> reload,
+                 const TokenSet* tokens)
+    : engine_(engine), limits_(limits), reload_(std::move(reload)), tokens_(tokens) {}
+
+absl::StatusOr<Caller> Service::Authenticate(absl::string_view authorization, absl::string_view client) {
+  const absl::Time now = absl::Now();
+  absl::string_view token = authorization;
+  // "Bearer" is case-insensitive (RFC 6750 follows RFC 7235's auth-scheme).
+  if (token.size() > 7 && absl::EqualsIgnoreCase(token.substr(0, 7), "bearer ")) {
+    token = absl::StripLeadingAsciiWhitespace(token.substr(7));
+  } else if (!authorization.empty() && authorization.find(' ') != absl::string_view::npos) {
+    token = absl::string_view();  // another scheme
+  }
+  std::optional<Scopes> scopes = tokens_ != nullptr && !token.empty() ? tokens_->Find(token) : std::nullopt;
+  if (scopes) return Caller{true, *scopes};
+  // A valid token always passes: a neighbour on the same address (every local process
+  // is 127.0.0.1) flooding bad tokens must not lock the backend out. Beyond the limit
+  // failures are answered 429 and counted as such, so a flood stands out on /metrics.
+  const bool limited = !limiter_.Allowed(client, now);
+  limiter_.Failed(client, now);
+  if (limited) {
+    auth_failures_[kRateLimited].fetch_add(1, std::memory_order_relaxed);
+    return absl::ResourceExhaustedError("too many failed authentications from this client: wait a second");
+  }
+  if (token.empty()) {
+    auth_failures_[kMissing].fetch_add(1, std::memory_order_relaxed);
+    return absl::UnauthenticatedError("a bearer token is needed (Authorization: Bearer TOKEN)");
+  }
+  auth_failures_[kUnknown].fetch_add(1, std::memory_order_relaxed);
+  return absl::UnauthenticatedError("the bearer token is not valid");
+}
 
 EngineDecision Service::DecideCounted(const AccessRequest& request) {
   auto start = std::chrono::steady_clock::now();
@@ -51,22 +83,40 @@ EngineDecision Service::DecideCounted(const AccessRequest& request) {
 }
 
 Reply Service::Route(absl::string_view method, absl::string_view path, absl::string_view body,
-                     absl::FunctionRef<std::string(const char* name)> arg) {
+                     absl::FunctionRef<std::string(const char* name)> arg, const Caller& caller) {
   const bool post = method == "POST";
   const bool get = method == "GET";
-  if (path == "/v1/decisions") return post ? Decisions(body) : ErrorReply(405, "use POST");
-  if (path == "/v1/facts") return post ? Facts(body) : ErrorReply(405, "use POST");
-  if (path == "/healthz") return get ? Healthz() : ErrorReply(405, "use GET");
-  if (path == "/metrics") return get ? Metrics() : ErrorReply(405, "use GET");
-  if (path == "/v1/policy/reload") return post ? ReloadPolicy() : ErrorReply(405, "use POST");
+  if (path == "/healthz") return get ? Healthz() : ErrorReply(405, "use GET");  // for load balancers: no token
+  // Who may: 401 before anything else, so that an unauthenticated caller learns nothing,
+  // not even which paths exist.
+  if (!caller.authenticated) return ErrorReply(401, "a bearer token is needed (Authorization: Bearer TOKEN)");
+  auto needs = [&](Scope scope, bool method_ok, const char* method_name, auto&& handle) -> Reply {
+    if (!method_ok) return ErrorReply(405, absl::StrCat("use ", method_name));
+    if (!caller.scopes.has(scope)) {
+      auth_failures_[kNoScope].fetch_add(1, std::memory_order_relaxed);
+      return ErrorReply(403, absl::StrCat("this token lacks the ", ScopeName(scope), " scope"));
+    }
+    return handle();
+  };
+  if (path == "/v1/decisions") return needs(Scope::kDecide, post, "POST", [&] { return Decisions(body); });
+  if (path == "/v1/facts") {
+    return needs(Scope::kFactsWrite, post, "POST", [&] { return Facts(body, caller.scopes.has(Scope::kFactsImport)); });
+  }
+  if (path == "/metrics") return needs(Scope::kMetrics, get, "GET", [&] { return Metrics(); });
+  if (path == "/v1/policy/reload") return needs(Scope::kAdmin, post, "POST", [&] { return ReloadPolicy(); });
   absl::string_view rest = path;
   if (absl::ConsumePrefix(&rest, "/v1/patients/")) {
     size_t slash = rest.find('/');
     if (slash != absl::string_view::npos && slash > 0) {
       std::string patient(rest.substr(0, slash));
       absl::string_view what = rest.substr(slash);
-      if (what == "/history") return get ? History(patient, arg("as_of")) : ErrorReply(405, "use GET");
-      if (what == "/access-log") return get ? AccessLog(patient, arg("from"), arg("until")) : ErrorReply(405, "use GET");
+      if (what == "/history") {
+        return needs(Scope::kReadHistory, get, "GET", [&] { return History(patient, arg("as_of")); });
+      }
+      if (what == "/access-log") {
+        return needs(Scope::kReadAccessLog, get, "GET",
+                     [&] { return AccessLog(patient, arg("from"), arg("until")); });
+      }
     }
   }
   return ErrorReply(404, "no such endpoint");
@@ -118,7 +168,7 @@ Reply Service::Decisions(absl::string_view body) {
   return Reply{200, DecisionToJson(d.decision, d.decision_id)};
 }
 
-Reply Service::Facts(absl::string_view body) {
+Reply Service::Facts(absl::string_view body, bool may_import) {
   if (body.size() > limits_.max_body_bytes) {
     CountTransportError("body_too_large");
     return ErrorReply(413, absl::StrCat("body of ", body.size(), " bytes exceeds the limit of ", limits_.max_body_bytes));
@@ -135,6 +185,12 @@ Reply Service::Facts(absl::string_view body) {
     absl::StatusOr<Fact> fact = ParseFactJson(line);
     if (!fact.ok()) {
       return ErrorReply(400, absl::StrCat("line ", line_no, ": ", fact.status().message(), " (nothing was stored)"));
+    }
+    if (fact->provenance.recorded_at && !may_import) {
+      // recorded_at is how an import back-dates a fact (D19): only importers may.
+      auth_failures_[kNoScope].fetch_add(1, std::memory_order_relaxed);
+      return ErrorReply(403, absl::StrCat("line ", line_no,
+                                          ": recorded_at needs the facts:import scope (nothing was stored)"));
     }
     facts.push_back(*std::move(fact));
     lines.push_back(line_no);
@@ -261,6 +317,16 @@ Reply Service::Metrics() {
     absl::StrAppend(&out, "# TYPE toegang_audit_recoveries_total counter\ntoegang_audit_recoveries_total ",
                     s.recoveries, "\n");
   }
+  absl::StrAppend(&out, "# HELP toegang_bsn_redactions_total BSN-like numbers replaced by [bsn] in free text.\n",
+                  "# TYPE toegang_bsn_redactions_total counter\ntoegang_bsn_redactions_total ", BsnRedactions(), "\n");
+  absl::StrAppend(&out, "# HELP toegang_auth_failures_total Refused callers, by why.\n",
+                  "# TYPE toegang_auth_failures_total counter\n");
+  const char* kAuthFailureNames[kAuthFailures] = {"missing_token", "unknown_token", "rate_limited", "missing_scope",
+                                                  "peer_not_allowed"};
+  for (int i = 0; i < kAuthFailures; ++i) {
+    absl::StrAppend(&out, "toegang_auth_failures_total{reason=\"", kAuthFailureNames[i], "\"} ",
+                    auth_failures_[i].load(std::memory_order_relaxed), "\n");
+  }
   absl::StrAppend(&out, "# HELP toegang_healthy 1 while the store and the access log can write (see /healthz)\n",
                   "# TYPE toegang_healthy gauge\ntoegang_healthy ", engine_->Health().ok() ? 1 : 0, "\n");
   absl::StrAppend(&out, "# TYPE toegang_store_last_sequence gauge\ntoegang_store_last_sequence ",
@@ -287,11 +353,38 @@ Reply ErrorReply(int status, absl::string_view message) {
 
 std::string ErrorResponseFrame(uint64_t id, absl::string_view message) {
   flatbuffers::FlatBufferBuilder b(256);
-  b.Finish(::toegang::wire::CreateResponse(b, id, 0, b.CreateString(message.data(), message.size())));
+  auto text = message.empty() ? flatbuffers::Offset<flatbuffers::String>() : b.CreateString(message.data(), message.size());
+  b.Finish(::toegang::wire::CreateResponse(b, id, 0, text));
   return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
 }
 
 void Service::CountTransportError(absl::string_view) { transport_errors_.fetch_add(1, std::memory_order_relaxed); }
+
+absl::StatusOr<Caller> Service::HelloFrame(absl::string_view frame, absl::string_view client, std::string* answer) {
+  namespace w = ::toegang::wire;
+  std::vector<uint64_t> aligned(frame.size() / 8 + 1);
+  std::memcpy(aligned.data(), frame.data(), frame.size());
+  const uint8_t* data = reinterpret_cast<const uint8_t*>(aligned.data());
+  flatbuffers::Verifier verifier(data, frame.size(), 64, 10000);
+  uint64_t id = 0;
+  absl::StatusOr<Caller> caller = absl::UnauthenticatedError("the first frame on a TCP connection is a hello with a token");
+  if (w::VerifyRequestBuffer(verifier)) {
+    const w::Request* r = w::GetRequest(data);
+    id = r->id();
+    if (r->hello() != nullptr) {
+      const flatbuffers::String* token = r->hello()->token();
+      caller = Authenticate(token != nullptr ? absl::string_view(token->data(), token->size()) : absl::string_view(), client);
+    } else {
+      auth_failures_[kMissing].fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  if (caller.ok() && !caller->scopes.has(Scope::kDecide)) {
+    auth_failures_[kNoScope].fetch_add(1, std::memory_order_relaxed);
+    caller = absl::PermissionDeniedError("this token lacks the decide scope");
+  }
+  *answer = ErrorResponseFrame(id, caller.ok() ? "" : caller.status().message());
+  return caller;
+}
 
 std::string Service::DecideFrame(absl::string_view frame) {
   namespace w = ::toegang::wire;
@@ -345,10 +438,12 @@ std::string Service::DecideFrame(absl::string_view frame) {
     if (absl::Status s = CheckText(req.emergency_justification, "justification"); !s.ok()) {
       return error_frame(id, std::string(s.message()));
     }
+    req.emergency_justification = RedactBsn(req.emergency_justification);  // logged and answered
   }
   if (d->legal_order() && d->legal_order()->size() > 0) {
     req.legal_order = d->legal_order()->str();
     if (absl::Status s = CheckText(*req.legal_order, "legal_order"); !s.ok()) return error_frame(id, std::string(s.message()));
+    req.legal_order = RedactBsn(*req.legal_order);
   }
   if (const w::Party* p = d->recipient()) {
     Party party;

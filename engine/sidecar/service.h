@@ -18,6 +18,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "engine/sidecar/auth.h"
 #include "engine/toegang.h"
 
 namespace toegang::sidecar {
@@ -40,18 +41,33 @@ class Service {
  public:
   // `reload` produces the policy a reload installs (from the --policy file or the
   // built-in pack); it fails with the `policy check` findings.
-  Service(Engine* engine, Limits limits, std::function<absl::StatusOr<std::shared_ptr<const Policy>>()> reload);
+  // `tokens` (may be null: nobody authenticates) must outlive the service.
+  Service(Engine* engine, Limits limits, std::function<absl::StatusOr<std::shared_ptr<const Policy>>()> reload,
+          const TokenSet* tokens = nullptr);
 
   // An HTTP request to the endpoint it names: `path` without its query, percent-decoded;
-  // `arg(name)` a decoded query argument ("" when absent). Unknown paths are 404, a
-  // known path with the wrong method 405.
+  // `arg(name)` a decoded query argument ("" when absent), from `caller`. Unknown paths
+  // are 404, a known path with the wrong method 405; every endpoint but /healthz
+  // answers 401 to a caller not authenticated and 403 to one without its scope
+  // (auth.h), each with a JSON error.
   Reply Route(absl::string_view method, absl::string_view path, absl::string_view body,
-              absl::FunctionRef<std::string(const char* name)> arg);
+              absl::FunctionRef<std::string(const char* name)> arg, const Caller& caller);
+
+  // The caller presenting `authorization` (an HTTP Authorization header value,
+  // "Bearer TOKEN", or a frame hello's token) from `client` (its address, for the
+  // failure limiter). Unauthenticated for a missing or unknown token; ResourceExhausted
+  // instead once `client` failed more than 20 times in a second. A valid token always
+  // passes. Counted on /metrics. Without a token set nobody is authenticated.
+  absl::StatusOr<Caller> Authenticate(absl::string_view authorization, absl::string_view client);
+
+  // Counts a connection refused for its peer (a Unix-socket peer not allowed).
+  void CountPeerRefused() { auth_failures_[kPeerRefused].fetch_add(1, std::memory_order_relaxed); }
 
   // POST /v1/decisions: one request object, or {"requests":[...]} for a batch.
   Reply Decisions(absl::string_view body);
-  // POST /v1/facts: JSON Lines; atomic; durable when it answers 200.
-  Reply Facts(absl::string_view body);
+  // POST /v1/facts: JSON Lines; atomic; durable when it answers 200. A fact carrying
+  // recorded_at needs `may_import` (the facts:import scope): back-dating is an import.
+  Reply Facts(absl::string_view body, bool may_import = true);
   // GET /v1/patients/{id}/history?as_of=
   Reply History(absl::string_view patient, absl::string_view as_of);
   // GET /v1/patients/{id}/access-log?from=&until=
@@ -65,6 +81,11 @@ class Service {
   // One protocol frame (without its length prefix) -> the response frame's bytes.
   std::string DecideFrame(absl::string_view frame);
 
+  // The hello frame that opens a TCP connection (schemas/wire.fbs Hello), from
+  // `client`: the caller, which must hold the decide scope, or why not. `*answer` gets
+  // the response frame either way (an error in it when refused).
+  absl::StatusOr<Caller> HelloFrame(absl::string_view frame, absl::string_view client, std::string* answer);
+
   // Counts a request refused at the transport (too large, timed out, malformed).
   void CountTransportError(absl::string_view kind);
 
@@ -76,6 +97,11 @@ class Service {
   Engine* const engine_;
   const Limits limits_;
   std::function<absl::StatusOr<std::shared_ptr<const Policy>>()> reload_;
+  const TokenSet* const tokens_;
+  FailureLimiter limiter_{20, absl::Seconds(1)};
+
+  enum AuthFailure { kMissing, kUnknown, kRateLimited, kNoScope, kPeerRefused, kAuthFailures };
+  std::array<std::atomic<uint64_t>, kAuthFailures> auth_failures_{};
 
   // Metrics.
   static constexpr int kReasons = EnumCount<Reason>();

@@ -30,7 +30,7 @@ class ServiceTest : public testing::Test {
   }
 
   Reply Get(absl::string_view path) {
-    return service_->Route("GET", path, "", [](const char*) { return std::string(); });
+    return service_->Route("GET", path, "", [](const char*) { return std::string(); }, Caller::Trusted());
   }
 
   // A decide frame for clin-1 reading pat-1, with the given free-text fields.
@@ -104,7 +104,7 @@ TEST_F(ServiceTest, RoutesByPathAndMethod) {
   EXPECT_EQ(Get("/v1/decisions").status, 405);
   EXPECT_EQ(Get("/v1/patients//history").status, 404);
   EXPECT_EQ(Get("/v1/nothing").status, 404);
-  EXPECT_EQ(service_->Route("POST", "/healthz", "", [](const char*) { return std::string(); }).status, 405);
+  EXPECT_EQ(service_->Route("POST", "/healthz", "", [](const char*) { return std::string(); }, Caller::Trusted()).status, 405);
 }
 
 }  // namespace
@@ -129,10 +129,10 @@ TEST(ServiceHealth, FullDiskIsDegradedThenRecoversByItself) {
   ASSERT_TRUE(engine.ok()) << engine.status();
   Service service(engine->get(), Limits{}, [] { return BuiltinPolicy("wgbo-default"); });
   auto get = [&](absl::string_view path) {
-    return service.Route("GET", path, "", [](const char*) { return std::string(); });
+    return service.Route("GET", path, "", [](const char*) { return std::string(); }, Caller::Trusted());
   };
   auto post = [&](absl::string_view path, absl::string_view body) {
-    return service.Route("POST", path, body, [](const char*) { return std::string(); });
+    return service.Route("POST", path, body, [](const char*) { return std::string(); }, Caller::Trusted());
   };
   const std::string request =
       R"({"at":"2026-03-10T10:00:00+01:00","actor":{"id":"clin-1","role":"clinician"},"patient":"pat-1","action":"read","category":"medical","purpose":"treatment"})";

@@ -7,6 +7,7 @@
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -33,9 +34,11 @@ constexpr size_t kMaxBufferedFrames = 16;
 absl::Status Errno(absl::string_view what) { return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno))); }
 
 struct Connection {
-  explicit Connection(int f) : fd(f) {}
+  Connection(int f, bool trusted, std::string peer) : fd(f), authenticated(trusted), client(std::move(peer)) {}
   ~Connection() { close(fd); }
   const int fd;
+  bool authenticated;        // Unix peers: checked at accept; TCP: after a good hello (I/O thread only)
+  const std::string client;  // the peer's address (TCP), for the failure limiter
   std::string in;                        // bytes read, not yet a whole frame (I/O thread only)
   absl::Time last_activity = absl::Now();  // I/O thread only
   absl::Time frame_started = absl::InfinitePast();
@@ -130,22 +133,10 @@ class SocketServerImpl final : public SocketServer {
     if (pipe2(wake_fd_, O_CLOEXEC | O_NONBLOCK) != 0) return Errno("pipe");
     AddToEpoll(wake_fd_[0]);
     if (!options_.unix_path.empty()) {
-      int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      if (fd < 0) return Errno("socket(AF_UNIX)");
-      sockaddr_un addr{};
-      addr.sun_family = AF_UNIX;
-      if (options_.unix_path.size() >= sizeof(addr.sun_path)) {
-        close(fd);
-        return absl::InvalidArgumentError(absl::StrCat("--socket path is too long: ", options_.unix_path));
-      }
-      std::strncpy(addr.sun_path, options_.unix_path.c_str(), sizeof(addr.sun_path) - 1);
-      unlink(options_.unix_path.c_str());  // a stale socket from an earlier run
-      if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(fd, 512) != 0) {
-        absl::Status s = Errno(absl::StrCat("bind ", options_.unix_path));
-        close(fd);
-        return s;
-      }
-      listeners_.push_back(fd);
+      absl::StatusOr<int> fd = BindUnix();
+      if (!fd.ok()) return fd.status();
+      unix_listener_ = *fd;
+      listeners_.push_back(*fd);
     }
     if (!options_.tcp_address.empty()) {
       size_t colon = options_.tcp_address.rfind(':');
@@ -186,6 +177,69 @@ class SocketServerImpl final : public SocketServer {
   }
 
   int tcp_port() const override { return tcp_port_; }
+
+  // The Unix socket, created 0660 in a directory toegang creates 0750 when missing.
+  // Whatever is at the path stays unless it is a socket nobody answers on (stale).
+  absl::StatusOr<int> BindUnix() {
+    const std::string& path = options_.unix_path;
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof(addr.sun_path)) {
+      return absl::InvalidArgumentError(absl::StrCat("--socket: the path is longer than ", sizeof(addr.sun_path) - 1,
+                                                     " bytes"));
+    }
+    std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+    const size_t slash = path.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+    struct stat st;
+    if (stat(dir.c_str(), &st) != 0) {
+      if (errno != ENOENT || mkdir(dir.c_str(), 0750) != 0) return Errno(absl::StrCat("--socket: directory ", dir));
+      if (chmod(dir.c_str(), 0750) != 0) return Errno(absl::StrCat("--socket: chmod ", dir));  // whatever the umask
+    }
+    if (lstat(path.c_str(), &st) == 0) {
+      if (!S_ISSOCK(st.st_mode)) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("--socket: '", path, "' exists and is not a socket; toegang does not remove it"));
+      }
+      int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (probe < 0) return Errno("socket(AF_UNIX)");
+      const bool live = connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+      const int err = errno;
+      close(probe);
+      if (live) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("--socket: a server is already answering on '", path, "'"));
+      }
+      if (err != ECONNREFUSED) return Errno(absl::StrCat("--socket: probing ", path));
+      unlink(path.c_str());  // stale: its server is gone
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return Errno("socket(AF_UNIX)");
+    // Created 0660 from the start: a chmod after bind would leave a moment at the
+    // umask's mode.
+    const mode_t old_mask = umask(0117);
+    const bool bound = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    const int bind_err = errno;
+    umask(old_mask);
+    if (!bound || listen(fd, 512) != 0) {
+      errno = bound ? errno : bind_err;
+      absl::Status s = Errno(absl::StrCat("bind ", path));
+      close(fd);
+      return s;
+    }
+    if (stat(path.c_str(), &st) == 0) socket_inode_ = st.st_ino;
+    return fd;
+  }
+
+  // Whether a Unix-socket peer may talk to the server.
+  bool PeerAllowed(int fd) {
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return false;
+    if (options_.allow_uids.empty() && options_.allow_gids.empty()) return cred.uid == geteuid();
+    return std::find(options_.allow_uids.begin(), options_.allow_uids.end(), cred.uid) != options_.allow_uids.end() ||
+           std::find(options_.allow_gids.begin(), options_.allow_gids.end(), cred.gid) != options_.allow_gids.end();
+  }
 
   // Sends one answer without blocking; what does not fit is queued behind a drain task
   // (and the connection is not read until it drains). Safe from any thread.
@@ -267,7 +321,12 @@ class SocketServerImpl final : public SocketServer {
     conns_.clear();
     for (int fd : listeners_) close(fd);
     listeners_.clear();
-    if (!options_.unix_path.empty()) unlink(options_.unix_path.c_str());
+    // Only our own socket: another server may have been started on the path since.
+    struct stat st;
+    if (!options_.unix_path.empty() && lstat(options_.unix_path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) &&
+        st.st_ino == socket_inode_) {
+      unlink(options_.unix_path.c_str());
+    }
     close(epoll_fd_);
     close(wake_fd_[0]);
     close(wake_fd_[1]);
@@ -291,12 +350,24 @@ class SocketServerImpl final : public SocketServer {
 
   void Accept(int listener) {
     while (true) {
-      int fd = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+      sockaddr_storage peer{};
+      socklen_t peer_len = sizeof peer;
+      int fd = accept4(listener, reinterpret_cast<sockaddr*>(&peer), &peer_len, SOCK_CLOEXEC);
       if (fd < 0) return;
       if (conns_.size() >= options_.max_connections) {
         service_->CountTransportError("too_many_connections");
         close(fd);
         continue;
+      }
+      const bool unix_peer = listener == unix_listener_;
+      if (unix_peer && !PeerAllowed(fd)) {
+        service_->CountPeerRefused();
+        close(fd);
+        continue;
+      }
+      char address[INET6_ADDRSTRLEN] = {0};
+      if (peer.ss_family == AF_INET) {
+        inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&peer)->sin_addr, address, sizeof address);
       }
       int one = 1;
       setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // fails harmlessly on Unix sockets
@@ -304,7 +375,7 @@ class SocketServerImpl final : public SocketServer {
       tv.tv_sec = static_cast<time_t>(absl::ToInt64Seconds(options_.write_timeout));
       tv.tv_usec = static_cast<suseconds_t>(absl::ToInt64Microseconds(options_.write_timeout) % 1000000);
       setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-      conns_[fd] = std::make_shared<Connection>(fd);
+      conns_[fd] = std::make_shared<Connection>(fd, unix_peer, address);
       AddToEpoll(fd);
     }
   }
@@ -346,6 +417,18 @@ class SocketServerImpl final : public SocketServer {
       if (c->in.size() - pos - 4 < len) break;
       std::string frame = c->in.substr(pos + 4, len);
       pos += 4 + len;
+      if (!c->authenticated) {
+        // A TCP connection opens with its hello; nothing else is read before it passes.
+        std::string answer;
+        absl::StatusOr<Caller> caller = service_->HelloFrame(frame, c->client, &answer);
+        Answer(c, answer);
+        if (!caller.ok()) {
+          Drop(fd);
+          return;
+        }
+        c->authenticated = true;
+        continue;
+      }
       if (options_.inline_decisions) {
         // Decisions that cannot block (no durable log sync) are answered right here:
         // no handoff to a worker, no extra wake-ups.
@@ -404,6 +487,8 @@ class SocketServerImpl final : public SocketServer {
   int wake_fd_[2];
   std::vector<int> listeners_;
   int tcp_port_ = 0;
+  int unix_listener_ = -1;
+  ino_t socket_inode_ = 0;  // of the socket we bound, so that we remove only ours
   std::thread io_thread_;
   std::atomic<bool> stopping_{false};
   absl::flat_hash_map<int, std::shared_ptr<Connection>> conns_;  // I/O thread only

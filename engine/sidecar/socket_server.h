@@ -5,6 +5,13 @@
 // decides and answers. Frames on one connection may be pipelined; answers carry the
 // request's id and may come back in any order.
 //
+// Who: a Unix-socket peer must run as one of `allow_uids` or in one of `allow_gids`
+// (SO_PEERCRED; both empty: the server's own uid only), or it is closed at once; the
+// socket is created 0660 (in a directory created 0750 when missing). A TCP connection's
+// first frame must be a Hello with a token holding the decide scope (auth.h). The
+// socket path is never taken from a live server, and only a stale socket is replaced:
+// anything else at the path is refused.
+//
 // Abuse: a frame longer than the limit, or one that fails verification, is answered
 // with an error frame (the connection is closed when the length itself is too large,
 // since the stream can no longer be trusted); a connection idle for `idle_timeout`, or
@@ -14,8 +21,11 @@
 #ifndef TOEGANG_ENGINE_SIDECAR_SOCKET_SERVER_H_
 #define TOEGANG_ENGINE_SIDECAR_SOCKET_SERVER_H_
 
+#include <sys/types.h>
+
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -32,6 +42,8 @@ struct SocketServerOptions {
   // I/O thread for up to `write_timeout`, so it is only for trusted local callers.
   bool inline_decisions = false;
   size_t max_connections = 1024;
+  std::vector<uid_t> allow_uids;  // Unix-socket peers allowed by uid
+  std::vector<gid_t> allow_gids;  // ... or by (primary) gid
   absl::Duration idle_timeout = absl::Seconds(60);
   absl::Duration frame_timeout = absl::Seconds(5);
   absl::Duration write_timeout = absl::Seconds(5);

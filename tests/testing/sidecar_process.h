@@ -16,13 +16,39 @@
 #include <string>
 #include <vector>
 
+#include <sys/stat.h>
+
+#include <cstdio>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
 #include "tests/testing/e2e.h"
 
 extern char** environ;
 
 namespace toegang::e2e {
+
+// Tokens of every sidecar the tests start: one with every scope (what the tests use
+// unless they test scopes), and one per scope, named "scope-<scope>-token-0123456789".
+inline constexpr char kTestToken[] = "all-scopes-token-0123456789abcdef";
+inline const char* const kTestScopes[] = {"decide",          "facts:write", "facts:import", "read:history",
+                                          "read:access-log", "admin",       "metrics"};
+inline std::string ScopeToken(const std::string& scope) { return "scope-" + scope + "-token-0123456789"; }
+
+// A token file (mode 0600) in `dir` with the tokens above; returns its path.
+inline std::string WriteTestTokens(const std::string& dir) {
+  std::string text = absl::StrCat("# written by the tests\n", absl::StrJoin(kTestScopes, ","), " ", kTestToken, "\n");
+  for (const char* scope : kTestScopes) absl::StrAppend(&text, scope, " ", ScopeToken(scope), "\n");
+  const std::string path = dir + "/tokens";
+  const mode_t old = umask(077);
+  FILE* f = fopen(path.c_str(), "w");
+  umask(old);
+  EXPECT_NE(f, nullptr);
+  fputs(text.c_str(), f);
+  fclose(f);
+  return path;
+}
 
 // A running `toegang serve`.
 class Sidecar {
@@ -42,9 +68,12 @@ class Sidecar {
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, out[1], 1);
     posix_spawn_file_actions_addclose(&actions, out[0]);
+    tokens_ = WriteTestTokens(socket_dir_);
     std::vector<std::string> args = {Runfile("toegang"), "serve",          "--db",        db_,
                                      "--http",           "127.0.0.1:0",    "--socket",    socket_,
-                                     "--tcp",            "127.0.0.1:0",    "--io-timeout", "1"};
+                                     "--tcp",            "127.0.0.1:0",    "--io-timeout", "1",
+                                     "--token-file",     tokens_};
+    // A later --http wins (absl flags): tests may listen elsewhere.
     if (!policy.empty()) {
       args.push_back("--policy");
       args.push_back(policy);
@@ -60,10 +89,10 @@ class Sidecar {
     char c;
     while (read(out[0], &c, 1) == 1 && c != '\n') line += c;
     out_fd_ = out[0];
-    size_t h = line.find("http=127.0.0.1:");
+    size_t h = line.find("http=");
     size_t t = line.find("tcp=");
     EXPECT_NE(h, std::string::npos) << line;
-    http_port_ = std::atoi(line.c_str() + h + 15);
+    http_port_ = std::atoi(line.c_str() + line.find(':', h) + 1);
     tcp_port_ = std::atoi(line.c_str() + t + 4);
   }
   ~Sidecar() {
@@ -81,6 +110,7 @@ class Sidecar {
   void Signal(int sig) { kill(pid_, sig); }
   std::string url(const std::string& path) const { return absl::StrCat("http://127.0.0.1:", http_port_, path); }
   const std::string& socket() const { return socket_; }
+  const std::string& tokens() const { return tokens_; }
   const std::string& db() const { return db_; }
   int tcp_port() const { return tcp_port_; }
   int http_port() const { return http_port_; }
@@ -89,7 +119,7 @@ class Sidecar {
  private:
   pid_t pid_ = -1;
   int out_fd_ = -1;
-  std::string db_, socket_, socket_dir_;
+  std::string db_, socket_, socket_dir_, tokens_;
   int http_port_ = 0, tcp_port_ = 0;
 };
 
