@@ -706,3 +706,82 @@ TEST(SidecarAuth, BeyondLoopbackItSpeaksHttpsAndCanRequireClientCertificates) {
 
 }  // namespace
 }  // namespace toegang
+
+namespace toegang {
+namespace {
+
+int RawConnect(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  return fd;
+}
+
+// Whether the server closed `fd` (a read returns 0 or an error) within `wait`.
+bool ClosedWithin(int fd, absl::Duration wait) {
+  timeval tv{static_cast<time_t>(absl::ToInt64Seconds(wait)), 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char buf[256];
+  while (true) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n > 0) continue;  // an error answer first is fine
+    return n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+  }
+}
+
+// A slowloris keeps sending, so the inactivity timeout never fires: the request
+// deadline closes it, whether it dribbles headers or the request line itself.
+TEST(SidecarAbuse, DribblingClientsAreClosedAtTheRequestDeadline) {
+  Sidecar s("slowloris", "", {"--request-deadline", "2"});
+  const int headers = RawConnect(s.http_port());
+  const int line = RawConnect(s.http_port());
+  const std::string request_line = "GET /healthz HTTP/1.1\r\n";
+  ASSERT_GT(write(headers, request_line.data(), request_line.size()), 0);
+  const absl::Time start = absl::Now();
+  size_t sent = 0;
+  bool headers_open = true, line_open = true;
+  while (absl::Now() - start < absl::Seconds(8) && (headers_open || line_open)) {
+    // A header line every 0.5 s on one, a byte of the request line on the other: both
+    // well inside the 1 s inactivity timeout.
+    if (headers_open) headers_open = send(headers, "X-A: b\r\n", 8, MSG_NOSIGNAL) > 0;
+    if (line_open) line_open = send(line, &request_line[sent++ % request_line.size()], 1, MSG_NOSIGNAL) > 0;
+    absl::SleepFor(absl::Milliseconds(500));
+  }
+  EXPECT_TRUE(ClosedWithin(headers, absl::Seconds(1))) << "a header dribbler outlived the deadline";
+  EXPECT_TRUE(ClosedWithin(line, absl::Seconds(1))) << "a request-line dribbler outlived deadline + io-timeout";
+  EXPECT_LT(absl::Now() - start, absl::Seconds(8));
+  close(headers);
+  close(line);
+  // Others were served all along, and are still.
+  EXPECT_EQ(StatusOf(Curl(s.url("/v1/patients/pat-1/history"))), 200);
+}
+
+// SIGTERM: no new connections, but a request on a keep-alive connection that is
+// already open is answered — with Connection: close — and the server exits 0.
+TEST(SidecarAbuse, SigtermAnswersKeepAliveClientsWithConnectionClose) {
+  Sidecar s("sigterm_keepalive");
+  const int fd = RawConnect(s.http_port());
+  const std::string request = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_GT(write(fd, request.data(), request.size()), 0);
+  char buf[4096];
+  ssize_t n = read(fd, buf, sizeof buf);
+  ASSERT_GT(n, 0);
+  ASSERT_THAT(std::string(buf, n), HasSubstr("200 OK"));
+  s.Signal(SIGTERM);
+  absl::SleepFor(absl::Milliseconds(20));
+  ASSERT_GT(write(fd, request.data(), request.size()), 0);
+  std::string answer;
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  while ((n = read(fd, buf, sizeof buf)) > 0) answer.append(buf, n);
+  close(fd);
+  EXPECT_THAT(answer, HasSubstr("200 OK")) << "the last request of a keep-alive client went unanswered";
+  EXPECT_THAT(answer, HasSubstr("Connection: close"));
+  EXPECT_EQ(s.Stop(), 0);
+}
+
+}  // namespace
+}  // namespace toegang

@@ -51,7 +51,7 @@ commands:
         [--cache-mb MIB] [--record-cache ENTRIES] [--pin-threads=true|false]
         [--token-file FILE] [--allow-uid UID,...] [--allow-gid GID,...]
         [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]
-        [--max-connections N] [--max-connections-per-client N]
+        [--max-connections N] [--max-connections-per-client N] [--request-deadline SECONDS]
                           the sidecar: HTTP/JSON and the FlatBuffers frame protocol
   policy check FILE       validate a policy pack: errors, overlaps, unreachable rules
 
@@ -61,7 +61,8 @@ exit status: 0 success, 2 bad input, 1 otherwise
 const char* const kKnownFlags[] = {"db", "policy", "facts", "as_of", "patient", "from", "until", "before",
                                    "audit_mode", "audit_key_file", "http", "socket", "tcp", "threads", "io_timeout", "cache_mb",
                                    "record_cache", "pin_threads", "token_file", "allow_uid", "allow_gid", "tls_cert", "tls_key",
-                                   "tls_client_ca", "max_connections", "max_connections_per_client", "help"};
+                                   "tls_client_ca", "max_connections", "max_connections_per_client", "request_deadline",
+                                   "help"};
 
 // absl exits with status 1 on an unknown flag, on a value it cannot parse
 // (`--threads=abc`) and on a flag that needs a value and has none; API.md wants 2 for

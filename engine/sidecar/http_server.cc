@@ -6,22 +6,44 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "base/sync.h"
+#include "base/threads.h"
+#include "absl/container/flat_hash_set.h"
 
 namespace toegang::sidecar {
 namespace {
 
-// What one request accumulates while its body arrives.
+// What one request accumulates while its body arrives. Made when its request line is
+// in (UriLogged), before the headers.
 struct PendingRequest {
   std::string body;
-  bool answered = false;  // refused early (too large, not authenticated): the rest is ignored
+  bool headers_seen = false;  // the handler's first call is done
+  bool answered = false;      // refused early (too large, not authenticated): the rest is ignored
   Caller caller;
+};
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// One TCP connection, for the request deadline (its "socket context" in MHD).
+struct ConnectionClock {
+  enum Phase : int { kWaiting, kReceiving, kAnswering };
+  int fd = -1;
+  std::atomic<int> phase{kWaiting};
+  std::atomic<int64_t> since_ns{0};  // when the phase began
+  bool cut = false;                  // guarded by the server's registry lock
 };
 
 MHD_Result Send(MHD_Connection* connection, const Reply& reply) {
@@ -102,6 +124,8 @@ class HttpServerImpl final : public HttpServer {
          nullptr},
         {MHD_OPTION_CONNECTION_LIMIT, static_cast<intptr_t>(options_.max_connections), nullptr},
         {MHD_OPTION_NOTIFY_COMPLETED, reinterpret_cast<intptr_t>(&HttpServerImpl::Completed), this},
+        {MHD_OPTION_NOTIFY_CONNECTION, reinterpret_cast<intptr_t>(&HttpServerImpl::ConnectionChanged), this},
+        {MHD_OPTION_URI_LOG_CALLBACK, reinterpret_cast<intptr_t>(&HttpServerImpl::RequestLine), this},
         {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, nullptr},
     };
     if (options_.max_connections_per_client > 0) {
@@ -122,6 +146,10 @@ class HttpServerImpl final : public HttpServer {
     if (daemon_ == nullptr) return absl::InternalError(absl::StrCat("cannot listen on ", options_.address));
     const MHD_DaemonInfo* info = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
     port_ = info ? info->port : port;
+    sweeper_ = std::thread([this] {
+      NameCurrentThread("toegang-deadline");
+      Sweep();
+    });
     return absl::OkStatus();
   }
 
@@ -130,19 +158,109 @@ class HttpServerImpl final : public HttpServer {
   void Shutdown() override {
     if (daemon_ == nullptr) return;
     MHD_socket listener = MHD_quiesce_daemon(daemon_);  // no new connections
-    MHD_stop_daemon(daemon_);                           // joins the loops: in-flight requests finish
+    // Every request already begun is answered, with Connection: close, so a keep-alive
+    // client gets its last answer rather than a closed connection; wait until none is
+    // under way (twice, 50 ms apart, for one just arriving), at most the request deadline.
+    draining_.store(true);
+    const absl::Time give_up = absl::Now() + options_.request_deadline;
+    int quiet = 0;
+    while (quiet < 2 && absl::Now() < give_up) {
+      absl::SleepFor(absl::Milliseconds(50));
+      quiet = in_progress_.load() == 0 ? quiet + 1 : 0;
+    }
+    MHD_stop_daemon(daemon_);  // joins the loops
     if (listener != MHD_INVALID_SOCKET) close(listener);
     daemon_ = nullptr;
+    {
+      MutexLock lock(&clocks_mu_);
+      sweeping_ = false;
+      sweep_cv_.Signal();
+    }
+    if (sweeper_.joinable()) sweeper_.join();
   }
 
  private:
+  // MHD_OPTION_NOTIFY_CONNECTION: a connection opened or closed.
+  static void ConnectionChanged(void* cls, MHD_Connection* connection, void** socket_context,
+                                MHD_ConnectionNotificationCode code) {
+    auto* self = static_cast<HttpServerImpl*>(cls);
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+      auto* clock = new ConnectionClock;
+      const MHD_ConnectionInfo* info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+      clock->fd = info != nullptr ? info->connect_fd : -1;
+      clock->since_ns.store(NowNs());
+      MutexLock lock(&self->clocks_mu_);
+      self->clocks_.insert(clock);
+      *socket_context = clock;
+    } else if (*socket_context != nullptr) {
+      auto* clock = static_cast<ConnectionClock*>(*socket_context);
+      {
+        MutexLock lock(&self->clocks_mu_);
+        self->clocks_.erase(clock);
+      }
+      delete clock;
+      *socket_context = nullptr;
+    }
+  }
+
+  static ConnectionClock* ClockOf(MHD_Connection* connection) {
+    const MHD_ConnectionInfo* info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info != nullptr ? static_cast<ConnectionClock*>(info->socket_context) : nullptr;
+  }
+
+  static void Enter(MHD_Connection* connection, ConnectionClock::Phase phase) {
+    if (ConnectionClock* clock = ClockOf(connection)) {
+      clock->since_ns.store(NowNs(), std::memory_order_relaxed);
+      clock->phase.store(phase, std::memory_order_release);
+    }
+  }
+
+  // MHD_OPTION_URI_LOG_CALLBACK: a request line is in; headers and body must follow
+  // within the request deadline.
+  static void* RequestLine(void* cls, const char*, MHD_Connection* connection) {
+    auto* self = static_cast<HttpServerImpl*>(cls);
+    self->in_progress_.fetch_add(1);
+    Enter(connection, ConnectionClock::kReceiving);
+    return new PendingRequest;
+  }
+
+  // Closes connections that take too long to send a request (slowloris): the deadline
+  // runs from a request line to the end of its body, and, between requests, from the
+  // last answer (a connection that sends nothing is closed by MHD after io_timeout; one
+  // that dribbles a request line never completes one).
+  void Sweep() {
+    const int64_t receiving = absl::ToInt64Nanoseconds(options_.request_deadline);
+    const int64_t waiting = receiving + absl::ToInt64Nanoseconds(options_.io_timeout);
+    MutexLock lock(&clocks_mu_);
+    while (sweeping_) {
+      sweep_cv_.WaitWithTimeout(&clocks_mu_, absl::Milliseconds(200));
+      const int64_t now = NowNs();
+      for (ConnectionClock* c : clocks_) {
+        const int phase = c->phase.load(std::memory_order_acquire);
+        const int64_t age = now - c->since_ns.load(std::memory_order_relaxed);
+        const bool late = (phase == ConnectionClock::kReceiving && age > receiving) ||
+                          (phase == ConnectionClock::kWaiting && age > waiting);
+        if (late && !c->cut && c->fd >= 0) {
+          // shutdown, not close: the descriptor stays MHD's, which sees the end of the
+          // stream and closes it (and tells ConnectionChanged) in its own time.
+          ::shutdown(c->fd, SHUT_RDWR);
+          c->cut = true;
+          service_->CountTransportError("request_deadline");
+        }
+      }
+    }
+  }
+
   static MHD_Result Handle(void* cls, MHD_Connection* connection, const char* url, const char* method,
                            const char*, const char* upload_data, size_t* upload_data_size, void** state) {
     auto* self = static_cast<HttpServerImpl*>(cls);
     auto* pending = static_cast<PendingRequest*>(*state);
-    if (pending == nullptr) {
+    if (pending == nullptr) {  // (RequestLine makes one for every request)
       pending = new PendingRequest;
       *state = pending;
+    }
+    if (!pending->headers_seen) {
+      pending->headers_seen = true;
       if (absl::string_view(url) != "/healthz") {
         // Who, before the body is read: a caller without a valid token is refused at once.
         if (!self->options_.tls_client_ca_pem.empty() && !ClientCertificateVerified(connection)) {
@@ -190,12 +308,31 @@ class HttpServerImpl final : public HttpServer {
       return MHD_YES;
     }
     if (pending->answered) return MHD_YES;
-    return Send(connection, self->Route(connection, url, method, *pending));
+    Enter(connection, ConnectionClock::kAnswering);  // received: deciding takes what it takes
+    Reply reply = self->Route(connection, url, method, *pending);
+    return self->draining_.load() ? SendClosing(connection, reply) : Send(connection, reply);
   }
 
-  static void Completed(void*, MHD_Connection*, void** state, MHD_RequestTerminationCode) {
-    delete static_cast<PendingRequest*>(*state);
-    *state = nullptr;
+  // An answer after which the connection closes (while shutting down).
+  static MHD_Result SendClosing(MHD_Connection* connection, const Reply& reply) {
+    MHD_Response* response = MHD_create_response_from_buffer(reply.body.size(), const_cast<char*>(reply.body.data()),
+                                                             MHD_RESPMEM_MUST_COPY);
+    if (response == nullptr) return MHD_NO;
+    MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, reply.content_type.c_str());
+    MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
+    MHD_Result r = MHD_queue_response(connection, static_cast<unsigned>(reply.status), response);
+    MHD_destroy_response(response);
+    return r;
+  }
+
+  static void Completed(void* cls, MHD_Connection* connection, void** state, MHD_RequestTerminationCode) {
+    auto* self = static_cast<HttpServerImpl*>(cls);
+    if (*state != nullptr) {
+      delete static_cast<PendingRequest*>(*state);
+      *state = nullptr;
+      self->in_progress_.fetch_sub(1);
+    }
+    Enter(connection, ConnectionClock::kWaiting);
   }
 
   Reply Route(MHD_Connection* c, absl::string_view url, absl::string_view method, const PendingRequest& request) {
@@ -207,6 +344,13 @@ class HttpServerImpl final : public HttpServer {
   sockaddr_in addr_;
   MHD_Daemon* daemon_ = nullptr;
   int port_ = 0;
+  std::atomic<int> in_progress_{0};    // requests whose line is in and that are not done
+  std::atomic<bool> draining_{false};  // shutting down: answers close their connection
+  Mutex clocks_mu_;
+  CondVar sweep_cv_;
+  absl::flat_hash_set<ConnectionClock*> clocks_ ABSL_GUARDED_BY(clocks_mu_);
+  bool sweeping_ ABSL_GUARDED_BY(clocks_mu_) = true;
+  std::thread sweeper_;
 };
 
 }  // namespace

@@ -10,9 +10,13 @@
 // given) the server speaks HTTPS only, and with a client CA it also requires a client
 // certificate that CA signed.
 //
-// Abuse: bodies over the limit get 413 as soon as they pass it; a connection idle or
-// dribbling for longer than `io_timeout` is closed; at most `max_connections` at once,
-// `max_connections_per_client` from one address.
+// Abuse: bodies over the limit get 413 as soon as they pass it; a connection that sends
+// nothing for `io_timeout` is closed, and so is one that takes longer than
+// `request_deadline` from a request line to the end of its body, or longer than both
+// between answers and the next request line (a slowloris dribbling bytes forever); at
+// most `max_connections` at once, `max_connections_per_client` from one address.
+//
+// Shutdown answers every request already begun, with `Connection: close`.
 #ifndef TOEGANG_ENGINE_SIDECAR_HTTP_SERVER_H_
 #define TOEGANG_ENGINE_SIDECAR_HTTP_SERVER_H_
 
@@ -29,6 +33,7 @@ struct HttpServerOptions {
   std::string address = "127.0.0.1:8181";  // HOST:PORT (IPv4); port 0 picks a free one
   int threads = 4;                         // epoll loops; more for a durable log (fsync waits)
   absl::Duration io_timeout = absl::Seconds(5);
+  absl::Duration request_deadline = absl::Seconds(10);
   unsigned max_connections = 1024;
   unsigned max_connections_per_client = 64;  // 0: no limit per address
   // PEM contents (not paths). Certificate and key together turn TLS on; the client CA
@@ -43,7 +48,8 @@ class HttpServer {
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(Service* service, HttpServerOptions options);
   virtual ~HttpServer() = default;
   virtual int port() const = 0;
-  // Stops accepting, finishes the requests being handled, closes every connection.
+  // Stops accepting, answers the requests already begun (closing their connections),
+  // then closes every connection.
   virtual void Shutdown() = 0;
 };
 
