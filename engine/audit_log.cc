@@ -627,6 +627,38 @@ absl::Status AuditLog::AppendDecision(const AccessRequest& request, const Decisi
   return Enqueue([&](std::string* out, uint64_t seq) { PutRecord(out, seq, r, d.consents); });
 }
 
+std::vector<absl::Status> AuditLog::AppendDecisions(absl::Span<const LoggedDecision> decisions) {
+  std::vector<absl::Status> out(decisions.size());
+  std::vector<uint64_t> seqs(decisions.size(), 0);
+  uint32_t generation = 0;
+  {
+    MutexLock lock(&mu_);
+    for (size_t i = 0; i < decisions.size(); ++i) {
+      const AccessRequest& request = *decisions[i].request;
+      const Decision& d = *decisions[i].decision;
+      RecordView r{decisions[i].decision_id, request.at,    request.patient,   &request.actor, request.action,
+                   request.category,         request.purpose, d.permitted(),  d.reasons,      d.legal_basis,
+                   d.obligations,            request.emergency, request.emergency_justification, d.policy, d.rule,
+                   d.error,                  &request.recipient, d.age_band,  std::nullopt};
+      out[i] = EnqueueLocked([&](std::string* q, uint64_t seq) { PutRecord(q, seq, r, d.consents); }, &seqs[i]);
+    }
+    generation = durable_.generation();
+    if (options_.mode == AuditMode::kBuffered) return out;
+    work_cv_.Signal();
+  }
+  // Records are written in order: once the last queued one is synced, so are the others.
+  uint64_t last = 0;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    if (out[i].ok()) last = seqs[i];
+  }
+  if (last == 0) return out;
+  absl::Status synced = WaitDurable(last, generation);
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (out[i].ok()) out[i] = synced;
+  }
+  return out;
+}
+
 absl::Status AuditLog::Flush() {
   uint64_t target = 0;
   uint32_t generation = 0;

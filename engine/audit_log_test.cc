@@ -765,3 +765,48 @@ TEST(AuditLog, CrashInDurableModeLosesNoAcknowledgedRecord) {
 
 }  // namespace
 }  // namespace toegang
+
+namespace toegang {
+namespace {
+
+// A batch decides as single requests would, in order, and logs every decision.
+TEST(AuditLog, DecideBatchDecidesAndLogsLikeSingleRequests) {
+  std::string dir = FreshDir("batch");
+  auto engine = OpenEngine(dir);
+  ASSERT_TRUE(engine->Record({Treats("clin-1", "pat-1")}).ok());
+  std::vector<AccessRequest> requests;
+  for (int i = 0; i < 150; ++i) {
+    requests.push_back(Req(i % 3 == 0 ? "clin-2" : "clin-1", Role::kClinician, "pat-1", 1780000000 + i));
+  }
+  std::vector<EngineDecision> batch = engine->DecideBatch(requests);
+  ASSERT_EQ(batch.size(), requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    SCOPED_TRACE(i);
+    EngineDecision single = engine->Decide(requests[i]);
+    EXPECT_EQ(batch[i].decision.permitted(), single.decision.permitted());
+    EXPECT_EQ(batch[i].decision.reasons, single.decision.reasons);
+  }
+  absl::StatusOr<std::vector<AuditEvent>> logged =
+      engine->audit_log()->PatientAccesses("pat-1", absl::InfinitePast(), absl::InfiniteFuture(), 1000);
+  ASSERT_TRUE(logged.ok());
+  EXPECT_EQ(logged->size(), 300u);
+  absl::StatusOr<AuditVerifyReport> v = engine->audit_log()->Verify();
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->ok) << v->problem;
+}
+
+TEST(AuditLog, D1_ABatchThatCannotBeLoggedIsDeniedWhole) {
+  Options options;
+  options.store = std::make_unique<BrokenAuditStore>();
+  auto engine = Engine::Open(std::move(options));
+  ASSERT_TRUE(engine.ok());
+  ASSERT_TRUE((*engine)->Record({Treats("clin-1", "pat-1")}).ok());
+  std::vector<AccessRequest> requests(70, Req("clin-1", Role::kClinician, "pat-1", 1780000000));
+  for (const EngineDecision& d : (*engine)->DecideBatch(requests)) {
+    EXPECT_FALSE(d.decision.permitted());
+    EXPECT_THAT(d.decision.reasons, ElementsAre(Reason::kAuditLogUnavailable));
+  }
+}
+
+}  // namespace
+}  // namespace toegang

@@ -22,6 +22,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "engine/audit_log.h"
 #include "engine/fact_store.h"
 #include "model/request.h"
@@ -71,6 +72,11 @@ class Engine {
 
   // Decides `request` on the facts as the store knew them at `as_of` (replay).
   virtual EngineDecision DecideAsOf(const AccessRequest& request, absl::Time as_of) = 0;
+
+  // Decides each request as Decide would, in order, logging them in slices that share a
+  // sync: with the durable log a batch of 1,000 takes about 16 syncs instead of 1,000,
+  // so it holds its caller's thread for milliseconds, not seconds.
+  virtual std::vector<EngineDecision> DecideBatch(absl::Span<const AccessRequest> requests) = 0;
 
   // Records facts atomically (all or none). Returns the last sequence number.
   virtual absl::StatusOr<uint64_t> Record(std::vector<Fact> facts) = 0;

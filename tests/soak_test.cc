@@ -284,6 +284,67 @@ class Soak {
     }
   }
 
+  // Slowloris: connections that send a header line every 2 s and never finish; the
+  // server's request deadline closes them, and they come back. Fewer than the per-client
+  // connection limit, which the other threads (on the same address) share.
+  void Slowloris() {
+    constexpr int kConnections = 32;
+    std::vector<int> fds(kConnections, -1);
+    while (!stop) {
+      for (int& fd : fds) {
+        if (fd >= 0 && send(fd, "X-Slow: 1\r\n", 11, MSG_NOSIGNAL) <= 0) {
+          close(fd);
+          fd = -1;
+          ++abuse;  // cut off (or refused): a slowloris that did not last
+        }
+        if (fd < 0) {
+          fd = socket(AF_INET, SOCK_STREAM, 0);
+          sockaddr_in a{};
+          a.sin_family = AF_INET;
+          a.sin_port = htons(static_cast<uint16_t>(server_->http_port()));
+          inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+          if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+            close(fd);
+            fd = -1;
+            continue;
+          }
+          const std::string start = "POST /v1/decisions HTTP/1.1\r\nHost: x\r\n";
+          (void)!send(fd, start.data(), start.size(), MSG_NOSIGNAL);
+        }
+      }
+      for (int i = 0; i < 20 && !stop; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    for (int fd : fds) {
+      if (fd >= 0) close(fd);
+    }
+  }
+
+  // A client sending 1,000-request batches back to back: every answer must be whole.
+  void BatchFlooder() {
+    httplib::Client http("127.0.0.1", server_->http_port());
+    http.set_bearer_token_auth(e2e::kTestToken);
+    http.set_keep_alive(true);
+    http.set_read_timeout(60, 0);
+    const std::vector<std::string> fixed = FixedRequests();
+    std::string body = "{\"requests\":[";
+    for (int i = 0; i < 1000; ++i) body += (i ? "," : "") + fixed[i % fixed.size()];
+    body += "]}";
+    while (!stop) {
+      auto r = http.Post("/v1/decisions", body, "application/json");
+      if (!r || r->status != 200) {
+        Fail(absl::StrCat("a 1,000-request batch: ", r ? std::to_string(r->status) : "no answer"));
+        continue;
+      }
+      json j = json::parse(r->body, nullptr, false);
+      if (j.is_discarded() || !j.contains("decisions") || j["decisions"].size() != 1000) {
+        Fail("a 1,000-request batch was not answered whole");
+        continue;
+      }
+      http_decisions += 1000;
+      ++batches;
+    }
+  }
+
   uint64_t written() const { return written_; }
   std::vector<std::string> refused_patients() {
     MutexLock lock(&mu_);
@@ -369,6 +430,8 @@ TEST(Soak, SidecarUnderMixedLoadAndAbuse) {
   threads.emplace_back([&] { soak.Writer(); });
   threads.emplace_back([&] { soak.Reloader(); });
   threads.emplace_back([&] { soak.Abuser(3); });
+  threads.emplace_back([&] { soak.Slowloris(); });
+  threads.emplace_back([&] { soak.BatchFlooder(); });
 
   // Watch: alive, and RSS every 2 s.
   const auto start = Clock::now();

@@ -52,6 +52,7 @@ commands:
         [--token-file FILE] [--allow-uid UID,...] [--allow-gid GID,...]
         [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]
         [--max-connections N] [--max-connections-per-client N] [--request-deadline SECONDS]
+        [--batch-workers N]
                           the sidecar: HTTP/JSON and the FlatBuffers frame protocol
   policy check FILE       validate a policy pack: errors, overlaps, unreachable rules
 
@@ -61,7 +62,7 @@ exit status: 0 success, 2 bad input, 1 otherwise
 const char* const kKnownFlags[] = {"db", "policy", "facts", "as_of", "patient", "from", "until", "before",
                                    "audit_mode", "audit_key_file", "http", "socket", "tcp", "threads", "io_timeout", "cache_mb",
                                    "record_cache", "pin_threads", "token_file", "allow_uid", "allow_gid", "tls_cert", "tls_key",
-                                   "tls_client_ca", "max_connections", "max_connections_per_client", "request_deadline",
+                                   "tls_client_ca", "max_connections", "max_connections_per_client", "request_deadline", "batch_workers",
                                    "help"};
 
 // absl exits with status 1 on an unknown flag, on a value it cannot parse

@@ -54,6 +54,8 @@ ABSL_FLAG(std::string, tls_cert, "", "serve: HTTPS certificate (PEM); needed to 
 ABSL_FLAG(std::string, tls_key, "", "serve: the certificate's private key (PEM, mode 0600)");
 ABSL_FLAG(std::string, tls_client_ca, "", "serve: require HTTPS client certificates signed by this CA (PEM)");
 ABSL_FLAG(int, max_connections, 1024, "serve: HTTP connections at once");
+ABSL_FLAG(int, batch_workers, 1,
+          "serve: threads deciding HTTP batches ({\"requests\":[...]}) apart from single requests");
 ABSL_FLAG(int, request_deadline, 10,
           "serve: seconds an HTTP client may take from a request line to the end of its body (and, beyond "
           "--io-timeout, between an answer and its next request line)");
@@ -156,8 +158,9 @@ int Serve(const std::vector<std::string>& args) {
     return kBadInput;
   }
   if (absl::GetFlag(FLAGS_max_connections) < 1 || absl::GetFlag(FLAGS_max_connections_per_client) < 0 ||
-      absl::GetFlag(FLAGS_request_deadline) < 1) {
-    Complain("--max-connections and --request-deadline are at least 1, --max-connections-per-client at least 0");
+      absl::GetFlag(FLAGS_request_deadline) < 1 || absl::GetFlag(FLAGS_batch_workers) < 1) {
+    Complain("--max-connections, --request-deadline and --batch-workers are at least 1, "
+             "--max-connections-per-client at least 0");
     return kBadInput;
   }
   Options options;
@@ -238,6 +241,7 @@ int Serve(const std::vector<std::string>& args) {
     ho.io_timeout = absl::Seconds(io_timeout);
     ho.max_connections = static_cast<unsigned>(absl::GetFlag(FLAGS_max_connections));
     ho.request_deadline = absl::Seconds(absl::GetFlag(FLAGS_request_deadline));
+    ho.batch_workers = absl::GetFlag(FLAGS_batch_workers);
     ho.max_connections_per_client = static_cast<unsigned>(absl::GetFlag(FLAGS_max_connections_per_client));
     ho.tls_cert_pem = *tls_cert;
     ho.tls_key_pem = *tls_key;

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -18,6 +19,7 @@
 #include "absl/strings/strip.h"
 #include "base/sync.h"
 #include "base/threads.h"
+#include "base/worker_pool.h"
 #include "absl/container/flat_hash_set.h"
 
 namespace toegang::sidecar {
@@ -29,8 +31,16 @@ struct PendingRequest {
   std::string body;
   bool headers_seen = false;  // the handler's first call is done
   bool answered = false;      // refused early (too large, not authenticated): the rest is ignored
+  bool deferred = false;      // handed to the batch workers; the connection is suspended
+  std::optional<Reply> reply;  // a batch worker's answer, sent when the connection resumes
   Caller caller;
 };
+
+// Whether a decisions body is (probably) a batch. A single request taken for one only
+// takes the longer way.
+bool LooksLikeBatch(absl::string_view body) {
+  return body.size() > 4096 || body.find("\"requests\"") != absl::string_view::npos;
+}
 
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -106,7 +116,8 @@ class HttpServerImpl final : public HttpServer {
     if (inet_pton(AF_INET, host.c_str(), &addr_.sin_addr) != 1) {
       return absl::InvalidArgumentError(absl::StrCat("--http: not an IPv4 address: '", host, "'"));
     }
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME;
+    batches_ = std::make_unique<WorkerPool>(std::max(1, options_.batch_workers), "toegang-batch");
     const bool tls = !options_.tls_cert_pem.empty() || !options_.tls_key_pem.empty();
     if (tls && (options_.tls_cert_pem.empty() || options_.tls_key_pem.empty())) {
       return absl::InvalidArgumentError("TLS needs both a certificate and its key (--tls-cert and --tls-key)");
@@ -168,6 +179,7 @@ class HttpServerImpl final : public HttpServer {
       absl::SleepFor(absl::Milliseconds(50));
       quiet = in_progress_.load() == 0 ? quiet + 1 : 0;
     }
+    batches_.reset();  // every batch begun is decided and its connection resumed
     MHD_stop_daemon(daemon_);  // joins the loops
     if (listener != MHD_INVALID_SOCKET) close(listener);
     daemon_ = nullptr;
@@ -308,7 +320,30 @@ class HttpServerImpl final : public HttpServer {
       return MHD_YES;
     }
     if (pending->answered) return MHD_YES;
+    if (pending->reply) {  // a batch worker's answer; the connection was resumed for it
+      const Reply reply = *std::move(pending->reply);
+      pending->reply.reset();
+      return self->draining_.load() ? SendClosing(connection, reply) : Send(connection, reply);
+    }
+    if (pending->deferred) return MHD_YES;  // (not called while suspended)
     Enter(connection, ConnectionClock::kAnswering);  // received: deciding takes what it takes
+    if (absl::string_view(method) == "POST" && absl::string_view(url) == "/v1/decisions" &&
+        LooksLikeBatch(pending->body)) {
+      // A batch holds a thread for as long as its thousand decisions take: decided on the
+      // batch workers, so that this loop's other connections (single requests, each
+      // waiting on it) are not held behind it, and batches queue behind each other.
+      pending->deferred = true;
+      self->deferred_.fetch_add(1);
+      MHD_suspend_connection(connection);
+      std::string path(url);
+      self->batches_->Submit([self, connection, pending, path] {
+        pending->reply = self->service_->Route("POST", path, pending->body, [](const char*) { return std::string(); },
+                                               pending->caller);
+        MHD_resume_connection(connection);
+        self->deferred_.fetch_sub(1);
+      });
+      return MHD_YES;
+    }
     Reply reply = self->Route(connection, url, method, *pending);
     return self->draining_.load() ? SendClosing(connection, reply) : Send(connection, reply);
   }
@@ -344,6 +379,8 @@ class HttpServerImpl final : public HttpServer {
   sockaddr_in addr_;
   MHD_Daemon* daemon_ = nullptr;
   int port_ = 0;
+  std::unique_ptr<WorkerPool> batches_;  // decides batches off the event loops
+  std::atomic<int> deferred_{0};         // batches with the workers
   std::atomic<int> in_progress_{0};    // requests whose line is in and that are not done
   std::atomic<bool> draining_{false};  // shutting down: answers close their connection
   Mutex clocks_mu_;

@@ -32,6 +32,10 @@ namespace toegang::sidecar {
 struct HttpServerOptions {
   std::string address = "127.0.0.1:8181";  // HOST:PORT (IPv4); port 0 picks a free one
   int threads = 4;                         // epoll loops; more for a durable log (fsync waits)
+  // Threads that decide batches ({"requests":[...]}), off the event loops: a client
+  // sending batch after batch then waits for these, and single requests do not wait
+  // behind its batches.
+  int batch_workers = 1;
   absl::Duration io_timeout = absl::Seconds(5);
   absl::Duration request_deadline = absl::Seconds(10);
   unsigned max_connections = 1024;

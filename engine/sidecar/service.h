@@ -93,6 +93,8 @@ class Service {
 
  private:
   EngineDecision DecideCounted(const AccessRequest& request);
+  std::vector<EngineDecision> DecideBatchCounted(absl::Span<const AccessRequest> requests);
+  void Count(const EngineDecision& d, int64_t ns);
 
   Engine* const engine_;
   const Limits limits_;

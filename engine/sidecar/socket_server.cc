@@ -25,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/sync.h"
 #include "base/threads.h"
+#include "base/worker_pool.h"
 
 namespace toegang::sidecar {
 namespace {
@@ -48,51 +49,6 @@ struct Connection {
   std::string pending ABSL_GUARDED_BY(out_mu);
   bool draining ABSL_GUARDED_BY(out_mu) = false;
   bool broken ABSL_GUARDED_BY(out_mu) = false;
-};
-
-class WorkerPool {
- public:
-  explicit WorkerPool(int n) {
-    for (int i = 0; i < n; ++i) {
-      threads_.emplace_back([this] {
-        NameCurrentThread("toegang-worker");
-        Run();
-      });
-    }
-  }
-  ~WorkerPool() {
-    {
-      MutexLock lock(&mu_);
-      stop_ = true;
-      cv_.SignalAll();
-    }
-    for (auto& t : threads_) t.join();
-  }
-  void Submit(std::function<void()> task) {
-    MutexLock lock(&mu_);
-    tasks_.push_back(std::move(task));
-    cv_.Signal();
-  }
-
- private:
-  void Run() {
-    while (true) {
-      std::function<void()> task;
-      {
-        MutexLock lock(&mu_);
-        while (!stop_ && tasks_.empty()) cv_.Wait(&mu_);
-        if (tasks_.empty()) return;  // stop_ and drained
-        task = std::move(tasks_.front());
-        tasks_.pop_front();
-      }
-      task();
-    }
-  }
-  Mutex mu_;
-  CondVar cv_;  // a task or stop_
-  std::deque<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<std::thread> threads_;
 };
 
 // Writes the whole buffer or fails (the socket has SO_SNDTIMEO set).
@@ -122,7 +78,7 @@ std::string WithLength(const std::string& frame) {
 class SocketServerImpl final : public SocketServer {
  public:
   SocketServerImpl(Service* service, SocketServerOptions options)
-      : service_(service), options_(std::move(options)), workers_(std::make_unique<WorkerPool>(options_.workers)) {}
+      : service_(service), options_(std::move(options)), workers_(std::make_unique<WorkerPool>(options_.workers, "toegang-worker")) {}
 
   ~SocketServerImpl() override { Shutdown(); }
 
