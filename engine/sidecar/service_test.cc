@@ -99,6 +99,26 @@ TEST_F(ServiceTest, FrameTextThatIsNotUtf8IsRefused) {
   EXPECT_EQ(ok->error(), nullptr);
 }
 
+// Frames follow the JSON rules: an actor id holding a BSN is refused without repeating
+// it, and a justification has its BSN replaced before it is logged.
+TEST_F(ServiceTest, FramesCarryNoBsn) {
+  const std::string refused = service_->DecideFrame(Frame("bsn-111222333", "unconscious", ""));
+  const wire::Response* r = Answer(refused);
+  ASSERT_NE(r->error(), nullptr);
+  EXPECT_THAT(r->error()->str(), HasSubstr("actor.id"));
+  EXPECT_THAT(r->error()->str(), ::testing::Not(HasSubstr("111222333")));
+  service_->DecideFrame(Frame("clin-9", "unconscious, BSN 111 222 333", ""));
+  absl::StatusOr<std::vector<AuditEvent>> logged =
+      engine_->audit_log()->PatientAccesses("pat-1", absl::InfinitePast(), absl::InfiniteFuture());
+  ASSERT_TRUE(logged.ok());
+  ASSERT_FALSE(logged->empty());
+  EXPECT_EQ(logged->front().justification, "unconscious, BSN [bsn]");
+  Reply history = service_->Route("GET", "/v1/patients/bsn 111 222 333/history", "",
+                                  [](const char*) { return std::string(); }, Caller::Trusted());
+  EXPECT_EQ(history.status, 400);
+  EXPECT_THAT(history.body, ::testing::Not(HasSubstr("111")));
+}
+
 TEST_F(ServiceTest, RoutesByPathAndMethod) {
   EXPECT_EQ(Get("/healthz").status, 200);
   EXPECT_EQ(Get("/v1/decisions").status, 405);
