@@ -717,19 +717,25 @@ TEST(AuditLog, BufferedFullDiskKeepsWhatItAcceptedAndWritesItLater) {
   EXPECT_TRUE(v->ok) << v->problem;
 }
 
-TEST(AuditLog, D1_UnloggableDecisionIsADeny) {
+// An engine over a store whose access log cannot be written, pat-1 treated by clin-1.
+std::unique_ptr<Engine> EngineWithBrokenLog() {
   Options options;
   options.store = std::make_unique<BrokenAuditStore>();
-  auto engine = Engine::Open(std::move(options));
-  ASSERT_TRUE(engine.ok());
-  ASSERT_TRUE((*engine)->Record({Treats("clin-1", "pat-1")}).ok());
-  EngineDecision d = (*engine)->Decide(Req("clin-1", Role::kClinician, "pat-1", 1780000000));
+  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Open(std::move(options));
+  EXPECT_TRUE(engine.ok()) << engine.status();
+  EXPECT_TRUE((*engine)->Record({Treats("clin-1", "pat-1")}).ok());
+  return *std::move(engine);
+}
+
+TEST(AuditLog, D1_UnloggableDecisionIsADeny) {
+  std::unique_ptr<Engine> engine = EngineWithBrokenLog();
+  EngineDecision d = engine->Decide(Req("clin-1", Role::kClinician, "pat-1", 1780000000));
   EXPECT_FALSE(d.decision.permitted());
   ASSERT_EQ(d.decision.reasons.size(), 1u);
   EXPECT_EQ(d.decision.reasons[0], Reason::kAuditLogUnavailable);
   EXPECT_THAT(d.decision.error, HasSubstr("disk full"));
   // And it stays so: the log does not pretend to recover.
-  EXPECT_FALSE((*engine)->Decide(Req("clin-1", Role::kClinician, "pat-1", 1780000001)).decision.permitted());
+  EXPECT_FALSE(engine->Decide(Req("clin-1", Role::kClinician, "pat-1", 1780000001)).decision.permitted());
 }
 
 TEST(AuditLog, CrashInDurableModeLosesNoAcknowledgedRecord) {
@@ -796,13 +802,9 @@ TEST(AuditLog, DecideBatchDecidesAndLogsLikeSingleRequests) {
 }
 
 TEST(AuditLog, D1_ABatchThatCannotBeLoggedIsDeniedWhole) {
-  Options options;
-  options.store = std::make_unique<BrokenAuditStore>();
-  auto engine = Engine::Open(std::move(options));
-  ASSERT_TRUE(engine.ok());
-  ASSERT_TRUE((*engine)->Record({Treats("clin-1", "pat-1")}).ok());
+  std::unique_ptr<Engine> engine = EngineWithBrokenLog();
   std::vector<AccessRequest> requests(70, Req("clin-1", Role::kClinician, "pat-1", 1780000000));
-  for (const EngineDecision& d : (*engine)->DecideBatch(requests)) {
+  for (const EngineDecision& d : engine->DecideBatch(requests)) {
     EXPECT_FALSE(d.decision.permitted());
     EXPECT_THAT(d.decision.reasons, ElementsAre(Reason::kAuditLogUnavailable));
   }
