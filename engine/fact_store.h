@@ -30,8 +30,8 @@ class FactStore {
   virtual ~FactStore() = default;
 
   // Appends `facts` atomically: all of them, or (on any invalid fact) none, with the
-  // 1-based position of the first bad fact in the message as "fact N: ..."
-  // (BadFactPosition reads it back). Stamps sequence numbers
+  // 1-based position of the first bad fact as "fact N: ..." and as data
+  // (model/facts.h FactPositionOf). Stamps sequence numbers
   // and the arrival instant. Returns the last sequence number. Durable when it
   // returns OK, for a durable store.
   virtual absl::StatusOr<uint64_t> Append(std::vector<Fact> facts) = 0;
@@ -61,10 +61,6 @@ class FactStore {
   // at most once a second, so it heals by itself once the cause is gone.
   virtual absl::Status Health() { return absl::OkStatus(); }
 };
-
-// The position N of a FactStore::Append error "fact N: <rest>", with *rest set to
-// <rest>; 0 (and *rest the whole message) when the message names no position.
-int BadFactPosition(absl::string_view message, absl::string_view* rest);
 
 // The clock that stamps arrival. Tests inject their own; `decide --facts FILE` uses one
 // that returns InfinitePast (facts from a file have no arrival, DOMAIN D19).

@@ -1129,12 +1129,11 @@ class RocksDbFactStore final : public FactStore, public AuditStorage {
         bool taken = my_ids->contains(key) || group_ids.contains(key);
         if (!taken) {
           rocksdb::Status gs = db_->Get(rocksdb::ReadOptions(), handles_[kIds], key, &ignored);
-          if (!gs.ok() && !gs.IsNotFound()) return FromRocks(gs, absl::StrCat("fact ", i + 1));
+          if (!gs.ok() && !gs.IsNotFound()) return AtFact(i + 1, FromRocks(gs, "checking its id"));
           taken = gs.ok();
         }
         if (taken) {
-          return absl::AlreadyExistsError(absl::StrCat("fact ", i + 1, ": ", FactTypeName(body), " id '", FactId(body),
-                                                       "' is already used; facts are never overwritten"));
+          return AtFact(i + 1, DuplicateIdError(body));
         }
         my_ids->insert(key);
       }
@@ -1144,10 +1143,9 @@ class RocksDbFactStore final : public FactStore, public AuditStorage {
         std::string patient;
         rocksdb::Status gs = db_->Get(rocksdb::ReadOptions(), handles_[kIds], absl::StrCat("w:", w->target), &patient);
         if (gs.IsNotFound()) {
-          return absl::NotFoundError(absl::StrCat("fact ", i + 1, ": withdrawal names no known consent, objection or restriction '",
-                                                  w->target, "'"));
+          return AtFact(i + 1, UnknownWithdrawalTargetError(w->target));
         }
-        if (!gs.ok()) return FromRocks(gs, absl::StrCat("fact ", i + 1));
+        if (!gs.ok()) return AtFact(i + 1, FromRocks(gs, "checking what it withdraws"));
       }
     }
     return absl::OkStatus();

@@ -79,6 +79,9 @@ TEST(DurableStore, AppendIsAtomicAndNamesTheBadFact) {
     absl::StatusOr<uint64_t> r = store->Append(std::move(c.batch));
     ASSERT_FALSE(r.ok());
     EXPECT_THAT(std::string(r.status().message()), HasSubstr(c.message));
+    // The position also travels as data, and the text without it.
+    EXPECT_EQ(FactPositionOf(r.status()), 2u);
+    EXPECT_EQ("fact 2: " + WhatAtFact(r.status()), std::string(r.status().message()));
     EXPECT_EQ(store->LastSequence(), 2u);
     absl::StatusOr<std::vector<Fact>> h = store->History("pat-7");
     ASSERT_TRUE(h.ok());

@@ -8,14 +8,10 @@ namespace toegang {
 absl::Status FactIndex::Check(const Fact& fact, const absl::flat_hash_map<std::string, std::string>& batch_targets,
                               const absl::flat_hash_map<std::string, int>& batch_ids, std::string* key) const {
   *key = UniqueIdKey(fact.body);
-  if (!key->empty() && (ids_.contains(*key) || batch_ids.contains(*key))) {
-    return absl::AlreadyExistsError(absl::StrCat(FactTypeName(fact.body), " id '", FactId(fact.body),
-                                                 "' is already used; facts are never overwritten"));
-  }
+  if (!key->empty() && (ids_.contains(*key) || batch_ids.contains(*key))) return DuplicateIdError(fact.body);
   if (const auto* w = std::get_if<Withdrawal>(&fact.body)) {
     if (!target_patient_.contains(w->target) && !batch_targets.contains(w->target)) {
-      return absl::NotFoundError(absl::StrCat("withdrawal names no known consent, objection or restriction '",
-                                              w->target, "'"));
+      return UnknownWithdrawalTargetError(w->target);
     }
   }
   return absl::OkStatus();
@@ -27,7 +23,7 @@ absl::Status FactIndex::Validate(const std::vector<Fact>& batch) const {
   for (size_t i = 0; i < batch.size(); ++i) {
     std::string key;
     absl::Status s = Check(batch[i], batch_targets, batch_ids, &key);
-    if (!s.ok()) return absl::Status(s.code(), absl::StrCat("fact ", i + 1, ": ", s.message()));
+    if (!s.ok()) return AtFact(i + 1, s);
     if (!key.empty()) batch_ids[key] = 1;
     if (IsWithdrawable(batch[i].body)) batch_targets[FactId(batch[i].body)] = *FactPatient(batch[i].body);
   }

@@ -1,7 +1,12 @@
 // Copyright toegang authors.
 #include "model/facts.h"
 
+#include <optional>
+
+#include "absl/strings/cord.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 
 namespace toegang {
 namespace {
@@ -65,6 +70,41 @@ const std::string* FactPatient(const FactBody& body) {
         }
       },
       body);
+}
+
+namespace {
+constexpr char kFactPositionUrl[] = "type.toegang/fact-position";
+std::string PositionPrefix(size_t position) { return absl::StrCat("fact ", position, ": "); }
+}  // namespace
+
+absl::Status AtFact(size_t position, const absl::Status& what) {
+  absl::Status out(what.code(), absl::StrCat(PositionPrefix(position), what.message()));
+  out.SetPayload(kFactPositionUrl, absl::Cord(std::to_string(position)));
+  return out;
+}
+
+size_t FactPositionOf(const absl::Status& status) {
+  auto payload = status.GetPayload(kFactPositionUrl);
+  size_t position = 0;
+  if (!payload || !absl::SimpleAtoi(std::string(*payload), &position)) return 0;
+  return position;
+}
+
+std::string WhatAtFact(const absl::Status& status) {
+  absl::string_view message = status.message();
+  const size_t position = FactPositionOf(status);
+  if (position > 0) absl::ConsumePrefix(&message, PositionPrefix(position));
+  return std::string(message);
+}
+
+absl::Status DuplicateIdError(const FactBody& body) {
+  return absl::AlreadyExistsError(
+      absl::StrCat(FactTypeName(body), " id '", FactId(body), "' is already used; facts are never overwritten"));
+}
+
+absl::Status UnknownWithdrawalTargetError(absl::string_view target) {
+  return absl::NotFoundError(
+      absl::StrCat("withdrawal names no known consent, objection, restriction or capacity assessment '", target, "'"));
 }
 
 }  // namespace toegang

@@ -15,6 +15,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+
+#include "absl/status/status.h"
 #include <variant>
 #include <vector>
 
@@ -146,6 +148,22 @@ bool IsWithdrawable(const FactBody& body);
 // a second person fact with the same id would silently change a birth date, and with
 // it every age band (DOMAIN D40: facts are never overwritten).
 std::string UniqueIdKey(const FactBody& body);
+
+// --- Errors about one fact of a batch --------------------------------------------------
+// A store refuses a batch naming the fact at fault: "fact N: <what>", with N (1-based)
+// also attached as data (an absl::Status payload), so that a caller showing a file's
+// line or a body's line takes the position from there, never from the text.
+
+// `what`, said of the fact at `position` (1-based).
+absl::Status AtFact(size_t position, const absl::Status& what);
+// The position AtFact attached, or 0 when the error is not about one fact.
+size_t FactPositionOf(const absl::Status& status);
+// The message without its "fact N: " (the whole message when there is none).
+std::string WhatAtFact(const absl::Status& status);
+
+// The two refusals every store makes of a batch (DOMAIN D40), worded once.
+absl::Status DuplicateIdError(const FactBody& body);
+absl::Status UnknownWithdrawalTargetError(absl::string_view target);
 
 }  // namespace toegang
 

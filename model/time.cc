@@ -89,6 +89,11 @@ absl::StatusOr<absl::Time> ParseInstant(absl::string_view text) {
   if (!absl::ParseTime(absl::RFC3339_full, std::string(text), &t, &err)) {
     return absl::InvalidArgumentError(absl::StrCat("not an RFC 3339 instant: ", err));
   }
+  // The range holds in UTC, as instants are written back: 1800-01-01T00:00:00+01:00 is
+  // 1799 there, and would not parse again once re-serialized (found by fuzzing).
+  static const absl::Time kFirst = absl::FromCivil(absl::CivilSecond(kMinYear, 1, 1, 0, 0, 0), absl::UTCTimeZone());
+  static const absl::Time kEnd = absl::FromCivil(absl::CivilSecond(kMaxYear + 1, 1, 1, 0, 0, 0), absl::UTCTimeZone());
+  if (t < kFirst || t >= kEnd) return absl::InvalidArgumentError("the instant is outside the years 1800..2999 (UTC)");
   return t;
 }
 

@@ -77,12 +77,23 @@ TEST(ParseInstantTest, RejectsWhatIsNotAnInstant) {
       "2026-11-23T10:15:00+1:00",
       "2026-11-23T10:15:00+25:00",
       "0001-01-01T00:00:00Z",       // outside 1800..2999
+      "1800-01-01T00:00:00+01:00",  // 1799 in UTC, as it would be written back
+      "2999-12-31T23:30:00-01:00",  // 3000 in UTC
       "2026-11-23T10:15:00.Z",
       "2026-11-23T10:15:00Zjunk",
   };
   for (const char* text : kBad) {
     SCOPED_TRACE(text);
     EXPECT_FALSE(ParseInstant(text).ok());
+  }
+  // Every instant that parses is written back as one that parses to the same instant.
+  for (const char* text : {"1800-01-01T00:00:00Z", "1800-01-01T00:30:00+00:30", "2999-12-31T23:59:59Z"}) {
+    SCOPED_TRACE(text);
+    absl::StatusOr<absl::Time> t = ParseInstant(text);
+    ASSERT_TRUE(t.ok()) << t.status();
+    absl::StatusOr<absl::Time> again = ParseInstant(FormatInstant(*t));
+    ASSERT_TRUE(again.ok()) << again.status();
+    EXPECT_EQ(*again, *t);
   }
 }
 

@@ -50,8 +50,8 @@ absl::StatusOr<std::vector<Fact>> ReadFactsFile(const std::string& path, std::ve
 absl::StatusOr<std::vector<Fact>> ParseFactLines(const std::string& path, absl::string_view text,
                                                  std::vector<int>* lines = nullptr);
 
-// Rewrites a store error "fact N: ..." as "FILE:LINE: ..." using `lines`.
-std::string AtLine(const std::string& path, const std::vector<int>& lines, absl::string_view message);
+// A store's refusal of fact N (model/facts.h AtFact) as "FILE:LINE: ..." using `lines`.
+std::string AtLine(const std::string& path, const std::vector<int>& lines, const absl::Status& status);
 
 // The instant of --as-of, or InfiniteFuture() when it is not given. The error names
 // the flag.

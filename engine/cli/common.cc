@@ -66,11 +66,10 @@ absl::StatusOr<std::shared_ptr<const Policy>> LoadPolicyFlag() {
   return policy;
 }
 
-std::string AtLine(const std::string& path, const std::vector<int>& lines, absl::string_view message) {
-  absl::string_view rest;
-  int n = BadFactPosition(message, &rest);
-  if (n >= 1 && n <= static_cast<int>(lines.size())) return absl::StrCat(path, ":", lines[n - 1], ": ", rest);
-  return absl::StrCat(path, ": ", message);
+std::string AtLine(const std::string& path, const std::vector<int>& lines, const absl::Status& status) {
+  const size_t n = FactPositionOf(status);
+  if (n >= 1 && n <= lines.size()) return absl::StrCat(path, ":", lines[n - 1], ": ", WhatAtFact(status));
+  return absl::StrCat(path, ": ", status.message());
 }
 
 absl::StatusOr<std::vector<Fact>> ReadFactsFile(const std::string& path, std::vector<int>* lines) {

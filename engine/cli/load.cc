@@ -36,7 +36,7 @@ int Load(const std::vector<std::string>& args) {
   }
   absl::StatusOr<uint64_t> last = (*store)->Append(*std::move(facts));
   if (!last.ok()) {
-    Complain(absl::StrCat(AtLine(path, lines, last.status().message()), " (nothing was stored)"));
+    Complain(absl::StrCat(AtLine(path, lines, last.status()), " (nothing was stored)"));
     bool bad_input = last.status().code() == absl::StatusCode::kAlreadyExists ||
                      last.status().code() == absl::StatusCode::kNotFound ||
                      last.status().code() == absl::StatusCode::kInvalidArgument;

@@ -223,12 +223,10 @@ Reply Service::Facts(absl::string_view body, bool may_import) {
   if (count == 0) return ErrorReply(400, "no facts in the body (JSON Lines, one fact per line)");
   absl::StatusOr<uint64_t> last = engine_->Record(std::move(facts));
   if (!last.ok()) {
-    // The store names "fact N"; give the line instead.
-    absl::string_view rest;
-    int n = BadFactPosition(last.status().message(), &rest);
-    std::string message = n >= 1 && n <= static_cast<int>(lines.size())
-                              ? absl::StrCat("line ", lines[n - 1], ": ", rest)
-                              : std::string(last.status().message());
+    // The store names the fact; the caller knows the body's lines.
+    const size_t n = FactPositionOf(last.status());
+    std::string message = n >= 1 && n <= lines.size() ? absl::StrCat("line ", lines[n - 1], ": ", WhatAtFact(last.status()))
+                                                       : std::string(last.status().message());
     absl::StatusCode code = last.status().code();
     bool bad = code == absl::StatusCode::kAlreadyExists || code == absl::StatusCode::kNotFound ||
                code == absl::StatusCode::kInvalidArgument;
