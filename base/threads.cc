@@ -10,11 +10,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "base/files.h"
 
 namespace toegang {
 namespace {
 
-absl::Status Errno(absl::string_view call) { return absl::InternalError(absl::StrCat(call, ": ", std::strerror(errno))); }
+absl::Status Errno(absl::string_view call) { return ErrnoStatus(call, errno); }
 
 }  // namespace
 

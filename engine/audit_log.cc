@@ -15,6 +15,7 @@
 #include "absl/strings/strip.h"
 #include "absl/types/span.h"
 #include "model/time.h"
+#include "schemas/aligned.h"
 #include "schemas/audit_generated.h"
 #include "base/sync.h"
 #include "base/threads.h"
@@ -117,21 +118,6 @@ std::string EncodeEntry(absl::string_view body, absl::string_view prev, absl::st
   return out;
 }
 
-// An aligned copy of bytes read from storage (FlatBuffers reads in place).
-class Aligned {
- public:
-  explicit Aligned(absl::string_view bytes) : words_(bytes.size() / 8 + 1) {
-    std::memcpy(words_.data(), bytes.data(), bytes.size());
-    size_ = bytes.size();
-  }
-  const uint8_t* data() const { return reinterpret_cast<const uint8_t*>(words_.data()); }
-  size_t size() const { return size_; }
-
- private:
-  std::vector<uint64_t> words_;
-  size_t size_;
-};
-
 struct DecodedEntry {
   std::string body, prev, hash;
 };
@@ -191,7 +177,7 @@ absl::StatusOr<Checkpoint> ReadCheckpoint(AuditStorage* storage) {
   if (!bytes.ok()) return bytes.status();
   Checkpoint cp;
   if (bytes->empty()) return cp;
-  Aligned a(*bytes);
+  AlignedBytes a(*bytes);
   flatbuffers::Verifier v(a.data(), a.size());
   if (!v.VerifyBuffer<fb::AuditCheckpoint>(nullptr)) return absl::DataLossError("the audit checkpoint is corrupt");
   const fb::AuditCheckpoint* c = flatbuffers::GetRoot<fb::AuditCheckpoint>(a.data());
@@ -232,10 +218,6 @@ absl::Status CheckCheckpoint(const Checkpoint& cp, absl::string_view key, absl::
   return absl::OkStatus();
 }
 
-template <typename E>
-bool InRange(int v) {
-  return v >= 0 && v < EnumCount<E>();
-}
 
 }  // namespace
 
@@ -460,12 +442,12 @@ absl::StatusOr<AuditEvent> DecodeStoredEntry(absl::string_view bytes) {
 }  // namespace
 
 absl::StatusOr<AuditEvent> DecodeAuditBody(absl::string_view body) {
-  Aligned a(body);
+  AlignedBytes a(body);
   flatbuffers::Verifier v(a.data(), a.size());
   if (!fb::VerifyAuditRecordBuffer(v)) return absl::DataLossError("record fails FlatBuffers verification");
   const fb::AuditRecord* r = flatbuffers::GetRoot<fb::AuditRecord>(a.data());
-  if (!InRange<Role>(r->actor_role()) || !InRange<Action>(r->action()) || !InRange<Category>(r->category()) ||
-      !InRange<Purpose>(r->purpose())) {
+  if (!IsEnumValue<Role>(r->actor_role()) || !IsEnumValue<Action>(r->action()) || !IsEnumValue<Category>(r->category()) ||
+      !IsEnumValue<Purpose>(r->purpose())) {
     return absl::DataLossError("record holds an unknown enum value");
   }
   AuditEvent e;
@@ -483,13 +465,13 @@ absl::StatusOr<AuditEvent> DecodeAuditBody(absl::string_view body) {
   e.permitted = r->permitted();
   if (r->reasons()) {
     for (uint8_t x : *r->reasons()) {
-      if (InRange<Reason>(x)) e.reasons.push_back(static_cast<Reason>(x));
+      if (IsEnumValue<Reason>(x)) e.reasons.push_back(static_cast<Reason>(x));
     }
   }
-  if (InRange<LegalBasis>(r->legal_basis())) e.legal_basis = static_cast<LegalBasis>(r->legal_basis());
+  if (IsEnumValue<LegalBasis>(r->legal_basis())) e.legal_basis = static_cast<LegalBasis>(r->legal_basis());
   if (r->obligations()) {
     for (uint8_t x : *r->obligations()) {
-      if (InRange<Obligation>(x)) e.obligations.push_back(static_cast<Obligation>(x));
+      if (IsEnumValue<Obligation>(x)) e.obligations.push_back(static_cast<Obligation>(x));
     }
   }
   if (r->consents()) {
@@ -501,7 +483,7 @@ absl::StatusOr<AuditEvent> DecodeAuditBody(absl::string_view body) {
   if (r->rule()) e.rule = r->rule()->str();
   if (r->error()) e.error = r->error()->str();
   if (r->recipient()) e.recipient = ParsePartyString(r->recipient()->str());
-  if (InRange<AgeBand>(r->age_band())) e.age_band = static_cast<AgeBand>(r->age_band());
+  if (IsEnumValue<AgeBand>(r->age_band())) e.age_band = static_cast<AgeBand>(r->age_band());
   if (r->replay_as_of_us()) e.replay_as_of = absl::FromUnixMicros(*r->replay_as_of_us());
   return e;
 }

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "model/status_macros.h"
+#include "schemas/aligned.h"
 #include "schemas/fact_generated.h"
 
 namespace toegang {
@@ -152,15 +153,11 @@ std::string EncodeFact(const Fact& fact, absl::string_view withdrawal_patient) {
 }
 
 absl::StatusOr<Fact> DecodeFact(absl::string_view bytes) {
-  // FlatBuffers reads scalars in place and needs them aligned; a store or socket hands
-  // out bytes at any address, so decode from an aligned copy when needed.
-  thread_local std::vector<uint64_t> aligned;
-  if (reinterpret_cast<uintptr_t>(bytes.data()) % alignof(uint64_t) != 0) {
-    aligned.resize(bytes.size() / sizeof(uint64_t) + 1);
-    std::memcpy(aligned.data(), bytes.data(), bytes.size());
-    bytes = absl::string_view(reinterpret_cast<const char*>(aligned.data()), bytes.size());
-  }
-  flatbuffers::Verifier verifier(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  // One buffer per thread for the (rare) misaligned value: decoding is on the read path.
+  thread_local std::vector<uint64_t> scratch;
+  const AlignedBytes in(bytes, &scratch);
+  bytes = absl::string_view(reinterpret_cast<const char*>(in.data()), in.size());
+  flatbuffers::Verifier verifier(in.data(), in.size());
   if (!fb::VerifyStoredFactBuffer(verifier)) {
     return absl::DataLossError("stored fact fails FlatBuffers verification");
   }

@@ -156,6 +156,10 @@ enum class Reason : uint8_t { TOEGANG_REASONS(TOEGANG_DECLARE_ENUM_) };
 template <typename E>
 constexpr int EnumCount();
 
+// Whether `v` (a number read from a frame or a stored record) is a value of enum E.
+template <typename E>
+constexpr bool IsEnumValue(int v);
+
 #define TOEGANG_COUNT_ONE_(Enumerator, wire) +1
 template <> constexpr int EnumCount<Role>() { return 0 TOEGANG_ROLES(TOEGANG_COUNT_ONE_); }
 template <> constexpr int EnumCount<Relation>() { return 0 TOEGANG_RELATIONS(TOEGANG_COUNT_ONE_); }
@@ -167,6 +171,11 @@ template <> constexpr int EnumCount<LegalBasis>() { return 0 TOEGANG_LEGAL_BASES
 template <> constexpr int EnumCount<Obligation>() { return 0 TOEGANG_OBLIGATIONS(TOEGANG_COUNT_ONE_); }
 template <> constexpr int EnumCount<Reason>() { return 0 TOEGANG_REASONS(TOEGANG_COUNT_ONE_); }
 #undef TOEGANG_COUNT_ONE_
+
+template <typename E>
+constexpr bool IsEnumValue(int v) {
+  return v >= 0 && v < EnumCount<E>();
+}
 
 // The wire name of a value ("clinician"). Never empty for a valid value.
 absl::string_view Name(Role v);

@@ -25,6 +25,7 @@
 #include "base/files.h"
 #include "base/threads.h"
 #include "engine/sidecar/auth.h"
+#include "engine/sidecar/net.h"
 #include "engine/cli/cli.h"
 #include "engine/sidecar/http_server.h"
 #include "engine/sidecar/service.h"
@@ -64,12 +65,6 @@ ABSL_FLAG(int, max_connections_per_client, 64, "serve: HTTP connections at once 
 namespace toegang::cli {
 namespace {
 
-// Whether the host of HOST:PORT is this machine only (127.0.0.0/8, localhost).
-bool IsLoopback(absl::string_view address) {
-  absl::string_view host = address.substr(0, address.rfind(':'));
-  return host == "localhost" || absl::StartsWith(host, "127.");
-}
-
 // Who may reach the listeners asked for, and whether that is allowed: the PDP believes
 // whatever its caller says about the actor, so only the backend may be its caller.
 absl::Status CheckExposure(const std::string& http, const std::string& tcp, bool tokens, bool tls) {
@@ -78,12 +73,12 @@ absl::Status CheckExposure(const std::string& http, const std::string& tcp, bool
         "--http and --tcp callers need bearer tokens: give --token-file FILE (one 'SCOPES TOKEN' per line, mode "
         "0600; README \"Who may call\")");
   }
-  if (!http.empty() && !IsLoopback(http) && !tls) {
+  if (!http.empty() && !sidecar::IsLoopback(http) && !tls) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--http ", http, " is reachable from other hosts: tokens would cross the network in clear text; give "
         "--tls-cert and --tls-key (or listen on 127.0.0.1)"));
   }
-  if (!tcp.empty() && !IsLoopback(tcp)) {
+  if (!tcp.empty() && !sidecar::IsLoopback(tcp)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--tcp ", tcp, " is reachable from other hosts, and the frame protocol has no TLS: use the Unix socket or "
         "127.0.0.1 on this host, and HTTPS (--http with --tls-cert) across hosts"));

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "engine/sidecar/net.h"
 #include "schemas/wire_generated.h"
 
 namespace toegang::sidecar {
@@ -19,28 +20,8 @@ namespace {
 
 namespace w = ::toegang::wire;
 
-absl::Status Errno(absl::string_view what) { return absl::UnavailableError(absl::StrCat(what, ": ", std::strerror(errno))); }
-
-bool ReadAll(int fd, char* data, size_t n) {
-  while (n > 0) {
-    ssize_t r = recv(fd, data, n, 0);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    data += r;
-    n -= static_cast<size_t>(r);
-  }
-  return true;
-}
-
-bool WriteAll(int fd, const char* data, size_t n) {
-  while (n > 0) {
-    ssize_t r = send(fd, data, n, MSG_NOSIGNAL);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    data += r;
-    n -= static_cast<size_t>(r);
-  }
-  return true;
+absl::Status Errno(absl::string_view what) {
+  return absl::UnavailableError(absl::StrCat(what, ": ", std::strerror(errno)));
 }
 
 }  // namespace
@@ -63,14 +44,12 @@ absl::StatusOr<std::unique_ptr<Client>> Client::ConnectTcp(const std::string& ho
                                                            const std::string& token) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return Errno("socket");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  if (inet_pton(AF_INET, host == "localhost" ? "127.0.0.1" : host.c_str(), &addr.sin_addr) != 1) {
+  absl::StatusOr<sockaddr_in> addr = ParseHostPort(absl::StrCat(host, ":", port), "the sidecar's address");
+  if (!addr.ok()) {
     close(fd);
-    return absl::InvalidArgumentError(absl::StrCat("not an IPv4 address: ", host));
+    return addr.status();
   }
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) != 0) {
     absl::Status s = Errno(absl::StrCat("connect ", host, ":", port));
     close(fd);
     return s;
@@ -95,17 +74,11 @@ absl::StatusOr<std::unique_ptr<Client>> Client::ConnectTcp(const std::string& ho
 Client::~Client() { close(fd_); }
 
 absl::Status Client::SendRaw(const std::string& bytes) {
-  if (!WriteAll(fd_, bytes.data(), bytes.size())) return Errno("send");
+  if (!SendAll(fd_, bytes.data(), bytes.size())) return Errno("send");
   return absl::OkStatus();
 }
 
-absl::Status Client::SendFrameBytes(const std::string& bytes) {
-  uint32_t n = static_cast<uint32_t>(bytes.size());
-  std::string frame(4, '\0');
-  for (int i = 0; i < 4; ++i) frame[i] = static_cast<char>((n >> (8 * i)) & 0xff);
-  frame += bytes;
-  return SendRaw(frame);
-}
+absl::Status Client::SendFrameBytes(const std::string& bytes) { return SendRaw(WithLength(bytes)); }
 
 absl::StatusOr<uint64_t> Client::Send(const AccessRequest& r) {
   flatbuffers::FlatBufferBuilder b(256);
@@ -129,12 +102,12 @@ absl::StatusOr<uint64_t> Client::Send(const AccessRequest& r) {
 }
 
 absl::StatusOr<Answer> Client::Receive() {
-  unsigned char len[4];
-  if (!ReadAll(fd_, reinterpret_cast<char*>(len), 4)) return absl::UnavailableError("the sidecar closed the connection");
-  uint32_t n = len[0] | (len[1] << 8) | (len[2] << 16) | (uint32_t{len[3]} << 24);
+  char header[kFrameHeaderBytes];
+  if (!ReceiveAll(fd_, header, sizeof header)) return absl::UnavailableError("the sidecar closed the connection");
+  const uint32_t n = FrameLength(header);
   if (n > (1u << 24)) return absl::DataLossError("answer frame too large");
   std::vector<uint64_t> buf(n / 8 + 1);
-  if (!ReadAll(fd_, reinterpret_cast<char*>(buf.data()), n)) return absl::UnavailableError("the sidecar closed the connection");
+  if (!ReceiveAll(fd_, reinterpret_cast<char*>(buf.data()), n)) return absl::UnavailableError("the sidecar closed the connection");
   const uint8_t* data = reinterpret_cast<const uint8_t*>(buf.data());
   flatbuffers::Verifier v(data, n);
   if (!v.VerifyBuffer<w::Response>(nullptr)) return absl::DataLossError("answer frame fails verification");

@@ -20,6 +20,7 @@
 #include "base/sync.h"
 #include "base/threads.h"
 #include "base/worker_pool.h"
+#include "engine/sidecar/net.h"
 #include "absl/container/flat_hash_set.h"
 
 namespace toegang::sidecar {
@@ -102,20 +103,10 @@ class HttpServerImpl final : public HttpServer {
   ~HttpServerImpl() override { Shutdown(); }
 
   absl::Status Bind() {
-    size_t colon = options_.address.rfind(':');
-    int port = -1;
-    if (colon == std::string::npos || !absl::SimpleAtoi(options_.address.substr(colon + 1), &port) || port < 0 ||
-        port > 65535) {
-      return absl::InvalidArgumentError(absl::StrCat("--http is HOST:PORT, not '", options_.address, "'"));
-    }
-    std::string host = options_.address.substr(0, colon);
-    if (host == "localhost") host = "127.0.0.1";
-    std::memset(&addr_, 0, sizeof addr_);
-    addr_.sin_family = AF_INET;
-    addr_.sin_port = htons(static_cast<uint16_t>(port));
-    if (inet_pton(AF_INET, host.c_str(), &addr_.sin_addr) != 1) {
-      return absl::InvalidArgumentError(absl::StrCat("--http: not an IPv4 address: '", host, "'"));
-    }
+    absl::StatusOr<sockaddr_in> parsed = ParseHostPort(options_.address, "--http");
+    if (!parsed.ok()) return parsed.status();
+    addr_ = *parsed;
+    const int port = ntohs(addr_.sin_port);
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME;
     batches_ = std::make_unique<WorkerPool>(std::max(1, options_.batch_workers), "toegang-batch");
     const bool tls = !options_.tls_cert_pem.empty() || !options_.tls_key_pem.empty();

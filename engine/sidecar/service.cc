@@ -15,6 +15,7 @@
 #include "model/bsn.h"
 #include "model/json.h"
 #include "model/time.h"
+#include "schemas/aligned.h"
 #include "schemas/wire_generated.h"
 
 namespace toegang::sidecar {
@@ -28,10 +29,6 @@ constexpr int64_t kBucketNs[] = {1000, 2000, 5000, 10000, 20000, 50000, 100000, 
 // The pieces of an invalid request answer, as API.md shows them.
 Reply InvalidRequest(absl::string_view message) { return Reply{400, InvalidRequestJson(message)}; }
 
-template <typename E>
-bool InRange(int v) {
-  return v >= 0 && v < EnumCount<E>();
-}
 
 }  // namespace
 
@@ -384,10 +381,9 @@ void Service::CountTransportError(absl::string_view) { transport_errors_.fetch_a
 
 absl::StatusOr<Caller> Service::HelloFrame(absl::string_view frame, absl::string_view client, std::string* answer) {
   namespace w = ::toegang::wire;
-  std::vector<uint64_t> aligned(frame.size() / 8 + 1);
-  std::memcpy(aligned.data(), frame.data(), frame.size());
-  const uint8_t* data = reinterpret_cast<const uint8_t*>(aligned.data());
-  flatbuffers::Verifier verifier(data, frame.size(), 64, 10000);
+  const AlignedBytes in(frame);
+  const uint8_t* data = in.data();
+  flatbuffers::Verifier verifier(data, in.size(), 64, 10000);
   uint64_t id = 0;
   absl::StatusOr<Caller> caller = absl::UnauthenticatedError("the first frame on a TCP connection is a hello with a token");
   if (w::VerifyRequestBuffer(verifier)) {
@@ -416,15 +412,9 @@ std::string Service::DecideFrame(absl::string_view frame) {
     return ErrorResponseFrame(id, message);
   };
   if (frame.size() > limits_.max_frame_bytes) return error_frame(0, "frame exceeds the size limit");
-  // FlatBuffers reads in place and needs alignment: copy only a frame that lacks it.
-  std::vector<uint64_t> aligned;
-  const uint8_t* data = reinterpret_cast<const uint8_t*>(frame.data());
-  if (reinterpret_cast<uintptr_t>(data) % alignof(uint64_t) != 0) {
-    aligned.resize(frame.size() / 8 + 1);
-    std::memcpy(aligned.data(), frame.data(), frame.size());
-    data = reinterpret_cast<const uint8_t*>(aligned.data());
-  }
-  flatbuffers::Verifier verifier(data, frame.size(), 64, 10000);
+  const AlignedBytes in(frame);  // copied only when it lacks alignment
+  const uint8_t* data = in.data();
+  flatbuffers::Verifier verifier(data, in.size(), 64, 10000);
   if (!w::VerifyRequestBuffer(verifier)) return error_frame(0, "frame fails FlatBuffers verification (not a toegang Request)");
   const w::Request* r = w::GetRequest(data);
   const uint64_t id = r->id();
@@ -438,7 +428,7 @@ std::string Service::DecideFrame(absl::string_view frame) {
   }
   req.actor.id = d->actor_id()->str();
   if (absl::Status s = CheckId(req.actor.id, "actor.id"); !s.ok()) return error_frame(id, std::string(s.message()));
-  if (!InRange<Role>(d->actor_role())) return error_frame(id, "actor.role: unknown role");
+  if (!IsEnumValue<Role>(d->actor_role())) return error_frame(id, "actor.role: unknown role");
   req.actor.role = static_cast<Role>(d->actor_role());
   if (d->actor_organization()) {
     req.actor.organization = d->actor_organization()->str();
@@ -448,9 +438,9 @@ std::string Service::DecideFrame(absl::string_view frame) {
   }
   req.patient = d->patient()->str();
   if (absl::Status s = CheckId(req.patient, "patient"); !s.ok()) return error_frame(id, std::string(s.message()));
-  if (!InRange<Action>(d->action())) return error_frame(id, "action: unknown action");
-  if (!InRange<Category>(d->category())) return error_frame(id, "category: unknown category");
-  if (!InRange<Purpose>(d->purpose())) return error_frame(id, "purpose: unknown purpose");
+  if (!IsEnumValue<Action>(d->action())) return error_frame(id, "action: unknown action");
+  if (!IsEnumValue<Category>(d->category())) return error_frame(id, "category: unknown category");
+  if (!IsEnumValue<Purpose>(d->purpose())) return error_frame(id, "purpose: unknown purpose");
   req.action = static_cast<Action>(d->action());
   req.category = static_cast<Category>(d->category());
   req.purpose = static_cast<Purpose>(d->purpose());
@@ -472,7 +462,7 @@ std::string Service::DecideFrame(absl::string_view frame) {
     if (p->kind() > 2) return error_frame(id, "recipient.kind: unknown");
     party.kind = static_cast<Party::Kind>(p->kind());
     if (party.kind == Party::Kind::kRole) {
-      if (!InRange<Role>(p->role())) return error_frame(id, "recipient.role: unknown role");
+      if (!IsEnumValue<Role>(p->role())) return error_frame(id, "recipient.role: unknown role");
       party.role = static_cast<Role>(p->role());
     } else {
       if (!p->id()) return error_frame(id, "recipient.id: required");

@@ -23,16 +23,18 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "base/files.h"
 #include "base/sync.h"
 #include "base/threads.h"
 #include "base/worker_pool.h"
+#include "engine/sidecar/net.h"
 
 namespace toegang::sidecar {
 namespace {
 
 constexpr size_t kMaxBufferedFrames = 16;
 
-absl::Status Errno(absl::string_view what) { return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno))); }
+absl::Status Errno(absl::string_view what) { return ErrnoStatus(what, errno); }
 
 struct Connection {
   Connection(int f, bool trusted, std::string peer) : fd(f), authenticated(trusted), client(std::move(peer)) {}
@@ -50,30 +52,6 @@ struct Connection {
   bool draining ABSL_GUARDED_BY(out_mu) = false;
   bool broken ABSL_GUARDED_BY(out_mu) = false;
 };
-
-// Writes the whole buffer or fails (the socket has SO_SNDTIMEO set).
-bool WriteAll(int fd, const char* data, size_t n) {
-  while (n > 0) {
-    ssize_t w = send(fd, data, n, MSG_NOSIGNAL);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    data += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
-
-std::string WithLength(const std::string& frame) {
-  uint32_t n = static_cast<uint32_t>(frame.size());
-  std::string out;
-  out.reserve(frame.size() + 4);
-  out.push_back(static_cast<char>(n & 0xff));
-  out.push_back(static_cast<char>((n >> 8) & 0xff));
-  out.push_back(static_cast<char>((n >> 16) & 0xff));
-  out.push_back(static_cast<char>(n >> 24));
-  out += frame;
-  return out;
-}
 
 class SocketServerImpl final : public SocketServer {
  public:
@@ -95,20 +73,9 @@ class SocketServerImpl final : public SocketServer {
       listeners_.push_back(*fd);
     }
     if (!options_.tcp_address.empty()) {
-      size_t colon = options_.tcp_address.rfind(':');
-      int port = -1;
-      if (colon == std::string::npos || !absl::SimpleAtoi(options_.tcp_address.substr(colon + 1), &port) || port < 0 ||
-          port > 65535) {
-        return absl::InvalidArgumentError(absl::StrCat("TCP address is HOST:PORT, not '", options_.tcp_address, "'"));
-      }
-      sockaddr_in addr{};
-      addr.sin_family = AF_INET;
-      addr.sin_port = htons(static_cast<uint16_t>(port));
-      std::string host = options_.tcp_address.substr(0, colon);
-      if (host == "localhost") host = "127.0.0.1";
-      if (inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
-        return absl::InvalidArgumentError(absl::StrCat("not an IPv4 address: '", host, "'"));
-      }
+      absl::StatusOr<sockaddr_in> parsed = ParseHostPort(options_.tcp_address, "--tcp");
+      if (!parsed.ok()) return parsed.status();
+      sockaddr_in addr = *parsed;
       int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
       if (fd < 0) return Errno("socket(AF_INET)");
       int one = 1;
@@ -243,7 +210,7 @@ class SocketServerImpl final : public SocketServer {
         }
         chunk.swap(c->pending);
       }
-      if (!WriteAll(c->fd, chunk.data(), chunk.size())) {
+      if (!SendAll(c->fd, chunk.data(), chunk.size())) {
         MutexLock lock(&c->out_mu);
         c->broken = true;
         shutdown(c->fd, SHUT_RDWR);  // a client that does not read its answers
@@ -360,8 +327,7 @@ class SocketServerImpl final : public SocketServer {
     // Cut whole frames.
     size_t pos = 0;
     while (c->in.size() - pos >= 4) {
-      const unsigned char* p = reinterpret_cast<const unsigned char*>(c->in.data() + pos);
-      uint32_t len = p[0] | (p[1] << 8) | (p[2] << 16) | (uint32_t{p[3]} << 24);
+      const uint32_t len = FrameLength(c->in.data() + pos);
       if (len > service_->limits().max_frame_bytes) {
         service_->CountTransportError("frame_too_large");
         // Best effort, never blocking the I/O thread: the connection closes anyway.
