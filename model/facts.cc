@@ -73,29 +73,42 @@ const std::string* FactPatient(const FactBody& body) {
 }
 
 namespace {
-constexpr char kFactPositionUrl[] = "type.toegang/fact-position";
-std::string PositionPrefix(size_t position) { return absl::StrCat("fact ", position, ": "); }
-}  // namespace
 
-absl::Status AtFact(size_t position, const absl::Status& what) {
-  absl::Status out(what.code(), absl::StrCat(PositionPrefix(position), what.message()));
-  out.SetPayload(kFactPositionUrl, absl::Cord(std::to_string(position)));
+// "<word> N: <what>", with N as a payload under `url`.
+absl::Status Positioned(absl::string_view word, absl::string_view url, size_t n, const absl::Status& what) {
+  absl::Status out(what.code(), absl::StrCat(word, " ", n, ": ", what.message()));
+  out.SetPayload(url, absl::Cord(std::to_string(n)));
   return out;
 }
 
-size_t FactPositionOf(const absl::Status& status) {
-  auto payload = status.GetPayload(kFactPositionUrl);
-  size_t position = 0;
-  if (!payload || !absl::SimpleAtoi(std::string(*payload), &position)) return 0;
-  return position;
+size_t PositionOf(absl::string_view url, const absl::Status& status) {
+  auto payload = status.GetPayload(url);
+  size_t n = 0;
+  if (!payload || !absl::SimpleAtoi(std::string(*payload), &n)) return 0;
+  return n;
 }
 
-std::string WhatAtFact(const absl::Status& status) {
+std::string WithoutPosition(absl::string_view word, absl::string_view url, const absl::Status& status) {
   absl::string_view message = status.message();
-  const size_t position = FactPositionOf(status);
-  if (position > 0) absl::ConsumePrefix(&message, PositionPrefix(position));
+  const size_t n = PositionOf(url, status);
+  if (n > 0) absl::ConsumePrefix(&message, absl::StrCat(word, " ", n, ": "));
   return std::string(message);
 }
+
+constexpr char kFactPositionUrl[] = "type.toegang/fact-position";
+constexpr char kLineUrl[] = "type.toegang/line";
+
+}  // namespace
+
+absl::Status AtFact(size_t position, const absl::Status& what) {
+  return Positioned("fact", kFactPositionUrl, position, what);
+}
+size_t FactPositionOf(const absl::Status& status) { return PositionOf(kFactPositionUrl, status); }
+std::string WhatAtFact(const absl::Status& status) { return WithoutPosition("fact", kFactPositionUrl, status); }
+
+absl::Status AtLine(size_t line, const absl::Status& what) { return Positioned("line", kLineUrl, line, what); }
+size_t LineOf(const absl::Status& status) { return PositionOf(kLineUrl, status); }
+std::string WhatAtLine(const absl::Status& status) { return WithoutPosition("line", kLineUrl, status); }
 
 absl::Status DuplicateIdError(const FactBody& body) {
   return absl::AlreadyExistsError(

@@ -161,6 +161,11 @@ size_t FactPositionOf(const absl::Status& status);
 // The message without its "fact N: " (the whole message when there is none).
 std::string WhatAtFact(const absl::Status& status);
 
+// The same for input read as JSON Lines: "line N: <what>", with N as data.
+absl::Status AtLine(size_t line, const absl::Status& what);
+size_t LineOf(const absl::Status& status);
+std::string WhatAtLine(const absl::Status& status);
+
 // The two refusals every store makes of a batch (DOMAIN D40), worded once.
 absl::Status DuplicateIdError(const FactBody& body);
 absl::Status UnknownWithdrawalTargetError(absl::string_view target);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "model/status_macros.h"
 #include "model/time.h"
 
@@ -516,6 +517,23 @@ bool IsValidUtf8(absl::string_view s) {
 
 std::string JsonText(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
 
+
+absl::StatusOr<FactLines> ParseFactLines(absl::string_view text, size_t max_facts) {
+  FactLines out;
+  int line_no = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == absl::string_view::npos) continue;
+    if (out.facts.size() >= max_facts) {
+      return absl::ResourceExhaustedError(absl::StrCat("at most ", max_facts, " facts at once"));
+    }
+    absl::StatusOr<Fact> fact = ParseFactJson(line);
+    if (!fact.ok()) return AtLine(line_no, fact.status());
+    out.facts.push_back(*std::move(fact));
+    out.lines.push_back(line_no);
+  }
+  return out;
+}
 
 absl::StatusOr<Fact> ParseFactJson(absl::string_view text) {
   TOEGANG_ASSIGN_OR_RETURN(json value, ParseText(text));

@@ -16,7 +16,9 @@
 #ifndef TOEGANG_MODEL_JSON_H_
 #define TOEGANG_MODEL_JSON_H_
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -32,6 +34,16 @@ inline constexpr size_t kMaxJsonLineBytes = 64 * 1024;
 inline constexpr size_t kMaxTextBytes = 4096;
 
 // One fact (one JSON Lines line). `recorded_at`, when given, lands in provenance.
+// The facts of JSON Lines `text`, one per line (blank lines skipped), each with the
+// number of its line. A bad line is InvalidArgument "line N: ..." with N as data
+// (model/facts.h LineOf); more than `max_facts` is ResourceExhausted. What the CLI's
+// files and the sidecar's POST /v1/facts bodies are read with.
+struct FactLines {
+  std::vector<Fact> facts;
+  std::vector<int> lines;
+};
+absl::StatusOr<FactLines> ParseFactLines(absl::string_view text, size_t max_facts = SIZE_MAX);
+
 absl::StatusOr<Fact> ParseFactJson(absl::string_view text);
 absl::StatusOr<Fact> ParseFact(const nlohmann::json& value);
 

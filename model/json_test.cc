@@ -292,3 +292,24 @@ TEST(FactJsonTest, ANulByteAnywhereIsBadInputNamingWhere) {
 
 }  // namespace
 }  // namespace toegang
+
+namespace toegang {
+namespace {
+
+TEST(FactLinesTest, LinesAreNumberedAndABadOneIsNamedAsData) {
+  const std::string text = std::string(R"({"type":"person","id":"pat-1"})") + "\n\n  \n" +
+                           R"({"type":"person","id":"pat-2"})" + "\n";
+  absl::StatusOr<FactLines> ok = ParseFactLines(text);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->facts.size(), 2u);
+  EXPECT_EQ(ok->lines, (std::vector<int>{1, 4}));
+  absl::StatusOr<FactLines> bad = ParseFactLines(text + R"({"type":"person","id":"pat-3","birth_date":"2010-02-29"})");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(LineOf(bad.status()), 5u);
+  EXPECT_EQ(std::string(bad.status().message()), "line 5: " + WhatAtLine(bad.status()));
+  EXPECT_THAT(WhatAtLine(bad.status()), HasSubstr("person.birth_date"));
+  EXPECT_EQ(ParseFactLines(text, 1).status().code(), absl::StatusCode::kResourceExhausted);
+}
+
+}  // namespace
+}  // namespace toegang

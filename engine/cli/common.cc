@@ -82,19 +82,13 @@ absl::StatusOr<std::vector<Fact>> ReadFactsFile(const std::string& path, std::ve
 
 absl::StatusOr<std::vector<Fact>> ParseFactLines(const std::string& path, absl::string_view text,
                                                  std::vector<int>* lines) {
-  std::vector<Fact> facts;
-  int line_no = 0;
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    ++line_no;
-    if (line.find_first_not_of(" \t\r") == absl::string_view::npos) continue;
-    absl::StatusOr<Fact> fact = ParseFactJson(line);
-    if (!fact.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ":", line_no, ": ", fact.status().message()));
-    }
-    facts.push_back(*std::move(fact));
-    if (lines) lines->push_back(line_no);
+  absl::StatusOr<FactLines> parsed = ::toegang::ParseFactLines(text);
+  if (!parsed.ok()) {
+    return absl::Status(parsed.status().code(),
+                        absl::StrCat(path, ":", LineOf(parsed.status()), ": ", WhatAtLine(parsed.status())));
   }
-  return facts;
+  if (lines) *lines = std::move(parsed->lines);
+  return std::move(parsed->facts);
 }
 
 }  // namespace toegang::cli

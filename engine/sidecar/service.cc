@@ -194,27 +194,22 @@ Reply Service::Facts(absl::string_view body, bool may_import) {
     CountTransportError("body_too_large");
     return ErrorReply(413, absl::StrCat("body of ", body.size(), " bytes exceeds the limit of ", limits_.max_body_bytes));
   }
-  std::vector<Fact> facts;
-  std::vector<int> lines;
-  int line_no = 0;
-  for (absl::string_view line : absl::StrSplit(body, '\n')) {
-    ++line_no;
-    if (line.find_first_not_of(" \t\r") == absl::string_view::npos) continue;
-    if (facts.size() >= limits_.max_facts) {
+  absl::StatusOr<FactLines> parsed = ParseFactLines(body, limits_.max_facts);
+  if (!parsed.ok()) {
+    if (absl::IsResourceExhausted(parsed.status())) {
       return ErrorReply(413, absl::StrCat("at most ", limits_.max_facts, " facts per request"));
     }
-    absl::StatusOr<Fact> fact = ParseFactJson(line);
-    if (!fact.ok()) {
-      return ErrorReply(400, absl::StrCat("line ", line_no, ": ", fact.status().message(), " (nothing was stored)"));
-    }
-    if (fact->provenance.recorded_at && !may_import) {
+    return ErrorReply(400, absl::StrCat(parsed.status().message(), " (nothing was stored)"));
+  }
+  std::vector<Fact>& facts = parsed->facts;
+  const std::vector<int>& lines = parsed->lines;
+  for (size_t i = 0; i < facts.size(); ++i) {
+    if (facts[i].provenance.recorded_at && !may_import) {
       // recorded_at is how an import back-dates a fact (D19): only importers may.
       auth_failures_[kNoScope].fetch_add(1, std::memory_order_relaxed);
-      return ErrorReply(403, absl::StrCat("line ", line_no,
+      return ErrorReply(403, absl::StrCat("line ", lines[i],
                                           ": recorded_at needs the facts:import scope (nothing was stored)"));
     }
-    facts.push_back(*std::move(fact));
-    lines.push_back(line_no);
   }
   const size_t count = facts.size();
   if (count == 0) return ErrorReply(400, "no facts in the body (JSON Lines, one fact per line)");
