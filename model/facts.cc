@@ -110,6 +110,17 @@ absl::Status AtLine(size_t line, const absl::Status& what) { return Positioned("
 size_t LineOf(const absl::Status& status) { return PositionOf(kLineUrl, status); }
 std::string WhatAtLine(const absl::Status& status) { return WithoutPosition("line", kLineUrl, status); }
 
+bool IsCallersFault(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kNotFound:
+      return true;
+    default:
+      return false;
+  }
+}
+
 absl::Status DuplicateIdError(const FactBody& body) {
   return absl::AlreadyExistsError(
       absl::StrCat(FactTypeName(body), " id '", FactId(body), "' is already used; facts are never overwritten"));

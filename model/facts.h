@@ -166,6 +166,11 @@ absl::Status AtLine(size_t line, const absl::Status& what);
 size_t LineOf(const absl::Status& status);
 std::string WhatAtLine(const absl::Status& status);
 
+// Whether a refusal of input is the caller's to fix — bad input: exit 2 on the command
+// line, 400 from the sidecar — rather than the system's (exit 1, 500): a malformed or
+// impossible fact, a duplicate id, a withdrawal of nothing known.
+bool IsCallersFault(const absl::Status& status);
+
 // The two refusals every store makes of a batch (DOMAIN D40), worded once.
 absl::Status DuplicateIdError(const FactBody& body);
 absl::Status UnknownWithdrawalTargetError(absl::string_view target);

@@ -24,9 +24,7 @@ int Load(const std::vector<std::string>& args) {
     Complain(absl::StrCat(facts.status().message(), " (nothing was stored)"));
     // A bad line, a directory or a missing file is the caller's input; a failing disk
     // is not.
-    const absl::StatusCode code = facts.status().code();
-    return code == absl::StatusCode::kInvalidArgument || code == absl::StatusCode::kNotFound ? kBadInput
-                                                                                               : kFailure;
+    return IsCallersFault(facts.status()) ? kBadInput : kFailure;
   }
   const size_t count = facts->size();
   absl::StatusOr<std::unique_ptr<FactStore>> store = OpenDurableFactStore(absl::GetFlag(FLAGS_db), {});
@@ -37,10 +35,7 @@ int Load(const std::vector<std::string>& args) {
   absl::StatusOr<uint64_t> last = (*store)->Append(*std::move(facts));
   if (!last.ok()) {
     Complain(absl::StrCat(AtLine(path, lines, last.status()), " (nothing was stored)"));
-    bool bad_input = last.status().code() == absl::StatusCode::kAlreadyExists ||
-                     last.status().code() == absl::StatusCode::kNotFound ||
-                     last.status().code() == absl::StatusCode::kInvalidArgument;
-    return bad_input ? kBadInput : kFailure;
+    return IsCallersFault(last.status()) ? kBadInput : kFailure;
   }
   std::cout << "loaded " << count << " facts; last sequence " << *last << "\n";
   return kOk;

@@ -219,10 +219,7 @@ Reply Service::Facts(absl::string_view body, bool may_import) {
     const size_t n = FactPositionOf(last.status());
     std::string message = n >= 1 && n <= lines.size() ? absl::StrCat("line ", lines[n - 1], ": ", WhatAtFact(last.status()))
                                                        : std::string(last.status().message());
-    absl::StatusCode code = last.status().code();
-    bool bad = code == absl::StatusCode::kAlreadyExists || code == absl::StatusCode::kNotFound ||
-               code == absl::StatusCode::kInvalidArgument;
-    return ErrorReply(bad ? 400 : 500, absl::StrCat(message, " (nothing was stored)"));
+    return ErrorReply(IsCallersFault(last.status()) ? 400 : 500, absl::StrCat(message, " (nothing was stored)"));
   }
   facts_written_.fetch_add(count, std::memory_order_relaxed);
   return Reply{200, JsonText(json{{"stored", count}, {"last_sequence", *last}})};
