@@ -79,10 +79,11 @@ class MemoryFactStore final : public FactStore {
   AuditStorage& audit_storage() override { return *audit_; }
 
  private:
+  // The patient whose history holds `f` ("" for a coverage, filed under a clinician).
   std::string PatientOf(const Fact& f) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (const auto* w = std::get_if<Withdrawal>(&f.body)) return index_.PatientOfTarget(w->target);
-    const std::string* p = FactPatient(f.body);
-    return p ? *p : std::string();
+    const auto* w = std::get_if<Withdrawal>(&f.body);
+    const FactOwner owner = OwnerOf(f.body, w != nullptr ? index_.PatientOfTarget(w->target) : std::string());
+    return owner.kind == FactOwner::Kind::kPatient ? owner.id : std::string();
   }
 
   const ArrivalClock clock_;

@@ -59,6 +59,7 @@
 #include "engine/fact_codec.h"
 #include "engine/fact_store.h"
 #include "engine/record_cache.h"
+#include "model/fact_index.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
 #include "rocksdb/env.h"
@@ -303,8 +304,7 @@ class RocksDbFactStore final : public FactStore, public AuditStorage {
     std::vector<Writer*> group(writers_.begin(), writers_.end());
     uint64_t seq = last_seq_;
     rocksdb::WriteBatch batch;
-    absl::flat_hash_set<std::string> group_ids;
-    absl::flat_hash_map<std::string, std::string> group_targets;
+    BatchIds accepted;  // what the group's batches accepted so far add
     std::vector<std::string> touched;
     bool any = false;
     const absl::Time arrival = clock_();
@@ -316,22 +316,21 @@ class RocksDbFactStore final : public FactStore, public AuditStorage {
       // instance (its column family handles), so the write checks it is still the one.
       db_mu_.ReaderLock();
       const uint64_t instance = db_instance_;
+      const StoredIds known(this);
       for (Writer* g : group) {
-        // Validate this batch on its own; a bad batch leaves no trace in the group.
-        absl::flat_hash_set<std::string> my_ids;
-        absl::flat_hash_map<std::string, std::string> my_targets;
-        absl::Status bad = ValidateBatch(*g->facts, group_ids, group_targets, &my_ids, &my_targets);
+        // Check this batch on its own; a bad batch leaves no trace in the group.
+        BatchIds mine;
+        absl::Status bad = CheckBatch(*g->facts, known, accepted, &mine);
         if (!bad.ok()) {
           g->result = bad;
           continue;
         }
+        accepted.Merge(mine);
         for (Fact& f : *g->facts) {
           f.provenance.seq = ++seq;
           f.provenance.arrival = arrival;
-          AddToBatch(f, my_targets, group_targets, &batch, &touched);
+          AddToBatch(f, accepted, &batch, &touched);
         }
-        group_ids.insert(my_ids.begin(), my_ids.end());
-        group_targets.insert(my_targets.begin(), my_targets.end());
         g->result = seq;
         any = true;
       }
@@ -1115,63 +1114,47 @@ class RocksDbFactStore final : public FactStore, public AuditStorage {
     return absl::InternalError(absl::StrCat("cannot open the store at '", path, "': ", msg));
   }
 
-  // Checks one batch against the store and the batches already accepted in this group.
-  absl::Status ValidateBatch(const std::vector<Fact>& facts, const absl::flat_hash_set<std::string>& group_ids,
-                             const absl::flat_hash_map<std::string, std::string>& group_targets,
-                             absl::flat_hash_set<std::string>* my_ids,
-                             absl::flat_hash_map<std::string, std::string>* my_targets)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    for (size_t i = 0; i < facts.size(); ++i) {
-      const FactBody& body = facts[i].body;
-      std::string key = UniqueIdKey(body);
-      if (!key.empty()) {
-        std::string ignored;
-        bool taken = my_ids->contains(key) || group_ids.contains(key);
-        if (!taken) {
-          rocksdb::Status gs = db_->Get(rocksdb::ReadOptions(), handles_[kIds], key, &ignored);
-          if (!gs.ok() && !gs.IsNotFound()) return AtFact(i + 1, FromRocks(gs, "checking its id"));
-          taken = gs.ok();
-        }
-        if (taken) {
-          return AtFact(i + 1, DuplicateIdError(body));
-        }
-        my_ids->insert(key);
-      }
-      if (IsWithdrawable(body)) (*my_targets)[FactId(body)] = *FactPatient(body);
-      if (const auto* w = std::get_if<Withdrawal>(&body)) {
-        if (my_targets->contains(w->target) || group_targets.contains(w->target)) continue;
-        std::string patient;
-        rocksdb::Status gs = db_->Get(rocksdb::ReadOptions(), handles_[kIds], absl::StrCat("w:", w->target), &patient);
-        if (gs.IsNotFound()) {
-          return AtFact(i + 1, UnknownWithdrawalTargetError(w->target));
-        }
-        if (!gs.ok()) return AtFact(i + 1, FromRocks(gs, "checking what it withdraws"));
-      }
+  // The store's ids, as CheckBatch (model/fact_index.h) asks them.
+  // REQUIRES: mu_ and db_mu_ (shared) held while it is used.
+  class StoredIds final : public KnownIds {
+   public:
+    explicit StoredIds(RocksDbFactStore* store) : store_(store) {}
+    absl::StatusOr<bool> Taken(const std::string& key) const override {
+      std::string ignored;
+      rocksdb::Status s = store_->db_->Get(rocksdb::ReadOptions(), store_->handles_[kIds], key, &ignored);
+      if (s.IsNotFound()) return false;
+      if (!s.ok()) return FromRocks(s, "checking its id");
+      return true;
     }
-    return absl::OkStatus();
-  }
+    absl::StatusOr<std::optional<std::string>> PatientOfTarget(absl::string_view id) const override {
+      std::string patient;
+      rocksdb::Status s =
+          store_->db_->Get(rocksdb::ReadOptions(), store_->handles_[kIds], absl::StrCat("w:", id), &patient);
+      if (s.IsNotFound()) return std::optional<std::string>();
+      if (!s.ok()) return FromRocks(s, "checking what it withdraws");
+      return std::optional<std::string>(std::move(patient));
+    }
 
-  void AddToBatch(const Fact& f, const absl::flat_hash_map<std::string, std::string>& my_targets,
-                  const absl::flat_hash_map<std::string, std::string>& group_targets, rocksdb::WriteBatch* batch,
-                  std::vector<std::string>* touched) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    std::string owner;  // the key prefix this fact is filed under
+   private:
+    RocksDbFactStore* const store_;
+  };
+
+  // REQUIRES: `accepted` includes the batch of `f`, which CheckBatch accepted.
+  void AddToBatch(const Fact& f, const BatchIds& accepted, rocksdb::WriteBatch* batch, std::vector<std::string>* touched)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     std::string withdrawal_patient;
     if (const auto* w = std::get_if<Withdrawal>(&f.body)) {
-      auto it = my_targets.find(w->target);
-      if (it != my_targets.end()) {
-        withdrawal_patient = it->second;
-      } else if (auto g = group_targets.find(w->target); g != group_targets.end()) {
-        withdrawal_patient = g->second;
+      if (const std::string* p = accepted.PatientOf(w->target)) {
+        withdrawal_patient = *p;
       } else {
         db_->Get(rocksdb::ReadOptions(), handles_[kIds], absl::StrCat("w:", w->target), &withdrawal_patient)
-            .PermitUncheckedError();  // validated just before, under the same lock
+            .PermitUncheckedError();  // checked just before, under the same lock
       }
-      owner = PatientPrefix(withdrawal_patient);
-    } else if (const auto* r = std::get_if<Relationship>(&f.body); r && r->relation == Relation::kSubstituteFor) {
-      owner = ClinicianPrefix(r->subject);
-    } else {
-      owner = PatientPrefix(*FactPatient(f.body));
     }
+    const FactOwner owner_of = OwnerOf(f.body, withdrawal_patient);
+    // The key prefix this fact is filed under.
+    std::string owner =
+        owner_of.kind == FactOwner::Kind::kClinician ? ClinicianPrefix(owner_of.id) : PatientPrefix(owner_of.id);
     batch->Put(handles_[kFacts], absl::StrCat(owner, BigEndian64(f.provenance.seq)), EncodeFact(f, withdrawal_patient));
     std::string key = UniqueIdKey(f.body);
     if (!key.empty()) {

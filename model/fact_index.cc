@@ -5,54 +5,86 @@
 
 namespace toegang {
 
-absl::Status FactIndex::Check(const Fact& fact, const absl::flat_hash_map<std::string, std::string>& batch_targets,
-                              const absl::flat_hash_map<std::string, int>& batch_ids, std::string* key) const {
-  *key = UniqueIdKey(fact.body);
-  if (!key->empty() && (ids_.contains(*key) || batch_ids.contains(*key))) return DuplicateIdError(fact.body);
-  if (const auto* w = std::get_if<Withdrawal>(&fact.body)) {
-    if (!target_patient_.contains(w->target) && !batch_targets.contains(w->target)) {
-      return UnknownWithdrawalTargetError(w->target);
+void BatchIds::Merge(const BatchIds& other) {
+  keys.insert(other.keys.begin(), other.keys.end());
+  target_patient.insert(other.target_patient.begin(), other.target_patient.end());
+}
+
+const std::string* BatchIds::PatientOf(absl::string_view id) const {
+  auto it = target_patient.find(id);
+  return it == target_patient.end() ? nullptr : &it->second;
+}
+
+absl::Status CheckBatch(const std::vector<Fact>& batch, const KnownIds& known, const BatchIds& earlier,
+                        BatchIds* added) {
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const FactBody& body = batch[i].body;
+    const std::string key = UniqueIdKey(body);
+    if (!key.empty()) {
+      bool taken = added->keys.contains(key) || earlier.keys.contains(key);
+      if (!taken) {
+        absl::StatusOr<bool> stored = known.Taken(key);
+        if (!stored.ok()) return AtFact(i + 1, stored.status());
+        taken = *stored;
+      }
+      if (taken) return AtFact(i + 1, DuplicateIdError(body));
+      added->keys.insert(key);
+    }
+    if (IsWithdrawable(body)) added->target_patient[FactId(body)] = *FactPatient(body);
+    if (const auto* w = std::get_if<Withdrawal>(&body)) {
+      if (added->PatientOf(w->target) != nullptr || earlier.PatientOf(w->target) != nullptr) continue;
+      absl::StatusOr<std::optional<std::string>> patient = known.PatientOfTarget(w->target);
+      if (!patient.ok()) return AtFact(i + 1, patient.status());
+      if (!patient->has_value()) return AtFact(i + 1, UnknownWithdrawalTargetError(w->target));
     }
   }
   return absl::OkStatus();
 }
 
-absl::Status FactIndex::Validate(const std::vector<Fact>& batch) const {
-  absl::flat_hash_map<std::string, std::string> batch_targets;
-  absl::flat_hash_map<std::string, int> batch_ids;
-  for (size_t i = 0; i < batch.size(); ++i) {
-    std::string key;
-    absl::Status s = Check(batch[i], batch_targets, batch_ids, &key);
-    if (!s.ok()) return AtFact(i + 1, s);
-    if (!key.empty()) batch_ids[key] = 1;
-    if (IsWithdrawable(batch[i].body)) batch_targets[FactId(batch[i].body)] = *FactPatient(batch[i].body);
+FactOwner OwnerOf(const FactBody& body, absl::string_view withdrawal_patient) {
+  if (std::holds_alternative<Withdrawal>(body)) return {FactOwner::Kind::kPatient, std::string(withdrawal_patient)};
+  if (const auto* r = std::get_if<Relationship>(&body); r != nullptr && r->relation == Relation::kSubstituteFor) {
+    return {FactOwner::Kind::kClinician, r->subject};
   }
-  return absl::OkStatus();
+  return {FactOwner::Kind::kPatient, *FactPatient(body)};
+}
+
+// What the index holds, as CheckBatch asks it.
+class FactIndex::Known final : public KnownIds {
+ public:
+  explicit Known(const BatchIds& stored) : stored_(stored) {}
+  absl::StatusOr<bool> Taken(const std::string& key) const override { return stored_.keys.contains(key); }
+  absl::StatusOr<std::optional<std::string>> PatientOfTarget(absl::string_view id) const override {
+    const std::string* patient = stored_.PatientOf(id);
+    return patient == nullptr ? std::nullopt : std::optional<std::string>(*patient);
+  }
+
+ private:
+  const BatchIds& stored_;
+};
+
+absl::Status FactIndex::Validate(const std::vector<Fact>& batch) const {
+  BatchIds added;
+  return CheckBatch(batch, Known(stored_), BatchIds{}, &added);
 }
 
 absl::Status FactIndex::Append(const std::vector<Fact>& batch) {
-  absl::Status s = Validate(batch);
+  BatchIds added;
+  absl::Status s = CheckBatch(batch, Known(stored_), BatchIds{}, &added);
   if (!s.ok()) return s;
+  stored_.Merge(added);
   for (const Fact& fact : batch) {
-    std::string key = UniqueIdKey(fact.body);
-    if (!key.empty()) ids_[key] = 1;
-    if (IsWithdrawable(fact.body)) target_patient_[FactId(fact.body)] = *FactPatient(fact.body);
-    if (const auto* rel = std::get_if<Relationship>(&fact.body);
-        rel != nullptr && rel->relation == Relation::kSubstituteFor) {
-      substitutions_[rel->subject].push_back({*rel, fact.provenance});
-      ++count_;
+    std::string withdrawal_patient;
+    if (const auto* w = std::get_if<Withdrawal>(&fact.body)) withdrawal_patient = *stored_.PatientOf(w->target);
+    const FactOwner owner = OwnerOf(fact.body, withdrawal_patient);
+    ++count_;
+    if (owner.kind == FactOwner::Kind::kClinician) {
+      substitutions_[owner.id].push_back({std::get<Relationship>(fact.body), fact.provenance});
       continue;
     }
-    std::string patient;
-    if (const auto* w = std::get_if<Withdrawal>(&fact.body)) {
-      patient = target_patient_[w->target];
-    } else {
-      patient = *FactPatient(fact.body);
-    }
-    PatientRecord& rec = records_[patient];
-    rec.patient = patient;
+    PatientRecord& rec = records_[owner.id];
+    rec.patient = owner.id;
     rec.Add(fact);
-    ++count_;
   }
   return absl::OkStatus();
 }
@@ -72,8 +104,8 @@ std::vector<Stored<Relationship>> FactIndex::SubstitutionsOf(absl::string_view c
 }
 
 std::string FactIndex::PatientOfTarget(absl::string_view target) const {
-  auto it = target_patient_.find(target);
-  return it == target_patient_.end() ? "" : it->second;
+  const std::string* patient = stored_.PatientOf(target);
+  return patient == nullptr ? "" : *patient;
 }
 
 }  // namespace toegang

@@ -3,25 +3,67 @@
 // fact_index.h: facts in memory, indexed the way decisions read them: every fact about
 // a patient, and every substitute_for coverage of a clinician.
 //
-// FactIndex also owns the rules a set of facts must satisfy together (DOMAIN D40,
-// API.md): fact ids are unique per kind, a withdrawal names an existing consent,
-// objection or restriction. Append() checks a whole batch first and then adds all of
-// it, or nothing.
+// The rules a set of facts must satisfy together (DOMAIN D40, API.md: every id used
+// once, a withdrawal names an existing consent, objection, restriction or capacity
+// assessment) are CheckBatch's, which every store calls. FactIndex::Append checks a
+// whole batch first and then adds all of it, or nothing.
 //
 // Not thread-safe: the stores guard it.
 #ifndef TOEGANG_MODEL_FACT_INDEX_H_
 #define TOEGANG_MODEL_FACT_INDEX_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "model/facts.h"
 #include "model/patient_record.h"
 
 namespace toegang {
+
+// --- The rules a batch must satisfy (DOMAIN D40), once for every store -------------
+
+// What a store already holds, as the batch check asks it.
+class KnownIds {
+ public:
+  virtual ~KnownIds() = default;
+  // Whether `key` (UniqueIdKey) is used by a stored fact.
+  virtual absl::StatusOr<bool> Taken(const std::string& key) const = 0;
+  // The patient of the stored withdrawable fact `id`, or nullopt when there is none.
+  virtual absl::StatusOr<std::optional<std::string>> PatientOfTarget(absl::string_view id) const = 0;
+};
+
+// What batches add that later ones (and their withdrawals) must see.
+struct BatchIds {
+  absl::flat_hash_set<std::string> keys;                         // UniqueIdKey of each fact
+  absl::flat_hash_map<std::string, std::string> target_patient;  // withdrawable id -> patient
+
+  void Merge(const BatchIds& other);
+  // The patient of withdrawable fact `id` if one of these batches holds it.
+  const std::string* PatientOf(absl::string_view id) const;
+};
+
+// Checks `batch` against `known` and against `earlier` (batches accepted before it but
+// not yet stored: a group commit): every id used once, every withdrawal naming a fact
+// that exists. A refusal names the fact (model/facts.h AtFact) and leaves `*added`
+// unspecified; on success `*added` is what the batch adds.
+absl::Status CheckBatch(const std::vector<Fact>& batch, const KnownIds& known, const BatchIds& earlier,
+                        BatchIds* added);
+
+// Where a fact is filed: a patient's facts together, and a substitute_for coverage
+// under the clinician it lets stand in (it is about two clinicians, no patient). A
+// withdrawal goes with what it withdraws: `withdrawal_patient` is that fact's patient.
+struct FactOwner {
+  enum class Kind { kPatient, kClinician };
+  Kind kind;
+  std::string id;
+};
+FactOwner OwnerOf(const FactBody& body, absl::string_view withdrawal_patient);
 
 class FactIndex {
  public:
@@ -45,14 +87,11 @@ class FactIndex {
   size_t size() const { return count_; }
 
  private:
-  absl::Status Check(const Fact& fact, const absl::flat_hash_map<std::string, std::string>& batch_targets,
-                     const absl::flat_hash_map<std::string, int>& batch_ids, std::string* key) const;
+  class Known;
 
   absl::flat_hash_map<std::string, PatientRecord> records_;
   absl::flat_hash_map<std::string, std::vector<Stored<Relationship>>> substitutions_;
-  // "kind:id" of every fact id seen, and target id -> patient for withdrawals.
-  absl::flat_hash_map<std::string, int> ids_;
-  absl::flat_hash_map<std::string, std::string> target_patient_;
+  BatchIds stored_;  // every fact id seen, and target id -> patient for withdrawals
   size_t count_ = 0;
 };
 
