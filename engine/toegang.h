@@ -4,11 +4,13 @@
 //
 //   toegang::Options options;                 // in memory, wgbo-default
 //   options.db_path = "/var/lib/toegang";     // durable (RocksDB)
-//   absl::StatusOr<std::unique_ptr<toegang::Engine>> engine = toegang::Engine::Open(options);
+//   absl::StatusOr<std::unique_ptr<toegang::Engine>> engine = toegang::Engine::Open(std::move(options));
 //   if (!engine.ok()) { ... }
-//   absl::Status s = (*engine)->Record(facts);          // all or nothing
+//   absl::StatusOr<uint64_t> last = (*engine)->Record(facts);   // all or nothing
 //   toegang::EngineDecision d = (*engine)->Decide(request);
 //   if (d.decision.permitted()) { ... honour d.decision.obligations ... }
+//
+// (engine/facade_example_test.cc compiles and runs these lines.)
 //
 // Decide never fails: an error anywhere (the store cannot be read, a fact is missing)
 // is a deny whose reasons say so (DOMAIN D1). An Engine is safe to share between
