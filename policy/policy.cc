@@ -379,9 +379,7 @@ PolicyParams ResolveParams(const std::map<std::string, std::pair<std::string, in
     return it == params.end() ? "" : it->second.first;
   };
   if (get("leap_day_rule") == "feb_28") p.leap_day_rule = LeapDayRule::kFeb28;
-  if (get("child_under_12_self_access") == "with_parent") {
-    p.child_under_12_self_access = PolicyParams::ChildUnder12SelfAccess::kWithParent;
-  }
+  // child_under_12_self_access has no field: the pack reads it (only_if), no C++ does.
   if (get("consent_12_to_15") == "child_only") p.consent_12_to_15 = PolicyParams::Consent12To15::kChildOnly;
   if (get("parent_consent_at_16") == "continue") {
     p.parent_consent_at_16 = PolicyParams::ParentConsentAt16::kContinue;

@@ -36,11 +36,11 @@ namespace policy_internal {
 struct CompiledRule;
 }  // namespace policy_internal
 
-// The DOMAIN parameters a pack sets. Defaults are wgbo-default's.
+// The DOMAIN parameters a pack sets that the evaluator's C++ reads. Defaults are
+// wgbo-default's. (child_under_12_self_access, D8, is read by the pack's own rules
+// through `only_if`, so it has no field.)
 struct PolicyParams {
   LeapDayRule leap_day_rule = LeapDayRule::kMarch1;  // D4
-  enum class ChildUnder12SelfAccess : uint8_t { kNone, kWithParent };
-  ChildUnder12SelfAccess child_under_12_self_access = ChildUnder12SelfAccess::kNone;  // D8
   enum class Consent12To15 : uint8_t { kChildAndParent, kChildOnly };
   Consent12To15 consent_12_to_15 = Consent12To15::kChildAndParent;  // D20
   enum class ParentConsentAt16 : uint8_t { kRequireReconfirmation, kContinue };
