@@ -95,16 +95,5 @@ absl::StatusOr<std::string> ReadSecretFile(const std::string& path, size_t max_b
   return ReadWholeFile(path, max_bytes);
 }
 
-absl::Status WriteAll(int fd, absl::string_view data, absl::string_view what) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus(absl::StrCat("cannot write ", what), errno);
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return absl::OkStatus();
-}
 
 }  // namespace toegang

@@ -1,6 +1,6 @@
 // Copyright toegang authors.
 //
-// files.h: reading and writing whole files where every error is an error.
+// files.h: reading whole files where every error is an error.
 //
 // std::ifstream stops at a read error as at the end of the file, so a facts file whose
 // third read fails loads its first part and reports success; a directory opens and
@@ -43,9 +43,6 @@ absl::StatusOr<std::string> ReadAllFrom(int fd, absl::string_view what, size_t m
 // naming the mode) when the group or others may read or write it, or when it is not a
 // regular file. The contents are never part of an error.
 absl::StatusOr<std::string> ReadSecretFile(const std::string& path, size_t max_bytes = 1 << 20);
-
-// Writes all of `data` to `fd`, retrying short writes and EINTR.
-absl::Status WriteAll(int fd, absl::string_view data, absl::string_view what);
 
 // "call: strerror(errno)" as a status whose code fits errno (ENOSPC: ResourceExhausted,
 // EACCES/EPERM: PermissionDenied, ENOENT: NotFound, else Internal).

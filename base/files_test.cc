@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -22,10 +23,8 @@ std::string TempDir() {
 
 std::string WriteTemp(const std::string& name, const std::string& contents) {
   std::string path = TempDir() + "/" + name;
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  EXPECT_GE(fd, 0);
-  EXPECT_TRUE(WriteAll(fd, contents, path).ok());
-  ::close(fd);
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << contents;
+  EXPECT_EQ(::chmod(path.c_str(), 0600), 0);
   return path;
 }
 

@@ -191,6 +191,16 @@ absl::StatusOr<Checkpoint> ReadCheckpoint(AuditStorage* storage) {
   return cp;
 }
 
+// Verify's verdict on the first problem found: fills `report`, sets `*found`, and
+// returns the status that stops the scan it was found in.
+absl::Status Found(AuditVerifyReport* report, bool* found, uint64_t seq, std::string problem) {
+  report->ok = false;
+  report->bad_seq = seq;
+  report->problem = std::move(problem);
+  *found = true;
+  return absl::CancelledError("stop");
+}
+
 // OK for no checkpoint or an authentic one within the retention term; otherwise what is
 // wrong, phrased to follow "access log record N".
 absl::Status CheckCheckpoint(const Checkpoint& cp, absl::string_view key, absl::Time now) {
@@ -298,6 +308,18 @@ struct RecordView {
   std::optional<AgeBand> age_band;
   std::optional<absl::Time> replay_as_of;
 };
+
+// The record of `d` on `request` (what AppendDecision and AppendDecisions queue).
+RecordView DecisionRecord(const AccessRequest& request, const Decision& d, absl::string_view decision_id,
+                          std::optional<absl::Time> replay_as_of) {
+  return RecordView{decision_id,       request.at,        request.patient,
+                    &request.actor,    request.action,    request.category,
+                    request.purpose,   d.permitted(),     d.reasons,
+                    d.legal_basis,     d.obligations,     request.emergency,
+                    request.emergency_justification,      d.policy,
+                    d.rule,            d.error,           &request.recipient,
+                    d.age_band,        replay_as_of};
+}
 
 template <typename Sink, typename Consents>
 void PutFields(Sink& o, uint64_t seq, const RecordView& r, const Consents& consents) {
@@ -602,10 +624,7 @@ absl::Status AuditLog::Append(const AuditEvent& e) {
 
 absl::Status AuditLog::AppendDecision(const AccessRequest& request, const Decision& d, absl::string_view decision_id,
                                       std::optional<absl::Time> replay_as_of) {
-  RecordView r{decision_id,   request.at,    request.patient,   &request.actor, request.action,
-               request.category, request.purpose, d.permitted(),  d.reasons,      d.legal_basis,
-               d.obligations, request.emergency, request.emergency_justification, d.policy, d.rule,
-               d.error,       &request.recipient, d.age_band,    replay_as_of};
+  const RecordView r = DecisionRecord(request, d, decision_id, replay_as_of);
   return Enqueue([&](std::string* out, uint64_t seq) { PutRecord(out, seq, r, d.consents); });
 }
 
@@ -618,10 +637,7 @@ std::vector<absl::Status> AuditLog::AppendDecisions(absl::Span<const LoggedDecis
     for (size_t i = 0; i < decisions.size(); ++i) {
       const AccessRequest& request = *decisions[i].request;
       const Decision& d = *decisions[i].decision;
-      RecordView r{decisions[i].decision_id, request.at,    request.patient,   &request.actor, request.action,
-                   request.category,         request.purpose, d.permitted(),  d.reasons,      d.legal_basis,
-                   d.obligations,            request.emergency, request.emergency_justification, d.policy, d.rule,
-                   d.error,                  &request.recipient, d.age_band,  std::nullopt};
+      const RecordView r = DecisionRecord(request, d, decisions[i].decision_id, std::nullopt);
       out[i] = EnqueueLocked([&](std::string* q, uint64_t seq) { PutRecord(q, seq, r, d.consents); }, &seqs[i]);
     }
     generation = durable_.generation();
@@ -821,47 +837,36 @@ absl::StatusOr<AuditVerifyReport> AuditLog::Verify() {
   uint64_t expected = cp->first_seq;
   std::string prev = cp->prev_hash;
   report.first_seq = expected;
+  bool failed = false;
+  auto fail = [&](uint64_t seq, std::string problem) { return Found(&report, &failed, seq, std::move(problem)); };
   auto failed_at = [&](uint64_t seq, std::string problem) {
-    report.ok = false;
-    report.bad_seq = seq;
-    report.problem = std::move(problem);
+    fail(seq, std::move(problem)).IgnoreError();  // not in a scan: the report is the answer
     return report;
   };
-  if (absl::Status c = CheckCheckpoint(*cp, options_.checkpoint_key, options_.clock()); !c.ok()) return failed_at(cp->first_seq, std::string(c.message()));
+  if (absl::Status c = CheckCheckpoint(*cp, options_.checkpoint_key, options_.clock()); !c.ok()) {
+    return failed_at(cp->first_seq, std::string(c.message()));
+  }
 
-  auto fail = [&](uint64_t seq, std::string problem) {
-    report.ok = false;
-    report.bad_seq = seq;
-    report.problem = std::move(problem);
-    return absl::CancelledError("stop");
-  };
-  bool failed = false;
   s = storage_->ScanChain([&](uint64_t seq, absl::string_view bytes) -> absl::Status {
     if (seq > head_seq) return absl::OkStatus();  // written after we read the head
     if (seq < expected) {
-      failed = true;
       return fail(seq, "is before the purge checkpoint: it was put back or reordered");
     }
     if (seq > expected) {
-      failed = true;
       return fail(expected, absl::StrCat("was removed (the chain jumps from ", expected - 1, " to ", seq, ")"));
     }
     absl::StatusOr<DecodedEntry> entry = DecodeEntry(bytes);
     if (!entry.ok()) {
-      failed = true;
       return fail(seq, absl::StrCat("was changed: ", entry.status().message()));
     }
     absl::StatusOr<AuditEvent> body = DecodeAuditBody(entry->body);
     if (body.ok() && body->seq != seq) {
-      failed = true;
       return fail(seq, absl::StrCat("was reordered: its place holds record ", body->seq));
     }
     if (Sha256(entry->prev, entry->body) != entry->hash || !body.ok()) {
-      failed = true;
       return fail(seq, "was changed: its contents no longer match its hash");
     }
     if (entry->prev != prev) {
-      failed = true;
       if (seq == cp->first_seq) return fail(seq, "does not continue the purge checkpoint: changed or reordered");
       return fail(seq - 1, absl::StrCat("was changed: record ", seq, " no longer links to it"));
     }
@@ -890,13 +895,8 @@ absl::StatusOr<AuditVerifyReport> AuditLog::VerifyIndex(AuditVerifyReport report
   // Every index entry must point at a record of its patient and instant. Entries are
   // keyed by (patient, instant, record), so a record has exactly one entry that can
   // pass; if as many pass as there are records, each record has its own.
-  auto fail = [&](uint64_t seq, std::string problem) {
-    report.ok = false;
-    report.bad_seq = seq;
-    report.problem = std::move(problem);
-    return absl::CancelledError("stop");
-  };
   bool failed = false;
+  auto fail = [&](uint64_t seq, std::string problem) { return Found(&report, &failed, seq, std::move(problem)); };
   uint64_t entries = 0;
   absl::Status s = storage_->ScanIndex([&](absl::string_view patient, int64_t at_us, uint64_t seq) -> absl::Status {
     if (seq > head_seq) return absl::OkStatus();  // written after we read the head
@@ -904,14 +904,12 @@ absl::StatusOr<AuditVerifyReport> AuditLog::VerifyIndex(AuditVerifyReport report
     absl::StatusOr<std::string> bytes = seq >= first_seq ? storage_->ReadEntry(seq)
                                                           : absl::NotFoundError("purged");
     if (absl::IsNotFound(bytes.status())) {
-      failed = true;
       return fail(seq, "is listed in the patient index but not in the chain: the index was changed");
     }
     if (!bytes.ok()) return bytes.status();
     absl::StatusOr<AuditEvent> e = DecodeStoredEntry(*bytes);
     if (!e.ok()) return e.status();
     if (e->patient != patient || absl::ToUnixMicros(e->at) != at_us) {
-      failed = true;
       return fail(seq, "is listed in the patient index under another patient or instant: the index was changed");
     }
     return absl::OkStatus();
@@ -931,7 +929,6 @@ absl::StatusOr<AuditVerifyReport> AuditLog::VerifyIndex(AuditVerifyReport report
     absl::StatusOr<bool> has = storage_->HasIndexEntry(e->patient, absl::ToUnixMicros(e->at), seq);
     if (!has.ok()) return has.status();
     if (!*has) {
-      failed = true;
       return fail(seq, "is missing from the patient index: the patient's list of accesses would not show it");
     }
     return absl::OkStatus();

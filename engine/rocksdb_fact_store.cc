@@ -796,8 +796,7 @@ class RocksDbFactStore final : public FactStore, public AuditStorage {
     return cfs;
   }
 
-  // What an open database holds. `handles` are ColumnFamilies()' order; `facts_cf`
-  // says whether the facts column family existed before this open.
+  // What an open database holds: its keys are in the default column family, handles[0].
   absl::StatusOr<Inventory> TakeInventory(rocksdb::DB* db, const std::vector<rocksdb::ColumnFamilyHandle*>& handles) {
     Inventory inv;
     for (rocksdb::ColumnFamilyHandle* h : handles) {
@@ -962,7 +961,7 @@ class RocksDbFactStore final : public FactStore, public AuditStorage {
     // Look before RocksDB may change anything: a read-only open replays the WAL in
     // memory, so a store that would come back short is refused while its files are
     // still as they were.
-    absl::StatusOr<Inventory> before = ReadOnlyInventory(names, had_facts_cf);
+    absl::StatusOr<Inventory> before = ReadOnlyInventory(names);
     if (!before.ok()) return before.status();
     TOEGANG_RETURN_IF_ERROR(CheckFormat(*before, had_facts_cf));
     if (!options_.accept_loss) TOEGANG_RETURN_IF_ERROR(CheckAcknowledged(*before, acked));
@@ -987,7 +986,7 @@ class RocksDbFactStore final : public FactStore, public AuditStorage {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<Inventory> ReadOnlyInventory(const std::vector<std::string>& names, bool had_facts_cf) {
+  absl::StatusOr<Inventory> ReadOnlyInventory(const std::vector<std::string>& names) {
     std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
     for (const rocksdb::ColumnFamilyDescriptor& d : ColumnFamilies(names, /*for_reading=*/true)) {
       if (std::find(names.begin(), names.end(), d.name) != names.end()) cfs.push_back(d);
@@ -997,23 +996,8 @@ class RocksDbFactStore final : public FactStore, public AuditStorage {
     rocksdb::Status s = rocksdb::DB::OpenForReadOnly(db_options_, path_, cfs, &handles, &raw);
     if (!s.ok()) return Explain(path_, s);
     std::unique_ptr<rocksdb::DB> db(raw);
-    absl::StatusOr<Inventory> inv;
-    if (!had_facts_cf) {
-      // Only the default column family is certain: enough to tell emptiness.
-      inv = Inventory{};
-      for (rocksdb::ColumnFamilyHandle* h : handles) {
-        std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), h));
-        it->SeekToFirst();
-        if (it->Valid() || !it->status().ok()) inv->empty = false;
-      }
-      std::string v;
-      // An unreadable version stays 0: CheckFormat then calls a store with data foreign.
-      if (db->Get(rocksdb::ReadOptions(), handles[0], kFormatKey, &v).ok() && !absl::SimpleAtoi(v, &inv->format)) {
-        inv->format = 0;
-      }
-    } else {
-      inv = TakeInventory(db.get(), handles);
-    }
+    // The default column family (first) holds every key read; any family may hold data.
+    absl::StatusOr<Inventory> inv = TakeInventory(db.get(), handles);
     for (rocksdb::ColumnFamilyHandle* h : handles) db->DestroyColumnFamilyHandle(h);
     return inv;
   }

@@ -438,8 +438,6 @@ namespace {
 using e2e::kTestToken;
 using e2e::ScopeToken;
 
-int StatusOfAuth(const Shell& r) { return std::atoi(r.out.substr(r.out.rfind('\n') + 1).c_str()); }
-
 // Every endpoint, without a token, with a wrong one, and with a token of each scope:
 // only its own scope passes (API: 401 without a valid token, 403 without the scope).
 TEST(SidecarAuth, EveryEndpointNeedsItsScope) {
@@ -468,19 +466,19 @@ TEST(SidecarAuth, EveryEndpointNeedsItsScope) {
     Shell none = Curl(e.args(), "");
     Shell wrong = Curl(e.args(), "not-a-token-0123456789abcdef");
     if (e.scope == nullptr) {
-      EXPECT_EQ(StatusOfAuth(none), 200) << none.out;
+      EXPECT_EQ(StatusOf(none), 200) << none.out;
       continue;
     }
-    EXPECT_EQ(StatusOfAuth(none), 401) << none.out;
+    EXPECT_EQ(StatusOf(none), 401) << none.out;
     EXPECT_THAT(none.out, HasSubstr("\"error\""));
-    EXPECT_EQ(StatusOfAuth(wrong), 401) << wrong.out;
+    EXPECT_EQ(StatusOf(wrong), 401) << wrong.out;
     for (const char* scope : e2e::kTestScopes) {
       SCOPED_TRACE(scope);
       Shell r = Curl(e.args(), ScopeToken(scope));
       if (std::string(scope) == e.scope) {
-        EXPECT_EQ(StatusOfAuth(r), 200) << r.out;
+        EXPECT_EQ(StatusOf(r), 200) << r.out;
       } else {
-        EXPECT_EQ(StatusOfAuth(r), 403) << r.out;
+        EXPECT_EQ(StatusOf(r), 403) << r.out;
         EXPECT_THAT(r.out, HasSubstr(std::string("lacks the ") + e.scope + " scope"));
       }
     }
@@ -488,9 +486,9 @@ TEST(SidecarAuth, EveryEndpointNeedsItsScope) {
   // Back-dating (recorded_at) is an import: facts:write alone is not enough.
   const std::string dated = Write("dated.jsonl", R"({"type":"consent","id":"con-x","patient":"pat-1","granted_by":"pat-1","to":{"actor":"eve"},"purposes":["referral"],"categories":["medical"],"actions":["read"],"recorded_at":"2026-01-01T00:00:00Z"})" "\n");
   Shell write_only = Curl("-X POST --data-binary @" + dated + " " + s.url("/v1/facts"), ScopeToken("facts:write"));
-  EXPECT_EQ(StatusOfAuth(write_only), 403) << write_only.out;
+  EXPECT_EQ(StatusOf(write_only), 403) << write_only.out;
   EXPECT_THAT(write_only.out, HasSubstr("recorded_at needs the facts:import scope"));
-  EXPECT_EQ(StatusOfAuth(Curl("-X POST --data-binary @" + dated + " " + s.url("/v1/facts"))), 200);
+  EXPECT_EQ(StatusOf(Curl("-X POST --data-binary @" + dated + " " + s.url("/v1/facts"))), 200);
   // Refusals are counted.
   Shell metrics = Curl(s.url("/metrics"));
   EXPECT_THAT(metrics.out, HasSubstr("toegang_auth_failures_total{reason=\"missing_token\"} 6"));
@@ -502,11 +500,11 @@ TEST(SidecarAuth, GuessingTokensIsSlowedDown) {
   int limited = 0;
   for (int i = 0; i < 40; ++i) {
     Shell r = Curl(s.url("/v1/patients/pat-1/history"), absl::StrCat("guess-", i, "-0123456789abcdef"));
-    if (StatusOfAuth(r) == 429) ++limited;
+    if (StatusOf(r) == 429) ++limited;
   }
   EXPECT_GT(limited, 0) << "a flood of wrong tokens was never answered 429";
   // The backend, on the same address, is not locked out by its neighbour's flood.
-  EXPECT_EQ(StatusOfAuth(Curl(s.url("/v1/patients/pat-1/history"))), 200);
+  EXPECT_EQ(StatusOf(Curl(s.url("/v1/patients/pat-1/history"))), 200);
   Shell metrics = Curl(s.url("/metrics"));
   EXPECT_THAT(metrics.out, HasSubstr("toegang_auth_failures_total{reason=\"rate_limited\"} " + std::to_string(limited)));
 }
@@ -694,13 +692,13 @@ TEST(SidecarAuth, BeyondLoopbackItSpeaksHttpsAndCanRequireClientCertificates) {
   const std::string https = absl::StrCat("https://127.0.0.1:", s.http_port());
   const std::string client = " --cacert " + d + "/ca.pem --cert " + d + "/client.pem --key " + d + "/client.key ";
   Shell ok = Curl(client + https + "/v1/patients/pat-1/history");
-  EXPECT_EQ(StatusOfAuth(ok), 200) << ok.out;
+  EXPECT_EQ(StatusOf(ok), 200) << ok.out;
   Shell no_cert = Curl(" --cacert " + d + "/ca.pem " + https + "/v1/patients/pat-1/history");
-  EXPECT_NE(StatusOfAuth(no_cert), 200) << no_cert.out;
+  EXPECT_NE(StatusOf(no_cert), 200) << no_cert.out;
   Shell health = Curl(" --cacert " + d + "/ca.pem " + https + "/healthz", "");
-  EXPECT_EQ(StatusOfAuth(health), 200) << "load balancers probe /healthz without a client certificate: " << health.out;
+  EXPECT_EQ(StatusOf(health), 200) << "load balancers probe /healthz without a client certificate: " << health.out;
   Shell plain = Curl(absl::StrCat("http://127.0.0.1:", s.http_port(), "/healthz"));
-  EXPECT_NE(StatusOfAuth(plain), 200) << "answered in clear text: " << plain.out;
+  EXPECT_NE(StatusOf(plain), 200) << "answered in clear text: " << plain.out;
   std::filesystem::remove_all(d);
 }
 

@@ -60,7 +60,7 @@ int Decide(const std::vector<std::string>& args) {
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Open(std::move(options));
   if (!engine.ok()) {
     Complain(std::string(engine.status().message()));
-    return engine.status().code() == absl::StatusCode::kNotFound ? kBadInput : kFailure;
+    return OpenFailure(engine.status());
   }
 
   int status = kOk;

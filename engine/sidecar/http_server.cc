@@ -57,11 +57,13 @@ struct ConnectionClock {
   bool cut = false;                  // guarded by the server's registry lock
 };
 
-MHD_Result Send(MHD_Connection* connection, const Reply& reply) {
+// Queues `reply`; with `close`, the connection closes after it (while shutting down).
+MHD_Result Send(MHD_Connection* connection, const Reply& reply, bool close = false) {
   MHD_Response* response = MHD_create_response_from_buffer(reply.body.size(), const_cast<char*>(reply.body.data()),
                                                            MHD_RESPMEM_MUST_COPY);
   if (response == nullptr) return MHD_NO;
   MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, reply.content_type.c_str());
+  if (close) MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
   if (reply.status == 401) MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
   MHD_Result r = MHD_queue_response(connection, static_cast<unsigned>(reply.status), response);
   MHD_destroy_response(response);
@@ -314,7 +316,7 @@ class HttpServerImpl final : public HttpServer {
     if (pending->reply) {  // a batch worker's answer; the connection was resumed for it
       const Reply reply = *std::move(pending->reply);
       pending->reply.reset();
-      return self->draining_.load() ? SendClosing(connection, reply) : Send(connection, reply);
+      return Send(connection, reply, self->draining_.load());
     }
     if (pending->deferred) return MHD_YES;  // (not called while suspended)
     Enter(connection, ConnectionClock::kAnswering);  // received: deciding takes what it takes
@@ -324,31 +326,17 @@ class HttpServerImpl final : public HttpServer {
       // batch workers, so that this loop's other connections (single requests, each
       // waiting on it) are not held behind it, and batches queue behind each other.
       pending->deferred = true;
-      self->deferred_.fetch_add(1);
       MHD_suspend_connection(connection);
       std::string path(url);
       self->batches_->Submit([self, connection, pending, path] {
         pending->reply = self->service_->Route("POST", path, pending->body, [](const char*) { return std::string(); },
                                                pending->caller);
         MHD_resume_connection(connection);
-        self->deferred_.fetch_sub(1);
       });
       return MHD_YES;
     }
     Reply reply = self->Route(connection, url, method, *pending);
-    return self->draining_.load() ? SendClosing(connection, reply) : Send(connection, reply);
-  }
-
-  // An answer after which the connection closes (while shutting down).
-  static MHD_Result SendClosing(MHD_Connection* connection, const Reply& reply) {
-    MHD_Response* response = MHD_create_response_from_buffer(reply.body.size(), const_cast<char*>(reply.body.data()),
-                                                             MHD_RESPMEM_MUST_COPY);
-    if (response == nullptr) return MHD_NO;
-    MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, reply.content_type.c_str());
-    MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
-    MHD_Result r = MHD_queue_response(connection, static_cast<unsigned>(reply.status), response);
-    MHD_destroy_response(response);
-    return r;
+    return Send(connection, reply, self->draining_.load());
   }
 
   static void Completed(void* cls, MHD_Connection* connection, void** state, MHD_RequestTerminationCode) {
@@ -371,7 +359,6 @@ class HttpServerImpl final : public HttpServer {
   MHD_Daemon* daemon_ = nullptr;
   int port_ = 0;
   std::unique_ptr<WorkerPool> batches_;  // decides batches off the event loops
-  std::atomic<int> deferred_{0};         // batches with the workers
   std::atomic<int> in_progress_{0};    // requests whose line is in and that are not done
   std::atomic<bool> draining_{false};  // shutting down: answers close their connection
   Mutex clocks_mu_;
