@@ -19,6 +19,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
+#include "engine/rocksdb/rocksdb_store.h"
 #include "engine/toegang.h"
 #include "model/time.h"
 

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "base/sync.h"
+#include "engine/open_on_stores.h"
 #include "policy/evaluator.h"
 
 namespace toegang {
@@ -15,8 +16,12 @@ namespace {
 
 class EngineImpl final : public Engine {
  public:
-  EngineImpl(std::unique_ptr<FactStore> store, std::unique_ptr<AuditLog> audit, std::shared_ptr<const Policy> policy)
-      : store_(std::move(store)), audit_(std::move(audit)), policy_(std::move(policy)) {
+  EngineImpl(std::unique_ptr<FactStore> store, std::unique_ptr<AuditStorage> audit_storage,
+             std::unique_ptr<AuditLog> audit, std::shared_ptr<const Policy> policy)
+      : store_(std::move(store)),
+        audit_storage_(std::move(audit_storage)),
+        audit_(std::move(audit)),
+        policy_(std::move(policy)) {
     std::random_device rd;
     id_prefix_ = absl::StrFormat("%08x%08x", rd(), rd());
   }
@@ -24,8 +29,6 @@ class EngineImpl final : public Engine {
   EngineDecision Decide(const AccessRequest& request) override {
     return DecideAsOf(request, absl::InfiniteFuture());
   }
-
-  ~EngineImpl() override { audit_.reset(); }  // writes what is queued before the store closes
 
   EngineDecision DecideAsOf(const AccessRequest& request, absl::Time as_of) override {
     EngineDecision out = Evaluated(request, as_of);
@@ -58,7 +61,46 @@ class EngineImpl final : public Engine {
     return out;
   }
 
-  AuditLog* audit_log() override { return audit_.get(); }
+  absl::StatusOr<uint64_t> Record(std::vector<Fact> facts) override { return store_->Append(std::move(facts)); }
+
+  absl::StatusOr<std::vector<Fact>> History(absl::string_view patient, absl::Time as_of) override {
+    return store_->History(patient, as_of);
+  }
+
+  uint64_t LastSequence() const override { return store_->LastSequence(); }
+
+  std::shared_ptr<const Policy> policy() const override {
+    ReaderMutexLock lock(&mu_);  // every decision reads it: readers do not queue
+    return policy_;
+  }
+
+  void SetPolicy(std::shared_ptr<const Policy> policy) override {
+    WriterMutexLock lock(&mu_);
+    policy_ = std::move(policy);
+  }
+
+  absl::StatusOr<std::vector<AuditEvent>> PatientAccesses(absl::string_view patient, absl::Time from,
+                                                          absl::Time until, size_t limit) override {
+    if (audit_ == nullptr) return LogOff();
+    return audit_->PatientAccesses(patient, from, until, limit);
+  }
+
+  absl::StatusOr<AuditVerifyReport> VerifyAccessLog() override {
+    if (audit_ == nullptr) return LogOff();
+    return audit_->Verify();
+  }
+
+  absl::StatusOr<AuditPurgeReport> PurgeAccessLog(absl::Time before, absl::Time now) override {
+    if (audit_ == nullptr) return LogOff();
+    return audit_->Purge(before, now);
+  }
+
+  absl::Status FlushAccessLog() override { return audit_ == nullptr ? absl::OkStatus() : audit_->Flush(); }
+
+  std::optional<AuditStats> AccessLogStats() const override {
+    if (audit_ == nullptr) return std::nullopt;
+    return audit_->stats();
+  }
 
   absl::Status Health() override {
     absl::Status store = store_->Health();
@@ -67,6 +109,8 @@ class EngineImpl final : public Engine {
   }
 
  private:
+  static absl::Status LogOff() { return absl::FailedPreconditionError("the access log is off"); }
+
   // NEN 7513: an access that cannot be logged does not happen (D1: deny with cause).
   static void DenyUnlogged(EngineDecision* out, const absl::Status& why) {
     Decision denied;
@@ -97,23 +141,10 @@ class EngineImpl final : public Engine {
   }
 
 
- public:
-  absl::StatusOr<uint64_t> Record(std::vector<Fact> facts) override { return store_->Append(std::move(facts)); }
-
-  FactStore& store() override { return *store_; }
-
-  std::shared_ptr<const Policy> policy() const override {
-    ReaderMutexLock lock(&mu_);  // every decision reads it: readers do not queue
-    return policy_;
-  }
-
-  void SetPolicy(std::shared_ptr<const Policy> policy) override {
-    WriterMutexLock lock(&mu_);
-    policy_ = std::move(policy);
-  }
-
  private:
+  // Destroyed in reverse: the log (writing what it queues), its storage, the facts.
   std::unique_ptr<FactStore> store_;
+  std::unique_ptr<AuditStorage> audit_storage_;
   std::unique_ptr<AuditLog> audit_;
   mutable SharedMutex mu_;
   std::shared_ptr<const Policy> policy_ ABSL_GUARDED_BY(mu_);
@@ -123,30 +154,37 @@ class EngineImpl final : public Engine {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(Options options) {
+namespace engine_internal {
+
+absl::StatusOr<std::unique_ptr<Engine>> OpenOnStores(Options options, std::unique_ptr<FactStore> facts,
+                                                    std::unique_ptr<AuditStorage> access_log) {
   std::shared_ptr<const Policy> policy = options.policy;
   if (!policy) {
     absl::StatusOr<std::shared_ptr<const Policy>> builtin = BuiltinPolicy("wgbo-default");
     if (!builtin.ok()) return builtin.status();
     policy = *builtin;
   }
-  std::unique_ptr<FactStore> store = std::move(options.store);
-  if (!store) {
-    if (options.db_path.empty()) {
-      store = NewMemoryFactStore();
-    } else {
-      absl::StatusOr<std::unique_ptr<FactStore>> durable = OpenDurableFactStore(options.db_path, options.durable);
-      if (!durable.ok()) return durable.status();
-      store = *std::move(durable);
-    }
-  }
   std::unique_ptr<AuditLog> audit;
   if (options.audit) {
-    absl::StatusOr<std::unique_ptr<AuditLog>> log = AuditLog::Open(&store->audit_storage(), *options.audit);
+    absl::StatusOr<std::unique_ptr<AuditLog>> log = AuditLog::Open(access_log.get(), *options.audit);
     if (!log.ok()) return log.status();
     audit = *std::move(log);
   }
-  return std::unique_ptr<Engine>(new EngineImpl(std::move(store), std::move(audit), std::move(policy)));
+  return std::unique_ptr<Engine>(
+      new EngineImpl(std::move(facts), std::move(access_log), std::move(audit), std::move(policy)));
+}
+
+}  // namespace engine_internal
+
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(Options options) {
+  if (options.db_path.empty()) {
+    std::unique_ptr<FactStore> facts = NewMemoryFactStore(options.clock);
+    return engine_internal::OpenOnStores(std::move(options), std::move(facts), NewMemoryAuditStorage());
+  }
+  options.durable.clock = options.clock;
+  absl::StatusOr<DurableStore> store = OpenDurableStore(options.db_path, options.durable);
+  if (!store.ok()) return store.status();
+  return engine_internal::OpenOnStores(std::move(options), std::move(store->facts), std::move(store->access_log));
 }
 
 }  // namespace toegang

@@ -13,8 +13,10 @@
 // (engine/facade_example_test.cc compiles and runs these lines.)
 //
 // Decide never fails: an error anywhere (the store cannot be read, a fact is missing)
-// is a deny whose reasons say so (DOMAIN D1). An Engine is safe to share between
-// threads.
+// is a deny whose reasons say so (DOMAIN D1). Every other call returns absl::Status;
+// none throws. An Engine is safe to share between threads: every call may be made
+// from any thread at any time. The caller owns the Engine; destroying it writes what
+// the access log still queues, then closes the store.
 #ifndef TOEGANG_ENGINE_TOEGANG_H_
 #define TOEGANG_ENGINE_TOEGANG_H_
 
@@ -25,8 +27,9 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
-#include "engine/audit_log.h"
-#include "engine/fact_store.h"
+#include "engine/audit/audit_log.h"
+#include "engine/facts/fact_store.h"
+#include "engine/rocksdb/rocksdb_store.h"
 #include "model/request.h"
 #include "policy/policy.h"
 
@@ -40,6 +43,11 @@ struct Options {
   // The policy to decide by. Default: null, meaning the built-in wgbo-default.
   std::shared_ptr<const Policy> policy;
 
+  // Stamps each recorded fact's arrival (DOMAIN D40), in either store. NoArrivalClock
+  // records facts without one, so only their recorded_at limits them (D19): what
+  // `decide --facts FILE` does. Default: the wall clock.
+  ArrivalClock clock = WallClock;
+
   // How the durable store at db_path is opened (cache sizes, create_if_missing).
   DurableStoreOptions durable;
 
@@ -48,10 +56,6 @@ struct Options {
   // a deny. nullopt turns logging off — for benchmarks only: no access is then provable.
   // Default: durable, 65,536 queued records at most, 1 s of back-pressure.
   std::optional<AuditOptions> audit = AuditOptions{};
-
-  // An already-open store to use instead of opening one (tests, `--facts`).
-  // Default: null.
-  std::unique_ptr<FactStore> store;
 };
 
 // A decision with what keeps its string views alive.
@@ -80,14 +84,39 @@ class Engine {
   // so it holds its caller's thread for milliseconds, not seconds.
   virtual std::vector<EngineDecision> DecideBatch(absl::Span<const AccessRequest> requests) = 0;
 
-  // Records facts atomically (all or none). Returns the last sequence number.
+  // Records facts atomically: all of them, or (on any invalid fact) none, the error
+  // naming the first bad fact's position as data (model/facts.h FactPositionOf).
+  // Returns the last sequence number. Durable when it returns OK, for a durable store.
   virtual absl::StatusOr<uint64_t> Record(std::vector<Fact> facts) = 0;
 
-  // The store behind the engine (history, as-of reads).
-  virtual FactStore& store() = 0;
+  // The patient's facts in arrival order, as the store knew them at `as_of`.
+  virtual absl::StatusOr<std::vector<Fact>> History(absl::string_view patient,
+                                                    absl::Time as_of = absl::InfiniteFuture()) = 0;
 
-  // The access log, or null when logging is off.
-  virtual AuditLog* audit_log() = 0;
+  // The last sequence number given out (0: nothing recorded).
+  virtual uint64_t LastSequence() const = 0;
+
+  // Who accessed `patient`'s dossier with `at` in [from, until), newest first, at most
+  // `limit` entries; replays are no access and are left out (DOMAIN D50).
+  // FailedPrecondition when the access log is off.
+  virtual absl::StatusOr<std::vector<AuditEvent>> PatientAccesses(absl::string_view patient, absl::Time from,
+                                                                  absl::Time until, size_t limit = 10000) = 0;
+
+  // Walks the access log's chain and patient index (engine/audit/audit_log.h Verify).
+  // FailedPrecondition when the access log is off.
+  virtual absl::StatusOr<AuditVerifyReport> VerifyAccessLog() = 0;
+
+  // Removes the access-log records logged before `before`, leaving an authenticated
+  // checkpoint (audit_log.h Purge: refused within 5 years of `now`, D51, and without
+  // AuditOptions::checkpoint_key). FailedPrecondition when the access log is off.
+  virtual absl::StatusOr<AuditPurgeReport> PurgeAccessLog(absl::Time before, absl::Time now) = 0;
+
+  // Returns once every decision so far is in the access log on disk (OK when the log
+  // is off). What a process calls before it exits.
+  virtual absl::Status FlushAccessLog() = 0;
+
+  // The access log's counters; nullopt when the log is off.
+  virtual std::optional<AuditStats> AccessLogStats() const = 0;
 
   // OK while the store and the access log can write; otherwise why not (a full disk, an
   // I/O error). Both heal by themselves once the cause is gone.

@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <string>
 
-#include "engine/fact_codec.h"
+#include "engine/facts/fact_codec.h"
 #include "fuzz/fuzz_support.h"
 #include "model/bsn.h"
 #include "model/json.h"
@@ -48,13 +48,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(toegang::FactToJson(*decoded, true) == full, "a fact changed on an encode/decode round trip");
 
   // Recording: all or nothing.
-  const uint64_t before = engine->store().LastSequence();
+  const uint64_t before = engine->LastSequence();
   absl::StatusOr<uint64_t> last = engine->Record({*std::move(fact)});
   if (last.ok()) {
-    FUZZ_CHECK(*last == before + 1 && engine->store().LastSequence() == before + 1,
+    FUZZ_CHECK(*last == before + 1 && engine->LastSequence() == before + 1,
                "recording one fact did not move the sequence by one");
   } else {
-    FUZZ_CHECK(engine->store().LastSequence() == before, "a refused fact moved the store's sequence");
+    FUZZ_CHECK(engine->LastSequence() == before, "a refused fact moved the store's sequence");
   }
   for (const toegang::AccessRequest& probe : toegang::fuzz::ProbeRequests()) {
     toegang::fuzz::CheckDecision(engine->Decide(probe).decision);

@@ -6,7 +6,6 @@
 #include <string>
 
 #include "absl/strings/str_split.h"
-#include "engine/fact_store.h"
 #include "model/json.h"
 
 namespace toegang::fuzz {
@@ -48,7 +47,7 @@ const std::vector<Fact>& ScenarioFacts() {
 
 std::unique_ptr<Engine> NewScenarioEngine(bool access_log) {
   Options options;
-  options.store = NewMemoryFactStore(NoArrivalClock);
+  options.clock = NoArrivalClock;
   if (access_log) {
     AuditOptions audit;
     audit.mode = AuditMode::kBuffered;

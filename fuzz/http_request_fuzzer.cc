@@ -108,14 +108,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return "";
   };
 
-  const uint64_t before = engine->store().LastSequence();
+  const uint64_t before = engine->LastSequence();
   const std::string method(parts[0]);
   toegang::sidecar::Reply reply = service->Route(method, path, body, arg, toegang::sidecar::Caller::Trusted());
 
   const int s = reply.status;
   FUZZ_CHECK(s == 200 || s == 400 || s == 404 || s == 405 || s == 413 || s == 422 || s == 503,
              "an answer with an unexpected status (a 500 means bad input reached an internal error)");
-  const uint64_t after = engine->store().LastSequence();
+  const uint64_t after = engine->LastSequence();
   if (path == "/metrics" && s == 200) {
     FUZZ_CHECK(reply.content_type.rfind("text/plain", 0) == 0, "/metrics is not Prometheus text");
     FUZZ_CHECK(after == before, "GET /metrics changed the store");

@@ -75,10 +75,10 @@ int Audit(const std::vector<std::string>& args) {
     Complain(std::string(engine.status().message()));
     return OpenFailure(engine.status());
   }
-  AuditLog* log = (*engine)->audit_log();
+  Engine& log = **engine;
 
   if (sub == "verify") {
-    absl::StatusOr<AuditVerifyReport> r = log->Verify();
+    absl::StatusOr<AuditVerifyReport> r = log.VerifyAccessLog();
     if (!r.ok()) {
       Complain(std::string(r.status().message()));
       return kFailure;
@@ -98,7 +98,7 @@ int Audit(const std::vector<std::string>& args) {
       Complain(before.ok() ? "audit purge needs --before INSTANT" : std::string(before.status().message()));
       return kBadInput;
     }
-    absl::StatusOr<AuditPurgeReport> r = log->Purge(*before, absl::Now());
+    absl::StatusOr<AuditPurgeReport> r = log.PurgeAccessLog(*before, absl::Now());
     if (!r.ok()) {
       Complain(std::string(r.status().message()));
       return r.status().code() == absl::StatusCode::kFailedPrecondition ? kBadInput : kFailure;
@@ -117,7 +117,7 @@ int Audit(const std::vector<std::string>& args) {
     Complain(std::string((!from.ok() ? from : until).status().message()));
     return kBadInput;
   }
-  absl::StatusOr<std::vector<AuditEvent>> accesses = log->PatientAccesses(patient, *from, *until);
+  absl::StatusOr<std::vector<AuditEvent>> accesses = log.PatientAccesses(patient, *from, *until);
   if (!accesses.ok()) {
     Complain(std::string(accesses.status().message()));
     return kFailure;

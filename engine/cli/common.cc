@@ -8,7 +8,6 @@
 #include "absl/strings/ascii.h"
 #include "base/files.h"
 #include "engine/cli/cli.h"
-#include "engine/fact_store.h"
 #include "model/json.h"
 #include "model/time.h"
 

@@ -40,19 +40,10 @@ int Decide(const std::vector<std::string>& args) {
     Complain("--audit-mode is durable or buffered, not '" + mode + "'");
     return kBadInput;
   }
-  if (std::string facts_path = absl::GetFlag(FLAGS_facts); !facts_path.empty()) {
+  const std::string facts_path = absl::GetFlag(FLAGS_facts);
+  if (!facts_path.empty()) {
     // Facts from a file have no arrival in a store: only their recorded_at limits them.
-    options.store = NewMemoryFactStore(NoArrivalClock);
-    absl::StatusOr<std::vector<Fact>> facts = ReadFactsFile(facts_path);
-    if (!facts.ok()) {
-      Complain(std::string(facts.status().message()));
-      return kBadInput;
-    }
-    absl::StatusOr<uint64_t> appended = options.store->Append(*std::move(facts));
-    if (!appended.ok()) {
-      Complain(absl::StrCat(facts_path, ": ", appended.status().message()));
-      return kBadInput;
-    }
+    options.clock = NoArrivalClock;
   } else {
     options.db_path = absl::GetFlag(FLAGS_db);
     options.durable.create_if_missing = false;  // deciding over no store is an error
@@ -61,6 +52,18 @@ int Decide(const std::vector<std::string>& args) {
   if (!engine.ok()) {
     Complain(std::string(engine.status().message()));
     return OpenFailure(engine.status());
+  }
+  if (!facts_path.empty()) {
+    absl::StatusOr<std::vector<Fact>> facts = ReadFactsFile(facts_path);
+    if (!facts.ok()) {
+      Complain(std::string(facts.status().message()));
+      return kBadInput;
+    }
+    absl::StatusOr<uint64_t> recorded = (*engine)->Record(*std::move(facts));
+    if (!recorded.ok()) {
+      Complain(absl::StrCat(facts_path, ": ", recorded.status().message()));
+      return kBadInput;
+    }
   }
 
   int status = kOk;

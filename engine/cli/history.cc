@@ -8,7 +8,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "engine/cli/cli.h"
-#include "engine/fact_store.h"
+#include "engine/toegang.h"
 #include "model/json.h"
 #include "model/time.h"
 
@@ -25,15 +25,16 @@ int History(const std::vector<std::string>& args) {
     Complain(std::string(as_of.status().message()));
     return kBadInput;
   }
-  DurableStoreOptions options;
-  options.create_if_missing = false;
-  options.read_only = true;  // works beside a running server
-  absl::StatusOr<std::unique_ptr<FactStore>> store = OpenDurableFactStore(absl::GetFlag(FLAGS_db), options);
-  if (!store.ok()) {
-    Complain(std::string(store.status().message()));
-    return OpenFailure(store.status());
+  Options options;
+  options.db_path = absl::GetFlag(FLAGS_db);
+  options.durable.create_if_missing = false;
+  options.durable.read_only = true;  // works beside a running server
+  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Open(std::move(options));
+  if (!engine.ok()) {
+    Complain(std::string(engine.status().message()));
+    return OpenFailure(engine.status());
   }
-  absl::StatusOr<std::vector<Fact>> facts = (*store)->History(patient, *as_of);
+  absl::StatusOr<std::vector<Fact>> facts = (*engine)->History(patient, *as_of);
   if (!facts.ok()) {
     Complain(std::string(facts.status().message()));
     return kFailure;

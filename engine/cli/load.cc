@@ -8,7 +8,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "engine/cli/cli.h"
-#include "engine/fact_store.h"
+#include "engine/toegang.h"
 
 namespace toegang::cli {
 
@@ -27,12 +27,14 @@ int Load(const std::vector<std::string>& args) {
     return IsCallersFault(facts.status()) ? kBadInput : kFailure;
   }
   const size_t count = facts->size();
-  absl::StatusOr<std::unique_ptr<FactStore>> store = OpenDurableFactStore(absl::GetFlag(FLAGS_db), {});
-  if (!store.ok()) {
-    Complain(std::string(store.status().message()));
+  Options options;
+  options.db_path = absl::GetFlag(FLAGS_db);
+  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Open(std::move(options));
+  if (!engine.ok()) {
+    Complain(std::string(engine.status().message()));
     return kFailure;
   }
-  absl::StatusOr<uint64_t> last = (*store)->Append(*std::move(facts));
+  absl::StatusOr<uint64_t> last = (*engine)->Record(*std::move(facts));
   if (!last.ok()) {
     Complain(absl::StrCat(AtLine(path, lines, last.status()), " (nothing was stored)"));
     return IsCallersFault(last.status()) ? kBadInput : kFailure;

@@ -268,10 +268,8 @@ int Serve(const std::vector<std::string>& args) {
   std::cerr << "toegang: stopping: no new connections; finishing what is in flight" << std::endl;
   if (http) http->Shutdown();
   if (frames) frames->Shutdown();
-  if (AuditLog* log = (*engine)->audit_log()) {
-    absl::Status flushed = log->Flush();
-    if (!flushed.ok()) Complain(absl::StrCat("access log: ", flushed.message()));
-  }
+  absl::Status flushed = (*engine)->FlushAccessLog();
+  if (!flushed.ok()) Complain(absl::StrCat("access log: ", flushed.message()));
   engine->reset();  // closes the store
   std::cerr << "toegang: stopped" << std::endl;
   return kOk;

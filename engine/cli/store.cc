@@ -2,7 +2,7 @@
 //
 // toegang store accept-loss --db DIR
 //     A store whose write-ahead log was damaged, truncated or removed comes back holding
-//     less than it acknowledged, and every command refuses it (engine/ack_record.h).
+//     less than it acknowledged, and every command refuses it (engine/rocksdb/ack_record.h).
 //     When no backup holds the rest, this opens it as it is and records its present
 //     state as acknowledged. It says what was lost: those facts must be recorded again.
 #include <iostream>
@@ -10,7 +10,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "engine/cli/cli.h"
-#include "engine/fact_store.h"
+#include "engine/toegang.h"
 
 namespace toegang::cli {
 
@@ -20,9 +20,10 @@ int Store(const std::vector<std::string>& args) {
     return kBadInput;
   }
   const std::string path = absl::GetFlag(FLAGS_db);
-  DurableStoreOptions options;
-  options.create_if_missing = false;
-  absl::StatusOr<std::unique_ptr<FactStore>> whole = OpenDurableFactStore(path, options);
+  Options options;
+  options.db_path = path;
+  options.durable.create_if_missing = false;
+  absl::StatusOr<std::unique_ptr<Engine>> whole = Engine::Open(options);
   if (whole.ok()) {
     std::cout << "nothing to accept: the store holds everything it acknowledged (last sequence "
               << (*whole)->LastSequence() << ")\n";
@@ -33,8 +34,8 @@ int Store(const std::vector<std::string>& args) {
     return OpenFailure(whole.status());
   }
   std::cerr << "toegang: " << whole.status().message() << "\n";
-  options.accept_loss = true;
-  absl::StatusOr<std::unique_ptr<FactStore>> accepted = OpenDurableFactStore(path, options);
+  options.durable.accept_loss = true;
+  absl::StatusOr<std::unique_ptr<Engine>> accepted = Engine::Open(std::move(options));
   if (!accepted.ok()) {
     Complain(absl::StrCat("cannot accept the loss: ", accepted.status().message()));
     return kFailure;

@@ -11,7 +11,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "engine/fact_store.h"
 #include "model/bsn.h"
 #include "model/json.h"
 #include "model/time.h"
@@ -233,7 +232,7 @@ Reply Service::History(absl::string_view patient, absl::string_view as_of_text) 
     if (!t.ok()) return ErrorReply(400, absl::StrCat("as_of: ", t.status().message()));
     as_of = *t;
   }
-  absl::StatusOr<std::vector<Fact>> facts = engine_->store().History(patient, as_of);
+  absl::StatusOr<std::vector<Fact>> facts = engine_->History(patient, as_of);
   if (!facts.ok()) return ErrorReply(500, facts.status().message());
   std::string out = absl::StrCat("{\"patient\":", JsonText(json(std::string(patient))), ",\"facts\":[");
   for (size_t i = 0; i < facts->size(); ++i) {
@@ -253,9 +252,8 @@ Reply Service::AccessLog(absl::string_view patient, absl::string_view from_text,
     if (!t.ok()) return ErrorReply(400, absl::StrCat(name, ": ", t.status().message()));
     *out = *t;
   }
-  ::toegang::AuditLog* log = engine_->audit_log();
-  if (log == nullptr) return ErrorReply(503, "the access log is off");
-  absl::StatusOr<std::vector<AuditEvent>> events = log->PatientAccesses(patient, from, until);
+  absl::StatusOr<std::vector<AuditEvent>> events = engine_->PatientAccesses(patient, from, until);
+  if (absl::IsFailedPrecondition(events.status())) return ErrorReply(503, "the access log is off");
   if (!events.ok()) return ErrorReply(500, events.status().message());
   json accesses = json::array();
   for (const AuditEvent& e : *events) {
@@ -280,7 +278,7 @@ Reply Service::Healthz() {
   absl::Status health = engine_->Health();
   json body{{"status", health.ok() ? "ok" : "degraded"},
             {"policy", std::string(engine_->policy()->id())},
-            {"last_sequence", engine_->store().LastSequence()}};
+            {"last_sequence", engine_->LastSequence()}};
   if (!health.ok()) body["cause"] = std::string(health.message());
   return Reply{health.ok() ? 200 : 503, JsonText(body)};
 }
@@ -316,8 +314,8 @@ Reply Service::Metrics() {
                   transport_errors_.load(), "\n");
   absl::StrAppend(&out, "# TYPE toegang_policy_reloads_total counter\ntoegang_policy_reloads_total{result=\"ok\"} ",
                   reloads_ok_.load(), "\ntoegang_policy_reloads_total{result=\"refused\"} ", reloads_refused_.load(), "\n");
-  if (::toegang::AuditLog* log = engine_->audit_log()) {
-    AuditStats s = log->stats();
+  if (std::optional<AuditStats> stats = engine_->AccessLogStats()) {
+    const AuditStats& s = *stats;
     absl::StrAppend(&out, "# TYPE toegang_audit_queue_depth gauge\ntoegang_audit_queue_depth ", s.queue_depth, "\n");
     absl::StrAppend(&out, "# TYPE toegang_audit_queue_max_depth gauge\ntoegang_audit_queue_max_depth ", s.max_queue_depth, "\n");
     absl::StrAppend(&out, "# TYPE toegang_audit_records_written_total counter\ntoegang_audit_records_written_total ", s.written, "\n");
@@ -341,7 +339,7 @@ Reply Service::Metrics() {
   absl::StrAppend(&out, "# HELP toegang_healthy 1 while the store and the access log can write (see /healthz)\n",
                   "# TYPE toegang_healthy gauge\ntoegang_healthy ", engine_->Health().ok() ? 1 : 0, "\n");
   absl::StrAppend(&out, "# TYPE toegang_store_last_sequence gauge\ntoegang_store_last_sequence ",
-                  engine_->store().LastSequence(), "\n");
+                  engine_->LastSequence(), "\n");
   return Reply{200, std::move(out), "text/plain; version=0.0.4"};
 }
 

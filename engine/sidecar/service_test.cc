@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "engine/testing/engine_factory.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "schemas/wire_generated.h"
@@ -19,7 +20,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-class ServiceTest : public testing::Test {
+class ServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
     Options options;  // in memory, access log on
@@ -81,7 +82,7 @@ TEST_F(ServiceTest, FrameTextThatIsNotUtf8IsRefused) {
       {"clin-1", "bewusteloos", "order-\xED\xA0\x80", "legal_order: not UTF-8"},
       {"clin-1", std::string(5000, 'x'), "", "justification: longer than 4096 bytes"},
   };
-  const uint64_t logged_before = engine_->audit_log()->stats().appended;
+  const uint64_t logged_before = engine_->AccessLogStats()->appended;
   for (const Case& c : cases) {
     std::string answer = service_->DecideFrame(Frame(c.actor, c.justification, c.legal_order));
     const wire::Response* r = Answer(answer);
@@ -91,7 +92,7 @@ TEST_F(ServiceTest, FrameTextThatIsNotUtf8IsRefused) {
     EXPECT_THAT(r->error()->str(), HasSubstr(c.error));
   }
   // Nothing was decided, so nothing reached the access log.
-  EXPECT_EQ(engine_->audit_log()->stats().appended, logged_before);
+  EXPECT_EQ(engine_->AccessLogStats()->appended, logged_before);
   // And a valid frame still gets a decision.
   const std::string answer = service_->DecideFrame(Frame("clin-1", "bewusteloos", ""));
   const wire::Response* ok = Answer(answer);
@@ -109,7 +110,7 @@ TEST_F(ServiceTest, FramesCarryNoBsn) {
   EXPECT_THAT(r->error()->str(), ::testing::Not(HasSubstr("111222333")));
   service_->DecideFrame(Frame("clin-9", "unconscious, BSN 111 222 333", ""));
   absl::StatusOr<std::vector<AuditEvent>> logged =
-      engine_->audit_log()->PatientAccesses("pat-1", absl::InfinitePast(), absl::InfiniteFuture());
+      engine_->PatientAccesses("pat-1", absl::InfinitePast(), absl::InfiniteFuture());
   ASSERT_TRUE(logged.ok());
   ASSERT_FALSE(logged->empty());
   EXPECT_EQ(logged->front().justification, "unconscious, BSN [bsn]");
@@ -142,10 +143,9 @@ TEST(ServiceHealth, FullDiskIsDegradedThenRecoversByItself) {
   std::filesystem::remove_all(dir);
   Options options;
   options.db_path = dir;
-  options.durable.disk_faults = std::make_shared<DiskFaults>();
   options.audit->retry_interval = absl::Milliseconds(50);
-  std::shared_ptr<DiskFaults> faults = options.durable.disk_faults;
-  auto engine = Engine::Open(std::move(options));
+  auto faults = std::make_shared<DiskFaults>();
+  auto engine = ::toegang::testing::OpenEngineWithDiskFaults(std::move(options), faults);
   ASSERT_TRUE(engine.ok()) << engine.status();
   Service service(engine->get(), Limits{}, [] { return BuiltinPolicy("wgbo-default"); });
   auto get = [&](absl::string_view path) {

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "engine/fact_store.h"
+#include "engine/rocksdb/rocksdb_store.h"
 #include "engine/toegang.h"
 
 namespace {

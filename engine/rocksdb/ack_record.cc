@@ -1,5 +1,5 @@
 // Copyright toegang authors.
-#include "engine/ack_record.h"
+#include "engine/rocksdb/ack_record.h"
 
 #include <fcntl.h>
 #include <sys/file.h>

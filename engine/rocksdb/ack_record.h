@@ -17,8 +17,8 @@
 // (the previous acknowledgement, which is all that was promised) intact.
 //
 // Thread-safe.
-#ifndef TOEGANG_ENGINE_ACK_RECORD_H_
-#define TOEGANG_ENGINE_ACK_RECORD_H_
+#ifndef TOEGANG_ENGINE_ROCKSDB_ACK_RECORD_H_
+#define TOEGANG_ENGINE_ROCKSDB_ACK_RECORD_H_
 
 #include <cstdint>
 #include <memory>
@@ -73,4 +73,4 @@ class AckRecord {
 
 }  // namespace toegang
 
-#endif  // TOEGANG_ENGINE_ACK_RECORD_H_
+#endif  // TOEGANG_ENGINE_ROCKSDB_ACK_RECORD_H_

@@ -22,9 +22,10 @@
 #include "absl/strings/str_cat.h"
 #include "base/testing/thread_cpus.h"
 #include "base/threads.h"
-#include "engine/audit_log.h"
+#include "engine/audit/audit_log.h"
 #include "engine/testing/crash_harness.h"
-#include "engine/testing/raw_store.h"
+#include "engine/rocksdb/raw_store.h"
+#include "engine/testing/engine_factory.h"
 #include "engine/toegang.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -82,7 +83,7 @@ AuditVerifyReport VerifyStore(const std::string& dir, std::string key = kCheckpo
   AuditOptions audit;
   audit.checkpoint_key = std::move(key);
   auto engine = OpenEngine(dir, audit);
-  absl::StatusOr<AuditVerifyReport> r = engine->audit_log()->Verify();
+  absl::StatusOr<AuditVerifyReport> r = engine->VerifyAccessLog();
   EXPECT_TRUE(r.ok()) << r.status();
   return r.ok() ? *r : AuditVerifyReport{};
 }
@@ -102,7 +103,7 @@ TEST(AuditLog, D50_EveryDecisionIsLoggedWithItsFields) {
   ASSERT_FALSE(deny.decision.permitted());
   ASSERT_TRUE(glass.decision.permitted());
   absl::StatusOr<std::vector<AuditEvent>> log =
-      engine->audit_log()->PatientAccesses("pat-1", absl::InfinitePast(), absl::InfiniteFuture());
+      engine->PatientAccesses("pat-1", absl::InfinitePast(), absl::InfiniteFuture());
   ASSERT_TRUE(log.ok()) << log.status();
   ASSERT_EQ(log->size(), 3u);
   // Newest first.
@@ -124,14 +125,14 @@ TEST(AuditLog, D50_EveryDecisionIsLoggedWithItsFields) {
   EXPECT_EQ((*log)[1].reasons[0], Reason::kNoTreatmentRelationship);
   EXPECT_EQ((*log)[2].event_id, permit.decision_id);
   // By period: [from, until).
-  auto period = engine->audit_log()->PatientAccesses("pat-1", absl::FromUnixSeconds(1780001800), absl::FromUnixSeconds(1780003600));
+  auto period = engine->PatientAccesses("pat-1", absl::FromUnixSeconds(1780001800), absl::FromUnixSeconds(1780003600));
   ASSERT_TRUE(period.ok());
   ASSERT_EQ(period->size(), 1u);
   EXPECT_EQ((*period)[0].event_id, deny.decision_id);
   // Replays are logged (verify counts them) but are no access to the dossier.
   engine->DecideAsOf(Req("clin-1", Role::kClinician, "pat-1", 1780000000), absl::Now());
-  EXPECT_EQ(engine->audit_log()->PatientAccesses("pat-1", absl::InfinitePast(), absl::InfiniteFuture())->size(), 3u);
-  absl::StatusOr<AuditVerifyReport> v = engine->audit_log()->Verify();
+  EXPECT_EQ(engine->PatientAccesses("pat-1", absl::InfinitePast(), absl::InfiniteFuture())->size(), 3u);
+  absl::StatusOr<AuditVerifyReport> v = engine->VerifyAccessLog();
   ASSERT_TRUE(v.ok());
   EXPECT_TRUE(v->ok) << v->problem;
   EXPECT_EQ(v->records, 4u);
@@ -140,10 +141,10 @@ TEST(AuditLog, D50_EveryDecisionIsLoggedWithItsFields) {
 // Every field of a record survives the queue (a compact binary form) and the store.
 TEST(AuditLog, EveryFieldSurvivesTheQueueAndTheStore) {
   for (AuditMode mode : {AuditMode::kDurable, AuditMode::kBuffered}) {
-    std::unique_ptr<FactStore> store = NewMemoryFactStore();
+    std::unique_ptr<AuditStorage> storage = NewMemoryAuditStorage();
     AuditOptions options;
     options.mode = mode;
-    auto log = AuditLog::Open(&store->audit_storage(), options);
+    auto log = AuditLog::Open(storage.get(), options);
     ASSERT_TRUE(log.ok()) << log.status();
     AuditEvent e;
     e.event_id = "0123456789abcdef-42";
@@ -304,19 +305,19 @@ TEST(AuditLog, D51_PurgeKeepsFiveYearsAndTheChainVerifiable) {
   const absl::Time now = absl::FromUnixSeconds(1795000000);  // 2026-11-18
   auto engine = OpenEngine(dir, audit);
   // Younger than 5 years: refused.
-  absl::StatusOr<AuditPurgeReport> refused = engine->audit_log()->Purge(absl::FromUnixSeconds(1700000000), now);
+  absl::StatusOr<AuditPurgeReport> refused = engine->PurgeAccessLog(absl::FromUnixSeconds(1700000000), now);
   ASSERT_FALSE(refused.ok());
   EXPECT_THAT(std::string(refused.status().message()), HasSubstr("at least 5 years"));
-  absl::StatusOr<AuditPurgeReport> purged = engine->audit_log()->Purge(absl::FromUnixSeconds(1577836800), now);  // 2020
+  absl::StatusOr<AuditPurgeReport> purged = engine->PurgeAccessLog(absl::FromUnixSeconds(1577836800), now);  // 2020
   ASSERT_TRUE(purged.ok()) << purged.status();
   EXPECT_EQ(purged->purged, 3u);
   EXPECT_EQ(purged->first_kept, 4u);
-  absl::StatusOr<AuditVerifyReport> v = engine->audit_log()->Verify();
+  absl::StatusOr<AuditVerifyReport> v = engine->VerifyAccessLog();
   ASSERT_TRUE(v.ok());
   EXPECT_TRUE(v->ok) << v->problem;
   EXPECT_EQ(v->records, 2u);
   EXPECT_EQ(v->first_seq, 4u);
-  EXPECT_EQ(engine->audit_log()->PatientAccesses("pat-1", absl::InfinitePast(), absl::InfiniteFuture())->size(), 2u);
+  EXPECT_EQ(engine->PatientAccesses("pat-1", absl::InfinitePast(), absl::InfiniteFuture())->size(), 2u);
   // The chain goes on after the purge, and still verifies after reopening.
   engine->Decide(Req("clin-1", Role::kClinician, "pat-1", 1767300000));
   engine.reset();
@@ -360,7 +361,7 @@ TEST(AuditLog, IndexEntryUnderAnotherPatientIsCaughtByVerifyAndByTheList) {
   EXPECT_THAT(r.problem, HasSubstr("another patient"));
   auto engine = OpenEngine(dir);
   absl::StatusOr<std::vector<AuditEvent>> list =
-      engine->audit_log()->PatientAccesses("pat-2", absl::InfinitePast(), absl::InfiniteFuture());
+      engine->PatientAccesses("pat-2", absl::InfinitePast(), absl::InfiniteFuture());
   ASSERT_FALSE(list.ok()) << "a forged entry is shown as pat-2's access";
   EXPECT_EQ(list.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(std::string(list.status().message()), HasSubstr("patient index is damaged"));
@@ -378,7 +379,7 @@ std::string PurgedStore(const std::string& name) {
   g_logged_at = absl::FromUnixSeconds(1767225600);  // 2026-01-01
   for (int i = 0; i < 2; ++i) engine->Decide(Req("clin-1", Role::kClinician, "pat-1", 1767225600 + i));
   absl::StatusOr<AuditPurgeReport> purged =
-      engine->audit_log()->Purge(absl::FromUnixSeconds(1577836800), absl::FromUnixSeconds(1795000000));
+      engine->PurgeAccessLog(absl::FromUnixSeconds(1577836800), absl::FromUnixSeconds(1795000000));
   EXPECT_TRUE(purged.ok()) << purged.status();
   return dir;
 }
@@ -389,7 +390,7 @@ TEST(AuditLog, PurgeNeedsTheKeyAndVerifyAuthenticatesTheCheckpoint) {
     auto engine = OpenEngine(dir);
     engine->Decide(Req("clin-1", Role::kClinician, "pat-1", 1546300800));
     absl::StatusOr<AuditPurgeReport> r =
-        engine->audit_log()->Purge(absl::FromUnixSeconds(1577836800), absl::FromUnixSeconds(1795000000));
+        engine->PurgeAccessLog(absl::FromUnixSeconds(1577836800), absl::FromUnixSeconds(1795000000));
     ASSERT_FALSE(r.ok());
     EXPECT_THAT(std::string(r.status().message()), HasSubstr("--audit-key-file"));
   }
@@ -445,11 +446,11 @@ TEST(AuditLog, D51_APurgeUnderAClockYearsAheadIsRefusedByVerify) {
   for (int i = 0; i < 3; ++i) engine->Decide(Req("clin-1", Role::kClinician, "pat-1", 1767225600 + i));
   // The purge believes it is 2040: a cut-off in 2031 passes its own check.
   absl::StatusOr<AuditPurgeReport> purged =
-      engine->audit_log()->Purge(absl::FromUnixSeconds(1924992000), absl::FromUnixSeconds(2208988800));
+      engine->PurgeAccessLog(absl::FromUnixSeconds(1924992000), absl::FromUnixSeconds(2208988800));
   ASSERT_TRUE(purged.ok()) << purged.status();
   EXPECT_EQ(purged->purged, 3u);
   g_logged_at = absl::FromUnixSeconds(1795000000);  // back to 2026-11-18
-  absl::StatusOr<AuditVerifyReport> v = engine->audit_log()->Verify();
+  absl::StatusOr<AuditVerifyReport> v = engine->VerifyAccessLog();
   ASSERT_TRUE(v.ok());
   EXPECT_FALSE(v->ok);
   EXPECT_THAT(v->problem, HasSubstr("younger than 5 years"));
@@ -601,32 +602,13 @@ TEST(AuditLog, QueueFullPastTheWaitRefusesLoudlyNeverSilently) {
   EXPECT_EQ(storage.stored_.load(), static_cast<uint64_t>(ok)) << "an accepted record was lost";
 }
 
-// A store whose access log cannot be written.
-class BrokenAuditStore : public FactStore {
+// Access-log storage that cannot be written.
+class BrokenAuditStorage : public SlowStorage {
  public:
-  BrokenAuditStore() : facts_(NewMemoryFactStore()) {}
-  absl::StatusOr<uint64_t> Append(std::vector<Fact> f) override { return facts_->Append(std::move(f)); }
-  absl::StatusOr<std::shared_ptr<const PatientRecord>> Patient(absl::string_view p, absl::Time t) override {
-    return facts_->Patient(p, t);
+  BrokenAuditStorage() : SlowStorage(absl::ZeroDuration()) {}
+  absl::Status Append(const std::vector<AuditRow>&, absl::string_view, bool) override {
+    return absl::InternalError("disk full");
   }
-  absl::StatusOr<std::shared_ptr<const std::vector<Stored<Relationship>>>> SubstitutionsOf(absl::string_view c,
-                                                                                           absl::Time t) override {
-    return facts_->SubstitutionsOf(c, t);
-  }
-  absl::StatusOr<std::vector<Fact>> History(absl::string_view p, absl::Time t) override { return facts_->History(p, t); }
-  uint64_t LastSequence() const override { return facts_->LastSequence(); }
-  AuditStorage& audit_storage() override { return broken_; }
-
- private:
-  class Broken : public SlowStorage {
-   public:
-    Broken() : SlowStorage(absl::ZeroDuration()) {}
-    absl::Status Append(const std::vector<AuditRow>&, absl::string_view, bool) override {
-      return absl::InternalError("disk full");
-    }
-  };
-  std::unique_ptr<FactStore> facts_;
-  Broken broken_;
 };
 
 // Storage whose writes fail while `full` is set, as on a full disk, and whose recovery
@@ -719,9 +701,8 @@ TEST(AuditLog, BufferedFullDiskKeepsWhatItAcceptedAndWritesItLater) {
 
 // An engine over a store whose access log cannot be written, pat-1 treated by clin-1.
 std::unique_ptr<Engine> EngineWithBrokenLog() {
-  Options options;
-  options.store = std::make_unique<BrokenAuditStore>();
-  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Open(std::move(options));
+  absl::StatusOr<std::unique_ptr<Engine>> engine =
+      testing::OpenEngineOnStores(Options(), NewMemoryFactStore(), std::make_unique<BrokenAuditStorage>());
   EXPECT_TRUE(engine.ok()) << engine.status();
   EXPECT_TRUE((*engine)->Record({Treats("clin-1", "pat-1")}).ok());
   return *std::move(engine);
@@ -754,12 +735,12 @@ TEST(AuditLog, CrashInDurableModeLosesNoAcknowledgedRecord) {
     while (lines >> word >> id) acked.insert(id);
 
     auto engine = OpenEngine(dir);
-    absl::StatusOr<AuditVerifyReport> v = engine->audit_log()->Verify();
+    absl::StatusOr<AuditVerifyReport> v = engine->VerifyAccessLog();
     ASSERT_TRUE(v.ok());
     EXPECT_TRUE(v->ok) << v->problem;
     std::set<std::string> logged;
     for (int r = 0; r <= round; ++r) {
-      auto events = engine->audit_log()->PatientAccesses(absl::StrCat("r", r, "-pat"), absl::InfinitePast(), absl::InfiniteFuture(), 1000000);
+      auto events = engine->PatientAccesses(absl::StrCat("r", r, "-pat"), absl::InfinitePast(), absl::InfiniteFuture(), 1000000);
       ASSERT_TRUE(events.ok());
       for (const AuditEvent& e : *events) logged.insert(e.event_id);
     }
@@ -793,10 +774,10 @@ TEST(AuditLog, DecideBatchDecidesAndLogsLikeSingleRequests) {
     EXPECT_EQ(batch[i].decision.reasons, single.decision.reasons);
   }
   absl::StatusOr<std::vector<AuditEvent>> logged =
-      engine->audit_log()->PatientAccesses("pat-1", absl::InfinitePast(), absl::InfiniteFuture(), 1000);
+      engine->PatientAccesses("pat-1", absl::InfinitePast(), absl::InfiniteFuture(), 1000);
   ASSERT_TRUE(logged.ok());
   EXPECT_EQ(logged->size(), 300u);
-  absl::StatusOr<AuditVerifyReport> v = engine->audit_log()->Verify();
+  absl::StatusOr<AuditVerifyReport> v = engine->VerifyAccessLog();
   ASSERT_TRUE(v.ok());
   EXPECT_TRUE(v->ok) << v->problem;
 }

@@ -21,9 +21,11 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "engine/fact_store.h"
+#include "engine/facts/fact_store.h"
+#include "engine/rocksdb/fault_injection.h"
+#include "engine/rocksdb/rocksdb_store.h"
 #include "engine/testing/crash_harness.h"
-#include "engine/testing/raw_store.h"
+#include "engine/rocksdb/raw_store.h"
 #include "engine/toegang.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -110,8 +112,10 @@ TEST(DurableStore, HistoryAsOfAndReplayAroundWithdrawal) {
 
   // Replay: a request dated 2026-06-02, decided with the facts known on 2026-05-01
   // (no withdrawal yet) and with the facts known now.
+  store.reset();
   Options options;
-  options.store = std::move(store);
+  options.db_path = dir;
+  options.clock = TestClock;
   auto engine = Engine::Open(std::move(options));
   ASSERT_TRUE(engine.ok());
   absl::StatusOr<AccessRequest> req = ParseRequestJson(
@@ -434,25 +438,26 @@ TEST(DurableStore, FullDiskIsAnErrorNotACrashAndTheStoreWritesAgainByItself) {
   std::string dir = FreshDir("full_disk");
   DurableStoreOptions o;
   o.clock = TestClock;
-  o.disk_faults = std::make_shared<DiskFaults>();
-  absl::StatusOr<std::unique_ptr<FactStore>> s = OpenDurableFactStore(dir, o);
+  auto faults = std::make_shared<DiskFaults>();
+  absl::StatusOr<DurableStore> s = OpenDurableStoreWithFaults(dir, o, faults);
   ASSERT_TRUE(s.ok()) << s.status();
-  FactStore& store = **s;
+  FactStore& store = *s->facts;
   ASSERT_TRUE(store.Append({F(kPerson)}).ok());
-  o.disk_faults->full = true;
+  faults->full = true;
   absl::StatusOr<uint64_t> refused = store.Append({F(kParent)});
   ASSERT_FALSE(refused.ok());
   EXPECT_THAT(std::string(refused.status().message()), HasSubstr("space"));
   EXPECT_FALSE(store.Health().ok());
   EXPECT_FALSE(store.Append({F(kParent)}).ok());
-  o.disk_faults->full = false;
+  faults->full = false;
   absl::Status health;
   for (int i = 0; i < 300 && !(health = store.Health()).ok(); ++i) absl::SleepFor(absl::Milliseconds(10));
   ASSERT_TRUE(health.ok()) << health;
   absl::StatusOr<uint64_t> written = store.Append({F(kParent)});
   ASSERT_TRUE(written.ok()) << written.status();
   EXPECT_EQ(*written, 2u) << "a refused fact was stored, or a number skipped";
-  s->reset();
+  s->facts.reset();
+  s->access_log.reset();
   auto reopened = Open(dir, false);
   ASSERT_NE(reopened, nullptr);
   EXPECT_EQ(reopened->LastSequence(), 2u);

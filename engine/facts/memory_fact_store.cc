@@ -3,12 +3,10 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "base/sync.h"
-#include "engine/fact_store.h"
+#include "engine/facts/fact_store.h"
 #include "model/fact_index.h"
 
 namespace toegang {
-
-
 namespace {
 
 class MemoryFactStore final : public FactStore {
@@ -76,8 +74,6 @@ class MemoryFactStore final : public FactStore {
     return last_seq_;
   }
 
-  AuditStorage& audit_storage() override { return *audit_; }
-
  private:
   // The patient whose history holds `f` ("" for a coverage, filed under a clinician).
   std::string PatientOf(const Fact& f) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -87,7 +83,6 @@ class MemoryFactStore final : public FactStore {
   }
 
   const ArrivalClock clock_;
-  const std::unique_ptr<AuditStorage> audit_ = NewMemoryAuditStorage();
   mutable Mutex mu_;
   FactIndex index_ ABSL_GUARDED_BY(mu_);
   std::vector<std::pair<std::string, Fact>> log_ ABSL_GUARDED_BY(mu_);  // (patient, fact)

@@ -1,11 +1,9 @@
 // Copyright toegang authors.
 //
 // raw_store.h: test-only raw access to a closed store's RocksDB column families, for
-// tests that must tamper with what is on disk (format version, audit records). The
-// implementation lives in engine/rocksdb_fact_store.cc, the one file that includes
-// RocksDB.
-#ifndef TOEGANG_ENGINE_TESTING_RAW_STORE_H_
-#define TOEGANG_ENGINE_TESTING_RAW_STORE_H_
+// tests that must tamper with what is on disk (format version, audit records).
+#ifndef TOEGANG_ENGINE_ROCKSDB_RAW_STORE_H_
+#define TOEGANG_ENGINE_ROCKSDB_RAW_STORE_H_
 
 #include <string>
 
@@ -24,4 +22,4 @@ absl::StatusOr<std::string> RawGetForTesting(const std::string& path, const std:
 
 }  // namespace toegang::testing
 
-#endif  // TOEGANG_ENGINE_TESTING_RAW_STORE_H_
+#endif  // TOEGANG_ENGINE_ROCKSDB_RAW_STORE_H_

@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/sync.h"
-#include "engine/audit_storage.h"
+#include "engine/audit/audit_storage.h"
 
 namespace toegang {
 namespace {

@@ -2,8 +2,8 @@
 //
 // record_cache.h (internal): a bounded, sharded LRU of immutable values by string key —
 // the hot cache in front of the durable store. Thread-safe.
-#ifndef TOEGANG_ENGINE_RECORD_CACHE_H_
-#define TOEGANG_ENGINE_RECORD_CACHE_H_
+#ifndef TOEGANG_ENGINE_FACTS_RECORD_CACHE_H_
+#define TOEGANG_ENGINE_FACTS_RECORD_CACHE_H_
 
 #include <array>
 #include <list>
@@ -75,4 +75,4 @@ class RecordCache {
 
 }  // namespace toegang
 
-#endif  // TOEGANG_ENGINE_RECORD_CACHE_H_
+#endif  // TOEGANG_ENGINE_FACTS_RECORD_CACHE_H_

@@ -1,5 +1,5 @@
 // Copyright toegang authors.
-#include "engine/audit_log.h"
+#include "engine/audit/audit_log.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>

@@ -16,7 +16,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "engine/fact_store.h"
+#include "engine/rocksdb/rocksdb_store.h"
 #include "engine/testing/crash_harness.h"
 #include "gtest/gtest.h"
 

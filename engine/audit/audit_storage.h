@@ -1,12 +1,12 @@
 // Copyright toegang authors.
 //
-// audit_storage.h (internal): where the access log's entries live. The durable
-// implementation is in engine/rocksdb_fact_store.cc (the store's `audit` and
-// `audit_by_patient` column families); NewMemoryAuditStorage() is its in-memory twin.
-// The chain, the queue and verification are engine/audit_log.h's business: storage only
-// keeps bytes, atomically.
-#ifndef TOEGANG_ENGINE_AUDIT_STORAGE_H_
-#define TOEGANG_ENGINE_AUDIT_STORAGE_H_
+// audit_storage.h: where the access log's entries live. The durable implementation is
+// engine/rocksdb/rocksdb_audit_storage.cc (the store's `audit` and `audit_by_patient`
+// column families); NewMemoryAuditStorage() is its in-memory twin. The chain, the
+// queue and verification are audit_log.h's business: storage only keeps bytes,
+// atomically. Implementations are safe to share between threads.
+#ifndef TOEGANG_ENGINE_AUDIT_AUDIT_STORAGE_H_
+#define TOEGANG_ENGINE_AUDIT_AUDIT_STORAGE_H_
 
 #include <cstdint>
 #include <functional>
@@ -77,4 +77,4 @@ std::unique_ptr<AuditStorage> NewMemoryAuditStorage();
 
 }  // namespace toegang
 
-#endif  // TOEGANG_ENGINE_AUDIT_STORAGE_H_
+#endif  // TOEGANG_ENGINE_AUDIT_AUDIT_STORAGE_H_

@@ -3,8 +3,8 @@
 // fact_codec.h (internal): a Fact as the FlatBuffer the store keeps (schemas/fact.fbs),
 // and back. Decoding runs the FlatBuffers Verifier first: bytes from disk are never
 // trusted.
-#ifndef TOEGANG_ENGINE_FACT_CODEC_H_
-#define TOEGANG_ENGINE_FACT_CODEC_H_
+#ifndef TOEGANG_ENGINE_FACTS_FACT_CODEC_H_
+#define TOEGANG_ENGINE_FACTS_FACT_CODEC_H_
 
 #include <string>
 
@@ -23,4 +23,4 @@ absl::StatusOr<Fact> DecodeFact(absl::string_view bytes);
 
 }  // namespace toegang
 
-#endif  // TOEGANG_ENGINE_FACT_CODEC_H_
+#endif  // TOEGANG_ENGINE_FACTS_FACT_CODEC_H_

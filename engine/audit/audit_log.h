@@ -28,8 +28,8 @@
 // listed under its patient, every entry pointing at a record of that patient.
 //
 // Thread-safe.
-#ifndef TOEGANG_ENGINE_AUDIT_LOG_H_
-#define TOEGANG_ENGINE_AUDIT_LOG_H_
+#ifndef TOEGANG_ENGINE_AUDIT_AUDIT_LOG_H_
+#define TOEGANG_ENGINE_AUDIT_AUDIT_LOG_H_
 
 #include <cstdint>
 #include <memory>
@@ -42,8 +42,8 @@
 #include "absl/types/span.h"
 #include "absl/time/time.h"
 #include "base/sync.h"
-#include "engine/audit_storage.h"
-#include "engine/fact_store.h"
+#include "engine/audit/audit_storage.h"
+#include "engine/facts/fact_store.h"
 #include "model/request.h"
 
 namespace toegang {
@@ -221,4 +221,4 @@ absl::StatusOr<AuditEvent> DecodeAuditBody(absl::string_view body);
 
 }  // namespace toegang
 
-#endif  // TOEGANG_ENGINE_AUDIT_LOG_H_
+#endif  // TOEGANG_ENGINE_AUDIT_AUDIT_LOG_H_

@@ -1,5 +1,5 @@
 // Copyright toegang authors.
-#include "engine/fact_store.h"
+#include "engine/facts/fact_store.h"
 
 namespace toegang {
 

@@ -1,5 +1,5 @@
 // Copyright toegang authors.
-#include "engine/fact_codec.h"
+#include "engine/facts/fact_codec.h"
 
 #include <cstring>
 #include <vector>

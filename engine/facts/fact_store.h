@@ -1,0 +1,71 @@
+// Copyright toegang authors.
+//
+// fact_store.h: where facts live. Two implementations: the memory store below (tests,
+// and `decide --facts FILE`) and the durable one (engine/rocksdb/rocksdb_store.h).
+//
+// Facts are history (DOMAIN D40): Append never overwrites; every fact gets the next
+// sequence number and its arrival instant. Reads "as of" an instant see only facts
+// that had arrived by then, so any past decision can be replayed exactly.
+//
+// Implementations are safe to share between threads.
+#ifndef TOEGANG_ENGINE_FACTS_FACT_STORE_H_
+#define TOEGANG_ENGINE_FACTS_FACT_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "model/facts.h"
+#include "model/patient_record.h"
+
+namespace toegang {
+
+class FactStore {
+ public:
+  virtual ~FactStore() = default;
+
+  // Appends `facts` atomically: all of them, or (on any invalid fact) none, with the
+  // 1-based position of the first bad fact as "fact N: ..." and as data
+  // (model/facts.h FactPositionOf). Stamps sequence numbers
+  // and the arrival instant. Returns the last sequence number. Durable when it
+  // returns OK, for a durable store.
+  virtual absl::StatusOr<uint64_t> Append(std::vector<Fact> facts) = 0;
+
+  // Every fact about `patient` that had arrived by `as_of`. The record is an
+  // immutable snapshot: later appends do not change it.
+  virtual absl::StatusOr<std::shared_ptr<const PatientRecord>> Patient(
+      absl::string_view patient, absl::Time as_of = absl::InfiniteFuture()) = 0;
+
+  // The substitute_for relationships of `clinician` that had arrived by `as_of`, as an
+  // immutable snapshot (shared with the cache: no copy per decision).
+  virtual absl::StatusOr<std::shared_ptr<const std::vector<Stored<Relationship>>>> SubstitutionsOf(
+      absl::string_view clinician, absl::Time as_of = absl::InfiniteFuture()) = 0;
+
+  // The patient's facts in arrival order, as the store knew them at `as_of`.
+  virtual absl::StatusOr<std::vector<Fact>> History(absl::string_view patient,
+                                                    absl::Time as_of = absl::InfiniteFuture()) = 0;
+
+  // The last sequence number given out (0: empty store).
+  virtual uint64_t LastSequence() const = 0;
+
+  // OK while the store can write; otherwise the error that stops it (a full disk, an
+  // I/O error). A durable store in error first tries to recover (RocksDB's Resume),
+  // at most once a second, so it heals by itself once the cause is gone.
+  virtual absl::Status Health() { return absl::OkStatus(); }
+};
+
+// The clock that stamps arrival. Tests inject their own; `decide --facts FILE` uses one
+// that returns InfinitePast (facts from a file have no arrival, DOMAIN D19).
+using ArrivalClock = absl::Time (*)();
+absl::Time WallClock();
+absl::Time NoArrivalClock();
+
+// An in-memory store with the same semantics as the durable one.
+std::unique_ptr<FactStore> NewMemoryFactStore(ArrivalClock clock = WallClock);
+
+}  // namespace toegang
+
+#endif  // TOEGANG_ENGINE_FACTS_FACT_STORE_H_

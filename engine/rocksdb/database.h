@@ -1,0 +1,172 @@
+// Copyright toegang authors.
+//
+// database.h (internal): the one RocksDB database behind a durable store — opening it
+// (with every refusal rocksdb_store.h lists), writing to it, and healing after a failed
+// write. The fact store (rocksdb_fact_store.cc) and the access log's storage
+// (rocksdb_audit_storage.cc) are two views of one Database.
+//
+// A write that fails (a full disk, an I/O error) makes the database refuse writes
+// (sticky) until Recover() succeeds: RocksDB's Resume, and when RocksDB holds the error
+// unrecoverable (a failed write-ahead log write is, in RocksDB 7.8) a reopen, as a
+// restart would: the write-ahead log is replayed up to the failed write, which was
+// never acknowledged, and checked against what was. Recover tries at most once a
+// second. Memory and disk never disagree.
+//
+// After every synced write and before answering, the caller records what it wrote as
+// acknowledged (TOEGANG-ACK, ack_record.h), so a store whose write-ahead log was
+// damaged or removed is refused when opened instead of coming back shorter.
+//
+// Thread-safe.
+#ifndef TOEGANG_ENGINE_ROCKSDB_DATABASE_H_
+#define TOEGANG_ENGINE_ROCKSDB_DATABASE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "base/sync.h"
+#include "engine/rocksdb/ack_record.h"
+#include "engine/rocksdb/layout.h"
+#include "engine/rocksdb/rocksdb_store.h"
+#include "rocksdb/cache.h"
+#include "rocksdb/db.h"
+#include "rocksdb/env.h"
+#include "rocksdb/file_system.h"
+#include "rocksdb/write_batch.h"
+
+namespace toegang {
+
+// Wraps the file system the database writes through (fault_injection.h).
+using FileSystemWrap = std::function<std::shared_ptr<rocksdb::FileSystem>(std::shared_ptr<rocksdb::FileSystem>)>;
+
+class Database {
+ public:
+  // Opens the store at `path`: the primary (read-write) or, with options.read_only, a
+  // secondary that reads beside a running primary. `wrap`, when set, wraps the file
+  // system (tests inject a full disk through it).
+  static absl::StatusOr<std::shared_ptr<Database>> Open(const std::string& path, const DurableStoreOptions& options,
+                                                        FileSystemWrap wrap = nullptr);
+  ~Database();
+
+  const DurableStoreOptions& options() const { return options_; }
+  bool read_only() const { return options_.read_only; }
+  // The last fact sequence the store held when opened.
+  uint64_t facts_at_open() const { return facts_at_open_; }
+
+  // The database as it is now, kept open (not reopened) while this lives. Never hold
+  // one across a call to Write or Recover.
+  class Use {
+   public:
+    explicit Use(const Database& d) ABSL_SHARED_LOCK_FUNCTION(d.db_mu_) : d_(d) { d_.db_mu_.ReaderLock(); }
+    ~Use() ABSL_UNLOCK_FUNCTION() { d_.db_mu_.ReaderUnlock(); }
+    Use(const Use&) = delete;
+    Use& operator=(const Use&) = delete;
+
+    // False after a reopen failed: every read then fails with Closed().
+    bool open() const { return d_.db_ != nullptr; }
+    // REQUIRES: open().
+    rocksdb::DB* db() const { return d_.db_.get(); }
+    rocksdb::ColumnFamilyHandle* cf(rocksdb_layout::Cf cf) const { return d_.handles_[cf]; }
+    // Which opening of the database this is: a batch built here is written only to it.
+    uint64_t instance() const { return d_.db_instance_; }
+
+   private:
+    const Database& d_;
+  };
+
+  // Writes `batch`, built under a Use of `instance`; synced when `sync`. Refused while
+  // the database is in error (see above), and when it was reopened since the batch was
+  // built. A failed write puts the database in error, saying it was `what`.
+  // REQUIRES: no Use held by this thread.
+  absl::Status Write(rocksdb::WriteBatch* batch, bool sync, uint64_t instance, absl::string_view what)
+      ABSL_LOCKS_EXCLUDED(db_mu_, mu_);
+
+  // Records a synced write as acknowledged (facts up to `facts`, access-log records up
+  // to `audit`; 0 leaves one as it is). A failure to record it is kept for Health: the
+  // write itself stands.
+  void Acknowledge(uint64_t facts, uint64_t audit) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // OK when the database can write; otherwise tries to make it (at most once a second)
+  // and returns the error that still stops it.
+  // REQUIRES: no Use held by this thread.
+  absl::Status Recover() ABSL_LOCKS_EXCLUDED(db_mu_, mu_);
+
+  // Recover's answer, and then whether acknowledgements are being recorded.
+  absl::Status Health() ABSL_LOCKS_EXCLUDED(db_mu_, mu_);
+
+  static absl::Status Closed();
+  static absl::Status ReadOnlyError();
+
+ private:
+  // What the store held when opened, and what it had acknowledged.
+  struct Inventory {
+    int format = 0;       // 0: no format version recorded
+    uint64_t facts = 0;   // last fact sequence
+    uint64_t audit = 0;   // last access-log record
+    bool empty = true;    // no key in any column family
+  };
+  enum class DirState { kNone, kStore, kDamaged, kNotDirectory };
+
+  Database(std::string path, const DurableStoreOptions& o, FileSystemWrap wrap)
+      : path_(std::move(path)), options_(o), wrap_(std::move(wrap)) {}
+
+  // Opening, in the order OpenPrimary takes the steps.
+  absl::Status OpenPrimary();
+  DirState Inspect(std::string* found);
+  absl::Status MakePrivateDir();
+  absl::Status Create();
+  absl::Status OpenExisting();
+  absl::StatusOr<Inventory> ReadOnlyInventory(const std::vector<std::string>& names);
+  absl::Status OpenReadWrite(const std::vector<std::string>& names);
+  absl::Status Upgrade(int from);
+  absl::Status AdoptAcknowledged(const Inventory& inv);
+  absl::Status OpenSecondary();
+  absl::StatusOr<Inventory> TakeInventory(rocksdb::DB* db, const std::vector<rocksdb::ColumnFamilyHandle*>& handles);
+  absl::Status CheckFormat(const Inventory& inv, bool had_facts_cf);
+  absl::Status CheckAcknowledged(const Inventory& inv, const std::optional<Acknowledged>& ack);
+  rocksdb::DBOptions DbOptions(const std::string& info_log_path);
+  std::vector<rocksdb::ColumnFamilyDescriptor> ColumnFamilies(const std::vector<std::string>& existing,
+                                                              bool for_reading = false);
+  absl::Status Explain(const rocksdb::Status& s) const;
+
+  // REQUIRES: mu_ held and sticky_ set.
+  void TryRecoverLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // REQUIRES: mu_ held. Closes the database and opens it again.
+  absl::Status ReopenLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // REQUIRES: db_mu_ held exclusively, or the database not yet shared.
+  void CloseDb();
+
+  const std::string path_;
+  const DurableStoreOptions options_;
+  const FileSystemWrap wrap_;
+  std::unique_ptr<rocksdb::Env> env_;  // owner-only files (and tests' faults); outlives db_
+  rocksdb::DBOptions db_options_;
+  std::shared_ptr<rocksdb::Cache> block_cache_;
+  uint64_t facts_at_open_ = 0;
+  std::unique_ptr<AckRecord> ack_;  // null when read_only
+  std::string secondary_dir_;       // read_only: the scratch directory
+
+  // The database, reopened (ReopenLocked) after a write error RocksDB cannot resume
+  // from. Readers hold db_mu_ shared while they use it.
+  mutable SharedMutex db_mu_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // in rocksdb_layout::Cf order
+  uint64_t db_instance_ = 0;                           // bumped by every reopen
+
+  // Lock order: mu_, then db_mu_.
+  mutable Mutex mu_;
+  absl::Status sticky_ ABSL_GUARDED_BY(mu_);  // the write error that stops writes
+  absl::Time last_recovery_attempt_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  absl::Status ack_error_ ABSL_GUARDED_BY(mu_);
+  uint64_t facts_written_ ABSL_GUARDED_BY(mu_) = 0;  // a reopen must find at least these
+};
+
+}  // namespace toegang
+
+#endif  // TOEGANG_ENGINE_ROCKSDB_DATABASE_H_

@@ -1,0 +1,64 @@
+// Copyright toegang authors.
+#include "engine/rocksdb/raw_store.h"
+
+#include <memory>
+#include <vector>
+
+#include "engine/rocksdb/layout.h"
+#include "rocksdb/db.h"
+
+namespace toegang::testing {
+
+namespace {
+
+// Opens the closed store at `path` with all its column families; calls `use(db, handle
+// of cf)` and closes it again.
+template <typename Use>
+absl::Status WithRawStore(const std::string& path, const std::string& cf, bool read_only, Use use) {
+  rocksdb::DBOptions o;
+  std::vector<std::string> names;
+  rocksdb::Status s = rocksdb::DB::ListColumnFamilies(o, path, &names);
+  if (!s.ok()) return absl::InternalError(s.ToString());
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+  for (const std::string& n : names) {
+    rocksdb::ColumnFamilyOptions cfo;
+    if (n == "facts") cfo.prefix_extractor = std::make_shared<::toegang::rocksdb_layout::OwnerPrefix>();
+    cfs.push_back({n, cfo});
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  s = read_only ? rocksdb::DB::OpenForReadOnly(o, path, cfs, &handles, &raw)
+                : rocksdb::DB::Open(o, path, cfs, &handles, &raw);
+  if (!s.ok()) return absl::InternalError(s.ToString());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  s = rocksdb::Status::NotFound("no column family " + cf);
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == cf) s = use(db.get(), handles[i]);
+  }
+  for (auto* handle : handles) db->DestroyColumnFamilyHandle(handle);
+  if (!read_only) db->Close().PermitUncheckedError();
+  if (s.IsNotFound()) return absl::NotFoundError(s.ToString());
+  return s.ok() ? absl::OkStatus() : absl::InternalError(s.ToString());
+}
+
+}  // namespace
+
+absl::Status RawPutForTesting(const std::string& path, const std::string& cf, const std::string& key,
+                              const std::string& value, bool erase) {
+  return WithRawStore(path, cf, /*read_only=*/false, [&](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* h) {
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    return erase ? db->Delete(wo, h, key) : db->Put(wo, h, key, value);
+  });
+}
+
+absl::StatusOr<std::string> RawGetForTesting(const std::string& path, const std::string& cf, const std::string& key) {
+  std::string value;
+  absl::Status s = WithRawStore(path, cf, /*read_only=*/true, [&](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* h) {
+    return db->Get(rocksdb::ReadOptions(), h, key, &value);
+  });
+  if (!s.ok()) return s;
+  return value;
+}
+
+}  // namespace toegang::testing

@@ -1,0 +1,177 @@
+// Copyright toegang authors.
+//
+// The access log's entries in a durable store (layout.h: the `audit` and
+// `audit_by_patient` column families, and the head and checkpoint keys). The chain and
+// its checks are engine/audit's; this keeps bytes, atomically.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "engine/rocksdb/stores.h"
+#include "model/status_macros.h"
+
+namespace toegang {
+namespace {
+
+using namespace rocksdb_layout;  // NOLINT: the layout's names are this file's vocabulary
+
+class RocksDbAuditStorage final : public AuditStorage {
+ public:
+  explicit RocksDbAuditStorage(std::shared_ptr<Database> db) : db_(std::move(db)) {}
+
+  absl::Status Append(const std::vector<AuditRow>& rows, absl::string_view head_hash, bool sync) override {
+    if (rows.empty()) return absl::OkStatus();
+    if (db_->read_only()) return Database::ReadOnlyError();
+    rocksdb::WriteBatch batch;
+    uint64_t instance = 0;
+    {
+      Database::Use use(*db_);
+      if (!use.open()) return Database::Closed();
+      instance = use.instance();
+      for (const AuditRow& r : rows) {
+        batch.Put(use.cf(kAudit), BigEndian64(r.seq), r.entry);
+        batch.Put(use.cf(kAuditIndex), AuditIndexKey(r.patient, r.at_us, r.seq), "");
+      }
+      batch.Put(use.cf(kDefault), kAuditHeadKey, absl::StrCat(BigEndian64(rows.back().seq), head_hash));
+    }
+    TOEGANG_RETURN_IF_ERROR(db_->Write(&batch, sync, instance, "writing the access log"));
+    if (sync) db_->Acknowledge(0, rows.back().seq);
+    return absl::OkStatus();
+  }
+
+  absl::Status Recover() override { return db_->Recover(); }
+
+  absl::Status ReadHead(uint64_t* last_seq, std::string* head_hash) override {
+    Database::Use use(*db_);
+    if (!use.open()) return Database::Closed();
+    std::string v;
+    rocksdb::Status s = use.db()->Get(rocksdb::ReadOptions(), use.cf(kDefault), kAuditHeadKey, &v);
+    if (s.IsNotFound()) {
+      *last_seq = 0;
+      head_hash->clear();
+      return absl::OkStatus();
+    }
+    if (!s.ok()) return FromRocks(s, "reading the access log head");
+    if (v.size() < 8) return absl::DataLossError("the access log head is corrupt");
+    *last_seq = ReadBigEndian64(v);
+    *head_hash = v.substr(8);
+    return absl::OkStatus();
+  }
+  absl::Status ScanChain(const AuditVisitor& visit) override {
+    Database::Use use(*db_);
+    if (!use.open()) return Database::Closed();
+    std::unique_ptr<rocksdb::Iterator> it(use.db()->NewIterator(rocksdb::ReadOptions(), use.cf(kAudit)));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (it->key().size() != 8) return absl::DataLossError("an access log key is corrupt");
+      absl::Status s = visit(ReadBigEndian64(absl::string_view(it->key().data(), 8)),
+                             absl::string_view(it->value().data(), it->value().size()));
+      if (!s.ok()) return s;
+    }
+    return FromRocks(it->status(), "reading the access log");
+  }
+
+  absl::Status ScanPatient(absl::string_view patient, int64_t from_us, int64_t until_us,
+                           const AuditVisitor& visit) override {
+    Database::Use use(*db_);
+    if (!use.open()) return Database::Closed();
+    const std::string prefix = absl::StrCat(patient, absl::string_view("\0", 1));
+    const std::string lower = AuditIndexKey(patient, from_us, 0);
+    const std::string upper = AuditIndexKey(patient, until_us, 0);  // first key at `until`
+    std::unique_ptr<rocksdb::Iterator> it(use.db()->NewIterator(rocksdb::ReadOptions(), use.cf(kAuditIndex)));
+    for (it->SeekForPrev(upper); it->Valid(); it->Prev()) {
+      absl::string_view key(it->key().data(), it->key().size());
+      if (key == upper) continue;
+      if (!absl::StartsWith(key, prefix) || key < lower) break;
+      if (key.size() != prefix.size() + 16) {
+        return absl::DataLossError(absl::StrCat("the access log index holds a malformed key under this patient"));
+      }
+      uint64_t seq = ReadBigEndian64(key.substr(prefix.size() + 8));
+      std::string entry;
+      rocksdb::Status g = use.db()->Get(rocksdb::ReadOptions(), use.cf(kAudit), BigEndian64(seq), &entry);
+      if (g.IsNotFound()) {
+        return absl::DataLossError(absl::StrCat("access log record ", seq, " is indexed but missing"));
+      }
+      if (!g.ok()) return FromRocks(g, "reading the access log");
+      absl::Status s = visit(seq, entry);
+      if (!s.ok()) return s;
+    }
+    return FromRocks(it->status(), "reading the access log index");
+  }
+
+  absl::Status Purge(const std::vector<AuditRow>& rows, absl::string_view checkpoint) override {
+    if (db_->read_only()) return Database::ReadOnlyError();
+    rocksdb::WriteBatch batch;
+    uint64_t instance = 0;
+    {
+      Database::Use use(*db_);
+      if (!use.open()) return Database::Closed();
+      instance = use.instance();
+      for (const AuditRow& r : rows) {
+        batch.Delete(use.cf(kAudit), BigEndian64(r.seq));
+        batch.Delete(use.cf(kAuditIndex), AuditIndexKey(r.patient, r.at_us, r.seq));
+      }
+      batch.Put(use.cf(kDefault), kAuditCheckpointKey, std::string(checkpoint));
+    }
+    return db_->Write(&batch, /*sync=*/true, instance, "purging the access log");
+  }
+
+  absl::StatusOr<std::string> ReadCheckpoint() override {
+    Database::Use use(*db_);
+    if (!use.open()) return Database::Closed();
+    std::string v;
+    rocksdb::Status s = use.db()->Get(rocksdb::ReadOptions(), use.cf(kDefault), kAuditCheckpointKey, &v);
+    if (s.IsNotFound()) return std::string();
+    if (!s.ok()) return FromRocks(s, "reading the access log checkpoint");
+    return v;
+  }
+
+  absl::StatusOr<std::string> ReadEntry(uint64_t seq) override {
+    Database::Use use(*db_);
+    if (!use.open()) return Database::Closed();
+    std::string v;
+    rocksdb::Status s = use.db()->Get(rocksdb::ReadOptions(), use.cf(kAudit), BigEndian64(seq), &v);
+    if (s.IsNotFound()) return absl::NotFoundError(absl::StrCat("no access log record ", seq));
+    if (!s.ok()) return FromRocks(s, "reading the access log");
+    return v;
+  }
+
+  absl::Status ScanIndex(const AuditIndexVisitor& visit) override {
+    Database::Use use(*db_);
+    if (!use.open()) return Database::Closed();
+    std::unique_ptr<rocksdb::Iterator> it(use.db()->NewIterator(rocksdb::ReadOptions(), use.cf(kAuditIndex)));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      absl::string_view patient;
+      int64_t at_us = 0;
+      uint64_t seq = 0;
+      if (!ParseAuditIndexKey(absl::string_view(it->key().data(), it->key().size()), &patient, &at_us, &seq)) {
+        return absl::DataLossError("the access log index holds a malformed key");
+      }
+      absl::Status s = visit(patient, at_us, seq);
+      if (!s.ok()) return s;
+    }
+    return FromRocks(it->status(), "reading the access log index");
+  }
+
+  absl::StatusOr<bool> HasIndexEntry(absl::string_view patient, int64_t at_us, uint64_t seq) override {
+    Database::Use use(*db_);
+    if (!use.open()) return Database::Closed();
+    std::string v;
+    rocksdb::Status s = use.db()->Get(rocksdb::ReadOptions(), use.cf(kAuditIndex), AuditIndexKey(patient, at_us, seq), &v);
+    if (s.IsNotFound()) return false;
+    if (!s.ok()) return FromRocks(s, "reading the access log index");
+    return true;
+  }
+
+ private:
+  const std::shared_ptr<Database> db_;
+};
+
+}  // namespace
+
+std::unique_ptr<AuditStorage> NewRocksDbAuditStorage(std::shared_ptr<Database> db) {
+  return std::make_unique<RocksDbAuditStorage>(std::move(db));
+}
+
+}  // namespace toegang

@@ -1,0 +1,298 @@
+// Copyright toegang authors.
+//
+// The facts of a durable store (layout.h: the `facts` and `ids` column families).
+//
+// Writes: a queue of writers as in LevelDB's DBImpl::Write. The writer at the head
+// takes every queued batch as one group (BuildGroup validates each on its own and
+// merges the valid ones into one WriteBatch with the new last_seq), writes it with
+// sync=true so concurrent appends share one fsync (WriteGroup), and then tells the
+// group (FinishGroup). A failed write stops appends until the database recovers
+// (database.h).
+//
+// Reads: decoded, immutable PatientRecords in a bounded LRU, invalidated on write.
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "base/sync.h"
+#include "engine/facts/fact_codec.h"
+#include "engine/facts/record_cache.h"
+#include "engine/rocksdb/stores.h"
+#include "model/fact_index.h"
+
+namespace toegang {
+namespace {
+
+using namespace rocksdb_layout;  // NOLINT: the layout's names are this file's vocabulary
+
+class RocksDbFactStore final : public FactStore {
+ public:
+  explicit RocksDbFactStore(std::shared_ptr<Database> db)
+      : db_(std::move(db)),
+        clock_(db_->options().clock),
+        last_seq_(db_->facts_at_open()),
+        record_cache_(db_->options().record_cache_entries),
+        coverage_cache_(db_->options().record_cache_entries / 4 + 16) {}
+
+  absl::StatusOr<uint64_t> Append(std::vector<Fact> facts) override {
+    if (db_->read_only()) return Database::ReadOnlyError();
+    Writer w(&facts);
+    MutexLock lock(&mu_);
+    writers_.push_back(&w);
+    while (!w.done && &w != writers_.front()) writers_cv_.Wait(&mu_);
+    if (w.done) return w.result;
+
+    // This writer leads: the whole queue is one group.
+    Group group;
+    group.writers.assign(writers_.begin(), writers_.end());
+    absl::Status healthy = db_->Recover();
+    if (!healthy.ok()) {
+      for (Writer* g : group.writers) g->result = healthy;
+    } else if (BuildGroup(&group)) {
+      // Written with the lock released, so the next group can queue up meanwhile.
+      mu_.Unlock();
+      absl::Status written = WriteGroup(&group);
+      mu_.Lock();
+      FinishGroup(group, written);
+    }
+    for (size_t i = 0; i < group.writers.size(); ++i) {
+      writers_.front()->done = true;
+      writers_.pop_front();
+    }
+    writers_cv_.SignalAll();
+    return w.result;
+  }
+
+  absl::StatusOr<std::shared_ptr<const PatientRecord>> Patient(absl::string_view patient, absl::Time as_of) override {
+    const bool current = as_of == absl::InfiniteFuture();
+    std::string prefix = PatientPrefix(patient);
+    if (current) {
+      if (auto hit = record_cache_.Get(prefix)) return hit;
+    }
+    uint64_t generation = generation_.load(std::memory_order_acquire);
+    auto rec = std::make_shared<PatientRecord>();
+    rec->patient = std::string(patient);
+    absl::Status s = Scan(prefix, as_of, [&](Fact f) {
+      rec->Add(f);
+      return absl::OkStatus();
+    });
+    if (!s.ok()) return s;
+    std::shared_ptr<const PatientRecord> out = std::move(rec);
+    if (current && generation == generation_.load(std::memory_order_acquire)) record_cache_.Put(prefix, out);
+    return out;
+  }
+
+  absl::StatusOr<std::shared_ptr<const std::vector<Stored<Relationship>>>> SubstitutionsOf(
+      absl::string_view clinician, absl::Time as_of) override {
+    const bool current = as_of == absl::InfiniteFuture();
+    std::string prefix = ClinicianPrefix(clinician);
+    if (current) {
+      if (auto hit = coverage_cache_.Get(prefix)) return hit;
+    }
+    uint64_t generation = generation_.load(std::memory_order_acquire);
+    auto subs = std::make_shared<std::vector<Stored<Relationship>>>();
+    absl::Status s = Scan(prefix, as_of, [&](Fact f) {
+      const Relationship* r = std::get_if<Relationship>(&f.body);
+      if (r == nullptr) return absl::DataLossError("a coverage key holds no relationship");
+      subs->push_back({*r, f.provenance});
+      return absl::OkStatus();
+    });
+    if (!s.ok()) return s;
+    std::shared_ptr<const std::vector<Stored<Relationship>>> out = std::move(subs);
+    if (current && generation == generation_.load(std::memory_order_acquire)) coverage_cache_.Put(prefix, out);
+    return out;
+  }
+
+  absl::StatusOr<std::vector<Fact>> History(absl::string_view patient, absl::Time as_of) override {
+    std::vector<Fact> out;
+    absl::Status s = Scan(PatientPrefix(patient), as_of, [&](Fact f) {
+      out.push_back(std::move(f));
+      return absl::OkStatus();
+    });
+    if (!s.ok()) return s;
+    return out;
+  }
+
+  uint64_t LastSequence() const override {
+    MutexLock lock(&mu_);
+    return last_seq_;
+  }
+
+  absl::Status Health() override { return db_->Health(); }
+
+ private:
+  struct Writer {
+    explicit Writer(std::vector<Fact>* f) : facts(f) {}
+    std::vector<Fact>* facts;
+    absl::StatusOr<uint64_t> result = uint64_t{0};
+    bool done = false;
+  };
+
+  // One leader's write: its writers, and what BuildGroup made of their batches.
+  struct Group {
+    std::vector<Writer*> writers;
+    rocksdb::WriteBatch batch;
+    uint64_t last_seq = 0;              // after the group
+    uint64_t instance = 0;              // the database opening the batch was built for
+    std::vector<std::string> touched;   // cache keys the group changes
+  };
+
+  // Validates each writer's batch on its own (a bad batch leaves no trace in the
+  // group), numbers and stamps the valid ones, and puts them in group->batch. False
+  // when nothing is left to write (every writer has its result).
+  // REQUIRES: mu_ held.
+  bool BuildGroup(Group* group) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    // The database is not reopened while the batch is built for it (its column family
+    // handles); WriteGroup writes it only to the same opening.
+    Database::Use use(*db_);
+    if (!use.open()) {
+      for (Writer* g : group->writers) g->result = Database::Closed();
+      return false;
+    }
+    group->instance = use.instance();
+    const StoredIds known(use);
+    BatchIds accepted;  // what the group's batches accepted so far add
+    uint64_t seq = last_seq_;
+    const absl::Time arrival = clock_();
+    bool any = false;
+    for (Writer* g : group->writers) {
+      BatchIds mine;
+      absl::Status bad = CheckBatch(*g->facts, known, accepted, &mine);
+      if (!bad.ok()) {
+        g->result = bad;
+        continue;
+      }
+      accepted.Merge(mine);
+      for (Fact& f : *g->facts) {
+        f.provenance.seq = ++seq;
+        f.provenance.arrival = arrival;
+        AddToBatch(use, f, accepted, group);
+      }
+      g->result = seq;
+      any = true;
+    }
+    if (any) group->batch.Put(use.cf(kDefault), kLastSeqKey, BigEndian64(seq));
+    group->last_seq = seq;
+    return any;
+  }
+
+  // Writes the group's batch, synced, and records it as acknowledged before anyone is
+  // told. REQUIRES: mu_ not held (the next group queues meanwhile).
+  absl::Status WriteGroup(Group* group) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::Status written = db_->Write(&group->batch, /*sync=*/true, group->instance, "writing facts");
+    if (written.ok()) db_->Acknowledge(group->last_seq, 0);
+    return written;
+  }
+
+  // Tells the group's writers, and makes the written facts visible to readers.
+  // REQUIRES: mu_ held.
+  void FinishGroup(const Group& group, const absl::Status& written) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!written.ok()) {
+      for (Writer* g : group.writers) {
+        if (g->result.ok()) g->result = written;
+      }
+      return;
+    }
+    last_seq_ = group.last_seq;
+    generation_.fetch_add(1, std::memory_order_release);
+    for (const std::string& key : group.touched) {
+      if (key[0] == 'p') {
+        record_cache_.Erase(key);
+      } else {
+        coverage_cache_.Erase(key);
+      }
+    }
+  }
+
+  // The store's ids, as CheckBatch (model/fact_index.h) asks them.
+  class StoredIds final : public KnownIds {
+   public:
+    explicit StoredIds(const Database::Use& use) : use_(use) {}
+    absl::StatusOr<bool> Taken(const std::string& key) const override {
+      std::string ignored;
+      rocksdb::Status s = use_.db()->Get(rocksdb::ReadOptions(), use_.cf(kIds), key, &ignored);
+      if (s.IsNotFound()) return false;
+      if (!s.ok()) return FromRocks(s, "checking its id");
+      return true;
+    }
+    absl::StatusOr<std::optional<std::string>> PatientOfTarget(absl::string_view id) const override {
+      std::string patient;
+      rocksdb::Status s = use_.db()->Get(rocksdb::ReadOptions(), use_.cf(kIds), absl::StrCat("w:", id), &patient);
+      if (s.IsNotFound()) return std::optional<std::string>();
+      if (!s.ok()) return FromRocks(s, "checking what it withdraws");
+      return std::optional<std::string>(std::move(patient));
+    }
+
+   private:
+    const Database::Use& use_;
+  };
+
+  // REQUIRES: `accepted` includes the batch of `f`, which CheckBatch accepted.
+  void AddToBatch(const Database::Use& use, const Fact& f, const BatchIds& accepted, Group* group)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    std::string withdrawal_patient;
+    if (const auto* w = std::get_if<Withdrawal>(&f.body)) {
+      if (const std::string* p = accepted.PatientOf(w->target)) {
+        withdrawal_patient = *p;
+      } else {
+        use.db()->Get(rocksdb::ReadOptions(), use.cf(kIds), absl::StrCat("w:", w->target), &withdrawal_patient)
+            .PermitUncheckedError();  // CheckBatch read it just before, under the same lock
+      }
+    }
+    const FactOwner owner_of = OwnerOf(f.body, withdrawal_patient);
+    // The key prefix this fact is filed under.
+    std::string owner =
+        owner_of.kind == FactOwner::Kind::kClinician ? ClinicianPrefix(owner_of.id) : PatientPrefix(owner_of.id);
+    group->batch.Put(use.cf(kFacts), absl::StrCat(owner, BigEndian64(f.provenance.seq)),
+                     EncodeFact(f, withdrawal_patient));
+    std::string key = UniqueIdKey(f.body);
+    if (!key.empty()) {
+      group->batch.Put(use.cf(kIds), key, IsWithdrawable(f.body) ? *FactPatient(f.body) : std::string());
+    }
+    group->touched.push_back(std::move(owner));
+  }
+
+  // Calls `visit` for each fact under `prefix` with arrival <= as_of, in sequence order.
+  template <typename Visit>
+  absl::Status Scan(const std::string& prefix, absl::Time as_of, Visit visit) {
+    Database::Use use(*db_);
+    if (!use.open()) return Database::Closed();
+    rocksdb::ReadOptions ro;
+    ro.prefix_same_as_start = true;
+    std::unique_ptr<rocksdb::Iterator> it(use.db()->NewIterator(ro, use.cf(kFacts)));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      absl::StatusOr<Fact> fact = DecodeFact(absl::string_view(it->value().data(), it->value().size()));
+      if (!fact.ok()) {
+        return absl::DataLossError(absl::StrCat("stored fact under '", prefix.substr(1, prefix.size() - 2),
+                                                "' is corrupt: ", fact.status().message()));
+      }
+      if (fact->provenance.arrival > as_of) continue;
+      absl::Status s = visit(*std::move(fact));
+      if (!s.ok()) return s;
+    }
+    return FromRocks(it->status(), "reading facts");
+  }
+
+  const std::shared_ptr<Database> db_;
+  const ArrivalClock clock_;
+
+  mutable Mutex mu_;
+  CondVar writers_cv_;
+  std::deque<Writer*> writers_ ABSL_GUARDED_BY(mu_);
+  uint64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;
+
+  std::atomic<uint64_t> generation_{0};
+  RecordCache<PatientRecord> record_cache_;
+  RecordCache<std::vector<Stored<Relationship>>> coverage_cache_;
+};
+
+}  // namespace
+
+std::unique_ptr<FactStore> NewRocksDbFactStore(std::shared_ptr<Database> db) {
+  return std::make_unique<RocksDbFactStore>(std::move(db));
+}
+
+}  // namespace toegang
