@@ -1,8 +1,8 @@
 // Copyright toegang authors.
 //
 // DOMAIN.md D1-D33 and E1-E14 through the library: every case of
-// tests/cases/domain_cases.json (the same file tests/cli_decide_test runs through the
-// CLI) is decided by Evaluate() and checked. Plus properties no table shows: replay
+// tests/cases/domain_cases.json (the file tests/domain_cases_test runs through every door
+// of the product) is decided by Evaluate() and checked. Plus properties no table shows: replay
 // gives the same answer, another patient's facts are never used, the decision needs no
 // clock.
 #include "policy/evaluator.h"

@@ -1,8 +1,8 @@
 // Copyright toegang authors.
 //
-// The CLI as a user drives it: every case of tests/cases/domain_cases.json through
-// `toegang decide --facts FILE [--policy FILE]` (the same cases policy/evaluator_test
-// runs through the library), plus the line-by-line error contract and exit statuses.
+// The CLI as a user drives it: the line-by-line error contract and exit statuses.
+// (Every case of tests/cases/domain_cases.json goes through `toegang decide` in
+// tests/domain_cases_test.cc.)
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -36,48 +36,6 @@ Shell Toegang(const std::string& args, const std::string& input) {
   return e2e::Sh(Runfile("toegang") + " " + args + " < " + in);
 }
 
-json LoadCases() {
-  std::ifstream in(Runfile("tests/cases/domain_cases.json"));
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return json::parse(buf.str());
-}
-
-TEST(CliDecide, DomainCases) {
-  json doc = LoadCases();
-  int n = 0;
-  for (const json& c : doc["cases"]) {
-    std::string name = c["name"];
-    SCOPED_TRACE(name);
-    std::string facts;
-    for (const json& set : c["fact_sets"]) {
-      for (const json& f : doc["fact_sets"][set.get<std::string>()]) facts += f.dump() + "\n";
-    }
-    for (const json& f : c["facts"]) facts += f.dump() + "\n";
-    std::string args = "decide --facts " + TmpFile("facts.jsonl", facts);
-    std::string policy = c.value("policy", "");
-    if (!policy.empty() && policy[0] == '@') {
-      args += " --policy " + TmpFile("variant.policy", "policy wgbo-variant\nversion 1\nextends wgbo-default\n" +
-                                                          doc["variants"][policy].get<std::string>() + "\n");
-    } else if (!policy.empty()) {
-      args += " --policy " + policy;
-    }
-    Shell r = Toegang(args, c["request"].dump() + "\n");
-    ASSERT_EQ(r.status, 0) << r.out;
-    json got = json::parse(r.out);
-    const json& want = c["expect"];
-    for (auto it = want.begin(); it != want.end(); ++it) {
-      if (it.key() == "reasons_first") {
-        EXPECT_EQ(got["reasons"][0], it.value()) << got.dump();
-      } else {
-        EXPECT_EQ(got[it.key()], it.value()) << it.key() << " in " << got.dump();
-      }
-    }
-    EXPECT_FALSE(got.value("decision_id", "").empty());
-    ++n;
-  }
-  EXPECT_GE(n, 100);
-}
 
 TEST(CliDecide, MalformedLineGetsDenyOnItsLineAndTheRestGoOn) {
   std::string facts = TmpFile("f.jsonl",

@@ -11,6 +11,7 @@
 #include "absl/flags/declare.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "engine/toegang.h"
 #include "model/facts.h"
 #include "policy/policy.h"
 
@@ -52,6 +53,10 @@ absl::StatusOr<std::vector<Fact>> ParseFactLines(const std::string& path, absl::
 
 // A store's refusal of fact N (model/facts.h AtFact) as "FILE:LINE: ..." using `lines`.
 std::string AtLine(const std::string& path, const std::vector<int>& lines, const absl::Status& status);
+
+// Records the facts of the JSON Lines file at `path` in `engine`, all or none. The
+// error names "FILE:LINE" of the first bad fact; every error is the caller's input.
+absl::Status RecordFactsFile(Engine& engine, const std::string& path);
 
 // The instant of --as-of, or InfiniteFuture() when it is not given. The error names
 // the flag.

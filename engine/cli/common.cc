@@ -71,6 +71,15 @@ std::string AtLine(const std::string& path, const std::vector<int>& lines, const
   return absl::StrCat(path, ": ", status.message());
 }
 
+absl::Status RecordFactsFile(Engine& engine, const std::string& path) {
+  std::vector<int> lines;
+  absl::StatusOr<std::vector<Fact>> facts = ReadFactsFile(path, &lines);
+  if (!facts.ok()) return absl::InvalidArgumentError(facts.status().message());
+  absl::StatusOr<uint64_t> recorded = engine.Record(*std::move(facts));
+  if (!recorded.ok()) return absl::InvalidArgumentError(AtLine(path, lines, recorded.status()));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<Fact>> ReadFactsFile(const std::string& path, std::vector<int>* lines) {
   // The whole file first: a read that fails part-way fails the file, rather than
   // loading the lines read before it.

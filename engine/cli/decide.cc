@@ -54,14 +54,8 @@ int Decide(const std::vector<std::string>& args) {
     return OpenFailure(engine.status());
   }
   if (!facts_path.empty()) {
-    absl::StatusOr<std::vector<Fact>> facts = ReadFactsFile(facts_path);
-    if (!facts.ok()) {
-      Complain(std::string(facts.status().message()));
-      return kBadInput;
-    }
-    absl::StatusOr<uint64_t> recorded = (*engine)->Record(*std::move(facts));
-    if (!recorded.ok()) {
-      Complain(absl::StrCat(facts_path, ": ", recorded.status().message()));
+    if (absl::Status recorded = RecordFactsFile(**engine, facts_path); !recorded.ok()) {
+      Complain(std::string(recorded.message()));
       return kBadInput;
     }
   }

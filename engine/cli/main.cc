@@ -46,7 +46,7 @@ commands:
   store accept-loss --db DIR
                           open a store that comes back shorter than it
                           acknowledged, and go on with what it holds
-  serve --db DIR --http HOST:PORT --socket PATH [--tcp HOST:PORT] [--policy FILE]
+  serve [--db DIR | --facts FILE] --http HOST:PORT --socket PATH [--tcp HOST:PORT] [--policy FILE]
         [--audit-mode durable|buffered] [--threads N] [--io-timeout SECONDS]
         [--cache-mb MIB] [--record-cache ENTRIES] [--pin-threads=true|false]
         [--token-file FILE] [--allow-uid UID,...] [--allow-gid GID,...]

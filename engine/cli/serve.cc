@@ -160,7 +160,14 @@ int Serve(const std::vector<std::string>& args) {
   }
   Options options;
   options.policy = *policy;
-  options.db_path = absl::GetFlag(FLAGS_db);
+  const std::string facts_path = absl::GetFlag(FLAGS_facts);
+  if (facts_path.empty()) {
+    options.db_path = absl::GetFlag(FLAGS_db);
+  } else {
+    // A sidecar over a file's facts, in memory (what a client's integration tests
+    // run against): like `decide --facts`, the facts have no arrival.
+    options.clock = NoArrivalClock;
+  }
   if (absl::GetFlag(FLAGS_cache_mb) < 1 || absl::GetFlag(FLAGS_record_cache) < 0) {
     Complain("--cache-mb is at least 1 and --record-cache at least 0");
     return kBadInput;
@@ -195,6 +202,12 @@ int Serve(const std::vector<std::string>& args) {
   if (!engine.ok()) {
     Complain(std::string(engine.status().message()));
     return kFailure;
+  }
+  if (!facts_path.empty()) {
+    if (absl::Status recorded = RecordFactsFile(**engine, facts_path); !recorded.ok()) {
+      Complain(std::string(recorded.message()));
+      return kBadInput;
+    }
   }
   if (placement) {
     // From here on this thread starts the servers, whose threads inherit its CPUs.

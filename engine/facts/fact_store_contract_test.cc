@@ -1,0 +1,196 @@
+// Copyright toegang authors.
+//
+// The FactStore contract (fact_store.h, DOMAIN D40), one set of tests over both
+// stores: the in-memory one and the durable one (engine/rocksdb). Whatever a caller can
+// observe through the interface must be the same in each.
+#include <filesystem>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "engine/facts/fact_store.h"
+#include "engine/rocksdb/rocksdb_store.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "model/json.h"
+
+namespace toegang {
+namespace {
+
+using ::testing::HasSubstr;
+
+// A settable clock for arrival stamps.
+absl::Time g_now = absl::FromUnixSeconds(1767225600);  // 2026-01-01T00:00:00Z
+absl::Time TestClock() { return g_now; }
+
+struct MemoryStore {
+  static std::unique_ptr<FactStore> Open(const std::string&) { return NewMemoryFactStore(TestClock); }
+};
+
+struct DurableStore_ {
+  static std::unique_ptr<FactStore> Open(const std::string& name) {
+    const char* tmp = std::getenv("TEST_TMPDIR");
+    const std::string dir = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/contract-", name);
+    std::filesystem::remove_all(dir);
+    DurableStoreOptions o;
+    o.clock = TestClock;
+    absl::StatusOr<std::unique_ptr<FactStore>> s = OpenDurableFactStore(dir, o);
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? *std::move(s) : nullptr;
+  }
+};
+
+template <typename Store>
+class FactStoreContract : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    g_now = absl::FromUnixSeconds(1767225600);
+    store_ = Store::Open(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    ASSERT_NE(store_, nullptr);
+  }
+  std::unique_ptr<FactStore> store_;
+};
+
+using Stores = ::testing::Types<MemoryStore, DurableStore_>;
+TYPED_TEST_SUITE(FactStoreContract, Stores);
+
+Fact F(const std::string& json) {
+  absl::StatusOr<Fact> f = ParseFactJson(json);
+  EXPECT_TRUE(f.ok()) << json << ": " << f.status();
+  return *f;
+}
+
+const char kPerson[] = R"({"type":"person","id":"pat-7","birth_date":"2009-01-10"})";
+const char kParent[] = R"({"type":"relationship","id":"rel-7","subject":"par-7","relation":"parent_with_authority","object":"pat-7"})";
+const char kConsent[] = R"({"type":"consent","id":"con-7","patient":"pat-7","granted_by":"pat-7","to":{"actor":"par-7"},"purposes":["patient_request"],"categories":["medical"],"actions":["read"],"from":"2026-01-01T00:00:00+01:00"})";
+const char kWithdrawal[] = R"({"type":"withdrawal","consent":"con-7","by":"pat-7","at":"2026-06-01T00:00:00+02:00"})";
+const char kOther[] = R"({"type":"person","id":"pat-8","birth_date":"1980-02-02"})";
+const char kSubstitute[] = R"({"type":"relationship","subject":"clin-2","relation":"substitute_for","object":"clin-1"})";
+
+TYPED_TEST(FactStoreContract, D40_AppendNumbersAndStampsEveryFact) {
+  FactStore& store = *this->store_;
+  EXPECT_EQ(store.LastSequence(), 0u);
+  absl::StatusOr<uint64_t> last = store.Append({F(kPerson), F(kParent)});
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_EQ(*last, 2u);
+  g_now += absl::Hours(1);
+  EXPECT_EQ(*store.Append({F(kConsent)}), 3u);
+  EXPECT_EQ(store.LastSequence(), 3u);
+  absl::StatusOr<std::vector<Fact>> history = store.History("pat-7");
+  ASSERT_TRUE(history.ok());
+  ASSERT_EQ(history->size(), 3u);
+  for (size_t i = 0; i < history->size(); ++i) EXPECT_EQ((*history)[i].provenance.seq, i + 1);
+  EXPECT_EQ((*history)[0].provenance.arrival, absl::FromUnixSeconds(1767225600));
+  EXPECT_EQ((*history)[2].provenance.arrival, g_now);
+}
+
+TYPED_TEST(FactStoreContract, D40_ABadBatchStoresNothingAndNamesTheFact) {
+  FactStore& store = *this->store_;
+  ASSERT_TRUE(store.Append({F(kPerson)}).ok());
+  // The second fact withdraws a consent nobody recorded.
+  absl::StatusOr<uint64_t> refused = store.Append(
+      {F(kParent), F(R"({"type":"withdrawal","consent":"con-404","by":"pat-7","at":"2026-06-01T00:00:00+02:00"})")});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(FactPositionOf(refused.status()), 2u);
+  EXPECT_EQ(store.LastSequence(), 1u);
+  EXPECT_EQ(store.History("pat-7")->size(), 1u);
+  // The numbers go on where they were: nothing was given out to the refused batch.
+  EXPECT_EQ(*store.Append({F(kParent)}), 2u);
+}
+
+TYPED_TEST(FactStoreContract, D40_IdsAreUniqueAcrossBatchesAndWithinOne) {
+  FactStore& store = *this->store_;
+  ASSERT_TRUE(store.Append({F(kPerson), F(kConsent)}).ok());
+  absl::StatusOr<uint64_t> again = store.Append({F(kConsent)});
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kAlreadyExists) << again.status();
+  absl::StatusOr<uint64_t> twice = store.Append({F(kOther), F(kOther)});
+  EXPECT_EQ(twice.status().code(), absl::StatusCode::kAlreadyExists) << twice.status();
+  EXPECT_EQ(FactPositionOf(twice.status()), 2u);
+  EXPECT_THAT(std::string(twice.status().message()), HasSubstr("pat-8"));
+  EXPECT_EQ(store.LastSequence(), 2u);
+}
+
+TYPED_TEST(FactStoreContract, D21_WithdrawalInTheSameBatchAsItsConsentIsFiledUnderThePatient) {
+  FactStore& store = *this->store_;
+  ASSERT_TRUE(store.Append({F(kPerson), F(kConsent), F(kWithdrawal)}).ok());
+  absl::StatusOr<std::shared_ptr<const PatientRecord>> record = store.Patient("pat-7");
+  ASSERT_TRUE(record.ok());
+  EXPECT_EQ((*record)->consents.size(), 1u);
+  EXPECT_EQ((*record)->withdrawals.size(), 1u);
+  EXPECT_EQ(store.History("pat-7")->size(), 3u);
+}
+
+TYPED_TEST(FactStoreContract, D40_AsOfSeesOnlyWhatHadArrived) {
+  FactStore& store = *this->store_;
+  ASSERT_TRUE(store.Append({F(kPerson), F(kConsent)}).ok());
+  const absl::Time before = g_now + absl::Minutes(30);
+  g_now += absl::Hours(1);
+  ASSERT_TRUE(store.Append({F(kWithdrawal)}).ok());
+  EXPECT_EQ(store.History("pat-7", before)->size(), 2u);
+  EXPECT_EQ(store.History("pat-7")->size(), 3u);
+  EXPECT_EQ((*store.Patient("pat-7", before))->withdrawals.size(), 0u);
+  EXPECT_EQ((*store.Patient("pat-7"))->withdrawals.size(), 1u);
+  EXPECT_TRUE(store.History("pat-7", absl::FromUnixSeconds(0))->empty());
+}
+
+TYPED_TEST(FactStoreContract, ARecordIsASnapshotThatLaterAppendsDoNotChange) {
+  FactStore& store = *this->store_;
+  ASSERT_TRUE(store.Append({F(kPerson), F(kConsent)}).ok());
+  absl::StatusOr<std::shared_ptr<const PatientRecord>> then = store.Patient("pat-7");
+  ASSERT_TRUE(then.ok());
+  ASSERT_TRUE(store.Append({F(kWithdrawal)}).ok());
+  EXPECT_EQ((*then)->withdrawals.size(), 0u);
+  EXPECT_EQ((*store.Patient("pat-7"))->withdrawals.size(), 1u);
+}
+
+TYPED_TEST(FactStoreContract, D1_AnotherPatientsFactsAreNotInTheRecord) {
+  FactStore& store = *this->store_;
+  ASSERT_TRUE(store.Append({F(kPerson), F(kOther), F(kParent)}).ok());
+  absl::StatusOr<std::vector<Fact>> history = store.History("pat-8");
+  ASSERT_TRUE(history.ok());
+  ASSERT_EQ(history->size(), 1u);
+  EXPECT_EQ(std::get<Person>((*history)[0].body).id, "pat-8");
+  EXPECT_EQ((*store.Patient("pat-8"))->relationships.size(), 0u);
+  EXPECT_TRUE(store.History("pat-404")->empty());
+}
+
+TYPED_TEST(FactStoreContract, D11_SubstitutionsAreFiledUnderTheClinicianAndReadAsOf) {
+  FactStore& store = *this->store_;
+  const absl::Time before = g_now - absl::Seconds(1);
+  ASSERT_TRUE(store.Append({F(kSubstitute)}).ok());
+  auto subs = store.SubstitutionsOf("clin-2");
+  ASSERT_TRUE(subs.ok());
+  ASSERT_EQ((*subs)->size(), 1u);
+  EXPECT_EQ((**subs)[0].value.object, "clin-1");
+  EXPECT_TRUE((*store.SubstitutionsOf("clin-2", before))->empty());
+  EXPECT_TRUE((*store.SubstitutionsOf("clin-1"))->empty());
+}
+
+TYPED_TEST(FactStoreContract, ConcurrentAppendsGetDistinctConsecutiveNumbers) {
+  FactStore& store = *this->store_;
+  constexpr int kThreads = 4, kEach = 25;
+  std::vector<std::thread> threads;
+  std::vector<std::vector<uint64_t>> got(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        absl::StatusOr<uint64_t> last = store.Append(
+            {F(absl::StrCat(R"({"type":"person","id":"pat-)", t, "-", i, R"(","birth_date":"1990-01-01"})"))});
+        EXPECT_TRUE(last.ok()) << last.status();
+        if (last.ok()) got[t].push_back(*last);
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  std::set<uint64_t> all;
+  for (const auto& g : got) all.insert(g.begin(), g.end());
+  EXPECT_EQ(all.size(), static_cast<size_t>(kThreads * kEach));
+  EXPECT_EQ(*all.begin(), 1u);
+  EXPECT_EQ(*all.rbegin(), static_cast<uint64_t>(kThreads * kEach));
+  EXPECT_EQ(store.LastSequence(), static_cast<uint64_t>(kThreads * kEach));
+}
+
+}  // namespace
+}  // namespace toegang
