@@ -29,6 +29,8 @@ absl::Status ErrnoStatus(absl::string_view call, int err) {
   }
 }
 
+absl::Status ErrnoStatus(absl::string_view call) { return ErrnoStatus(call, errno); }
+
 absl::StatusOr<std::string> ReadAllFrom(int fd, absl::string_view what, size_t max_bytes, const ReadCall& read_call) {
   std::string out;
   char buf[64 * 1024];

@@ -48,6 +48,10 @@ absl::StatusOr<std::string> ReadSecretFile(const std::string& path, size_t max_b
 // EACCES/EPERM: PermissionDenied, ENOENT: NotFound, else Internal).
 absl::Status ErrnoStatus(absl::string_view call, int err);
 
+// ErrnoStatus for the errno the last failed call left. Call it first thing after the
+// failure, before anything else can change errno.
+absl::Status ErrnoStatus(absl::string_view call);
+
 }  // namespace toegang
 
 #endif  // TOEGANG_BASE_FILES_H_

@@ -15,14 +15,12 @@
 namespace toegang {
 namespace {
 
-absl::Status Errno(absl::string_view call) { return ErrnoStatus(call, errno); }
-
 }  // namespace
 
 absl::StatusOr<std::vector<int>> AllowedCpus() {
   cpu_set_t set;
   CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof set, &set) != 0) return Errno("sched_getaffinity");
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return ErrnoStatus("sched_getaffinity");
   std::vector<int> cpus;
   for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
     if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
@@ -39,7 +37,7 @@ absl::Status PinCurrentThread(absl::Span<const int> cpus) {
     CPU_SET(cpu, &want);
   }
   cpu_set_t before;
-  if (sched_getaffinity(0, sizeof before, &before) != 0) return Errno("sched_getaffinity");
+  if (sched_getaffinity(0, sizeof before, &before) != 0) return ErrnoStatus("sched_getaffinity");
   // The kernel keeps only the CPUs the process's cpuset allows, and refuses a set with
   // none of them; so what was asked for is checked against what it kept.
   if (sched_setaffinity(0, sizeof want, &want) != 0) {
@@ -47,7 +45,7 @@ absl::Status PinCurrentThread(absl::Span<const int> cpus) {
       return absl::InvalidArgumentError(
           absl::StrCat("none of CPU ", absl::StrJoin(cpus, ","), " is one this process may run on"));
     }
-    return Errno("sched_setaffinity");
+    return ErrnoStatus("sched_setaffinity");
   }
   cpu_set_t kept;
   CPU_ZERO(&kept);

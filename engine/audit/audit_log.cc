@@ -17,6 +17,7 @@
 #include "model/time.h"
 #include "schemas/aligned.h"
 #include "schemas/audit_generated.h"
+#include "schemas/party_codec.h"
 #include "base/sync.h"
 #include "base/threads.h"
 
@@ -53,19 +54,8 @@ std::string Sha256(absl::string_view a, absl::string_view b) {
 
 std::string Hex(absl::string_view bytes) { return absl::BytesToHexString(bytes); }
 
-std::string PartyString(const std::optional<Party>& p) {
-  if (!p) return "";
-  switch (p->kind) {
-    case Party::Kind::kActor:
-      return absl::StrCat("actor:", p->id);
-    case Party::Kind::kRole:
-      return absl::StrCat("role:", Name(p->role));
-    case Party::Kind::kOrganization:
-      return absl::StrCat("organization:", p->id);
-  }
-  return "";
-}
-
+// A recipient as records written before recipient_party kept it ("actor:ID",
+// "role:NAME", "organization:ID"). Read only: records are written with the Party.
 std::optional<Party> ParsePartyString(absl::string_view s) {
   if (s.empty()) return std::nullopt;
   Party p;
@@ -91,7 +81,7 @@ std::string EncodeBody(const AuditEvent& e) {
   for (Obligation o : e.obligations) obligations.push_back(static_cast<uint8_t>(o));
   std::vector<flatbuffers::Offset<flatbuffers::String>> consents;
   for (const std::string& c : e.consents) consents.push_back(b.CreateString(c));
-  std::string recipient = PartyString(e.recipient);
+  flatbuffers::Offset<fb::Party> recipient = e.recipient ? EncodeParty(b, *e.recipient) : 0;
   flatbuffers::Optional<int64_t> replay = flatbuffers::nullopt;
   if (e.replay_as_of) replay = absl::ToUnixMicros(*e.replay_as_of);
   auto rec = fb::CreateAuditRecordDirect(
@@ -102,8 +92,7 @@ std::string EncodeBody(const AuditEvent& e) {
       e.legal_basis ? static_cast<int16_t>(*e.legal_basis) : int16_t{-1}, &obligations, &consents, e.emergency,
       e.justification.empty() ? nullptr : e.justification.c_str(), e.policy.c_str(),
       e.rule.empty() ? nullptr : e.rule.c_str(), e.error.empty() ? nullptr : e.error.c_str(),
-      recipient.empty() ? nullptr : recipient.c_str(), e.age_band ? static_cast<int16_t>(*e.age_band) : int16_t{-1},
-      replay);
+      /*recipient=*/nullptr, e.age_band ? static_cast<int16_t>(*e.age_band) : int16_t{-1}, replay, recipient);
   fb::FinishAuditRecordBuffer(b, rec);
   return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
 }
@@ -504,7 +493,13 @@ absl::StatusOr<AuditEvent> DecodeAuditBody(absl::string_view body) {
   if (r->policy()) e.policy = r->policy()->str();
   if (r->rule()) e.rule = r->rule()->str();
   if (r->error()) e.error = r->error()->str();
-  if (r->recipient()) e.recipient = ParsePartyString(r->recipient()->str());
+  if (const fb::Party* p = r->recipient_party()) {
+    absl::StatusOr<Party> party = DecodeParty(*p);
+    if (!party.ok()) return absl::DataLossError(absl::StrCat("record's recipient: ", party.status().message()));
+    e.recipient = *std::move(party);
+  } else if (r->recipient()) {
+    e.recipient = ParsePartyString(r->recipient()->str());
+  }
   if (IsEnumValue<AgeBand>(r->age_band())) e.age_band = static_cast<AgeBand>(r->age_band());
   if (r->replay_as_of_us()) e.replay_as_of = absl::FromUnixMicros(*r->replay_as_of_us());
   return e;

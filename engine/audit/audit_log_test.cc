@@ -31,6 +31,7 @@
 #include "gtest/gtest.h"
 #include "model/json.h"
 #include "schemas/audit_generated.h"
+#include "flatbuffers/flatbuffers.h"
 
 namespace toegang {
 namespace {
@@ -212,6 +213,27 @@ TEST(AuditLog, EveryFieldSurvivesTheQueueAndTheStore) {
       EXPECT_FALSE(have->replay_as_of.has_value());
       EXPECT_NE(have->seq, 0u);
     }
+  }
+}
+
+// Records written before recipient_party kept the recipient as text; they still read.
+TEST(AuditLog, ARecipientWrittenAsTextStillReads) {
+  for (const auto& [text, kind] : {std::pair{"actor:gemeente-7", Party::Kind::kActor},
+                                   std::pair{"role:insurer", Party::Kind::kRole},
+                                   std::pair{"organization:ggd", Party::Kind::kOrganization}}) {
+    SCOPED_TRACE(text);
+    flatbuffers::FlatBufferBuilder b;
+    std::vector<uint8_t> none;
+    std::vector<flatbuffers::Offset<flatbuffers::String>> no_consents;
+    auto rec = schema::CreateAuditRecordDirect(b, 1, "ev-1", 1780000000000000, 1780000000000000, "pat-1", "clin-1", 3,
+                                               nullptr, 3, 0, 0, false, &none, -1, &none, &no_consents, false, nullptr,
+                                               "wgbo-default@1", nullptr, nullptr, text);
+    schema::FinishAuditRecordBuffer(b, rec);
+    absl::StatusOr<AuditEvent> e =
+        DecodeAuditBody(absl::string_view(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize()));
+    ASSERT_TRUE(e.ok()) << e.status();
+    ASSERT_TRUE(e->recipient.has_value());
+    EXPECT_EQ(e->recipient->kind, kind);
   }
 }
 

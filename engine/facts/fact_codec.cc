@@ -8,6 +8,7 @@
 #include "model/status_macros.h"
 #include "schemas/aligned.h"
 #include "schemas/fact_generated.h"
+#include "schemas/party_codec.h"
 
 namespace toegang {
 namespace {
@@ -29,25 +30,17 @@ flatbuffers::Optional<int64_t> FromBound(absl::Time t) {
 int32_t DayNumber(absl::CivilDay d) { return static_cast<int32_t>(d - absl::CivilDay(1970, 1, 1)); }
 absl::CivilDay FromDayNumber(int32_t n) { return absl::CivilDay(1970, 1, 1) + n; }
 
-Offset<fb::Party> EncodeParty(FlatBufferBuilder& b, const std::optional<Party>& p) {
-  if (!p) return 0;
-  Offset<flatbuffers::String> id = p->kind == Party::Kind::kRole ? 0 : b.CreateString(p->id);
-  return fb::CreateParty(b, static_cast<fb::PartyKind>(p->kind), id, static_cast<fb::Role>(p->role));
+Offset<fb::Party> EncodeOptionalParty(FlatBufferBuilder& b, const std::optional<Party>& p) {
+  return p ? EncodeParty(b, *p) : 0;
 }
 
-bool ValidParty(const fb::Party* p) {
-  if (p == nullptr) return true;
-  if (static_cast<int>(p->kind()) > 2 || static_cast<int>(p->role()) >= EnumCount<Role>()) return false;
-  return p->kind() == fb::PartyKind::role || p->id() != nullptr;
-}
-
-std::optional<Party> DecodeParty(const fb::Party* p) {
-  if (p == nullptr) return std::nullopt;
-  Party out;
-  out.kind = static_cast<Party::Kind>(p->kind());
-  out.role = static_cast<Role>(p->role());
-  if (p->id()) out.id = p->id()->str();
-  return out;
+// A stored party, checked (absent: none). DataLoss: the store holds a party this build
+// cannot read.
+absl::StatusOr<std::optional<Party>> DecodeStoredParty(const fb::Party* p, absl::string_view where) {
+  if (p == nullptr) return std::optional<Party>();
+  absl::StatusOr<Party> party = DecodeParty(*p);
+  if (!party.ok()) return absl::DataLossError(absl::StrCat("bad party in a stored ", where, ": ", party.status().message()));
+  return std::optional<Party>(*std::move(party));
 }
 
 std::string Str(const flatbuffers::String* s) { return s ? s->str() : std::string(); }
@@ -73,11 +66,12 @@ EnumSet<T> SetOrAll(flatbuffers::Optional<uint32_t> mask) {
 // The fields an objection and a restriction share (fb::Objection, fb::Restriction).
 template <typename FbLimitation>
 absl::Status DecodeLimitation(const FbLimitation* x, Limitation* out) {
-  if (!ValidParty(x->to())) return absl::DataLossError("bad party in a stored objection or restriction");
+  absl::StatusOr<std::optional<Party>> to = DecodeStoredParty(x->to(), "objection or restriction");
+  if (!to.ok()) return to.status();
   out->id = x->id()->str();
   out->patient = x->patient()->str();
   out->by = x->by()->str();
-  out->to = DecodeParty(x->to());
+  out->to = *std::move(to);
   out->purposes = SetOrAll<Purpose>(x->purposes());
   out->categories = SetOrAll<Category>(x->categories());
   out->actions = SetOrAll<Action>(x->actions());
@@ -122,14 +116,14 @@ std::string EncodeFact(const Fact& fact, absl::string_view withdrawal_patient) {
           body = fb::CreateWithdrawalDirect(b, f.target.c_str(), f.by.c_str(), ToMicros(f.at), patient.c_str()).Union();
           type = fb::FactBody::Withdrawal;
         } else if constexpr (std::is_same_v<T, Objection>) {
-          auto to = EncodeParty(b, f.to);
+          auto to = EncodeOptionalParty(b, f.to);
           body = fb::CreateObjectionDirect(b, f.id.c_str(), f.patient.c_str(), f.by.c_str(), to, MaskOrAll(f.purposes),
                                            MaskOrAll(f.categories), MaskOrAll(f.actions), FromBound(f.window.from),
                                            FromBound(f.window.until))
                      .Union();
           type = fb::FactBody::Objection;
         } else if constexpr (std::is_same_v<T, Restriction>) {
-          auto to = EncodeParty(b, f.to);
+          auto to = EncodeOptionalParty(b, f.to);
           body = fb::CreateRestrictionDirect(b, f.id.c_str(), f.patient.c_str(), f.by.c_str(), to,
                                              MaskOrAll(f.purposes), MaskOrAll(f.categories), MaskOrAll(f.actions),
                                              FromBound(f.window.from), FromBound(f.window.until),
@@ -185,12 +179,14 @@ absl::StatusOr<Fact> DecodeFact(absl::string_view bytes) {
     }
     case fb::FactBody::Consent: {
       const fb::Consent* c = sf->body_as_Consent();
-      if (!ValidParty(c->to()) || c->granted_by()->size() == 0) return absl::DataLossError("bad consent party");
+      absl::StatusOr<std::optional<Party>> to = DecodeStoredParty(c->to(), "consent");
+      if (!to.ok()) return to.status();
+      if (!to->has_value() || c->granted_by()->size() == 0) return absl::DataLossError("bad consent party");
       Consent out;
       out.id = c->id()->str();
       out.patient = c->patient()->str();
       for (const flatbuffers::String* g : *c->granted_by()) out.granted_by.push_back(g->str());
-      out.to = *DecodeParty(c->to());
+      out.to = **std::move(to);
       out.purposes = PurposeSet::FromBits(c->purposes());
       out.categories = CategorySet::FromBits(c->categories());
       out.actions = ActionSet::FromBits(c->actions());

@@ -18,23 +18,11 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "engine/sidecar/wire_codec.h"
 #include "model/request.h"
 
 namespace toegang::sidecar {
 
-struct Answer {
-  uint64_t id = 0;
-  bool permitted = false;
-  std::vector<Reason> reasons;
-  std::optional<LegalBasis> legal_basis;
-  std::vector<Obligation> obligations;
-  std::vector<std::string> consents;
-  std::optional<AgeBand> age_band;
-  std::string policy;
-  std::string decision_id;
-  std::string rule;
-  std::string error;  // the server's complaint about the request frame, or the decision's error
-};
 
 class Client {
  public:

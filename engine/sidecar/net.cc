@@ -59,18 +59,4 @@ bool ReceiveAll(int fd, char* data, size_t n) {
   return true;
 }
 
-std::string WithLength(absl::string_view frame) {
-  const uint32_t n = static_cast<uint32_t>(frame.size());
-  std::string out;
-  out.reserve(frame.size() + kFrameHeaderBytes);
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((n >> (8 * i)) & 0xff));
-  out.append(frame.data(), frame.size());
-  return out;
-}
-
-uint32_t FrameLength(const char header[kFrameHeaderBytes]) {
-  const auto* p = reinterpret_cast<const unsigned char*>(header);
-  return p[0] | (p[1] << 8) | (p[2] << 16) | (uint32_t{p[3]} << 24);
-}
-
 }  // namespace toegang::sidecar

@@ -1,13 +1,7 @@
 // Copyright toegang authors.
 //
 // net.h (internal to the sidecar): what the HTTP front, the frame server and the frame
-// client share about sockets and the frame protocol's framing.
-//
-// Frames (schemas/wire.fbs) travel as a 4-byte little-endian length, then the
-// FlatBuffer:
-//
-//   std::string bytes = WithLength(frame);       // to send
-//   uint32_t n = FrameLength(header);           // the first 4 bytes received
+// client share about sockets (the frames themselves: wire_codec.h).
 //
 // Thread-compatible (no shared state).
 #ifndef TOEGANG_ENGINE_SIDECAR_NET_H_
@@ -35,11 +29,6 @@ bool IsLoopback(absl::string_view address);
 bool SendAll(int fd, const char* data, size_t n);
 // Receives exactly `n` bytes; false on end of stream or an error.
 bool ReceiveAll(int fd, char* data, size_t n);
-
-// The frame protocol's framing.
-inline constexpr size_t kFrameHeaderBytes = 4;
-std::string WithLength(absl::string_view frame);
-uint32_t FrameLength(const char header[kFrameHeaderBytes]);
 
 }  // namespace toegang::sidecar
 

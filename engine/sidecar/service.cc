@@ -14,8 +14,7 @@
 #include "model/bsn.h"
 #include "model/json.h"
 #include "model/time.h"
-#include "schemas/aligned.h"
-#include "schemas/wire_generated.h"
+#include "engine/sidecar/wire_codec.h"
 
 namespace toegang::sidecar {
 namespace {
@@ -360,124 +359,41 @@ Reply ErrorReply(int status, absl::string_view message) {
   return Reply{status, JsonText(json{{"error", std::string(message)}})};
 }
 
-std::string ErrorResponseFrame(uint64_t id, absl::string_view message) {
-  flatbuffers::FlatBufferBuilder b(256);
-  auto text = message.empty() ? flatbuffers::Offset<flatbuffers::String>() : b.CreateString(message.data(), message.size());
-  b.Finish(::toegang::wire::CreateResponse(b, id, 0, text));
-  return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
-}
-
 void Service::CountTransportError(absl::string_view) { transport_errors_.fetch_add(1, std::memory_order_relaxed); }
 
 absl::StatusOr<Caller> Service::HelloFrame(absl::string_view frame, absl::string_view client, std::string* answer) {
-  namespace w = ::toegang::wire;
-  const AlignedBytes in(frame);
-  const uint8_t* data = in.data();
-  flatbuffers::Verifier verifier(data, in.size(), 64, 10000);
   uint64_t id = 0;
+  absl::StatusOr<RequestFrame> r = DecodeRequestFrame(frame, &id);
   absl::StatusOr<Caller> caller = absl::UnauthenticatedError("the first frame on a TCP connection is a hello with a token");
-  if (w::VerifyRequestBuffer(verifier)) {
-    const w::Request* r = w::GetRequest(data);
-    id = r->id();
-    if (r->hello() != nullptr) {
-      const flatbuffers::String* token = r->hello()->token();
-      caller = Authenticate(token != nullptr ? absl::string_view(token->data(), token->size()) : absl::string_view(), client);
-    } else {
-      auth_failures_[kMissing].fetch_add(1, std::memory_order_relaxed);
-    }
+  if (r.ok() && r->hello) {
+    caller = Authenticate(*r->hello, client);
+  } else if (id != 0 || r.ok()) {
+    auth_failures_[kMissing].fetch_add(1, std::memory_order_relaxed);
   }
   if (caller.ok() && !caller->scopes.has(Scope::kDecide)) {
     auth_failures_[kNoScope].fetch_add(1, std::memory_order_relaxed);
     caller = absl::PermissionDeniedError("this token lacks the decide scope");
   }
-  *answer = ErrorResponseFrame(id, caller.ok() ? "" : caller.status().message());
+  *answer = EncodeErrorResponse(id, caller.ok() ? "" : caller.status().message());
   return caller;
 }
 
 std::string Service::DecideFrame(absl::string_view frame) {
-  namespace w = ::toegang::wire;
-  flatbuffers::FlatBufferBuilder b(512);
-  auto error_frame = [&](uint64_t id, std::string message) {
+  auto refused = [&](uint64_t id, absl::string_view message) {
     invalid_requests_.fetch_add(1, std::memory_order_relaxed);
-    return ErrorResponseFrame(id, message);
+    return EncodeErrorResponse(id, message);
   };
-  if (frame.size() > limits_.max_frame_bytes) return error_frame(0, "frame exceeds the size limit");
-  const AlignedBytes in(frame);  // copied only when it lacks alignment
-  const uint8_t* data = in.data();
-  flatbuffers::Verifier verifier(data, in.size(), 64, 10000);
-  if (!w::VerifyRequestBuffer(verifier)) return error_frame(0, "frame fails FlatBuffers verification (not a toegang Request)");
-  const w::Request* r = w::GetRequest(data);
-  const uint64_t id = r->id();
-  const w::DecideRequest* d = r->decide();
-  if (d == nullptr) return error_frame(id, "decide: required field is missing");
-  AccessRequest req;
-  req.at = absl::FromUnixMicros(d->at_us());
-  if (req.at < absl::FromCivil(absl::CivilSecond(1800, 1, 1, 0, 0, 0), absl::UTCTimeZone()) ||
-      req.at > absl::FromCivil(absl::CivilSecond(3000, 1, 1, 0, 0, 0), absl::UTCTimeZone())) {
-    return error_frame(id, "at: outside the years 1800..2999");
-  }
-  req.actor.id = d->actor_id()->str();
-  if (absl::Status s = CheckId(req.actor.id, "actor.id"); !s.ok()) return error_frame(id, std::string(s.message()));
-  if (!IsEnumValue<Role>(d->actor_role())) return error_frame(id, "actor.role: unknown role");
-  req.actor.role = static_cast<Role>(d->actor_role());
-  if (d->actor_organization()) {
-    req.actor.organization = d->actor_organization()->str();
-    if (absl::Status s = CheckId(req.actor.organization, "actor.organization"); !s.ok()) {
-      return error_frame(id, std::string(s.message()));
-    }
-  }
-  req.patient = d->patient()->str();
-  if (absl::Status s = CheckId(req.patient, "patient"); !s.ok()) return error_frame(id, std::string(s.message()));
-  if (!IsEnumValue<Action>(d->action())) return error_frame(id, "action: unknown action");
-  if (!IsEnumValue<Category>(d->category())) return error_frame(id, "category: unknown category");
-  if (!IsEnumValue<Purpose>(d->purpose())) return error_frame(id, "purpose: unknown purpose");
-  req.action = static_cast<Action>(d->action());
-  req.category = static_cast<Category>(d->category());
-  req.purpose = static_cast<Purpose>(d->purpose());
-  req.emergency = d->emergency();
-  if (d->justification()) {
-    req.emergency_justification = d->justification()->str();
-    if (absl::Status s = CheckText(req.emergency_justification, "justification"); !s.ok()) {
-      return error_frame(id, std::string(s.message()));
-    }
-    req.emergency_justification = RedactBsn(req.emergency_justification);  // logged and answered
-  }
-  if (d->legal_order() && d->legal_order()->size() > 0) {
-    req.legal_order = d->legal_order()->str();
-    if (absl::Status s = CheckText(*req.legal_order, "legal_order"); !s.ok()) return error_frame(id, std::string(s.message()));
-    req.legal_order = RedactBsn(*req.legal_order);
-  }
-  if (const w::Party* p = d->recipient()) {
-    Party party;
-    if (p->kind() > 2) return error_frame(id, "recipient.kind: unknown");
-    party.kind = static_cast<Party::Kind>(p->kind());
-    if (party.kind == Party::Kind::kRole) {
-      if (!IsEnumValue<Role>(p->role())) return error_frame(id, "recipient.role: unknown role");
-      party.role = static_cast<Role>(p->role());
-    } else {
-      if (!p->id()) return error_frame(id, "recipient.id: required");
-      party.id = p->id()->str();
-      if (absl::Status s = CheckId(party.id, "recipient.id"); !s.ok()) return error_frame(id, std::string(s.message()));
-    }
-    req.recipient = std::move(party);
-  }
+  if (frame.size() > limits_.max_frame_bytes) return refused(0, "frame exceeds the size limit");
+  uint64_t id = 0;
+  absl::StatusOr<RequestFrame> r = DecodeRequestFrame(frame, &id);
+  if (!r.ok()) return refused(id, r.status().message());
+  if (!r->decide) return refused(id, "decide: required field is missing");
+  AccessRequest& req = *r->decide;
+  // Logged and answered: no BSN in either.
+  if (!req.emergency_justification.empty()) req.emergency_justification = RedactBsn(req.emergency_justification);
+  if (req.legal_order) req.legal_order = RedactBsn(*req.legal_order);
   EngineDecision ed = DecideCounted(req);
-  const Decision& dec = ed.decision;
-  // Straight from the decision's inline vectors, without a copy on the heap.
-  auto reasons = b.CreateVectorScalarCast<uint8_t>(dec.reasons.data(), dec.reasons.size());
-  auto obligations = b.CreateVectorScalarCast<uint8_t>(dec.obligations.data(), dec.obligations.size());
-  absl::InlinedVector<flatbuffers::Offset<flatbuffers::String>, 2> consent_ids;
-  for (absl::string_view c : dec.consents) consent_ids.push_back(b.CreateString(c.data(), c.size()));
-  auto consents = b.CreateVector(consent_ids.data(), consent_ids.size());
-  auto policy = b.CreateString(dec.policy.data(), dec.policy.size());
-  auto rule = b.CreateString(dec.rule.data(), dec.rule.size());
-  auto did = b.CreateString(ed.decision_id);
-  auto decision = w::CreateDecision(
-      b, dec.permitted(), reasons, dec.legal_basis ? static_cast<int16_t>(*dec.legal_basis) : int16_t{-1},
-      obligations, consents, dec.age_band ? static_cast<int16_t>(*dec.age_band) : int16_t{-1},
-      policy, did, rule);
-  b.Finish(w::CreateResponse(b, id, decision, dec.error.empty() ? 0 : b.CreateString(dec.error)));
-  return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+  return EncodeDecisionResponse(id, ed.decision, ed.decision_id);
 }
 
 }  // namespace toegang::sidecar

@@ -122,9 +122,6 @@ class Service {
 // An error answer: `status` with {"error": message}.
 Reply ErrorReply(int status, absl::string_view message);
 
-// A Response frame carrying only an error (for frames the transport refuses).
-std::string ErrorResponseFrame(uint64_t id, absl::string_view message);
-
 }  // namespace toegang::sidecar
 
 #endif  // TOEGANG_ENGINE_SIDECAR_SERVICE_H_

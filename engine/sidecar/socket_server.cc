@@ -28,13 +28,12 @@
 #include "base/threads.h"
 #include "base/worker_pool.h"
 #include "engine/sidecar/net.h"
+#include "engine/sidecar/wire_codec.h"
 
 namespace toegang::sidecar {
 namespace {
 
 constexpr size_t kMaxBufferedFrames = 16;
-
-absl::Status Errno(absl::string_view what) { return ErrnoStatus(what, errno); }
 
 struct Connection {
   Connection(int f, bool trusted, std::string peer) : fd(f), authenticated(trusted), client(std::move(peer)) {}
@@ -62,9 +61,9 @@ class SocketServerImpl final : public SocketServer {
 
   absl::Status Bind() {
     epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
-    if (epoll_fd_ < 0) return Errno("epoll_create1");
+    if (epoll_fd_ < 0) return ErrnoStatus("epoll_create1");
     wake_fd_[0] = wake_fd_[1] = -1;
-    if (pipe2(wake_fd_, O_CLOEXEC | O_NONBLOCK) != 0) return Errno("pipe");
+    if (pipe2(wake_fd_, O_CLOEXEC | O_NONBLOCK) != 0) return ErrnoStatus("pipe");
     AddToEpoll(wake_fd_[0]);
     if (!options_.unix_path.empty()) {
       absl::StatusOr<int> fd = BindUnix();
@@ -77,11 +76,11 @@ class SocketServerImpl final : public SocketServer {
       if (!parsed.ok()) return parsed.status();
       sockaddr_in addr = *parsed;
       int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      if (fd < 0) return Errno("socket(AF_INET)");
+      if (fd < 0) return ErrnoStatus("socket(AF_INET)");
       int one = 1;
       setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
       if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(fd, 512) != 0) {
-        absl::Status s = Errno(absl::StrCat("bind ", options_.tcp_address));
+        absl::Status s = ErrnoStatus(absl::StrCat("bind ", options_.tcp_address));
         close(fd);
         return s;
       }
@@ -116,8 +115,8 @@ class SocketServerImpl final : public SocketServer {
     const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
     struct stat st;
     if (stat(dir.c_str(), &st) != 0) {
-      if (errno != ENOENT || mkdir(dir.c_str(), 0750) != 0) return Errno(absl::StrCat("--socket: directory ", dir));
-      if (chmod(dir.c_str(), 0750) != 0) return Errno(absl::StrCat("--socket: chmod ", dir));  // whatever the umask
+      if (errno != ENOENT || mkdir(dir.c_str(), 0750) != 0) return ErrnoStatus(absl::StrCat("--socket: directory ", dir));
+      if (chmod(dir.c_str(), 0750) != 0) return ErrnoStatus(absl::StrCat("--socket: chmod ", dir));  // whatever the umask
     }
     if (lstat(path.c_str(), &st) == 0) {
       if (!S_ISSOCK(st.st_mode)) {
@@ -125,7 +124,7 @@ class SocketServerImpl final : public SocketServer {
             absl::StrCat("--socket: '", path, "' exists and is not a socket; toegang does not remove it"));
       }
       int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      if (probe < 0) return Errno("socket(AF_UNIX)");
+      if (probe < 0) return ErrnoStatus("socket(AF_UNIX)");
       const bool live = connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
       const int err = errno;
       close(probe);
@@ -133,11 +132,11 @@ class SocketServerImpl final : public SocketServer {
         return absl::FailedPreconditionError(
             absl::StrCat("--socket: a server is already answering on '", path, "'"));
       }
-      if (err != ECONNREFUSED) return Errno(absl::StrCat("--socket: probing ", path));
+      if (err != ECONNREFUSED) return ErrnoStatus(absl::StrCat("--socket: probing ", path));
       unlink(path.c_str());  // stale: its server is gone
     }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return Errno("socket(AF_UNIX)");
+    if (fd < 0) return ErrnoStatus("socket(AF_UNIX)");
     // Created 0660 from the start: a chmod after bind would leave a moment at the
     // umask's mode.
     const mode_t old_mask = umask(0117);
@@ -146,7 +145,7 @@ class SocketServerImpl final : public SocketServer {
     umask(old_mask);
     if (!bound || listen(fd, 512) != 0) {
       errno = bound ? errno : bind_err;
-      absl::Status s = Errno(absl::StrCat("bind ", path));
+      absl::Status s = ErrnoStatus(absl::StrCat("bind ", path));
       close(fd);
       return s;
     }
@@ -331,7 +330,7 @@ class SocketServerImpl final : public SocketServer {
       if (len > service_->limits().max_frame_bytes) {
         service_->CountTransportError("frame_too_large");
         // Best effort, never blocking the I/O thread: the connection closes anyway.
-        Answer(c, ErrorResponseFrame(0, absl::StrCat("frame of ", len, " bytes exceeds the limit of ",
+        Answer(c, EncodeErrorResponse(0, absl::StrCat("frame of ", len, " bytes exceeds the limit of ",
                                                      service_->limits().max_frame_bytes, "; closing")));
         Drop(fd);
         return;
