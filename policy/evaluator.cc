@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "model/time.h"
 #include "policy/internal/rules.h"
+#include "policy/internal/who_may_act.h"
 
 namespace toegang {
 namespace {
@@ -214,48 +215,58 @@ class DecisionContext {
     return BandForAge(age);
   }
 
-  // D20: who may grant for the patient's band at T. The 12-15 band needs the child and
-  // a parent with gezag (unless consent_12_to_15 child_only): two consents, or one
-  // granted by both.
+  // Who among a consent's grantors (or an objection's author) may act for the patient
+  // at T, as policy_internal::ActorKind bits.
+  uint8_t KindsOf(absl::string_view person, absl::Time t) const {
+    uint8_t kinds = 0;
+    if (person == req_.patient) kinds |= policy_internal::kThePatient;
+    if (HasParentAuthority(person, t)) kinds |= policy_internal::kParentOrGuardian;
+    if (HasRelation(person, Relation::kRepresentative, t) && Incapable(t)) {
+      kinds |= policy_internal::kRepresentativeWhileIncapable;
+    }
+    return kinds;
+  }
+
+  // D20: a consent covering the request counts when it was granted by whom the
+  // patient's band lets grant (policy_internal::kWhoMayAct): alone, or together with
+  // the other grantors the band needs, in one consent or several (D38).
   bool EffectiveConsent() {
     if (!band_) return false;  // D5: the grantor rules need the age
     const absl::Time t = req_.at;
-    const Stored<Consent>* by_child = nullptr;
-    const Stored<Consent>* by_parent = nullptr;
+    policy_internal::WhoMayAct who = policy_internal::WhoMayActFor(*band_);
+    if (*band_ == AgeBand::k12To15 && params_.consent_12_to_15 == PolicyParams::Consent12To15::kChildOnly) {
+      who.grant_alone |= policy_internal::kThePatient;
+      who.grant_together = 0;
+    }
+    const bool parent_continues = *band_ == AgeBand::k16To17 &&
+                                  params_.parent_consent_at_16 == PolicyParams::ParentConsentAt16::kContinue;
+    // The first consent granted by each kind the band needs together.
+    const Stored<Consent>* first_by[3] = {nullptr, nullptr, nullptr};
+    uint8_t together = 0;
     for (const Stored<Consent>& c : rec_.consents) {
       if (c.value.patient != req_.patient || !Covers(c.value) || !NamesRecipient(c.value.to) ||
           !ConsentInForce(c, t)) {
         continue;
       }
-      bool child = false, parent = false, representative = false;
-      for (const std::string& g : c.value.granted_by) {
-        if (g == req_.patient) child = true;
-        if (HasParentAuthority(g, t)) parent = true;
-        if (HasRelation(g, Relation::kRepresentative, t)) representative = true;
+      uint8_t kinds = 0;
+      for (const std::string& g : c.value.granted_by) kinds |= KindsOf(g, t);
+      if ((kinds & who.grant_alone) != 0) return Rely(&c, nullptr);
+      if (parent_continues && ParentGrantedBefore16(c)) return Rely(&c, nullptr);
+      if (who.grant_together == 0) continue;
+      if ((kinds & who.grant_together) == who.grant_together) return Rely(&c, nullptr);
+      for (int k = 0; k < 3; ++k) {
+        const uint8_t kind = uint8_t{1} << k;
+        if ((kinds & who.grant_together & kind) != 0 && first_by[k] == nullptr) first_by[k] = &c;
       }
-      switch (*band_) {
-        case AgeBand::kUnder12:
-          if (parent) return Rely(&c, nullptr);
-          break;
-        case AgeBand::k12To15:
-          if (child && (parent || params_.consent_12_to_15 == PolicyParams::Consent12To15::kChildOnly)) {
-            return Rely(&c, nullptr);
-          }
-          if (child && !by_child) by_child = &c;
-          if (parent && !by_parent) by_parent = &c;
-          if (by_child && by_parent) return Rely(by_child, by_parent);
-          break;
-        case AgeBand::k16To17:
-          if (child) return Rely(&c, nullptr);
-          if (params_.parent_consent_at_16 == PolicyParams::ParentConsentAt16::kContinue &&
-              ParentGrantedBefore16(c)) {
-            return Rely(&c, nullptr);
-          }
-          break;
-        case AgeBand::kAdult:
-          if (child) return Rely(&c, nullptr);
-          if (representative && Incapable(t)) return Rely(&c, nullptr);  // D7
-          break;
+      together |= kinds & who.grant_together;
+      if (together == who.grant_together) {
+        const Stored<Consent>* a = nullptr;
+        const Stored<Consent>* b = nullptr;
+        for (const Stored<Consent>* f : first_by) {
+          if (f == nullptr) continue;
+          (a == nullptr ? a : b) = f;
+        }
+        return Rely(a, b);
       }
     }
     return false;
@@ -313,15 +324,11 @@ class DecisionContext {
     return req_.action == Action::kDisclose && req_.recipient && *to == *req_.recipient;
   }
 
-  // Who may object for the patient at T: the patient (12+; on doubt about the age,
-  // yes), a parent with gezag or guardian while the patient is under 16, a
-  // representative while the patient is incapable.
+  // D9: whether `by` may object for the patient at T (policy_internal::kWhoMayAct; when
+  // the age is not known, whoever some band allows: an objection only protects).
   bool MayObject(absl::string_view by, absl::Time t) const {
-    if (by == req_.patient) return !band_ || *band_ != AgeBand::kUnder12;
-    if (HasParentAuthority(by, t)) {
-      return !band_ || *band_ == AgeBand::kUnder12 || *band_ == AgeBand::k12To15;
-    }
-    return HasRelation(by, Relation::kRepresentative, t) && Incapable(t);
+    const uint8_t may = band_ ? policy_internal::WhoMayActFor(*band_).object : policy_internal::ObjectorsOfAnyBand();
+    return (KindsOf(by, t) & may) != 0;
   }
 
   bool AnyObjection(bool child_only) const {

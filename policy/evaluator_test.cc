@@ -13,6 +13,8 @@
 #include <sstream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "model/fact_index.h"
 #include "model/json.h"
@@ -137,6 +139,66 @@ TEST(EvaluatorTest, D3_ReplayIsDeterministic) {
   for (const json& c : doc["cases"]) {
     SCOPED_TRACE(c["name"].get<std::string>());
     EXPECT_EQ(DecideCase(doc, c), DecideCase(doc, c));
+  }
+}
+
+// D20/D38 as a table: for each age band, which grantors make a consent to a third
+// party count (policy/internal/who_may_act.h kWhoMayAct), one consent or two.
+TEST(EvaluatorTest, D20_WhoMayGrantForEachBand) {
+  struct Case {
+    const char* name;
+    const char* birth_date;            // the patient's, for the band on 2026-03-10
+    std::vector<std::string> consents;  // grantor lists, one consent each
+    bool incapable;                     // a capacity assessment says so
+    bool counts;
+  } const cases[] = {
+      {"under_12_by_parent", "2018-03-03", {"par-1"}, false, true},
+      {"under_12_by_child", "2018-03-03", {"pat-9"}, false, false},
+      {"under_12_by_representative_incapable", "2018-03-03", {"rep-1"}, true, false},
+      {"12_15_by_child_alone", "2012-05-05", {"pat-9"}, false, false},
+      {"12_15_by_parent_alone", "2012-05-05", {"par-1"}, false, false},
+      {"12_15_by_both_in_one", "2012-05-05", {"pat-9,par-1"}, false, true},
+      {"12_15_by_both_in_two", "2012-05-05", {"pat-9", "par-1"}, false, true},
+      {"16_17_by_child", "2009-05-05", {"pat-9"}, false, true},
+      {"16_17_by_parent", "2009-05-05", {"par-1"}, false, false},
+      {"adult_by_patient", "1980-05-05", {"pat-9"}, false, true},
+      {"adult_by_parent", "1980-05-05", {"par-1"}, false, false},
+      {"adult_by_representative_capable", "1980-05-05", {"rep-1"}, false, false},
+      {"adult_by_representative_incapable", "1980-05-05", {"rep-1"}, true, true},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    std::vector<std::string> lines = {
+        absl::StrCat(R"({"type":"person","id":"pat-9","birth_date":")", c.birth_date, R"("})"),
+        R"({"type":"relationship","subject":"par-1","relation":"parent_with_authority","object":"pat-9"})",
+        R"({"type":"relationship","subject":"rep-1","relation":"representative","object":"pat-9"})",
+    };
+    if (c.incapable) {
+      lines.push_back(
+          R"({"type":"capacity","id":"cap-9","patient":"pat-9","by":"clin-3","capable":false,"from":"2026-01-01T00:00:00+01:00"})");
+    }
+    int n = 0;
+    for (const std::string& grantors : c.consents) {
+      std::string list;
+      for (absl::string_view g : absl::StrSplit(grantors, ',')) absl::StrAppend(&list, list.empty() ? "" : ",", "\"", g, "\"");
+      lines.push_back(absl::StrCat(R"({"type":"consent","id":"con-)", ++n, R"(","patient":"pat-9","granted_by":[)", list,
+                                   R"(],"to":{"actor":"clin-7"},"purposes":["referral"],"categories":["medical"],)",
+                                   R"("actions":["read"],"from":"2026-01-01T00:00:00+01:00","recorded_at":"2026-01-01T00:00:00+01:00"})"));
+    }
+    std::vector<Fact> facts;
+    for (const std::string& l : lines) {
+      absl::StatusOr<Fact> f = ParseFactJson(l);
+      ASSERT_TRUE(f.ok()) << l << ": " << f.status();
+      facts.push_back(*std::move(f));
+    }
+    FactIndex index;
+    ASSERT_TRUE(index.Append(facts).ok());
+    absl::StatusOr<AccessRequest> req = ParseRequestJson(
+        R"({"at":"2026-03-10T10:00:00+01:00","actor":{"id":"clin-7","role":"clinician"},"patient":"pat-9","action":"read","category":"medical","purpose":"referral"})");
+    ASSERT_TRUE(req.ok()) << req.status();
+    Decision d = Evaluate(**BuiltinPolicy("wgbo-default"), *req, index.RecordFor("pat-9"), {});
+    EXPECT_EQ(d.permitted(), c.counts) << DecisionToJson(d, "");
+    EXPECT_EQ(!d.consents.empty(), c.counts) << DecisionToJson(d, "");
   }
 }
 

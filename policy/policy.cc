@@ -134,20 +134,40 @@ bool ParseSetLine(const std::vector<absl::string_view>& words, absl::string_view
   return ok;
 }
 
+// One parameter a pack may set: its DOMAIN rule, its values (the first is the default;
+// none: a whole number of days 0..365, default 0), and the PolicyParams field it sets
+// (null: only the pack's rules read it, through only_if).
 struct ParamSpec {
   absl::string_view name;
-  std::vector<absl::string_view> values;  // empty: an integer 0..365
+  absl::string_view rule;
+  std::vector<absl::string_view> values;
+  void (*apply)(absl::string_view value, PolicyParams* p);
+  absl::string_view Default() const { return values.empty() ? absl::string_view("0") : values[0]; }
 };
 
+// Every parameter, once. README "Policy packs" and the packs' headers list them.
 const std::vector<ParamSpec>& ParamSpecs() {
+  using P = PolicyParams;
   static const auto* specs = new std::vector<ParamSpec>{
-      {"leap_day_rule", {"march_1", "feb_28"}},
-      {"child_under_12_self_access", {"none", "with_parent"}},
-      {"consent_12_to_15", {"child_and_parent", "child_only"}},
-      {"parent_consent_at_16", {"require_reconfirmation", "continue"}},
-      {"emergency_overrides_objection", {"false", "true"}},
-      {"research_deidentification", {"pseudonymize", "anonymize"}},
-      {"treatment_grace_days", {}},
+      {"leap_day_rule", "D4", {"march_1", "feb_28"},
+       [](absl::string_view v, P* p) { p->leap_day_rule = v == "feb_28" ? LeapDayRule::kFeb28 : LeapDayRule::kMarch1; }},
+      {"child_under_12_self_access", "D8", {"none", "with_parent"}, nullptr},
+      {"consent_12_to_15", "D20", {"child_and_parent", "child_only"},
+       [](absl::string_view v, P* p) {
+         p->consent_12_to_15 = v == "child_only" ? P::Consent12To15::kChildOnly : P::Consent12To15::kChildAndParent;
+       }},
+      {"parent_consent_at_16", "D20", {"require_reconfirmation", "continue"},
+       [](absl::string_view v, P* p) {
+         p->parent_consent_at_16 =
+             v == "continue" ? P::ParentConsentAt16::kContinue : P::ParentConsentAt16::kRequireReconfirmation;
+       }},
+      {"emergency_overrides_objection", "D15", {"false", "true"}, nullptr},
+      {"research_deidentification", "D23", {"pseudonymize", "anonymize"},
+       [](absl::string_view v, P* p) {
+         p->research_deidentification = v == "anonymize" ? Obligation::kAnonymize : Obligation::kPseudonymize;
+       }},
+      {"treatment_grace_days", "D12", {},
+       [](absl::string_view v, P* p) { (void)absl::SimpleAtoi(v, &p->treatment_grace_days); }},
   };
   return *specs;
 }
@@ -164,15 +184,16 @@ std::string CheckParamValue(const ParamSpec& spec, absl::string_view value) {
   if (spec.values.empty()) {
     int n;
     if (!absl::SimpleAtoi(value, &n) || n < 0 || n > 365) {
-      return absl::StrCat("parameter ", spec.name, " is a whole number of days 0..365, not '", value, "'");
+      return absl::StrCat("parameter ", spec.name, " is a whole number of days 0..365, not '", value, "' (DOMAIN ",
+                          spec.rule, ")");
     }
     return "";
   }
   for (absl::string_view v : spec.values) {
     if (v == value) return "";
   }
-  return absl::StrCat("parameter ", spec.name, " is one of ", absl::StrJoin(spec.values, " | "),
-                      ", not '", value, "'");
+  return absl::StrCat("parameter ", spec.name, " is one of ", absl::StrJoin(spec.values, " | "), ", not '", value,
+                      "' (DOMAIN ", spec.rule, ")");
 }
 
 void ParseRuleLine(const std::vector<absl::string_view>& w, int line, Pack& pack, Diagnostics& diag) {
@@ -372,22 +393,14 @@ void ParsePack(absl::string_view text, Pack& pack, Diagnostics& diag) {
   if (pack.version == 0) diag.Error(1, "the pack has no 'version N' line");
 }
 
+// The parameters as set (CheckParamValue accepted each), defaults for the rest.
 PolicyParams ResolveParams(const std::map<std::string, std::pair<std::string, int>>& params) {
   PolicyParams p;
-  auto get = [&](const char* name) -> std::string {
-    auto it = params.find(name);
-    return it == params.end() ? "" : it->second.first;
-  };
-  if (get("leap_day_rule") == "feb_28") p.leap_day_rule = LeapDayRule::kFeb28;
-  // child_under_12_self_access has no field: the pack reads it (only_if), no C++ does.
-  if (get("consent_12_to_15") == "child_only") p.consent_12_to_15 = PolicyParams::Consent12To15::kChildOnly;
-  if (get("parent_consent_at_16") == "continue") {
-    p.parent_consent_at_16 = PolicyParams::ParentConsentAt16::kContinue;
+  for (const ParamSpec& spec : ParamSpecs()) {
+    if (spec.apply == nullptr) continue;
+    auto it = params.find(std::string(spec.name));
+    spec.apply(it == params.end() ? spec.Default() : absl::string_view(it->second.first), &p);
   }
-  p.emergency_overrides_objection = get("emergency_overrides_objection") == "true";
-  if (get("research_deidentification") == "anonymize") p.research_deidentification = Obligation::kAnonymize;
-  std::string grace = get("treatment_grace_days");
-  if (!grace.empty()) (void)absl::SimpleAtoi(grace, &p.treatment_grace_days);
   return p;
 }
 
@@ -459,7 +472,7 @@ void Analyze(const std::string& own_name, Compiled& c, Diagnostics& diag) {
       auto it = c.pack.params.find(kv.first);
       const ParamSpec* spec = FindParam(kv.first);
       std::string value = it != c.pack.params.end() ? it->second.first
-                          : (spec && !spec->values.empty() ? std::string(spec->values[0]) : "0");
+                          : (spec != nullptr ? std::string(spec->Default()) : std::string("0"));
       if (value != kv.second) {
         r.enabled = false;
         r.disabled_because = absl::StrCat(kv.first, " is ", value);

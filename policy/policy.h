@@ -37,15 +37,16 @@ struct CompiledRule;
 }  // namespace policy_internal
 
 // The DOMAIN parameters a pack sets that the evaluator's C++ reads. Defaults are
-// wgbo-default's. (child_under_12_self_access, D8, is read by the pack's own rules
-// through `only_if`, so it has no field.)
+// wgbo-default's. Every parameter a pack may set is in one table (policy.cc
+// ParamSpecs: name, DOMAIN rule, values, default, and the field it sets here); those
+// only the pack's own rules read through `only_if` (child_under_12_self_access, D8;
+// emergency_overrides_objection, D15) have no field.
 struct PolicyParams {
   LeapDayRule leap_day_rule = LeapDayRule::kMarch1;  // D4
   enum class Consent12To15 : uint8_t { kChildAndParent, kChildOnly };
   Consent12To15 consent_12_to_15 = Consent12To15::kChildAndParent;  // D20
   enum class ParentConsentAt16 : uint8_t { kRequireReconfirmation, kContinue };
   ParentConsentAt16 parent_consent_at_16 = ParentConsentAt16::kRequireReconfirmation;  // D20
-  bool emergency_overrides_objection = false;                       // D15
   Obligation research_deidentification = Obligation::kPseudonymize;  // D23
   int treatment_grace_days = 0;                                     // D12
 };

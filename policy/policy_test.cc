@@ -41,7 +41,6 @@ TEST(BuiltinPacks, WgboDefaultParametersAreDomainDefaults) {
   EXPECT_EQ(params.leap_day_rule, LeapDayRule::kMarch1);
   EXPECT_EQ(params.consent_12_to_15, PolicyParams::Consent12To15::kChildAndParent);
   EXPECT_EQ(params.parent_consent_at_16, PolicyParams::ParentConsentAt16::kRequireReconfirmation);
-  EXPECT_FALSE(params.emergency_overrides_objection);
   EXPECT_EQ(params.research_deidentification, Obligation::kPseudonymize);
   EXPECT_EQ(params.treatment_grace_days, 0);
 }

@@ -69,7 +69,8 @@ absl::StatusOr<std::string> ReadFile(const std::string& path);
 // private to its owner (0600) and hold at least 16 bytes.
 absl::StatusOr<std::string> AuditKeyFlag();
 
-// The exit status for a failure to open the store: 2 when the caller named no store.
+// The exit status for a failure to open the store: 2 when the caller named no store or
+// something that is not one (IsCallersFault, model/facts.h), else 1.
 int OpenFailure(const absl::Status& status);
 
 // Prints "toegang: message" to stderr.

@@ -35,7 +35,7 @@ absl::StatusOr<std::string> AuditKeyFlag() {
 }
 
 int OpenFailure(const absl::Status& status) {
-  return status.code() == absl::StatusCode::kNotFound ? kBadInput : kFailure;
+  return IsCallersFault(status) ? kBadInput : kFailure;
 }
 
 void Complain(const std::string& message) { std::cerr << "toegang: " << message << "\n"; }

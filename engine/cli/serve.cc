@@ -257,7 +257,7 @@ int Serve(const std::vector<std::string>& args) {
     absl::StatusOr<std::unique_ptr<sidecar::HttpServer>> started = sidecar::HttpServer::Start(&service, ho);
     if (!started.ok()) {
       Complain(std::string(started.status().message()));
-      return started.status().code() == absl::StatusCode::kInvalidArgument ? kBadInput : kFailure;
+      return IsCallersFault(started.status()) ? kBadInput : kFailure;
     }
     http = *std::move(started);
   }
