@@ -27,7 +27,9 @@
 // younger than the retention term. Verify also checks the patient index: every record
 // listed under its patient, every entry pointing at a record of that patient.
 //
-// Thread-safe.
+// Thread-safe: every call may be made from any thread. The implementation is
+// audit_log_impl.h (the queue and writer), audit_record.h (the stored form and the
+// chain) and audit_verify.cc (reading, verifying and purging).
 #ifndef TOEGANG_ENGINE_AUDIT_AUDIT_LOG_H_
 #define TOEGANG_ENGINE_AUDIT_AUDIT_LOG_H_
 
@@ -35,13 +37,11 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "absl/time/time.h"
-#include "base/sync.h"
 #include "engine/audit/audit_storage.h"
 #include "engine/facts/fact_store.h"
 #include "model/request.h"
@@ -127,16 +127,20 @@ struct AuditPurgeReport {
 
 class AuditLog {
  public:
-  // Opens the log on `storage` (which must outlive it) and starts the writer.
+  // Opens the log on `storage` and starts the writer.
+  // REQUIRES: `storage` outlives the log. The caller owns the log; destroying it
+  // writes what is queued, then stops the writer.
   static absl::StatusOr<std::unique_ptr<AuditLog>> Open(AuditStorage* storage, AuditOptions options);
-  ~AuditLog();  // writes what is queued, then stops
+  virtual ~AuditLog() = default;
 
   // Logs one decision; see the file comment for when it returns and how it fails.
-  absl::Status Append(const AuditEvent& event);
+  virtual absl::Status Append(const AuditEvent& event) = 0;
   // The same for `decision` on `request` (what the engine calls): the record's fields
   // are copied straight into the queue, without building an AuditEvent.
-  absl::Status AppendDecision(const AccessRequest& request, const Decision& decision, absl::string_view decision_id,
-                              std::optional<absl::Time> replay_as_of);
+  // REQUIRES: `request` and `decision` stay valid until it returns (their fields are
+  // copied into the queue).
+  virtual absl::Status AppendDecision(const AccessRequest& request, const Decision& decision,
+                                      absl::string_view decision_id, std::optional<absl::Time> replay_as_of) = 0;
 
   // One decision of AppendDecisions.
   struct LoggedDecision {
@@ -147,73 +151,30 @@ class AuditLog {
   // Logs several decisions as AppendDecision would, with one lock to queue them and (in
   // kDurable) one wait for the last: a batch of N decisions pays for about one sync, not
   // N in a row. Returns each record's outcome, in order.
-  std::vector<absl::Status> AppendDecisions(absl::Span<const LoggedDecision> decisions);
+  virtual std::vector<absl::Status> AppendDecisions(absl::Span<const LoggedDecision> decisions) = 0;
 
   // Returns once everything appended so far is synced.
-  absl::Status Flush();
+  virtual absl::Status Flush() = 0;
 
-  AuditStats stats() const;
-  AuditMode mode() const { return options_.mode; }
+  virtual AuditStats stats() const = 0;
+  virtual AuditMode mode() const = 0;
 
   // OK while records are being written; otherwise why they are not (see above).
-  absl::Status Health() const;
+  virtual absl::Status Health() const = 0;
 
   // Who accessed `patient`'s dossier with `at` in [from, until), newest first; replays
   // are not accesses and are left out. At most `limit` entries.
-  absl::StatusOr<std::vector<AuditEvent>> PatientAccesses(absl::string_view patient, absl::Time from,
-                                                          absl::Time until, size_t limit = 10000);
+  virtual absl::StatusOr<std::vector<AuditEvent>> PatientAccesses(absl::string_view patient, absl::Time from,
+                                                                  absl::Time until, size_t limit = 10000) = 0;
 
   // Walks the chain from the first record kept to the head.
-  absl::StatusOr<AuditVerifyReport> Verify();
+  virtual absl::StatusOr<AuditVerifyReport> Verify() = 0;
 
   // Removes the records logged before `before` (a prefix of the chain), keeping an
   // authenticated checkpoint so the rest still verifies. Refuses a cut-off less than 5
   // years before `now` (D51), and refuses to run without options.checkpoint_key.
-  absl::StatusOr<AuditPurgeReport> Purge(absl::Time before, absl::Time now);
+  virtual absl::StatusOr<AuditPurgeReport> Purge(absl::Time before, absl::Time now) = 0;
 
- private:
-  AuditLog(AuditStorage* storage, AuditOptions options) : storage_(storage), options_(options) {}
-  void WriterLoop();
-  // Queues one record: `encode(&queue_, seq)` appends it, numbered with the sequence
-  // number the log assigns (see PutRecord in audit_log.cc).
-  template <typename Encode>
-  absl::Status Enqueue(const Encode& encode);
-  // Enqueue's part under the lock: room, numbering, the record into the queue.
-  template <typename Encode>
-  absl::Status EnqueueLocked(const Encode& encode, uint64_t* seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Returns once record `seq`, numbered in `generation` of durable_, is synced, or the
-  // log's error if it never will be.
-  absl::Status WaitDurable(uint64_t seq, uint32_t generation) ABSL_LOCKS_EXCLUDED(mu_);
-  // After a failed write: drops or keeps what it held (see the file comment) and closes
-  // durable_. Returns the rows to write first once the storage recovers.
-  void EnterFailure(const absl::Status& cause, std::vector<AuditRow>* rows, std::string* head,
-                    std::vector<AuditRow>* unwritten, std::string* unwritten_head) ABSL_LOCKS_EXCLUDED(mu_);
-  // Waits retry_interval, then tries the storage; true once the log writes again.
-  bool TryRecover(std::vector<AuditRow>* unwritten, const std::string& unwritten_head) ABSL_LOCKS_EXCLUDED(mu_);
-
-  // Verify's second part: the patient index against the chain of `report`.
-  absl::StatusOr<AuditVerifyReport> VerifyIndex(AuditVerifyReport report, uint64_t first_seq, uint64_t head_seq);
-
-  AuditStorage* const storage_;
-  const AuditOptions options_;
-  std::thread writer_;
-
-  mutable Mutex mu_;
-  CondVar work_cv_;   // the writer waits for records
-  CondVar room_cv_;   // appenders wait for room in a full queue
-  // Highest seq synced; durable appenders and Flush wait on it without the lock (a
-  // batch's dozens of callers wake at once). Closed when the log fails.
-  Watermark durable_;
-  // Queued records, back to back in a compact binary form: a decision pays for one
-  // sequential copy of its fields and no allocation; the writer decodes them.
-  std::string queue_ ABSL_GUARDED_BY(mu_);
-  size_t queued_ ABSL_GUARDED_BY(mu_) = 0;            // records in queue_
-  std::string spare_ ABSL_GUARDED_BY(mu_);            // a cleared buffer, capacity kept
-  uint64_t last_assigned_ ABSL_GUARDED_BY(mu_) = 0;  // highest seq handed out
-  std::string head_hash_ ABSL_GUARDED_BY(mu_);       // hash of record `durable_`
-  absl::Status sticky_ ABSL_GUARDED_BY(mu_);
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  AuditStats stats_ ABSL_GUARDED_BY(mu_);
 };
 
 // Decodes an AuditRecord body (verified first).

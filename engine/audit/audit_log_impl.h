@@ -1,0 +1,87 @@
+// Copyright toegang authors.
+//
+// audit_log_impl.h (internal): the AuditLog behind AuditLog::Open — a bounded queue of
+// records in a compact binary form (audit_queue.h), one writer thread that numbers,
+// chains, batches and syncs them, and the failure and recovery of audit_log.h.
+#ifndef TOEGANG_ENGINE_AUDIT_AUDIT_LOG_IMPL_H_
+#define TOEGANG_ENGINE_AUDIT_AUDIT_LOG_IMPL_H_
+
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/sync.h"
+#include "engine/audit/audit_log.h"
+
+namespace toegang {
+
+class AuditLogImpl final : public AuditLog {
+ public:
+  AuditLogImpl(AuditStorage* storage, AuditOptions options) : storage_(storage), options_(options) {}
+  ~AuditLogImpl() override;  // writes what is queued, then stops
+
+  // Reads the head, starts the writer (audit_log.cc).
+  absl::Status Start();
+
+  absl::Status Append(const AuditEvent& event) override;
+  absl::Status AppendDecision(const AccessRequest& request, const Decision& decision, absl::string_view decision_id,
+                              std::optional<absl::Time> replay_as_of) override;
+  std::vector<absl::Status> AppendDecisions(absl::Span<const LoggedDecision> decisions) override;
+  absl::Status Flush() override;
+  AuditStats stats() const override;
+  AuditMode mode() const override { return options_.mode; }
+  absl::Status Health() const override;
+
+  // audit_verify.cc.
+  absl::StatusOr<std::vector<AuditEvent>> PatientAccesses(absl::string_view patient, absl::Time from,
+                                                          absl::Time until, size_t limit) override;
+  absl::StatusOr<AuditVerifyReport> Verify() override;
+  absl::StatusOr<AuditPurgeReport> Purge(absl::Time before, absl::Time now) override;
+
+ private:
+  void WriterLoop();
+  // Queues one record: `encode(&queue_, seq)` appends it, numbered with the sequence
+  // number the log assigns (audit_queue.h PutRecord).
+  template <typename Encode>
+  absl::Status Enqueue(const Encode& encode);
+  // Enqueue's part under the lock: room, numbering, the record into the queue.
+  template <typename Encode>
+  absl::Status EnqueueLocked(const Encode& encode, uint64_t* seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Returns once record `seq`, numbered in `generation` of durable_, is synced, or the
+  // log's error if it never will be.
+  absl::Status WaitDurable(uint64_t seq, uint32_t generation) ABSL_LOCKS_EXCLUDED(mu_);
+  // After a failed write: drops or keeps what it held (see the file comment) and closes
+  // durable_. Returns the rows to write first once the storage recovers.
+  void EnterFailure(const absl::Status& cause, std::vector<AuditRow>* rows, std::string* head,
+                    std::vector<AuditRow>* unwritten, std::string* unwritten_head) ABSL_LOCKS_EXCLUDED(mu_);
+  // Waits retry_interval, then tries the storage; true once the log writes again.
+  bool TryRecover(std::vector<AuditRow>* unwritten, const std::string& unwritten_head) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Verify's second part: the patient index against the chain of `report`.
+  absl::StatusOr<AuditVerifyReport> VerifyIndex(AuditVerifyReport report, uint64_t first_seq, uint64_t head_seq);
+
+  AuditStorage* const storage_;
+  const AuditOptions options_;
+  std::thread writer_;
+
+  mutable Mutex mu_;
+  CondVar work_cv_;   // the writer waits for records
+  CondVar room_cv_;   // appenders wait for room in a full queue
+  // Highest seq synced; durable appenders and Flush wait on it without the lock (a
+  // batch's dozens of callers wake at once). Closed when the log fails.
+  Watermark durable_;
+  // Queued records, back to back in a compact binary form: a decision pays for one
+  // sequential copy of its fields and no allocation; the writer decodes them.
+  std::string queue_ ABSL_GUARDED_BY(mu_);
+  size_t queued_ ABSL_GUARDED_BY(mu_) = 0;            // records in queue_
+  std::string spare_ ABSL_GUARDED_BY(mu_);            // a cleared buffer, capacity kept
+  uint64_t last_assigned_ ABSL_GUARDED_BY(mu_) = 0;  // highest seq handed out
+  std::string head_hash_ ABSL_GUARDED_BY(mu_);       // hash of record `durable_`
+  absl::Status sticky_ ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  AuditStats stats_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace toegang
+
+#endif  // TOEGANG_ENGINE_AUDIT_AUDIT_LOG_IMPL_H_

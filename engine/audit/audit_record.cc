@@ -1,0 +1,244 @@
+// Copyright toegang authors.
+#include "engine/audit/audit_record.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <optional>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "model/time.h"
+#include "schemas/aligned.h"
+#include "schemas/audit_generated.h"
+#include "schemas/party_codec.h"
+
+namespace toegang {
+namespace audit_internal {
+
+namespace fb = ::toegang::schema;
+
+namespace {
+
+// A recipient as records written before recipient_party kept it ("actor:ID",
+// "role:NAME", "organization:ID"). Read only: records are written with the Party.
+std::optional<Party> ParsePartyString(absl::string_view s) {
+  if (s.empty()) return std::nullopt;
+  Party p;
+  if (absl::ConsumePrefix(&s, "actor:")) {
+    p.kind = Party::Kind::kActor;
+    p.id = std::string(s);
+  } else if (absl::ConsumePrefix(&s, "organization:")) {
+    p.kind = Party::Kind::kOrganization;
+    p.id = std::string(s);
+  } else if (absl::ConsumePrefix(&s, "role:") && ParseName(s, &p.role)) {
+    p.kind = Party::Kind::kRole;
+  } else {
+    return std::nullopt;
+  }
+  return p;
+}
+
+}  // namespace
+
+// One OpenSSL context per thread.
+std::string Sha256(absl::string_view a, absl::string_view b) {
+  struct Ctx {
+    Ctx() : ctx(EVP_MD_CTX_new()) {}
+    ~Ctx() { EVP_MD_CTX_free(ctx); }
+    EVP_MD_CTX* ctx;
+  };
+  thread_local Ctx c;
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestInit_ex(c.ctx, EVP_sha256(), nullptr);
+  EVP_DigestUpdate(c.ctx, a.data(), a.size());
+  EVP_DigestUpdate(c.ctx, b.data(), b.size());
+  EVP_DigestFinal_ex(c.ctx, md, &len);
+  return std::string(reinterpret_cast<const char*>(md), len);
+}
+
+std::string Hex(absl::string_view bytes) { return absl::BytesToHexString(bytes); }
+
+std::string EncodeBody(const AuditEvent& e) {
+  thread_local flatbuffers::FlatBufferBuilder b(1024);
+  b.Clear();
+  std::vector<uint8_t> reasons, obligations;
+  for (Reason r : e.reasons) reasons.push_back(static_cast<uint8_t>(r));
+  for (Obligation o : e.obligations) obligations.push_back(static_cast<uint8_t>(o));
+  std::vector<flatbuffers::Offset<flatbuffers::String>> consents;
+  for (const std::string& c : e.consents) consents.push_back(b.CreateString(c));
+  flatbuffers::Offset<fb::Party> recipient = e.recipient ? EncodeParty(b, *e.recipient) : 0;
+  flatbuffers::Optional<int64_t> replay = flatbuffers::nullopt;
+  if (e.replay_as_of) replay = absl::ToUnixMicros(*e.replay_as_of);
+  auto rec = fb::CreateAuditRecordDirect(
+      b, e.seq, e.event_id.c_str(), absl::ToUnixMicros(e.at), absl::ToUnixMicros(e.logged_at), e.patient.c_str(),
+      e.actor.id.c_str(), static_cast<uint8_t>(e.actor.role),
+      e.actor.organization.empty() ? nullptr : e.actor.organization.c_str(), static_cast<uint8_t>(e.action),
+      static_cast<uint8_t>(e.category), static_cast<uint8_t>(e.purpose), e.permitted, &reasons,
+      e.legal_basis ? static_cast<int16_t>(*e.legal_basis) : int16_t{-1}, &obligations, &consents, e.emergency,
+      e.justification.empty() ? nullptr : e.justification.c_str(), e.policy.c_str(),
+      e.rule.empty() ? nullptr : e.rule.c_str(), e.error.empty() ? nullptr : e.error.c_str(),
+      /*recipient=*/nullptr, e.age_band ? static_cast<int16_t>(*e.age_band) : int16_t{-1}, replay, recipient);
+  fb::FinishAuditRecordBuffer(b, rec);
+  return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+}
+
+std::string EncodeEntry(absl::string_view body, absl::string_view prev, absl::string_view hash) {
+  std::string out;
+  out.reserve(body.size() + prev.size() + hash.size());
+  out.append(body.data(), body.size());
+  out.append(prev.data(), prev.size());
+  out.append(hash.data(), hash.size());
+  return out;
+}
+
+absl::StatusOr<DecodedEntry> DecodeEntry(absl::string_view bytes) {
+  if (bytes.size() < 2 * kHashBytes + 8) return absl::DataLossError("entry is too short");
+  const size_t body = bytes.size() - 2 * kHashBytes;
+  return DecodedEntry{std::string(bytes.substr(0, body)), std::string(bytes.substr(body, kHashBytes)),
+                      std::string(bytes.substr(body + kHashBytes))};
+}
+
+
+std::string CheckpointMac(absl::string_view key, const Checkpoint& cp) {
+  std::string msg = "toegang-audit-checkpoint-v1";
+  auto put64 = [&](uint64_t v) {
+    for (int i = 7; i >= 0; --i) msg.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  };
+  put64(cp.first_seq);
+  put64(cp.purged);
+  put64(static_cast<uint64_t>(cp.before_us));
+  put64(static_cast<uint64_t>(cp.purged_at_us));
+  msg.append(cp.prev_hash);
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(msg.data()),
+       msg.size(), md, &len);
+  return std::string(reinterpret_cast<const char*>(md), len);
+}
+
+std::string EncodeCheckpoint(const Checkpoint& cp) {
+  flatbuffers::FlatBufferBuilder b(160);
+  auto prev_v = b.CreateVector(reinterpret_cast<const uint8_t*>(cp.prev_hash.data()), cp.prev_hash.size());
+  auto mac_v = b.CreateVector(reinterpret_cast<const uint8_t*>(cp.mac.data()), cp.mac.size());
+  b.Finish(fb::CreateAuditCheckpoint(b, cp.first_seq, prev_v, cp.purged, cp.before_us, cp.purged_at_us, mac_v));
+  return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+}
+
+absl::Time RetentionLimit(absl::Time now) {
+  absl::CivilDay today = AmsterdamDay(now);
+  return absl::FromCivil(absl::CivilDay(today.year() - 5, today.month(), today.day()), Amsterdam());
+}
+
+absl::StatusOr<Checkpoint> ReadCheckpoint(AuditStorage* storage) {
+  absl::StatusOr<std::string> bytes = storage->ReadCheckpoint();
+  if (!bytes.ok()) return bytes.status();
+  Checkpoint cp;
+  if (bytes->empty()) return cp;
+  AlignedBytes a(*bytes);
+  flatbuffers::Verifier v(a.data(), a.size());
+  if (!v.VerifyBuffer<fb::AuditCheckpoint>(nullptr)) return absl::DataLossError("the audit checkpoint is corrupt");
+  const fb::AuditCheckpoint* c = flatbuffers::GetRoot<fb::AuditCheckpoint>(a.data());
+  cp.first_seq = c->first_seq();
+  cp.prev_hash = std::string(reinterpret_cast<const char*>(c->prev_hash()->data()), c->prev_hash()->size());
+  cp.purged = c->purged();
+  cp.before_us = c->purged_before_us();
+  cp.purged_at_us = c->purged_at_us();
+  if (c->mac()) cp.mac = std::string(reinterpret_cast<const char*>(c->mac()->data()), c->mac()->size());
+  cp.stored = true;
+  return cp;
+}
+
+absl::Status CheckCheckpoint(const Checkpoint& cp, absl::string_view key, absl::Time now) {
+  if (!cp.stored) return absl::OkStatus();
+  if (key.empty()) {
+    return absl::FailedPreconditionError(
+        "follows a purge checkpoint that cannot be authenticated without the key it was made with "
+        "(--audit-key-file)");
+  }
+  const std::string mac = CheckpointMac(key, cp);
+  if (cp.mac.size() != mac.size() || CRYPTO_memcmp(cp.mac.data(), mac.data(), mac.size()) != 0) {
+    return absl::DataLossError(
+        "follows a purge checkpoint that toegang did not write with this key: the records before it may have been "
+        "removed by hand");
+  }
+  // Against the earlier of the purge's clock and this one: a purge run under a clock set
+  // years ahead removed records that are young today.
+  const absl::Time before = absl::FromUnixMicros(cp.before_us);
+  const absl::Time purged_at = absl::FromUnixMicros(cp.purged_at_us);
+  if (before > RetentionLimit(std::min(purged_at, now))) {
+    return absl::DataLossError(absl::StrCat(
+        "follows a purge checkpoint that removed records younger than 5 years (cut-off ", FormatInstant(before),
+        ", purged at ", FormatInstant(purged_at), "; DOMAIN D51)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<AuditEvent> DecodeStoredEntry(absl::string_view bytes) {
+  absl::StatusOr<DecodedEntry> entry = DecodeEntry(bytes);
+  if (!entry.ok()) return entry.status();
+  return DecodeAuditBody(entry->body);
+}
+
+}  // namespace audit_internal
+
+absl::StatusOr<AuditEvent> DecodeAuditBody(absl::string_view body) {
+  using audit_internal::ParsePartyString;
+  namespace fb = ::toegang::schema;
+  AlignedBytes a(body);
+  flatbuffers::Verifier v(a.data(), a.size());
+  if (!fb::VerifyAuditRecordBuffer(v)) return absl::DataLossError("record fails FlatBuffers verification");
+  const fb::AuditRecord* r = flatbuffers::GetRoot<fb::AuditRecord>(a.data());
+  if (!IsEnumValue<Role>(r->actor_role()) || !IsEnumValue<Action>(r->action()) || !IsEnumValue<Category>(r->category()) ||
+      !IsEnumValue<Purpose>(r->purpose())) {
+    return absl::DataLossError("record holds an unknown enum value");
+  }
+  AuditEvent e;
+  e.seq = r->seq();
+  e.event_id = r->event_id()->str();
+  e.at = absl::FromUnixMicros(r->at_us());
+  e.logged_at = absl::FromUnixMicros(r->logged_at_us());
+  e.patient = r->patient()->str();
+  e.actor.id = r->actor_id()->str();
+  e.actor.role = static_cast<Role>(r->actor_role());
+  if (r->actor_organization()) e.actor.organization = r->actor_organization()->str();
+  e.action = static_cast<Action>(r->action());
+  e.category = static_cast<Category>(r->category());
+  e.purpose = static_cast<Purpose>(r->purpose());
+  e.permitted = r->permitted();
+  if (r->reasons()) {
+    for (uint8_t x : *r->reasons()) {
+      if (IsEnumValue<Reason>(x)) e.reasons.push_back(static_cast<Reason>(x));
+    }
+  }
+  if (IsEnumValue<LegalBasis>(r->legal_basis())) e.legal_basis = static_cast<LegalBasis>(r->legal_basis());
+  if (r->obligations()) {
+    for (uint8_t x : *r->obligations()) {
+      if (IsEnumValue<Obligation>(x)) e.obligations.push_back(static_cast<Obligation>(x));
+    }
+  }
+  if (r->consents()) {
+    for (const flatbuffers::String* c : *r->consents()) e.consents.push_back(c->str());
+  }
+  e.emergency = r->emergency();
+  if (r->justification()) e.justification = r->justification()->str();
+  if (r->policy()) e.policy = r->policy()->str();
+  if (r->rule()) e.rule = r->rule()->str();
+  if (r->error()) e.error = r->error()->str();
+  if (const fb::Party* p = r->recipient_party()) {
+    absl::StatusOr<Party> party = DecodeParty(*p);
+    if (!party.ok()) return absl::DataLossError(absl::StrCat("record's recipient: ", party.status().message()));
+    e.recipient = *std::move(party);
+  } else if (r->recipient()) {
+    e.recipient = ParsePartyString(r->recipient()->str());
+  }
+  if (IsEnumValue<AgeBand>(r->age_band())) e.age_band = static_cast<AgeBand>(r->age_band());
+  if (r->replay_as_of_us()) e.replay_as_of = absl::FromUnixMicros(*r->replay_as_of_us());
+  return e;
+}
+
+}  // namespace toegang

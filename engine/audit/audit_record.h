@@ -1,0 +1,68 @@
+// Copyright toegang authors.
+//
+// audit_record.h (internal): the access log's stored form (schemas/audit.fbs). An entry
+// is the AuditRecord FlatBuffer, then the previous entry's hash, then its own:
+// hash = SHA-256(prev_hash || record), so a changed, removed or reordered record breaks
+// the chain. A purge leaves a checkpoint, authenticated with HMAC-SHA-256 under a key
+// kept outside the store. Thread-compatible (no shared state).
+#ifndef TOEGANG_ENGINE_AUDIT_AUDIT_RECORD_H_
+#define TOEGANG_ENGINE_AUDIT_AUDIT_RECORD_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "engine/audit/audit_log.h"
+#include "engine/audit/audit_storage.h"
+
+namespace toegang::audit_internal {
+
+inline constexpr size_t kHashBytes = 32;
+
+// SHA-256(a || b).
+std::string Sha256(absl::string_view a, absl::string_view b);
+std::string Hex(absl::string_view bytes);
+
+// The AuditRecord FlatBuffer of `e`.
+std::string EncodeBody(const AuditEvent& e);
+
+// An entry as stored: the record, then the previous entry's hash, then its own.
+std::string EncodeEntry(absl::string_view body, absl::string_view prev, absl::string_view hash);
+struct DecodedEntry {
+  std::string body, prev, hash;
+};
+absl::StatusOr<DecodedEntry> DecodeEntry(absl::string_view bytes);
+
+// The record of a stored entry (its body, without the two hashes).
+absl::StatusOr<AuditEvent> DecodeStoredEntry(absl::string_view bytes);
+
+// What a purge leaves so that the rest of the chain still verifies (D51).
+struct Checkpoint {
+  uint64_t first_seq = 1;
+  std::string prev_hash = std::string(kHashBytes, '\0');
+  uint64_t purged = 0;
+  int64_t before_us = 0;
+  int64_t purged_at_us = 0;
+  std::string mac;      // empty: none stored
+  bool stored = false;  // false: nothing was ever purged
+};
+
+// HMAC-SHA-256 over every field of the checkpoint but the MAC, in a fixed layout.
+std::string CheckpointMac(absl::string_view key, const Checkpoint& cp);
+std::string EncodeCheckpoint(const Checkpoint& cp);
+// The stored checkpoint (stored == false when there is none). DataLoss when corrupt.
+absl::StatusOr<Checkpoint> ReadCheckpoint(AuditStorage* storage);
+
+// The latest cut-off a purge at `now` may use: records are kept at least 5 years from
+// when they were written (DOMAIN D51), counted in Amsterdam's calendar.
+absl::Time RetentionLimit(absl::Time now);
+
+// OK for no checkpoint or an authentic one within the retention term; otherwise what is
+// wrong, phrased to follow "access log record N".
+absl::Status CheckCheckpoint(const Checkpoint& cp, absl::string_view key, absl::Time now);
+
+}  // namespace toegang::audit_internal
+
+#endif  // TOEGANG_ENGINE_AUDIT_AUDIT_RECORD_H_
