@@ -31,6 +31,7 @@
 #include "engine/sidecar/service.h"
 #include "engine/sidecar/socket_server.h"
 #include "engine/toegang.h"
+#include "model/status_macros.h"
 
 ABSL_FLAG(std::string, http, "127.0.0.1:8181", "serve: HTTP address HOST:PORT (empty: no HTTP)");
 ABSL_FLAG(std::string, socket, "./var/toegang.sock", "serve: Unix socket path for the frame protocol (empty: none)");
@@ -103,11 +104,175 @@ absl::StatusOr<std::string> PemFlag(const std::string& path, const char* flag, b
   return text;
 }
 
+// What the flags ask for, checked before anything is opened. Every error is bad input.
+struct ServeConfig {
+  Options options;  // the engine's
+  std::string facts_path;
+  std::optional<sidecar::TokenSet> tokens;
+  std::string tls_cert, tls_key, tls_client_ca;
+  std::vector<unsigned> allow_uids, allow_gids;
+  bool pin_threads = true;
+};
+
+absl::StatusOr<ServeConfig> ReadServeFlags() {
+  ServeConfig c;
+  absl::StatusOr<std::shared_ptr<const Policy>> policy = LoadPolicyFlag();
+  if (!policy.ok()) return policy.status();
+  c.options.policy = *policy;
+  // Who may call, checked before the store is opened.
+  if (std::string path = absl::GetFlag(FLAGS_token_file); !path.empty()) {
+    absl::StatusOr<sidecar::TokenSet> loaded = sidecar::TokenSet::Load(path);
+    if (!loaded.ok()) return absl::InvalidArgumentError(loaded.status().message());
+    c.tokens = *std::move(loaded);
+  }
+  absl::StatusOr<std::string> tls_cert = PemFlag(absl::GetFlag(FLAGS_tls_cert), "tls-cert", false);
+  absl::StatusOr<std::string> tls_key = PemFlag(absl::GetFlag(FLAGS_tls_key), "tls-key", true);
+  absl::StatusOr<std::string> tls_client_ca = PemFlag(absl::GetFlag(FLAGS_tls_client_ca), "tls-client-ca", false);
+  absl::StatusOr<std::vector<unsigned>> allow_uids = Ids(absl::GetFlag(FLAGS_allow_uid), "allow-uid");
+  absl::StatusOr<std::vector<unsigned>> allow_gids = Ids(absl::GetFlag(FLAGS_allow_gid), "allow-gid");
+  for (const absl::Status& s : {tls_cert.status(), tls_key.status(), tls_client_ca.status(), allow_uids.status(),
+                                allow_gids.status()}) {
+    if (!s.ok()) return s;
+  }
+  c.tls_cert = *tls_cert;
+  c.tls_key = *tls_key;
+  c.tls_client_ca = *tls_client_ca;
+  c.allow_uids = *allow_uids;
+  c.allow_gids = *allow_gids;
+  TOEGANG_RETURN_IF_ERROR(CheckExposure(absl::GetFlag(FLAGS_http), absl::GetFlag(FLAGS_tcp), c.tokens.has_value(),
+                                        !c.tls_cert.empty() && !c.tls_key.empty()));
+  if (absl::GetFlag(FLAGS_max_connections) < 1 || absl::GetFlag(FLAGS_max_connections_per_client) < 0 ||
+      absl::GetFlag(FLAGS_request_deadline) < 1 || absl::GetFlag(FLAGS_batch_workers) < 1) {
+    return absl::InvalidArgumentError(
+        "--max-connections, --request-deadline and --batch-workers are at least 1, "
+        "--max-connections-per-client at least 0");
+  }
+  c.facts_path = absl::GetFlag(FLAGS_facts);
+  if (c.facts_path.empty()) {
+    c.options.db_path = absl::GetFlag(FLAGS_db);
+  } else {
+    // A sidecar over a file's facts, in memory (what a client's integration tests
+    // run against): like `decide --facts`, the facts have no arrival.
+    c.options.clock = NoArrivalClock;
+  }
+  if (absl::GetFlag(FLAGS_cache_mb) < 1 || absl::GetFlag(FLAGS_record_cache) < 0) {
+    return absl::InvalidArgumentError("--cache-mb is at least 1 and --record-cache at least 0");
+  }
+  c.options.durable.block_cache_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_cache_mb)) << 20;
+  c.options.durable.record_cache_entries = static_cast<size_t>(absl::GetFlag(FLAGS_record_cache));
+  if (absl::GetFlag(FLAGS_audit_mode) == "buffered") {
+    c.options.audit->mode = AuditMode::kBuffered;
+  } else if (absl::GetFlag(FLAGS_audit_mode) != "durable") {
+    return absl::InvalidArgumentError("--audit-mode is durable or buffered");
+  }
+  c.pin_threads = absl::GetFlag(FLAGS_pin_threads);
+  return c;
+}
+
+// Opens the engine (and records --facts), with background work on its own CPUs when
+// asked; leaves this thread on the CPUs that answer requests, for the servers' threads
+// to inherit.
+absl::StatusOr<std::unique_ptr<Engine>> OpenServeEngine(ServeConfig& c) {
+  std::optional<Placement> placement;
+  if (c.pin_threads) {
+    absl::StatusOr<std::vector<int>> cpus = AllowedCpus();
+    if (!cpus.ok()) return absl::InternalError(cpus.status().message());
+    placement = SeparateBackground(*cpus);
+    c.options.audit->writer_cpus = placement->background;
+    // The store's flush and compaction threads, which Open starts, inherit this thread's
+    // CPUs: all background work goes with the access log's writer.
+    if (absl::Status pinned = PinCurrentThread(placement->background); !pinned.ok()) {
+      return absl::InternalError(pinned.message());
+    }
+  }
+  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Open(std::move(c.options));
+  if (!engine.ok()) return engine.status();
+  if (!c.facts_path.empty()) TOEGANG_RETURN_IF_ERROR(RecordFactsFile(**engine, c.facts_path));
+  if (placement) {
+    if (absl::Status pinned = PinCurrentThread(placement->requests); !pinned.ok()) {
+      return absl::InternalError(pinned.message());
+    }
+    std::cerr << "toegang: background work (access-log writer, store flushes and compactions) on CPU "
+              << absl::StrJoin(placement->background, ",") << "; requests on CPU "
+              << absl::StrJoin(placement->requests, ",") << std::endl;
+  }
+  return engine;
+}
+
+struct Listeners {
+  std::unique_ptr<sidecar::SocketServer> frames;
+  std::unique_ptr<sidecar::HttpServer> http;
+};
+
+absl::StatusOr<Listeners> StartListeners(sidecar::Service* service, const ServeConfig& c) {
+  Listeners l;
+  const int io_timeout = std::max(1, absl::GetFlag(FLAGS_io_timeout));
+  sidecar::SocketServerOptions so;
+  so.unix_path = absl::GetFlag(FLAGS_socket);
+  so.tcp_address = absl::GetFlag(FLAGS_tcp);
+  so.workers = absl::GetFlag(FLAGS_threads);
+  so.inline_decisions = absl::GetFlag(FLAGS_audit_mode) == "buffered";
+  so.allow_uids.assign(c.allow_uids.begin(), c.allow_uids.end());
+  so.allow_gids.assign(c.allow_gids.begin(), c.allow_gids.end());
+  so.frame_timeout = absl::Seconds(io_timeout);
+  so.write_timeout = absl::Seconds(io_timeout);
+  if (!so.unix_path.empty() || !so.tcp_address.empty()) {
+    absl::StatusOr<std::unique_ptr<sidecar::SocketServer>> started = sidecar::SocketServer::Start(service, so);
+    // A socket that cannot be made is the system's trouble, whatever it says.
+    if (!started.ok()) return absl::InternalError(started.status().message());
+    l.frames = *std::move(started);
+  }
+  if (std::string address = absl::GetFlag(FLAGS_http); !address.empty()) {
+    sidecar::HttpServerOptions ho;
+    ho.address = address;
+    ho.threads = absl::GetFlag(FLAGS_threads);
+    ho.io_timeout = absl::Seconds(io_timeout);
+    ho.max_connections = static_cast<unsigned>(absl::GetFlag(FLAGS_max_connections));
+    ho.request_deadline = absl::Seconds(absl::GetFlag(FLAGS_request_deadline));
+    ho.batch_workers = absl::GetFlag(FLAGS_batch_workers);
+    ho.max_connections_per_client = static_cast<unsigned>(absl::GetFlag(FLAGS_max_connections_per_client));
+    ho.tls_cert_pem = c.tls_cert;
+    ho.tls_key_pem = c.tls_key;
+    ho.tls_client_ca_pem = c.tls_client_ca;
+    absl::StatusOr<std::unique_ptr<sidecar::HttpServer>> started = sidecar::HttpServer::Start(service, ho);
+    if (!started.ok()) return started.status();
+    l.http = *std::move(started);
+  }
+  return l;
+}
+
+// The first line on stdout: where it listens (tests and scripts read it).
+void Announce(const Engine& engine, const Listeners& l) {
+  const std::string http = absl::GetFlag(FLAGS_http);
+  std::cout << "toegang: serving policy " << engine.policy()->id();
+  if (l.http) std::cout << " http=" << http.substr(0, http.rfind(':')) << ":" << l.http->port();
+  if (l.frames && !absl::GetFlag(FLAGS_socket).empty()) std::cout << " socket=" << absl::GetFlag(FLAGS_socket);
+  if (l.frames && l.frames->tcp_port() > 0) std::cout << " tcp=" << l.frames->tcp_port();
+  std::cout << std::endl;
+}
+
+// Returns on SIGTERM or SIGINT; SIGHUP reloads the policy.
+void AwaitStop(const sigset_t& signals, sidecar::Service& service) {
+  while (true) {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig != SIGHUP) return;
+    sidecar::Reply r = service.ReloadPolicy();
+    std::cerr << "toegang: SIGHUP: " << r.body << std::endl;
+  }
+}
+
+int Refused(const absl::Status& why, int status) {
+  Complain(std::string(why.message()));
+  return status;
+}
+
 }  // namespace
 
 int Serve(const std::vector<std::string>& args) {
   if (!args.empty()) {
-    Complain("usage: toegang serve --db DIR --http HOST:PORT --socket PATH [--tcp HOST:PORT] [--policy FILE]");
+    Complain("usage: toegang serve [--db DIR | --facts FILE] --http HOST:PORT --socket PATH [--tcp HOST:PORT] "
+             "[--policy FILE]");
     return kBadInput;
   }
   // Signals are taken by one thread with sigwait; every other thread blocks them.
@@ -119,168 +284,20 @@ int Serve(const std::vector<std::string>& args) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  absl::StatusOr<std::shared_ptr<const Policy>> policy = LoadPolicyFlag();
-  if (!policy.ok()) {
-    Complain(std::string(policy.status().message()));
-    return kBadInput;
-  }
-  // Who may call, checked before the store is opened.
-  std::optional<sidecar::TokenSet> tokens;
-  if (std::string path = absl::GetFlag(FLAGS_token_file); !path.empty()) {
-    absl::StatusOr<sidecar::TokenSet> loaded = sidecar::TokenSet::Load(path);
-    if (!loaded.ok()) {
-      Complain(std::string(loaded.status().message()));
-      return kBadInput;
-    }
-    tokens = *std::move(loaded);
-  }
-  absl::StatusOr<std::string> tls_cert = PemFlag(absl::GetFlag(FLAGS_tls_cert), "tls-cert", false);
-  absl::StatusOr<std::string> tls_key = PemFlag(absl::GetFlag(FLAGS_tls_key), "tls-key", true);
-  absl::StatusOr<std::string> tls_client_ca = PemFlag(absl::GetFlag(FLAGS_tls_client_ca), "tls-client-ca", false);
-  absl::StatusOr<std::vector<unsigned>> allow_uids = Ids(absl::GetFlag(FLAGS_allow_uid), "allow-uid");
-  absl::StatusOr<std::vector<unsigned>> allow_gids = Ids(absl::GetFlag(FLAGS_allow_gid), "allow-gid");
-  for (const absl::Status& s : {tls_cert.status(), tls_key.status(), tls_client_ca.status(), allow_uids.status(),
-                                allow_gids.status()}) {
-    if (!s.ok()) {
-      Complain(std::string(s.message()));
-      return kBadInput;
-    }
-  }
-  if (absl::Status exposure = CheckExposure(absl::GetFlag(FLAGS_http), absl::GetFlag(FLAGS_tcp), tokens.has_value(),
-                                            !tls_cert->empty() && !tls_key->empty());
-      !exposure.ok()) {
-    Complain(std::string(exposure.message()));
-    return kBadInput;
-  }
-  if (absl::GetFlag(FLAGS_max_connections) < 1 || absl::GetFlag(FLAGS_max_connections_per_client) < 0 ||
-      absl::GetFlag(FLAGS_request_deadline) < 1 || absl::GetFlag(FLAGS_batch_workers) < 1) {
-    Complain("--max-connections, --request-deadline and --batch-workers are at least 1, "
-             "--max-connections-per-client at least 0");
-    return kBadInput;
-  }
-  Options options;
-  options.policy = *policy;
-  const std::string facts_path = absl::GetFlag(FLAGS_facts);
-  if (facts_path.empty()) {
-    options.db_path = absl::GetFlag(FLAGS_db);
-  } else {
-    // A sidecar over a file's facts, in memory (what a client's integration tests
-    // run against): like `decide --facts`, the facts have no arrival.
-    options.clock = NoArrivalClock;
-  }
-  if (absl::GetFlag(FLAGS_cache_mb) < 1 || absl::GetFlag(FLAGS_record_cache) < 0) {
-    Complain("--cache-mb is at least 1 and --record-cache at least 0");
-    return kBadInput;
-  }
-  options.durable.block_cache_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_cache_mb)) << 20;
-  options.durable.record_cache_entries = static_cast<size_t>(absl::GetFlag(FLAGS_record_cache));
-  if (absl::GetFlag(FLAGS_audit_mode) == "buffered") {
-    options.audit->mode = AuditMode::kBuffered;
-  } else if (absl::GetFlag(FLAGS_audit_mode) != "durable") {
-    Complain("--audit-mode is durable or buffered");
-    return kBadInput;
-  }
-  std::optional<Placement> placement;
-  if (absl::GetFlag(FLAGS_pin_threads)) {
-    absl::StatusOr<std::vector<int>> cpus = AllowedCpus();
-    if (!cpus.ok()) {
-      Complain(std::string(cpus.status().message()));
-      return kFailure;
-    }
-    placement = SeparateBackground(*cpus);
-  }
-  if (placement) {
-    options.audit->writer_cpus = placement->background;
-    // The store's flush and compaction threads, which Open starts, inherit this thread's
-    // CPUs: all background work goes with the access log's writer.
-    if (absl::Status pinned = PinCurrentThread(placement->background); !pinned.ok()) {
-      Complain(std::string(pinned.message()));
-      return kFailure;
-    }
-  }
-  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Open(std::move(options));
-  if (!engine.ok()) {
-    Complain(std::string(engine.status().message()));
-    return kFailure;
-  }
-  if (!facts_path.empty()) {
-    if (absl::Status recorded = RecordFactsFile(**engine, facts_path); !recorded.ok()) {
-      Complain(std::string(recorded.message()));
-      return kBadInput;
-    }
-  }
-  if (placement) {
-    // From here on this thread starts the servers, whose threads inherit its CPUs.
-    if (absl::Status pinned = PinCurrentThread(placement->requests); !pinned.ok()) {
-      Complain(std::string(pinned.message()));
-      return kFailure;
-    }
-    std::cerr << "toegang: background work (access-log writer, store flushes and compactions) on CPU "
-              << absl::StrJoin(placement->background, ",") << "; requests on CPU "
-              << absl::StrJoin(placement->requests, ",") << std::endl;
-  }
-  sidecar::Service service(engine->get(), sidecar::Limits{}, LoadPolicyFlag, tokens ? &*tokens : nullptr);
+  absl::StatusOr<ServeConfig> config = ReadServeFlags();
+  if (!config.ok()) return Refused(config.status(), kBadInput);
+  absl::StatusOr<std::unique_ptr<Engine>> engine = OpenServeEngine(*config);
+  if (!engine.ok()) return Refused(engine.status(), IsCallersFault(engine.status()) ? kBadInput : kFailure);
+  sidecar::Service service(engine->get(), sidecar::Limits{}, LoadPolicyFlag,
+                           config->tokens ? &*config->tokens : nullptr);
+  absl::StatusOr<Listeners> listeners = StartListeners(&service, *config);
+  if (!listeners.ok()) return Refused(listeners.status(), IsCallersFault(listeners.status()) ? kBadInput : kFailure);
+  Announce(**engine, *listeners);
 
-  std::unique_ptr<sidecar::SocketServer> frames;
-  sidecar::SocketServerOptions so;
-  so.unix_path = absl::GetFlag(FLAGS_socket);
-  so.tcp_address = absl::GetFlag(FLAGS_tcp);
-  so.workers = absl::GetFlag(FLAGS_threads);
-  so.inline_decisions = absl::GetFlag(FLAGS_audit_mode) == "buffered";
-  so.allow_uids.assign(allow_uids->begin(), allow_uids->end());
-  so.allow_gids.assign(allow_gids->begin(), allow_gids->end());
-  const int io_timeout = std::max(1, absl::GetFlag(FLAGS_io_timeout));
-  so.frame_timeout = absl::Seconds(io_timeout);
-  so.write_timeout = absl::Seconds(io_timeout);
-  if (!so.unix_path.empty() || !so.tcp_address.empty()) {
-    absl::StatusOr<std::unique_ptr<sidecar::SocketServer>> started = sidecar::SocketServer::Start(&service, so);
-    if (!started.ok()) {
-      Complain(std::string(started.status().message()));
-      return kFailure;
-    }
-    frames = *std::move(started);
-  }
-
-  std::unique_ptr<sidecar::HttpServer> http;
-  if (std::string address = absl::GetFlag(FLAGS_http); !address.empty()) {
-    sidecar::HttpServerOptions ho;
-    ho.address = address;
-    ho.threads = absl::GetFlag(FLAGS_threads);
-    ho.io_timeout = absl::Seconds(io_timeout);
-    ho.max_connections = static_cast<unsigned>(absl::GetFlag(FLAGS_max_connections));
-    ho.request_deadline = absl::Seconds(absl::GetFlag(FLAGS_request_deadline));
-    ho.batch_workers = absl::GetFlag(FLAGS_batch_workers);
-    ho.max_connections_per_client = static_cast<unsigned>(absl::GetFlag(FLAGS_max_connections_per_client));
-    ho.tls_cert_pem = *tls_cert;
-    ho.tls_key_pem = *tls_key;
-    ho.tls_client_ca_pem = *tls_client_ca;
-    absl::StatusOr<std::unique_ptr<sidecar::HttpServer>> started = sidecar::HttpServer::Start(&service, ho);
-    if (!started.ok()) {
-      Complain(std::string(started.status().message()));
-      return IsCallersFault(started.status()) ? kBadInput : kFailure;
-    }
-    http = *std::move(started);
-  }
-  const std::string http_host = absl::GetFlag(FLAGS_http).substr(0, absl::GetFlag(FLAGS_http).rfind(':'));
-  std::cout << "toegang: serving policy " << (*engine)->policy()->id();
-  if (http) std::cout << " http=" << http_host << ":" << http->port();
-  if (!so.unix_path.empty()) std::cout << " socket=" << so.unix_path;
-  if (frames && frames->tcp_port() > 0) std::cout << " tcp=" << frames->tcp_port();
-  std::cout << std::endl;
-
-  while (true) {
-    int sig = 0;
-    if (sigwait(&signals, &sig) != 0) continue;
-    if (sig == SIGHUP) {
-      sidecar::Reply r = service.ReloadPolicy();
-      std::cerr << "toegang: SIGHUP: " << r.body << std::endl;
-      continue;
-    }
-    break;  // SIGTERM, SIGINT
-  }
+  AwaitStop(signals, service);
   std::cerr << "toegang: stopping: no new connections; finishing what is in flight" << std::endl;
-  if (http) http->Shutdown();
-  if (frames) frames->Shutdown();
+  if (listeners->http) listeners->http->Shutdown();
+  if (listeners->frames) listeners->frames->Shutdown();
   absl::Status flushed = (*engine)->FlushAccessLog();
   if (!flushed.ok()) Complain(absl::StrCat("access log: ", flushed.message()));
   engine->reset();  // closes the store
