@@ -196,40 +196,44 @@ std::string CheckParamValue(const ParamSpec& spec, absl::string_view value) {
                       "' (DOMAIN ", spec.rule, ")");
 }
 
-void ParseRuleLine(const std::vector<absl::string_view>& w, int line, Pack& pack, Diagnostics& diag) {
-  CompiledRule& rule = pack.rules.back();
-  size_t ri = pack.rules.size() - 1;
-  absl::string_view key = w[0];
-  auto need_args = [&](size_t n) {
-    if (w.size() < n + 1) {
-      diag.Error(line, absl::StrCat("'", key, "' needs ", n == 1 ? "a value" : "values"));
-      return false;
+using Words = std::vector<absl::string_view>;
+
+// A `param NAME VALUE` or `only_if NAME VALUE`: the parameter's spec when the name is
+// known and the value one it takes; null after saying what is wrong.
+const ParamSpec* CheckedParam(const Words& w, int line, Diagnostics& diag) {
+  const ParamSpec* spec = FindParam(w[1]);
+  if (spec == nullptr) {
+    diag.Error(line, absl::StrCat("unknown parameter '", w[1], "'"));
+    return nullptr;
+  }
+  std::string err = CheckParamValue(*spec, w[2]);
+  if (!err.empty()) {
+    diag.Error(line, err);
+    return nullptr;
+  }
+  return spec;
+}
+
+// `when`, `require` and `unless` name predicates.
+void ParsePredicates(const Words& w, int line, Diagnostics& diag, absl::InlinedVector<Predicate, 4>* out) {
+  if (w.size() < 2) {
+    diag.Error(line, absl::StrCat("'", w[0], "' needs a value"));
+    return;
+  }
+  for (size_t i = 1; i < w.size(); ++i) {
+    Predicate p;
+    if (!policy_internal::ParsePredicate(w[i], &p)) {
+      diag.Error(line, absl::StrCat("unknown predicate '", w[i], "'"));
+      continue;
     }
-    return true;
-  };
-  auto predicates = [&](absl::InlinedVector<Predicate, 4>* out) {
-    if (!need_args(1)) return;
-    for (size_t i = 1; i < w.size(); ++i) {
-      Predicate p;
-      if (!policy_internal::ParsePredicate(w[i], &p)) {
-        diag.Error(line, absl::StrCat("unknown predicate '", w[i], "'"));
-        continue;
-      }
-      out->push_back(p);
-    }
-  };
-  if (key == "effect") {
-    if (!need_args(1)) return;
-    if (w[1] == "permit") {
-      rule.effect = Effect::kPermit;
-    } else if (w[1] == "forbid") {
-      rule.effect = Effect::kDeny;
-    } else {
-      diag.Error(line, absl::StrCat("effect is permit or forbid, not '", w[1], "'"));
-    }
-  } else if (key == "cites") {
-    for (size_t i = 1; i < w.size(); ++i) rule.cites.emplace_back(w[i]);
-  } else if (key == "role") {
+    out->push_back(p);
+  }
+}
+
+// A rule's target: whom and what it is about. False when `w` is no target line.
+bool ParseTargetLine(const Words& w, int line, Diagnostics& diag, CompiledRule& rule) {
+  const absl::string_view key = w[0];
+  if (key == "role") {
     ParseSetLine(w, "role", line, diag, &rule.roles);
   } else if (key == "purpose") {
     ParseSetLine(w, "purpose", line, diag, &rule.purposes);
@@ -240,44 +244,53 @@ void ParseRuleLine(const std::vector<absl::string_view>& w, int line, Pack& pack
   } else if (key == "band") {
     rule.needs_band = true;
     ParseSetLine(w, "age band", line, diag, &rule.bands);
-  } else if (key == "when") {
-    predicates(&rule.when);
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// A rule's conditions: predicates, the permit rules that lift a forbid, the parameter
+// that switches it on. False when `w` is no condition line.
+bool ParseConditionLine(const Words& w, int line, Diagnostics& diag, Pack& pack) {
+  const absl::string_view key = w[0];
+  const size_t ri = pack.rules.size() - 1;
+  CompiledRule& rule = pack.rules.back();
+  if (key == "when") {
+    ParsePredicates(w, line, diag, &rule.when);
   } else if (key == "require") {
-    predicates(&rule.require);
+    ParsePredicates(w, line, diag, &rule.require);
   } else if (key == "unless") {
-    predicates(&rule.unless);
+    ParsePredicates(w, line, diag, &rule.unless);
   } else if (key == "unless_permitted_by") {
-    if (!need_args(1)) return;
+    if (w.size() < 2) {
+      diag.Error(line, "'unless_permitted_by' needs a value");
+      return true;
+    }
     for (size_t i = 1; i < w.size(); ++i) pack.permitted_by_names[ri].emplace_back(w[i], line);
   } else if (key == "only_if") {
     if (w.size() != 3) {
       diag.Error(line, "only_if takes a parameter and a value: only_if NAME VALUE");
-      return;
+      return true;
     }
-    const ParamSpec* spec = FindParam(w[1]);
-    if (spec == nullptr) {
-      diag.Error(line, absl::StrCat("unknown parameter '", w[1], "'"));
-      return;
-    }
-    std::string err = CheckParamValue(*spec, w[2]);
-    if (!err.empty()) {
-      diag.Error(line, err);
-      return;
-    }
+    if (CheckedParam(w, line, diag) == nullptr) return true;
     pack.only_if_param[ri] = absl::StrCat(w[1], "=", w[2]);
     pack.only_if_line[ri] = line;
-  } else if (key == "reason") {
-    if (!need_args(1)) return;
-    if (!ParseName(w[1], &rule.reason)) diag.Error(line, absl::StrCat("unknown reason '", w[1], "'"));
-  } else if (key == "basis") {
-    if (!need_args(1)) return;
-    LegalBasis b;
-    if (!ParseName(w[1], &b)) {
-      diag.Error(line, absl::StrCat("unknown legal basis '", w[1], "'"));
-    } else {
-      rule.basis = b;
-    }
-  } else if (key == "obligations") {
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// What a rule decides and cites: effect, reason, basis, obligations. False when `w` is
+// no outcome line.
+bool ParseOutcomeLine(const Words& w, int line, Diagnostics& diag, CompiledRule& rule) {
+  const absl::string_view key = w[0];
+  if (key == "cites") {
+    for (size_t i = 1; i < w.size(); ++i) rule.cites.emplace_back(w[i]);
+    return true;
+  }
+  if (key == "obligations") {
     for (size_t i = 1; i < w.size(); ++i) {
       Obligation o;
       if (w[i] == "$research_deidentification") {
@@ -289,8 +302,104 @@ void ParseRuleLine(const std::vector<absl::string_view>& w, int line, Pack& pack
         rule.obligations.push_back(o);
       }
     }
+    return true;
+  }
+  if (key != "effect" && key != "reason" && key != "basis") return false;
+  if (w.size() < 2) {
+    diag.Error(line, absl::StrCat("'", key, "' needs a value"));
+    return true;
+  }
+  if (key == "effect") {
+    if (w[1] == "permit") {
+      rule.effect = Effect::kPermit;
+    } else if (w[1] == "forbid") {
+      rule.effect = Effect::kDeny;
+    } else {
+      diag.Error(line, absl::StrCat("effect is permit or forbid, not '", w[1], "'"));
+    }
+  } else if (key == "reason") {
+    if (!ParseName(w[1], &rule.reason)) diag.Error(line, absl::StrCat("unknown reason '", w[1], "'"));
   } else {
-    diag.Error(line, absl::StrCat("unknown rule keyword '", key, "'"));
+    LegalBasis b;
+    if (!ParseName(w[1], &b)) {
+      diag.Error(line, absl::StrCat("unknown legal basis '", w[1], "'"));
+    } else {
+      rule.basis = b;
+    }
+  }
+  return true;
+}
+
+// One line inside a rule.
+void ParseRuleLine(const Words& w, int line, Pack& pack, Diagnostics& diag) {
+  CompiledRule& rule = pack.rules.back();
+  if (ParseTargetLine(w, line, diag, rule) || ParseConditionLine(w, line, diag, pack) ||
+      ParseOutcomeLine(w, line, diag, rule)) {
+    return;
+  }
+  diag.Error(line, absl::StrCat("unknown rule keyword '", w[0], "'"));
+}
+
+// `rule ID`: starts a rule. False when the pack holds too many to go on.
+bool StartRule(const Words& w, int line, Pack& pack, Diagnostics& diag, bool* in_rule) {
+  if (w.size() != 2 || !IsIdentifier(w[1])) {
+    diag.Error(line, "a rule starts with 'rule ID' (lower case letters, digits, _ and -)");
+    *in_rule = false;
+    return true;
+  }
+  if (pack.rules.size() >= kMaxRules) {
+    diag.Error(line, "too many rules");
+    return false;
+  }
+  CompiledRule rule;
+  rule.id = std::string(w[1]);
+  rule.line = line;
+  rule.effect = static_cast<Effect>(0xff);  // unset: checked in Analyze
+  pack.rules.push_back(std::move(rule));
+  pack.only_if_param.emplace_back();
+  pack.only_if_line.push_back(0);
+  pack.permitted_by_names.emplace_back();
+  *in_rule = true;
+  return true;
+}
+
+// The pack's header: `policy`, `version`, `extends` and `param` lines.
+void ParseHeaderLine(const Words& w, int line, bool in_rule, Pack& pack, Diagnostics& diag) {
+  const absl::string_view key = w[0];
+  if (in_rule) {
+    diag.Error(line, absl::StrCat("'", key, "' belongs before the first rule"));
+    return;
+  }
+  if (key == "policy") {
+    if (w.size() != 2 || !IsIdentifier(w[1])) {
+      diag.Error(line, "'policy NAME' names the pack (lower case letters, digits, _ and -)");
+    } else {
+      pack.name = std::string(w[1]);
+    }
+  } else if (key == "version") {
+    int v;
+    if (w.size() != 2 || !absl::SimpleAtoi(w[1], &v) || v < 1) {
+      diag.Error(line, "'version N' is a positive whole number");
+    } else {
+      pack.version = v;
+    }
+  } else if (key == "extends") {
+    if (w.size() != 2) {
+      diag.Error(line, "'extends NAME' names a built-in pack");
+    } else {
+      pack.extends = std::string(w[1]);
+    }
+  } else {  // param
+    if (w.size() != 3) {
+      diag.Error(line, "'param NAME VALUE'");
+      return;
+    }
+    if (CheckedParam(w, line, diag) == nullptr) return;
+    if (pack.params.count(std::string(w[1]))) {
+      diag.Error(line, absl::StrCat("parameter ", w[1], " is set twice"));
+      return;
+    }
+    pack.params[std::string(w[1])] = {std::string(w[2]), line};
   }
 }
 
@@ -302,92 +411,23 @@ void ParsePack(absl::string_view text, Pack& pack, Diagnostics& diag) {
   }
   int line_no = 0;
   bool in_rule = false;
-  std::vector<int> rule_has_effect_line;
   for (absl::string_view raw : absl::StrSplit(text, '\n')) {
     ++line_no;
     absl::string_view line = raw;
     size_t hash = line.find('#');
     if (hash != absl::string_view::npos) line = line.substr(0, hash);
-    std::vector<absl::string_view> w = absl::StrSplit(line, absl::ByAnyChar(" \t\r"), absl::SkipEmpty());
+    const Words w = absl::StrSplit(line, absl::ByAnyChar(" \t\r"), absl::SkipEmpty());
     if (w.empty()) continue;
-    absl::string_view key = w[0];
+    const absl::string_view key = w[0];
     if (key == "rule") {
-      if (w.size() != 2 || !IsIdentifier(w[1])) {
-        diag.Error(line_no, "a rule starts with 'rule ID' (lower case letters, digits, _ and -)");
-        in_rule = false;
-        continue;
-      }
-      if (pack.rules.size() >= kMaxRules) {
-        diag.Error(line_no, "too many rules");
-        return;
-      }
-      CompiledRule rule;
-      rule.id = std::string(w[1]);
-      rule.line = line_no;
-      rule.effect = static_cast<Effect>(0xff);  // unset: checked below
-      pack.rules.push_back(std::move(rule));
-      pack.only_if_param.emplace_back();
-      pack.only_if_line.push_back(0);
-      pack.permitted_by_names.emplace_back();
-      in_rule = true;
-      continue;
-    }
-    if (key == "policy" || key == "version" || key == "extends" || key == "param") {
-      if (in_rule && key != "param") {
-        diag.Error(line_no, absl::StrCat("'", key, "' belongs before the first rule"));
-        continue;
-      }
-      if (key == "policy") {
-        if (w.size() != 2 || !IsIdentifier(w[1])) {
-          diag.Error(line_no, "'policy NAME' names the pack (lower case letters, digits, _ and -)");
-        } else {
-          pack.name = std::string(w[1]);
-        }
-      } else if (key == "version") {
-        int v;
-        if (w.size() != 2 || !absl::SimpleAtoi(w[1], &v) || v < 1) {
-          diag.Error(line_no, "'version N' is a positive whole number");
-        } else {
-          pack.version = v;
-        }
-      } else if (key == "extends") {
-        if (w.size() != 2) {
-          diag.Error(line_no, "'extends NAME' names a built-in pack");
-        } else {
-          pack.extends = std::string(w[1]);
-        }
-      } else {  // param
-        if (in_rule) {
-          diag.Error(line_no, "'param' belongs before the first rule");
-          continue;
-        }
-        if (w.size() != 3) {
-          diag.Error(line_no, "'param NAME VALUE'");
-          continue;
-        }
-        const ParamSpec* spec = FindParam(w[1]);
-        if (spec == nullptr) {
-          diag.Error(line_no, absl::StrCat("unknown parameter '", w[1], "'"));
-          continue;
-        }
-        std::string err = CheckParamValue(*spec, w[2]);
-        if (!err.empty()) {
-          diag.Error(line_no, err);
-          continue;
-        }
-        if (pack.params.count(std::string(w[1]))) {
-          diag.Error(line_no, absl::StrCat("parameter ", w[1], " is set twice"));
-          continue;
-        }
-        pack.params[std::string(w[1])] = {std::string(w[2]), line_no};
-      }
-      continue;
-    }
-    if (!in_rule) {
+      if (!StartRule(w, line_no, pack, diag, &in_rule)) return;
+    } else if (key == "policy" || key == "version" || key == "extends" || key == "param") {
+      ParseHeaderLine(w, line_no, in_rule, pack, diag);
+    } else if (!in_rule) {
       diag.Error(line_no, absl::StrCat("unknown keyword '", key, "' (expected policy, version, extends, param or rule)"));
-      continue;
+    } else {
+      ParseRuleLine(w, line_no, pack, diag);
     }
-    ParseRuleLine(w, line_no, pack, diag);
   }
   if (pack.name.empty()) diag.Error(1, "the pack has no 'policy NAME' line");
   if (pack.version == 0) diag.Error(1, "the pack has no 'version N' line");
@@ -434,101 +474,119 @@ bool TargetsIntersect(const CompiledRule& a, const CompiledRule& b) {
          !a.bands.Intersect(b.bands).empty();
 }
 
-void Analyze(const std::string& own_name, Compiled& c, Diagnostics& diag) {
+// What each effect requires of a rule: a permit a basis and requirements, a forbid
+// conditions and no basis (D1: a denial has none).
+void CheckRuleShape(const CompiledRule& r, bool names_permits, Diagnostics& diag) {
+  if (r.reason == Reason::kNoApplicableRule) diag.Error(r.line, absl::StrCat("rule ", r.id, " has no 'reason'"));
+  if (!r.is_forbid()) {
+    if (!r.basis) diag.Error(r.line, absl::StrCat("permit rule ", r.id, " has no 'basis'"));
+    if (!r.when.empty()) diag.Error(r.line, absl::StrCat("permit rule ", r.id, " uses 'when'; permit rules 'require'"));
+    if (names_permits) {
+      diag.Error(r.line, absl::StrCat("permit rule ", r.id, " uses 'unless_permitted_by'; only forbid rules may"));
+    }
+  } else {
+    if (r.basis) diag.Error(r.line, absl::StrCat("forbid rule ", r.id, " has a 'basis'; a denial has none"));
+    if (!r.obligations.empty()) diag.Error(r.line, absl::StrCat("forbid rule ", r.id, " has obligations"));
+    if (!r.require.empty()) diag.Error(r.line, absl::StrCat("forbid rule ", r.id, " uses 'require'; forbid rules use 'when'"));
+  }
+}
+
+// `only_if NAME VALUE` (as "NAME=VALUE"): turns the rule off when the pack's parameter
+// has another value.
+void ApplyOnlyIf(const std::string& only_if, const Pack& pack, CompiledRule& r, Diagnostics& diag) {
+  if (only_if.empty()) return;
+  std::pair<std::string, std::string> kv = absl::StrSplit(only_if, absl::MaxSplits('=', 1));
+  auto it = pack.params.find(kv.first);
+  const ParamSpec* spec = FindParam(kv.first);
+  std::string value = it != pack.params.end() ? it->second.first
+                      : (spec != nullptr ? std::string(spec->Default()) : std::string("0"));
+  if (value == kv.second) return;
+  r.enabled = false;
+  r.disabled_because = absl::StrCat(kv.first, " is ", value);
+  diag.Note(r.line, absl::StrCat("rule ", r.id, " is off: only_if ", kv.first, " ", kv.second, ", but it is ", value));
+}
+
+// `unless_permitted_by` names permit rules; their indices go into the rule.
+void ResolvePermittedBy(const std::vector<std::pair<std::string, int>>& names, const std::vector<CompiledRule>& rules,
+                        CompiledRule& r, Diagnostics& diag) {
+  for (const auto& [name, line] : names) {
+    auto it = std::find_if(rules.begin(), rules.end(), [&name = name](const CompiledRule& o) { return o.id == name; });
+    if (it == rules.end()) {
+      diag.Error(line, absl::StrCat("unless_permitted_by names no rule '", name, "'"));
+    } else if (it->is_forbid()) {
+      diag.Error(line, absl::StrCat("unless_permitted_by names forbid rule '", name, "'; it must name permit rules"));
+    } else {
+      r.unless_permitted_by.push_back(static_cast<uint16_t>(it - rules.begin()));
+    }
+  }
+}
+
+// A rule that can never match: an empty target, or a predicate required and excluded.
+void WarnIfUnmatchable(const CompiledRule& r, Diagnostics& diag) {
+  if (r.roles.empty() || r.purposes.empty() || r.actions.empty() || r.categories.empty() || r.bands.empty()) {
+    diag.Warning(r.line, absl::StrCat("rule ", r.id, " can never match: its target is empty"));
+  }
+  for (Predicate p : r.unless) {
+    if (std::find(r.require.begin(), r.require.end(), p) != r.require.end() ||
+        std::find(r.when.begin(), r.when.end(), p) != r.when.end()) {
+      diag.Warning(r.line, absl::StrCat("rule ", r.id, " can never match: it requires and excludes ",
+                                        policy_internal::PredicateName(p)));
+    }
+  }
+}
+
+// Whether rule `a` (earlier) decides whenever `b` would: same effect, a target that
+// covers b's, and no condition b lacks.
+bool Shadows(const CompiledRule& a, const CompiledRule& b) {
+  return TargetCovers(a, b) && Subset(a.require, b.require) && Subset(a.when, b.when) && Subset(a.unless, b.unless) &&
+         a.unless_permitted_by.size() <= b.unless_permitted_by.size() &&
+         std::all_of(a.unless_permitted_by.begin(), a.unless_permitted_by.end(), [&](uint16_t x) {
+           return std::find(b.unless_permitted_by.begin(), b.unless_permitted_by.end(), x) != b.unless_permitted_by.end();
+         });
+}
+
+// Shadowing and overlap, between enabled rules of the same effect.
+void WarnShadowedAndOverlapping(const std::vector<CompiledRule>& rules, Diagnostics& diag) {
+  for (size_t j = 0; j < rules.size(); ++j) {
+    const CompiledRule& b = rules[j];
+    if (!b.enabled) continue;
+    for (size_t i = 0; i < j; ++i) {
+      const CompiledRule& a = rules[i];
+      if (!a.enabled || a.effect != b.effect || !TargetsIntersect(a, b)) continue;
+      if (Shadows(a, b)) {
+        diag.Warning(b.line, absl::StrCat("rule ", b.id, " is shadowed by rule ", a.id, " (", LineOf(a),
+                                          "): whenever it would ", b.is_forbid() ? "forbid" : "permit", ", ", a.id,
+                                          " already does, so it is unreachable"));
+        break;
+      }
+      if (!b.is_forbid()) {
+        diag.Note(b.line, absl::StrCat("rule ", b.id, " overlaps rule ", a.id, " (", LineOf(a), "); where both permit, ",
+                                       a.id, " decides"));
+      }
+    }
+  }
+}
+
+// Checks every rule of a pack with its `extends` followed, resolves what refers to
+// parameters and other rules, and reports what can never match or is shadowed.
+void Analyze(Compiled& c, Diagnostics& diag) {
   std::vector<CompiledRule>& rules = c.pack.rules;
-  // Lines of rules inherited through `extends` belong to another file: report them at
-  // the pack's first line, naming the rule.
-  auto where = [&](const CompiledRule& r) { return r.line; };
-  (void)own_name;
   for (size_t i = 0; i < rules.size(); ++i) {
     CompiledRule& r = rules[i];
     if (static_cast<uint8_t>(r.effect) == 0xff) {
       diag.Error(r.line, absl::StrCat("rule ", r.id, " has no 'effect permit|forbid'"));
       continue;
     }
-    if (r.reason == Reason::kNoApplicableRule && r.is_forbid()) {
-      diag.Error(r.line, absl::StrCat("rule ", r.id, " has no 'reason'"));
-    }
-    if (!r.is_forbid()) {
-      if (!r.basis) diag.Error(r.line, absl::StrCat("permit rule ", r.id, " has no 'basis'"));
-      if (!r.when.empty()) diag.Error(r.line, absl::StrCat("permit rule ", r.id, " uses 'when'; permit rules 'require'"));
-      if (!c.pack.permitted_by_names[i].empty()) {
-        diag.Error(r.line, absl::StrCat("permit rule ", r.id, " uses 'unless_permitted_by'; only forbid rules may"));
-      }
-      if (r.reason == Reason::kNoApplicableRule) diag.Error(r.line, absl::StrCat("rule ", r.id, " has no 'reason'"));
-    } else {
-      if (r.basis) diag.Error(r.line, absl::StrCat("forbid rule ", r.id, " has a 'basis'; a denial has none"));
-      if (!r.obligations.empty()) diag.Error(r.line, absl::StrCat("forbid rule ", r.id, " has obligations"));
-      if (!r.require.empty()) diag.Error(r.line, absl::StrCat("forbid rule ", r.id, " uses 'require'; forbid rules use 'when'"));
-    }
-    // Resolve the obligation placeholder.
+    CheckRuleShape(r, !c.pack.permitted_by_names[i].empty(), diag);
     for (Obligation& o : r.obligations) {
-      if (static_cast<uint8_t>(o) == 0xff) o = c.params.research_deidentification;
+      if (static_cast<uint8_t>(o) == 0xff) o = c.params.research_deidentification;  // the placeholder
     }
-    // only_if.
-    const std::string& only_if = c.pack.only_if_param[i];
-    if (!only_if.empty()) {
-      std::pair<std::string, std::string> kv = absl::StrSplit(only_if, absl::MaxSplits('=', 1));
-      auto it = c.pack.params.find(kv.first);
-      const ParamSpec* spec = FindParam(kv.first);
-      std::string value = it != c.pack.params.end() ? it->second.first
-                          : (spec != nullptr ? std::string(spec->Default()) : std::string("0"));
-      if (value != kv.second) {
-        r.enabled = false;
-        r.disabled_because = absl::StrCat(kv.first, " is ", value);
-        diag.Note(where(r), absl::StrCat("rule ", r.id, " is off: only_if ", kv.first, " ", kv.second,
-                                         ", but it is ", value));
-      }
-    }
-    // unless_permitted_by names permit rules.
-    for (const auto& [name, line] : c.pack.permitted_by_names[i]) {
-      auto it = std::find_if(rules.begin(), rules.end(), [&name = name](const CompiledRule& o) { return o.id == name; });
-      if (it == rules.end()) {
-        diag.Error(line, absl::StrCat("unless_permitted_by names no rule '", name, "'"));
-      } else if (it->is_forbid()) {
-        diag.Error(line, absl::StrCat("unless_permitted_by names forbid rule '", name, "'; it must name permit rules"));
-      } else {
-        r.unless_permitted_by.push_back(static_cast<uint16_t>(it - rules.begin()));
-      }
-    }
-    // Can never match.
-    if (r.roles.empty() || r.purposes.empty() || r.actions.empty() || r.categories.empty() || r.bands.empty()) {
-      diag.Warning(where(r), absl::StrCat("rule ", r.id, " can never match: its target is empty"));
-    }
-    for (Predicate p : r.unless) {
-      if (std::find(r.require.begin(), r.require.end(), p) != r.require.end() ||
-          std::find(r.when.begin(), r.when.end(), p) != r.when.end()) {
-        diag.Warning(where(r), absl::StrCat("rule ", r.id, " can never match: it requires and excludes ",
-                                            policy_internal::PredicateName(p)));
-      }
-    }
+    ApplyOnlyIf(c.pack.only_if_param[i], c.pack, r, diag);
+    ResolvePermittedBy(c.pack.permitted_by_names[i], rules, r, diag);
+    WarnIfUnmatchable(r, diag);
   }
   if (diag.has_errors()) return;
-  // Shadowing and overlap, between enabled rules of the same effect.
-  for (size_t j = 0; j < rules.size(); ++j) {
-    const CompiledRule& b = rules[j];
-    if (!b.enabled) continue;
-    for (size_t i = 0; i < j; ++i) {
-      const CompiledRule& a = rules[i];
-      if (!a.enabled || a.effect != b.effect) continue;
-      if (!TargetsIntersect(a, b)) continue;
-      if (TargetCovers(a, b) && Subset(a.require, b.require) && Subset(a.when, b.when) &&
-          Subset(a.unless, b.unless) && a.unless_permitted_by.size() <= b.unless_permitted_by.size() &&
-          std::all_of(a.unless_permitted_by.begin(), a.unless_permitted_by.end(), [&](uint16_t x) {
-            return std::find(b.unless_permitted_by.begin(), b.unless_permitted_by.end(), x) !=
-                   b.unless_permitted_by.end();
-          })) {
-        diag.Warning(where(b), absl::StrCat("rule ", b.id, " is shadowed by rule ", a.id, " (", LineOf(a),
-                                            "): whenever it would ", b.is_forbid() ? "forbid" : "permit",
-                                            ", ", a.id, " already does, so it is unreachable"));
-        break;
-      }
-      if (!b.is_forbid()) {
-        diag.Note(where(b), absl::StrCat("rule ", b.id, " overlaps rule ", a.id, " (", LineOf(a),
-                                         "); where both permit, ", a.id, " decides"));
-      }
-    }
-  }
+  WarnShadowedAndOverlapping(rules, diag);
 }
 
 Compiled CompileText(absl::string_view text, int depth, Diagnostics& diag, bool use_cache = true);
@@ -657,14 +715,14 @@ std::string FormatDiagnostic(absl::string_view source_name, const PolicyDiagnost
 std::vector<PolicyDiagnostic> CheckPolicy(absl::string_view text) {
   Diagnostics diag;
   Compiled c = CompileText(text, 0, diag);
-  if (!diag.has_errors()) Analyze(c.pack.name, c, diag);
+  if (!diag.has_errors()) Analyze(c, diag);
   return diag.Take();
 }
 
 absl::StatusOr<std::shared_ptr<const Policy>> CompilePolicy(absl::string_view text) {
   Diagnostics diag;
   Compiled c = CompileText(text, 0, diag);
-  if (!diag.has_errors()) Analyze(c.pack.name, c, diag);
+  if (!diag.has_errors()) Analyze(c, diag);
   if (diag.has_errors_or_warnings()) {
     std::vector<std::string> lines;
     for (const PolicyDiagnostic& d : diag.Take()) {
