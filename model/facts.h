@@ -9,6 +9,8 @@
 //
 // Validity windows are half-open: `from` inclusive, `until` exclusive; a missing
 // `from` is absl::InfinitePast(), a missing `until` absl::InfiniteFuture().
+//
+// Values: thread-compatible (share them read-only); the functions are thread-safe.
 #ifndef TOEGANG_MODEL_FACTS_H_
 #define TOEGANG_MODEL_FACTS_H_
 

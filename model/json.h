@@ -7,6 +7,7 @@
 // (absl::InvalidArgumentError) whose message names the field, e.g.
 //   "consent.purposes[1]: unknown purpose 'marketing'".
 // Errors never quote an id that looks like a BSN (a Dutch citizen service number).
+// Every function is thread-safe (no shared state).
 //
 // Example:
 //

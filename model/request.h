@@ -1,7 +1,7 @@
 // Copyright toegang authors.
 //
 // request.h: an access request and the decision toegang answers it with (API.md
-// "Access request and decision").
+// "Access request and decision"). Plain values: thread-compatible.
 #ifndef TOEGANG_MODEL_REQUEST_H_
 #define TOEGANG_MODEL_REQUEST_H_
 

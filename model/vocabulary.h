@@ -5,6 +5,7 @@
 //
 // Every enum here is also a value stored on disk (schemas/fact.fbs stores sets as bit
 // masks over these enums): append new values at the end only, never reorder.
+// Everything here is a constant or a value: thread-safe.
 //
 // Example:
 //

@@ -16,7 +16,8 @@
 // An error anywhere — an unknown birth date a rule needs, a birth date after `at`,
 // facts of another patient — is a deny with the error in the reasons, never a permit.
 //
-// Cost: no heap allocation on the common paths; see bench/RESULTS.md.
+// Cost: no heap allocation on the common paths; see bench/RESULTS.md. Thread-safe: it
+// reads only its arguments.
 #ifndef TOEGANG_POLICY_EVALUATOR_H_
 #define TOEGANG_POLICY_EVALUATOR_H_
 

@@ -16,7 +16,7 @@
 //   Decision d = Evaluate(**policy, request, record, substitutions);  // evaluator.h
 //
 // A Policy never changes once built: share it between threads freely and swap a
-// std::shared_ptr<const Policy> to reload.
+// std::shared_ptr<const Policy> to reload. Every function here is thread-safe.
 #ifndef TOEGANG_POLICY_POLICY_H_
 #define TOEGANG_POLICY_POLICY_H_
 

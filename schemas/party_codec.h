@@ -2,6 +2,7 @@
 //
 // party_codec.h: a Party (model/facts.h) to and from the FlatBuffer every schema names
 // one with (schemas/party.fbs): stored facts, access-log records, request frames.
+// Thread-safe (no shared state).
 #ifndef TOEGANG_SCHEMAS_PARTY_CODEC_H_
 #define TOEGANG_SCHEMAS_PARTY_CODEC_H_
 

@@ -47,13 +47,18 @@ struct HttpServerOptions {
   std::string tls_client_ca_pem;
 };
 
+// Thread-safe. The caller owns the server; destroying it shuts it down.
 class HttpServer {
  public:
+  // Listens on options.address and starts the threads. InvalidArgument for an address
+  // or a certificate that does not parse; Internal when the port cannot be had.
+  // REQUIRES: `service` outlives the server.
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(Service* service, HttpServerOptions options);
   virtual ~HttpServer() = default;
+  // The port it listens on (the one picked, for port 0).
   virtual int port() const = 0;
   // Stops accepting, answers the requests already begun (closing their connections),
-  // then closes every connection.
+  // then closes every connection. Idempotent.
   virtual void Shutdown() = 0;
 };
 

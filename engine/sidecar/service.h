@@ -41,7 +41,8 @@ class Service {
  public:
   // `reload` produces the policy a reload installs (from the --policy file or the
   // built-in pack); it fails with the `policy check` findings.
-  // `tokens` (may be null: nobody authenticates) must outlive the service.
+  // REQUIRES: `engine` outlives the service; so does `tokens` (may be null: nobody
+  // authenticates).
   Service(Engine* engine, Limits limits, std::function<absl::StatusOr<std::shared_ptr<const Policy>>()> reload,
           const TokenSet* tokens = nullptr);
 

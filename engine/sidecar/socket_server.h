@@ -49,9 +49,11 @@ struct SocketServerOptions {
   absl::Duration write_timeout = absl::Seconds(5);
 };
 
+// Thread-safe. The caller owns the server; destroying it shuts it down.
 class SocketServer {
  public:
   // Binds and starts serving on its own threads.
+  // REQUIRES: `service` outlives the server.
   static absl::StatusOr<std::unique_ptr<SocketServer>> Start(Service* service, SocketServerOptions options);
   virtual ~SocketServer() = default;
 
@@ -59,6 +61,7 @@ class SocketServer {
   virtual int tcp_port() const = 0;
 
   // Stops accepting, answers every frame already read, closes every connection.
+  // Idempotent.
   virtual void Shutdown() = 0;
 };
 
