@@ -7,108 +7,38 @@
 // clock.
 #include "policy/evaluator.h"
 
-#include <cstdlib>
-#include <fstream>
 #include <map>
-#include <sstream>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "model/fact_index.h"
 #include "model/json.h"
+#include "tests/testing/case_corpus.h"
 
 namespace toegang {
 namespace {
 
-using nlohmann::json;
-
-json LoadCases() {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  std::string path = std::string(srcdir ? srcdir : ".") + "/toegang/tests/cases/domain_cases.json";
-  std::ifstream in(path);
-  EXPECT_TRUE(in.good()) << "cannot open " << path;
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return json::parse(buf.str());
-}
-
-std::shared_ptr<const Policy> PolicyFor(const json& doc, const std::string& name) {
-  if (name.empty()) return *BuiltinPolicy("wgbo-default");
-  if (name[0] != '@') {
-    absl::StatusOr<std::shared_ptr<const Policy>> p = BuiltinPolicy(name);
-    EXPECT_TRUE(p.ok()) << p.status();
-    return p.ok() ? *p : nullptr;
-  }
-  std::string text = "policy wgbo-variant\nversion 1\nextends wgbo-default\n" +
-                     doc["variants"][name].get<std::string>() + "\n";
-  absl::StatusOr<std::shared_ptr<const Policy>> p = CompilePolicy(text);
-  EXPECT_TRUE(p.ok()) << p.status();
-  return p.ok() ? *p : nullptr;
-}
-
-// Decides a case's request over its facts; returns the decision as JSON.
-json DecideCase(const json& doc, const json& c) {
-  std::vector<Fact> facts;
-  auto add = [&](const json& f) {
-    absl::StatusOr<Fact> fact = ParseFact(f);
-    EXPECT_TRUE(fact.ok()) << f.dump() << ": " << fact.status();
-    if (fact.ok()) facts.push_back(*std::move(fact));
-  };
-  for (const json& set : c["fact_sets"]) {
-    for (const json& f : doc["fact_sets"][set.get<std::string>()]) add(f);
-  }
-  for (const json& f : c["facts"]) add(f);
-  FactIndex index;
-  absl::Status s = index.Append(facts);
-  EXPECT_TRUE(s.ok()) << s;
-  absl::StatusOr<AccessRequest> req = ParseRequest(c["request"]);
-  EXPECT_TRUE(req.ok()) << req.status();
-  if (!req.ok()) return json();
-  std::shared_ptr<const Policy> policy = PolicyFor(doc, c.value("policy", ""));
-  if (!policy) return json();
-  PatientRecord record = index.RecordFor(req->patient);
-  std::vector<Stored<Relationship>> subs = index.SubstitutionsOf(req->actor.id);
-  return DecisionToJsonValue(Evaluate(*policy, *req, record, subs), "");
-}
-
 TEST(EvaluatorTest, DomainCases) {
-  json doc = LoadCases();
-  ASSERT_TRUE(doc.contains("cases"));
-  int checked = 0;
-  for (const json& c : doc["cases"]) {
-    SCOPED_TRACE(c["name"].get<std::string>());
-    json got = DecideCase(doc, c);
-    const json& want = c["expect"];
-    for (auto it = want.begin(); it != want.end(); ++it) {
-      if (it.key() == "reasons_first") {
-        ASSERT_FALSE(got["reasons"].empty()) << got.dump();
-        EXPECT_EQ(got["reasons"][0], it.value()) << got.dump();
-      } else {
-        EXPECT_EQ(got[it.key()], it.value()) << it.key() << " in " << got.dump();
-      }
-    }
-    // D1: a permit always carries a basis; a deny never does and always says why.
-    if (got["decision"] == "permit") {
-      EXPECT_FALSE(got["legal_basis"].is_null()) << got.dump();
-    } else {
-      EXPECT_TRUE(got["legal_basis"].is_null()) << got.dump();
-      EXPECT_FALSE(got["reasons"].empty()) << got.dump();
-    }
-    ++checked;
+  const std::vector<corpus::Case> cases = corpus::LoadDomainCases();
+  ASSERT_GE(cases.size(), 100u);
+  std::unique_ptr<corpus::Decider> evaluator = corpus::NewEvaluatorDoor();
+  for (const corpus::Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    corpus::ExpectDecision(c, evaluator->Decide(c));
   }
-  EXPECT_GE(checked, 100);
 }
 
 // Every DOMAIN rule D1..D33 that decides has at least one permit and one deny case
 // in the file, named by rule.
 TEST(EvaluatorTest, EveryRuleHasPermitAndDenyCases) {
-  json doc = LoadCases();
   std::map<std::string, std::pair<int, int>> seen;  // rule -> (permits, denies)
-  for (const json& c : doc["cases"]) {
-    std::string name = c["name"];
-    bool permit = c["expect"]["decision"] == "permit";
+  for (const corpus::Case& c : corpus::LoadDomainCases()) {
+    const std::string& name = c.name;
+    bool permit = c.expect["decision"] == "permit";
     size_t pos = 0;
     while ((pos = name.find('D', pos)) != std::string::npos) {
       size_t end = pos + 1;
@@ -135,10 +65,10 @@ TEST(EvaluatorTest, EveryRuleHasPermitAndDenyCases) {
 
 // D3: replaying a request with the same facts gives the same decision.
 TEST(EvaluatorTest, D3_ReplayIsDeterministic) {
-  json doc = LoadCases();
-  for (const json& c : doc["cases"]) {
-    SCOPED_TRACE(c["name"].get<std::string>());
-    EXPECT_EQ(DecideCase(doc, c), DecideCase(doc, c));
+  std::unique_ptr<corpus::Decider> evaluator = corpus::NewEvaluatorDoor();
+  for (const corpus::Case& c : corpus::LoadDomainCases()) {
+    SCOPED_TRACE(c.name);
+    EXPECT_EQ(evaluator->Decide(c), evaluator->Decide(c));
   }
 }
 

@@ -7,6 +7,7 @@
 // store, a codec or a transport fails here, naming the door.
 #include "gtest/gtest.h"
 #include "tests/testing/case_corpus.h"
+#include "tests/testing/doors.h"
 
 namespace toegang::corpus {
 namespace {

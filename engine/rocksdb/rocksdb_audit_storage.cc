@@ -23,20 +23,14 @@ class RocksDbAuditStorage final : public AuditStorage {
 
   absl::Status Append(const std::vector<AuditRow>& rows, absl::string_view head_hash, bool sync) override {
     if (rows.empty()) return absl::OkStatus();
-    if (db_->read_only()) return Database::ReadOnlyError();
-    rocksdb::WriteBatch batch;
-    uint64_t instance = 0;
-    {
-      Database::Use use(*db_);
-      if (!use.open()) return Database::Closed();
-      instance = use.instance();
+    TOEGANG_RETURN_IF_ERROR(WriteBatchOf(sync, "writing the access log", [&](const Database::Use& use,
+                                                                             rocksdb::WriteBatch* batch) {
       for (const AuditRow& r : rows) {
-        batch.Put(use.cf(kAudit), BigEndian64(r.seq), r.entry);
-        batch.Put(use.cf(kAuditIndex), AuditIndexKey(r.patient, r.at_us, r.seq), "");
+        batch->Put(use.cf(kAudit), BigEndian64(r.seq), r.entry);
+        batch->Put(use.cf(kAuditIndex), AuditIndexKey(r.patient, r.at_us, r.seq), "");
       }
-      batch.Put(use.cf(kDefault), kAuditHeadKey, absl::StrCat(BigEndian64(rows.back().seq), head_hash));
-    }
-    TOEGANG_RETURN_IF_ERROR(db_->Write(&batch, sync, instance, "writing the access log"));
+      batch->Put(use.cf(kDefault), kAuditHeadKey, absl::StrCat(BigEndian64(rows.back().seq), head_hash));
+    }));
     if (sync) db_->Acknowledge(0, rows.back().seq);
     return absl::OkStatus();
   }
@@ -101,20 +95,14 @@ class RocksDbAuditStorage final : public AuditStorage {
   }
 
   absl::Status Purge(const std::vector<AuditRow>& rows, absl::string_view checkpoint) override {
-    if (db_->read_only()) return Database::ReadOnlyError();
-    rocksdb::WriteBatch batch;
-    uint64_t instance = 0;
-    {
-      Database::Use use(*db_);
-      if (!use.open()) return Database::Closed();
-      instance = use.instance();
-      for (const AuditRow& r : rows) {
-        batch.Delete(use.cf(kAudit), BigEndian64(r.seq));
-        batch.Delete(use.cf(kAuditIndex), AuditIndexKey(r.patient, r.at_us, r.seq));
-      }
-      batch.Put(use.cf(kDefault), kAuditCheckpointKey, std::string(checkpoint));
-    }
-    return db_->Write(&batch, /*sync=*/true, instance, "purging the access log");
+    return WriteBatchOf(/*sync=*/true, "purging the access log",
+                        [&](const Database::Use& use, rocksdb::WriteBatch* batch) {
+                          for (const AuditRow& r : rows) {
+                            batch->Delete(use.cf(kAudit), BigEndian64(r.seq));
+                            batch->Delete(use.cf(kAuditIndex), AuditIndexKey(r.patient, r.at_us, r.seq));
+                          }
+                          batch->Put(use.cf(kDefault), kAuditCheckpointKey, std::string(checkpoint));
+                        });
   }
 
   absl::StatusOr<std::string> ReadCheckpoint() override {
@@ -165,6 +153,22 @@ class RocksDbAuditStorage final : public AuditStorage {
   }
 
  private:
+  // Writes the batch `fill` builds for the database as it is (the column families of
+  // this opening; Database::Write refuses it if the database was reopened since).
+  template <typename Fill>
+  absl::Status WriteBatchOf(bool sync, absl::string_view what, const Fill& fill) {
+    if (db_->read_only()) return Database::ReadOnlyError();
+    rocksdb::WriteBatch batch;
+    uint64_t instance = 0;
+    {
+      Database::Use use(*db_);
+      if (!use.open()) return Database::Closed();
+      instance = use.instance();
+      fill(use, &batch);
+    }
+    return db_->Write(&batch, sync, instance, what);
+  }
+
   const std::shared_ptr<Database> db_;
 };
 

@@ -1,21 +1,16 @@
 // Copyright toegang authors.
 #include "tests/testing/case_corpus.h"
 
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
-#include "engine/sidecar/client.h"
-#include "engine/toegang.h"
 #include "gtest/gtest.h"
-#include "httplib.h"
 #include "model/fact_index.h"
 #include "model/json.h"
 #include "policy/evaluator.h"
 #include "policy/policy.h"
 #include "tests/testing/e2e.h"
-#include "tests/testing/sidecar_process.h"
 
 namespace toegang::corpus {
 
@@ -71,8 +66,6 @@ void ExpectDecision(const Case& c, const json& got) {
   }
 }
 
-namespace {
-
 std::shared_ptr<const Policy> PolicyOf(const Case& c) {
   absl::StatusOr<std::shared_ptr<const Policy>> p =
       !c.policy_text.empty() ? CompilePolicy(c.policy_text)
@@ -91,18 +84,7 @@ std::vector<Fact> FactsOf(const Case& c) {
   return facts;
 }
 
-std::string FactsFile(const Case& c) {
-  std::string text;
-  for (const json& f : c.facts) absl::StrAppend(&text, f.dump(), "\n");
-  return e2e::Write("corpus-facts.jsonl", text);
-}
-
-// --policy for the binary: a built-in pack's name, or a file with the variant's text.
-std::vector<std::string> PolicyArgs(const Case& c) {
-  if (!c.policy_text.empty()) return {"--policy", e2e::Write("corpus-variant.policy", c.policy_text)};
-  if (!c.policy_name.empty()) return {"--policy", c.policy_name};
-  return {};
-}
+namespace {
 
 class EvaluatorDoor final : public Decider {
  public:
@@ -121,143 +103,8 @@ class EvaluatorDoor final : public Decider {
   }
 };
 
-class EngineDoor final : public Decider {
- public:
-  explicit EngineDoor(bool durable) : durable_(durable) {}
-  std::string name() const override { return durable_ ? "engine-rocksdb" : "engine-memory"; }
-  json Decide(const Case& c) override {
-    Options options;
-    options.policy = PolicyOf(c);
-    options.clock = NoArrivalClock;
-    if (durable_) {
-      options.db_path = e2e::Tmp("corpus-store");
-      std::filesystem::remove_all(options.db_path);
-    }
-    absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Open(std::move(options));
-    EXPECT_TRUE(engine.ok()) << engine.status();
-    absl::StatusOr<AccessRequest> req = ParseRequest(c.request);
-    EXPECT_TRUE(req.ok()) << req.status();
-    if (!engine.ok() || !req.ok()) return json();
-    absl::StatusOr<uint64_t> recorded = (*engine)->Record(FactsOf(c));
-    EXPECT_TRUE(recorded.ok()) << recorded.status();
-    EngineDecision d = (*engine)->Decide(*req);
-    return DecisionToJsonValue(d.decision, d.decision_id);
-  }
-
- private:
-  const bool durable_;
-};
-
-class CliDoor final : public Decider {
- public:
-  std::string name() const override { return "cli"; }
-  json Decide(const Case& c) override {
-    std::string command = absl::StrCat(e2e::Runfile("toegang"), " decide --facts ", FactsFile(c));
-    for (const std::string& a : PolicyArgs(c)) absl::StrAppend(&command, " ", a);
-    absl::StrAppend(&command, " < ", e2e::Write("corpus-request.jsonl", c.request.dump() + "\n"));
-    e2e::Shell r = e2e::Sh(command);
-    EXPECT_EQ(r.status, 0) << r.out;
-    json got = json::parse(r.out, nullptr, /*allow_exceptions=*/false);
-    EXPECT_FALSE(got.is_discarded()) << r.out;
-    if (got.is_discarded()) return json();
-    EXPECT_FALSE(got.value("decision_id", "").empty()) << r.out;
-    return got;
-  }
-};
-
-// One `toegang serve --facts` per case, shared by the HTTP and the frame door: the
-// corpus test runs a case through every door before the next.
-class CaseSidecar {
- public:
-  e2e::Sidecar& For(const Case& c) {
-    if (sidecar_ == nullptr || case_ != c.name) {
-      sidecar_.reset();
-      std::vector<std::string> extra = {"--facts", FactsFile(c), "--pin-threads=false", "--threads", "2"};
-      for (const std::string& a : PolicyArgs(c)) extra.push_back(a);
-      sidecar_ = std::make_unique<e2e::Sidecar>("corpus", "", extra);
-      case_ = c.name;
-    }
-    return *sidecar_;
-  }
-
- private:
-  std::unique_ptr<e2e::Sidecar> sidecar_;
-  std::string case_;
-};
-
-class HttpDoor final : public Decider {
- public:
-  explicit HttpDoor(std::shared_ptr<CaseSidecar> sidecar) : sidecar_(std::move(sidecar)) {}
-  std::string name() const override { return "http"; }
-  json Decide(const Case& c) override {
-    e2e::Sidecar& s = sidecar_->For(c);
-    httplib::Client http("127.0.0.1", s.http_port());
-    httplib::Headers auth = {{"Authorization", absl::StrCat("Bearer ", e2e::kTestToken)}};
-    httplib::Result r = http.Post("/v1/decisions", auth, c.request.dump(), "application/json");
-    EXPECT_TRUE(r) << "POST /v1/decisions failed";
-    if (!r) return json();
-    EXPECT_EQ(r->status, 200) << r->body;
-    json got = json::parse(r->body, nullptr, /*allow_exceptions=*/false);
-    EXPECT_FALSE(got.is_discarded()) << r->body;
-    return got.is_discarded() ? json() : got;
-  }
-
- private:
-  std::shared_ptr<CaseSidecar> sidecar_;
-};
-
-// A frame's answer as the API's decision JSON.
-json AnswerJson(const sidecar::Answer& a) {
-  json j = json::object();
-  j["decision"] = a.permitted ? "permit" : "deny";
-  json reasons = json::array();
-  for (Reason r : a.reasons) reasons.push_back(std::string(Name(r)));
-  j["reasons"] = std::move(reasons);
-  j["legal_basis"] = a.legal_basis ? json(std::string(Name(*a.legal_basis))) : json(nullptr);
-  json obligations = json::array();
-  for (Obligation o : a.obligations) obligations.push_back(std::string(Name(o)));
-  j["obligations"] = std::move(obligations);
-  j["consents"] = a.consents;
-  j["age_band"] = a.age_band ? json(std::string(Name(*a.age_band))) : json(nullptr);
-  j["policy"] = a.policy;
-  if (!a.rule.empty()) j["rule"] = a.rule;
-  if (!a.decision_id.empty()) j["decision_id"] = a.decision_id;
-  if (!a.error.empty()) j["error"] = a.error;
-  return j;
-}
-
-class FrameDoor final : public Decider {
- public:
-  explicit FrameDoor(std::shared_ptr<CaseSidecar> sidecar) : sidecar_(std::move(sidecar)) {}
-  std::string name() const override { return "frames"; }
-  json Decide(const Case& c) override {
-    e2e::Sidecar& s = sidecar_->For(c);
-    absl::StatusOr<AccessRequest> req = ParseRequest(c.request);
-    EXPECT_TRUE(req.ok()) << req.status();
-    absl::StatusOr<std::unique_ptr<sidecar::Client>> client = sidecar::Client::ConnectUnix(s.socket());
-    EXPECT_TRUE(client.ok()) << client.status();
-    if (!req.ok() || !client.ok()) return json();
-    absl::StatusOr<sidecar::Answer> a = (*client)->Decide(*req);
-    EXPECT_TRUE(a.ok()) << a.status();
-    return a.ok() ? AnswerJson(*a) : json();
-  }
-
- private:
-  std::shared_ptr<CaseSidecar> sidecar_;
-};
-
 }  // namespace
 
-std::vector<std::unique_ptr<Decider>> AllDoors() {
-  auto sidecar = std::make_shared<CaseSidecar>();
-  std::vector<std::unique_ptr<Decider>> doors;
-  doors.push_back(std::make_unique<EvaluatorDoor>());
-  doors.push_back(std::make_unique<EngineDoor>(/*durable=*/false));
-  doors.push_back(std::make_unique<EngineDoor>(/*durable=*/true));
-  doors.push_back(std::make_unique<CliDoor>());
-  doors.push_back(std::make_unique<HttpDoor>(sidecar));
-  doors.push_back(std::make_unique<FrameDoor>(sidecar));
-  return doors;
-}
+std::unique_ptr<Decider> NewEvaluatorDoor() { return std::make_unique<EvaluatorDoor>(); }
 
 }  // namespace toegang::corpus

@@ -2,7 +2,8 @@
 //
 // case_corpus.h: tests/cases/domain_cases.json, and the doors a case can be decided
 // through. Each door is a Decider; the corpus test (tests/domain_cases_test.cc) runs
-// every case through every door and checks the same expectations:
+// every case through every door (doors.h) and checks the same expectations, and
+// policy/evaluator_test runs them through the evaluator's:
 //
 //   evaluator       Evaluate() over a FactIndex of the case's facts (no store, no log)
 //   engine-memory   Engine::Open in memory: Record, then Decide
@@ -20,7 +21,9 @@
 #include <string>
 #include <vector>
 
+#include "model/facts.h"
 #include "nlohmann/json.hpp"
+#include "policy/policy.h"
 
 namespace toegang::corpus {
 
@@ -54,8 +57,14 @@ class Decider {
   virtual nlohmann::json Decide(const Case& c) = 0;
 };
 
-// The six doors, in the order above.
-std::vector<std::unique_ptr<Decider>> AllDoors();
+// The case's policy (null, with a test failure, when it does not compile) and facts.
+std::shared_ptr<const Policy> PolicyOf(const Case& c);
+std::vector<Fact> FactsOf(const Case& c);
+
+// The evaluator alone: Evaluate() over a FactIndex of the case's facts.
+std::unique_ptr<Decider> NewEvaluatorDoor();
+
+// The six doors, in the order above: doors.h.
 
 }  // namespace toegang::corpus
 
