@@ -48,7 +48,8 @@ struct Options {
   // `decide --facts FILE` does. Default: the wall clock.
   ArrivalClock clock = WallClock;
 
-  // How the durable store at db_path is opened (cache sizes, create_if_missing).
+  // How the durable store at db_path is opened (cache sizes, create_if_missing,
+  // read_only). Its clock is replaced by `clock` above.
   DurableStoreOptions durable;
 
   // The access log (NEN 7513): every decision is logged in the store's database before
