@@ -2,12 +2,15 @@
 #include "model/fact_index.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "model/patient_state.h"
 
 namespace toegang {
 
 void BatchIds::Merge(const BatchIds& other) {
   keys.insert(other.keys.begin(), other.keys.end());
   target_patient.insert(other.target_patient.begin(), other.target_patient.end());
+  batches.insert(batches.end(), other.batches.begin(), other.batches.end());
 }
 
 const std::string* BatchIds::PatientOf(absl::string_view id) const {
@@ -15,8 +18,80 @@ const std::string* BatchIds::PatientOf(absl::string_view id) const {
   return it == target_patient.end() ? nullptr : &it->second;
 }
 
+namespace {
+
+// "the patient", "a parent with gezag or a guardian", ... for the kinds in `mask`.
+std::string KindsText(uint8_t mask) {
+  std::vector<std::string> names;
+  if (mask & kThePatient) names.push_back("the patient");
+  if (mask & kParentOrGuardian) names.push_back("a parent with gezag or a guardian");
+  if (mask & kRepresentativeWhileIncapable) names.push_back("a representative while the patient is incapable");
+  return absl::StrJoin(names, " or ");
+}
+
+// D36: whether `w.by` may end the objection, restriction or capacity assessment it names
+// (consents: anyone's withdrawal counts); `rec` holds every fact about its patient.
+absl::Status CheckWithdrawer(const Withdrawal& w, const PatientRecord& rec) {
+  for (const Stored<Objection>& o : rec.objections) {
+    if (o.value.id != w.target) continue;
+    if (w.by == o.value.by) return absl::OkStatus();
+    const std::optional<AgeBand> band = BandAt(rec, w.at, LeapDayRule::kMarch1);
+    if (band && (ActorKindsAt(rec, w.by, w.at) & WhoMayActFor(*band).withdraw_objection) != 0) {
+      return absl::OkStatus();
+    }
+    std::string others = band ? absl::StrCat(", or (the patient being ", Name(*band), " then) ",
+                                             KindsText(WhoMayActFor(*band).withdraw_objection))
+                              : " (the patient's birth date is unknown, so nobody else)";
+    return absl::InvalidArgumentError(absl::StrCat("withdrawal: '", w.by, "' may not withdraw objection '", w.target,
+                                                   "': whoever made it ('", o.value.by, "') may", others,
+                                                   " (DOMAIN D36)"));
+  }
+  auto author_or_treating = [&](absl::string_view kind, const std::string& author) -> absl::Status {
+    if (w.by == author || HasRelationAt(rec, w.by, Relation::kTreating, w.at)) return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrCat("withdrawal: '", w.by, "' may not withdraw ", kind, " '", w.target,
+                                                   "': its author ('", author,
+                                                   "') or a clinician treating the patient at the withdrawal's at "
+                                                   "may (DOMAIN D36)"));
+  };
+  for (const Stored<Restriction>& r : rec.restrictions) {
+    if (r.value.id == w.target) return author_or_treating("restriction", r.value.by);
+  }
+  for (const Stored<Capacity>& c : rec.capacities) {
+    if (c.value.id == w.target) return author_or_treating("capacity assessment", c.value.by);
+  }
+  return absl::OkStatus();
+}
+
+// Every fact about `patient`: stored, in the batches before this one, and before
+// position `upto` of this one.
+absl::StatusOr<PatientRecord> RecordBefore(absl::string_view patient, const KnownIds& known, const BatchIds& earlier,
+                                           const BatchIds& added, const std::vector<Fact>& batch, size_t upto) {
+  absl::StatusOr<PatientRecord> rec = known.RecordOf(patient);
+  if (!rec.ok()) return rec.status();
+  rec->patient = std::string(patient);
+  auto add = [&](const Fact& f) {
+    std::string owner;
+    if (const auto* w = std::get_if<Withdrawal>(&f.body)) {
+      const std::string* p = earlier.PatientOf(w->target);
+      if (p == nullptr) p = added.PatientOf(w->target);
+      if (p != nullptr) owner = *p;
+    } else if (const std::string* p = FactPatient(f.body)) {
+      owner = *p;
+    }
+    if (owner == patient) rec->Add(f);
+  };
+  for (const std::vector<Fact>* b : earlier.batches) {
+    for (const Fact& f : *b) add(f);
+  }
+  for (size_t j = 0; j < upto; ++j) add(batch[j]);
+  return rec;
+}
+
+}  // namespace
+
 absl::Status CheckBatch(const std::vector<Fact>& batch, const KnownIds& known, const BatchIds& earlier,
                         BatchIds* added) {
+  added->batches.push_back(&batch);
   for (size_t i = 0; i < batch.size(); ++i) {
     const FactBody& body = batch[i].body;
     const std::string key = UniqueIdKey(body);
@@ -32,10 +107,20 @@ absl::Status CheckBatch(const std::vector<Fact>& batch, const KnownIds& known, c
     }
     if (IsWithdrawable(body)) added->target_patient[FactId(body)] = *FactPatient(body);
     if (const auto* w = std::get_if<Withdrawal>(&body)) {
-      if (added->PatientOf(w->target) != nullptr || earlier.PatientOf(w->target) != nullptr) continue;
-      absl::StatusOr<std::optional<std::string>> patient = known.PatientOfTarget(w->target);
-      if (!patient.ok()) return AtFact(i + 1, patient.status());
-      if (!patient->has_value()) return AtFact(i + 1, UnknownWithdrawalTargetError(w->target));
+      std::string patient;
+      if (const std::string* p = added->PatientOf(w->target)) {
+        patient = *p;
+      } else if (const std::string* q = earlier.PatientOf(w->target)) {
+        patient = *q;
+      } else {
+        absl::StatusOr<std::optional<std::string>> stored = known.PatientOfTarget(w->target);
+        if (!stored.ok()) return AtFact(i + 1, stored.status());
+        if (!stored->has_value()) return AtFact(i + 1, UnknownWithdrawalTargetError(w->target));
+        patient = **stored;
+      }
+      absl::StatusOr<PatientRecord> rec = RecordBefore(patient, known, earlier, *added, batch, i);
+      if (!rec.ok()) return AtFact(i + 1, rec.status());
+      if (absl::Status may = CheckWithdrawer(*w, *rec); !may.ok()) return AtFact(i + 1, may);
     }
   }
   return absl::OkStatus();
@@ -52,25 +137,29 @@ FactOwner OwnerOf(const FactBody& body, absl::string_view withdrawal_patient) {
 // What the index holds, as CheckBatch asks it.
 class FactIndex::Known final : public KnownIds {
  public:
-  explicit Known(const BatchIds& stored) : stored_(stored) {}
+  Known(const BatchIds& stored, const FactIndex& index) : stored_(stored), index_(index) {}
   absl::StatusOr<bool> Taken(const std::string& key) const override { return stored_.keys.contains(key); }
   absl::StatusOr<std::optional<std::string>> PatientOfTarget(absl::string_view id) const override {
     const std::string* patient = stored_.PatientOf(id);
     return patient == nullptr ? std::nullopt : std::optional<std::string>(*patient);
   }
+  absl::StatusOr<PatientRecord> RecordOf(absl::string_view patient) const override {
+    return index_.RecordFor(patient);
+  }
 
  private:
   const BatchIds& stored_;
+  const FactIndex& index_;
 };
 
 absl::Status FactIndex::Validate(const std::vector<Fact>& batch) const {
   BatchIds added;
-  return CheckBatch(batch, Known(stored_), BatchIds{}, &added);
+  return CheckBatch(batch, Known(stored_, *this), BatchIds{}, &added);
 }
 
 absl::Status FactIndex::Append(const std::vector<Fact>& batch) {
   BatchIds added;
-  absl::Status s = CheckBatch(batch, Known(stored_), BatchIds{}, &added);
+  absl::Status s = CheckBatch(batch, Known(stored_, *this), BatchIds{}, &added);
   if (!s.ok()) return s;
   stored_.Merge(added);
   for (const Fact& fact : batch) {

@@ -36,12 +36,17 @@ class KnownIds {
   virtual absl::StatusOr<bool> Taken(const std::string& key) const = 0;
   // The patient of the stored withdrawable fact `id`, or nullopt when there is none.
   virtual absl::StatusOr<std::optional<std::string>> PatientOfTarget(absl::string_view id) const = 0;
+  // Every stored fact about `patient` (who may withdraw what is judged on them, D36).
+  virtual absl::StatusOr<PatientRecord> RecordOf(absl::string_view patient) const = 0;
 };
 
 // What batches add that later ones (and their withdrawals) must see.
 struct BatchIds {
   absl::flat_hash_set<std::string> keys;                         // UniqueIdKey of each fact
   absl::flat_hash_map<std::string, std::string> target_patient;  // withdrawable id -> patient
+  // The batches themselves (a withdrawal is judged on their facts too). REQUIRES: they
+  // outlive this.
+  std::vector<const std::vector<Fact>*> batches;
 
   void Merge(const BatchIds& other);
   // The patient of withdrawable fact `id` if one of these batches holds it.
@@ -50,8 +55,12 @@ struct BatchIds {
 
 // Checks `batch` against `known` and against `earlier` (batches accepted before it but
 // not yet stored: a group commit): every id used once, every withdrawal naming a fact
-// that exists. A refusal names the fact (model/facts.h AtFact) and leaves `*added`
-// unspecified; on success `*added` is what the batch adds.
+// that exists and made by someone who may withdraw it (D36: an objection by its author
+// or whoever may act for the patient at the withdrawal's `at`, model/who_may_act.h; a
+// restriction or a capacity assessment by its author or a clinician treating the
+// patient then; ages by the default leap_day_rule, as no pack is known at load). A
+// refusal names the fact (model/facts.h AtFact) and leaves `*added` unspecified; on
+// success `*added` is what the batch adds.
 absl::Status CheckBatch(const std::vector<Fact>& batch, const KnownIds& known, const BatchIds& earlier,
                         BatchIds* added);
 

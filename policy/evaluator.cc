@@ -6,17 +6,14 @@
 #include "absl/strings/ascii.h"
 #include "model/time.h"
 #include "policy/internal/rules.h"
-#include "policy/internal/who_may_act.h"
+#include "model/patient_state.h"
+#include "model/who_may_act.h"
 
 namespace toegang {
 namespace {
 
 using policy_internal::CompiledRule;
 using policy_internal::Predicate;
-
-bool IsParentRelation(Relation r) {
-  return r == Relation::kParentWithAuthority || r == Relation::kGuardian;
-}
 
 // Whether `party` names the actor (by id, role or organisation).
 bool NamesActor(const Party& party, const Actor& actor) {
@@ -117,22 +114,10 @@ class DecisionContext {
   // --- relationships (D6, D7, D12-D16) -------------------------------------------
 
   bool HasRelation(absl::string_view subject, Relation relation, absl::Time t) const {
-    for (const Stored<Relationship>& r : rec_.relationships) {
-      if (r.value.relation == relation && r.value.subject == subject && r.value.window.Contains(t)) {
-        return true;
-      }
-    }
-    return false;
+    return HasRelationAt(rec_, subject, relation, t);
   }
 
-  bool HasParentAuthority(absl::string_view who, absl::Time t) const {
-    for (const Stored<Relationship>& r : rec_.relationships) {
-      if (IsParentRelation(r.value.relation) && r.value.subject == who && r.value.window.Contains(t)) {
-        return true;
-      }
-    }
-    return false;
-  }
+  bool HasParentAuthority(absl::string_view who, absl::Time t) const { return HasParentAuthorityAt(rec_, who, t); }
 
   // D12: a treating relationship in force at t; `until` is extended by the grace days.
   bool Treats(absl::string_view clinician, absl::Time t) const {
@@ -157,43 +142,17 @@ class DecisionContext {
     return false;
   }
 
-  // D7: the latest capacity assessment in force at t says incapable. Without one the
-  // patient is presumed capable.
-  bool Incapable(absl::Time t) const {
-    const Stored<Capacity>* latest = nullptr;
-    absl::Time latest_start = absl::InfinitePast();
-    for (const Stored<Capacity>& c : rec_.capacities) {
-      absl::Time start = StartOf(c.value.window, c.provenance);
-      if (!(start <= t && t < c.value.window.until) || Withdrawn(c.value.id, t)) continue;
-      if (latest == nullptr || start > latest_start ||
-          (start == latest_start && c.provenance.seq > latest->provenance.seq)) {
-        latest = &c;
-        latest_start = start;
-      }
-    }
-    return latest != nullptr && !latest->value.capable;
-  }
+  // D7, D35 (model/patient_state.h).
+  bool Incapable(absl::Time t) const { return IncapableAt(rec_, t); }
 
   // --- consents (D18-D20) ---------------------------------------------------------
 
-  // Withdrawals end a consent, objection or restriction from their `at` on (D19, D21).
-  bool Withdrawn(absl::string_view id, absl::Time t) const {
-    if (id.empty()) return false;
-    for (const Stored<Withdrawal>& w : rec_.withdrawals) {
-      if (w.value.target == id && w.value.at <= t) return true;
-    }
-    return false;
-  }
-
-  // Objections and restrictions start at `from`, or when recorded if no `from` is given.
-  static absl::Time StartOf(const Window& w, const Provenance& p) {
-    return w.from != absl::InfinitePast() ? w.from : p.RecordedInstant();
-  }
+  bool Withdrawn(absl::string_view id, absl::Time t, Ending ending) const { return WithdrawnAt(rec_, id, t, ending); }
 
   // D19: T >= max(from, recorded_at), T < until, not withdrawn at or before T.
   bool ConsentInForce(const Stored<Consent>& c, absl::Time t) const {
     absl::Time start = std::max(c.value.window.from, c.provenance.RecordedInstant());
-    return start <= t && t < c.value.window.until && !Withdrawn(c.value.id, t);
+    return start <= t && t < c.value.window.until && !Withdrawn(c.value.id, t, Ending::kTakesAccess);
   }
 
   bool Covers(const Consent& c) const {
@@ -215,29 +174,18 @@ class DecisionContext {
     return BandForAge(age);
   }
 
-  // Who among a consent's grantors (or an objection's author) may act for the patient
-  // at T, as policy_internal::ActorKind bits.
-  uint8_t KindsOf(absl::string_view person, absl::Time t) const {
-    uint8_t kinds = 0;
-    if (person == req_.patient) kinds |= policy_internal::kThePatient;
-    if (HasParentAuthority(person, t)) kinds |= policy_internal::kParentOrGuardian;
-    if (HasRelation(person, Relation::kRepresentative, t) && Incapable(t)) {
-      kinds |= policy_internal::kRepresentativeWhileIncapable;
-    }
-    return kinds;
-  }
-
   // D20: a consent covering the request counts when it was granted by whom the
-  // patient's band lets grant (policy_internal::kWhoMayAct): alone, or together with
+  // patient's band lets grant (kWhoMayAct): alone, or together with
   // the other grantors the band needs, in one consent or several (D38).
   bool EffectiveConsent() {
     if (!band_) return false;  // D5: the grantor rules need the age
     const absl::Time t = req_.at;
-    policy_internal::WhoMayAct who = policy_internal::WhoMayActFor(*band_);
+    WhoMayAct who = WhoMayActFor(*band_);
     if (*band_ == AgeBand::k12To15 && params_.consent_12_to_15 == PolicyParams::Consent12To15::kChildOnly) {
-      who.grant_alone |= policy_internal::kThePatient;
+      who.grant_alone |= kThePatient;
       who.grant_together = 0;
     }
+    const bool sixteen_or_over = *band_ == AgeBand::k16To17 || *band_ == AgeBand::kAdult;
     const bool parent_continues = *band_ == AgeBand::k16To17 &&
                                   params_.parent_consent_at_16 == PolicyParams::ParentConsentAt16::kContinue;
     // The first consent granted by each kind the band needs together.
@@ -249,8 +197,10 @@ class DecisionContext {
         continue;
       }
       uint8_t kinds = 0;
-      for (const std::string& g : c.value.granted_by) kinds |= KindsOf(g, t);
-      if ((kinds & who.grant_alone) != 0) return Rely(&c, nullptr);
+      for (const std::string& g : c.value.granted_by) kinds |= ActorKindsAt(rec_, g, t);
+      uint8_t alone = kinds & who.grant_alone;
+      if (alone == kThePatient && sixteen_or_over && !CountsFrom16(c)) alone = 0;  // D34
+      if (alone != 0) return Rely(&c, nullptr);
       if (parent_continues && ParentGrantedBefore16(c)) return Rely(&c, nullptr);
       if (who.grant_together == 0) continue;
       if ((kinds & who.grant_together) == who.grant_together) return Rely(&c, nullptr);
@@ -268,6 +218,55 @@ class DecisionContext {
         }
         return Rely(a, b);
       }
+    }
+    return false;
+  }
+
+  // When a consent starts and stops counting (D19): from max(from, recorded_at) until
+  // its `until` or its first withdrawal.
+  static absl::Time ConsentStart(const Stored<Consent>& c) {
+    return std::max(c.value.window.from, c.provenance.RecordedInstant());
+  }
+  absl::Time ConsentEnd(const Stored<Consent>& c) const {
+    absl::Time end = c.value.window.until;
+    for (const Stored<Withdrawal>& w : rec_.withdrawals) {
+      if (w.value.target == c.value.id) end = std::min(end, w.value.at);
+    }
+    return end;
+  }
+
+  // The instant the patient turns `years`, in Europe/Amsterdam (D4: a 29 February
+  // birthday by leap_day_rule). REQUIRES: the birth date is known.
+  absl::Time Birthday(int years) const {
+    const absl::CivilDay birth = *rec_.person->value.birth_date;
+    return absl::FromCivil(BirthdayIn(birth, birth.year() + years, params_.leap_day_rule), Amsterdam());
+  }
+
+  bool GrantedByParentDuring(const Stored<Consent>& c, absl::Time lo, absl::Time hi) const {
+    for (const std::string& g : c.value.granted_by) {
+      if (HasParentAuthorityDuring(rec_, g, lo, hi)) return true;
+    }
+    return false;
+  }
+
+  // D34: a consent the patient granted before turning 16 counts from 16 on only if it
+  // counted at some instant before the birthday — while the patient was 12-15, with a
+  // parent's consent covering the request in force at the same instant (or granted by
+  // a parent too, or consent_12_to_15 child_only). A lone consent of a 15-year-old
+  // never counts: turning 16 does not make it start to.
+  bool CountsFrom16(const Stored<Consent>& c) const {
+    const absl::Time sixteen = Birthday(16);
+    if (ConsentStart(c) >= sixteen) return true;  // granted at 16 or later
+    const absl::Time lo = std::max(ConsentStart(c), Birthday(12));
+    const absl::Time hi = std::min(ConsentEnd(c), sixteen);
+    if (lo >= hi) return false;  // never in force while the patient was 12-15
+    if (params_.consent_12_to_15 == PolicyParams::Consent12To15::kChildOnly) return true;
+    if (GrantedByParentDuring(c, lo, hi)) return true;
+    for (const Stored<Consent>& p : rec_.consents) {
+      if (&p == &c || p.value.patient != req_.patient || !Covers(p.value) || !NamesRecipient(p.value.to)) continue;
+      const absl::Time both_from = std::max(lo, ConsentStart(p));
+      const absl::Time both_until = std::min(hi, ConsentEnd(p));
+      if (both_from < both_until && GrantedByParentDuring(p, both_from, both_until)) return true;
     }
     return false;
   }
@@ -324,11 +323,11 @@ class DecisionContext {
     return req_.action == Action::kDisclose && req_.recipient && *to == *req_.recipient;
   }
 
-  // D9: whether `by` may object for the patient at T (policy_internal::kWhoMayAct; when
+  // D9: whether `by` may object for the patient at T (kWhoMayAct; when
   // the age is not known, whoever some band allows: an objection only protects).
   bool MayObject(absl::string_view by, absl::Time t) const {
-    const uint8_t may = band_ ? policy_internal::WhoMayActFor(*band_).object : policy_internal::ObjectorsOfAnyBand();
-    return (KindsOf(by, t) & may) != 0;
+    const uint8_t may = band_ ? WhoMayActFor(*band_).object : ObjectorsOfAnyBand();
+    return (ActorKindsAt(rec_, by, t) & may) != 0;
   }
 
   bool AnyObjection(bool child_only) const {
@@ -336,8 +335,8 @@ class DecisionContext {
     for (const Stored<Objection>& o : rec_.objections) {
       const Objection& obj = o.value;
       if (obj.patient != req_.patient) continue;
-      absl::Time start = StartOf(obj.window, o.provenance);
-      if (!(start <= t && t < obj.window.until) || Withdrawn(obj.id, t)) continue;
+      absl::Time start = ProtectiveStart(obj.window, o.provenance);
+      if (!(start <= t && t < obj.window.until) || Withdrawn(obj.id, t, Ending::kGivesAccess)) continue;
       if (!PurposeReached(obj.purposes) || !obj.categories.Contains(req_.category) ||
           !obj.actions.Contains(req_.action) || !ReachesParty(obj.to)) {
         continue;
@@ -354,8 +353,8 @@ class DecisionContext {
     for (const Stored<Restriction>& r : rec_.restrictions) {
       const Restriction& res = r.value;
       if (res.patient != req_.patient) continue;
-      absl::Time start = StartOf(res.window, r.provenance);
-      if (!(start <= t && t < res.window.until) || Withdrawn(res.id, t)) continue;
+      absl::Time start = ProtectiveStart(res.window, r.provenance);
+      if (!(start <= t && t < res.window.until) || Withdrawn(res.id, t, Ending::kGivesAccess)) continue;
       if (!res.purposes.Contains(req_.purpose) || !res.categories.Contains(req_.category) ||
           !res.actions.Contains(req_.action)) {
         continue;

@@ -20,6 +20,7 @@ TEST(DomainCases, EveryCaseThroughEveryDoor) {
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
     for (const std::unique_ptr<Decider>& door : doors) {
+      if (!c.load_error.empty() && !door->records_facts()) continue;
       SCOPED_TRACE(door->name());
       ExpectDecision(c, door->Decide(c));
     }

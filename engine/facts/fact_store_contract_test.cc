@@ -168,6 +168,30 @@ TYPED_TEST(FactStoreContract, D11_SubstitutionsAreFiledUnderTheClinicianAndReadA
   EXPECT_TRUE((*store.SubstitutionsOf("clin-1"))->empty());
 }
 
+// D36: who may withdraw an objection is judged on the stored facts and on those of the
+// same batch before it; a refusal names the fact and stores nothing.
+TYPED_TEST(FactStoreContract, D36_OnlyWhoMayWithdrawAnObjectionDoes) {
+  FactStore& store = *this->store_;
+  const char kObjection[] = R"({"type":"objection","id":"obj-7","patient":"pat-7","by":"pat-7","to":{"actor":"par-7"},"purposes":["patient_request"],"from":"2026-01-01T00:00:00+01:00"})";
+  ASSERT_TRUE(store.Append({F(kPerson), F(kParent), F(kObjection)}).ok());  // pat-7 is 17
+  absl::StatusOr<uint64_t> by_parent = store.Append(
+      {F(R"({"type":"withdrawal","consent":"obj-7","by":"par-7","at":"2026-02-01T00:00:00+01:00"})")});
+  ASSERT_EQ(by_parent.status().code(), absl::StatusCode::kInvalidArgument) << by_parent.status();
+  EXPECT_EQ(FactPositionOf(by_parent.status()), 1u);
+  EXPECT_THAT(std::string(by_parent.status().message()), HasSubstr("may not withdraw objection 'obj-7'"));
+  EXPECT_EQ(store.LastSequence(), 3u);
+  EXPECT_TRUE(store.Append({F(R"({"type":"withdrawal","consent":"obj-7","by":"pat-7","at":"2026-02-01T00:00:00+01:00"})")})
+                  .ok());
+  // In one batch with what it withdraws: judged on the batch's facts before it.
+  absl::StatusOr<uint64_t> same_batch = store.Append(
+      {F(R"({"type":"restriction","id":"res-7","patient":"pat-7","by":"clin-7","purposes":["treatment"],"from":"2026-01-01T00:00:00+01:00"})"),
+       F(R"({"type":"withdrawal","consent":"res-7","by":"par-7","at":"2026-02-01T00:00:00+01:00"})")});
+  ASSERT_FALSE(same_batch.ok());
+  EXPECT_EQ(FactPositionOf(same_batch.status()), 2u);
+  EXPECT_THAT(std::string(same_batch.status().message()), HasSubstr("its author ('clin-7')"));
+  EXPECT_EQ(store.LastSequence(), 4u);
+}
+
 TYPED_TEST(FactStoreContract, ConcurrentAppendsGetDistinctConsecutiveNumbers) {
   FactStore& store = *this->store_;
   constexpr int kThreads = 4, kEach = 25;

@@ -226,6 +226,17 @@ class RocksDbFactStore final : public FactStore {
       return std::optional<std::string>(std::move(patient));
     }
 
+    absl::StatusOr<PatientRecord> RecordOf(absl::string_view patient) const override {
+      PatientRecord rec;
+      rec.patient = std::string(patient);
+      absl::Status s = ScanUnder(use_, PatientPrefix(patient), absl::InfiniteFuture(), [&](Fact f) {
+        rec.Add(f);
+        return absl::OkStatus();
+      });
+      if (!s.ok()) return s;
+      return rec;
+    }
+
    private:
     const Database::Use& use_;
   };
@@ -260,6 +271,12 @@ class RocksDbFactStore final : public FactStore {
   absl::Status Scan(const std::string& prefix, absl::Time as_of, Visit visit) {
     Database::Use use(*db_);
     if (!use.open()) return Database::Closed();
+    return ScanUnder(use, prefix, as_of, visit);
+  }
+
+  // Scan's part with the database held open. REQUIRES: use.open().
+  template <typename Visit>
+  static absl::Status ScanUnder(const Database::Use& use, const std::string& prefix, absl::Time as_of, Visit visit) {
     rocksdb::ReadOptions ro;
     ro.prefix_same_as_start = true;
     std::unique_ptr<rocksdb::Iterator> it(use.db()->NewIterator(ro, use.cf(kFacts)));

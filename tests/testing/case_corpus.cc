@@ -32,6 +32,7 @@ std::vector<Case> LoadDomainCases() {
     for (const json& f : c["facts"]) out.facts.push_back(f);
     out.request = c["request"];
     out.expect = c["expect"];
+    if (out.expect.contains("load_error")) out.load_error = out.expect["load_error"].get<std::string>();
     const std::string policy = c.value("policy", "");
     if (!policy.empty() && policy[0] == '@') {
       out.policy_text = "policy wgbo-variant\nversion 1\nextends wgbo-default\n" +
@@ -44,9 +45,17 @@ std::vector<Case> LoadDomainCases() {
   return cases;
 }
 
+json LoadRefused(absl::string_view message) { return json{{"load_error", std::string(message)}}; }
+
 void ExpectDecision(const Case& c, const json& got) {
   if (!got.is_object()) {
     ADD_FAILURE() << "no decision";
+    return;
+  }
+  if (!c.load_error.empty() || got.contains("load_error")) {
+    ASSERT_FALSE(c.load_error.empty()) << "facts refused: " << got.dump();
+    ASSERT_TRUE(got.contains("load_error")) << "facts loaded, but must be refused: " << got.dump();
+    EXPECT_NE(got["load_error"].get<std::string>().find(c.load_error), std::string::npos) << got.dump();
     return;
   }
   for (auto it = c.expect.begin(); it != c.expect.end(); ++it) {
@@ -92,7 +101,7 @@ class EvaluatorDoor final : public Decider {
   json Decide(const Case& c) override {
     FactIndex index;
     absl::Status s = index.Append(FactsOf(c));
-    EXPECT_TRUE(s.ok()) << s;
+    if (!s.ok()) return LoadRefused(s.message());
     absl::StatusOr<AccessRequest> req = ParseRequest(c.request);
     EXPECT_TRUE(req.ok()) << req.status();
     std::shared_ptr<const Policy> policy = PolicyOf(c);

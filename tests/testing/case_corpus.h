@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "model/facts.h"
+#include "absl/strings/string_view.h"
 #include "nlohmann/json.hpp"
 #include "policy/policy.h"
 
@@ -36,14 +37,21 @@ struct Case {
   std::string policy_name;
   std::string policy_text;
   nlohmann::json expect;  // only the keys it has are checked
+  // A case whose facts are refused when loaded: what the refusal must say ("" when the
+  // facts load). From `expect`'s "load_error".
+  std::string load_error;
 };
+
+// The answer of a door that refused the case's facts: {"load_error": message}.
+nlohmann::json LoadRefused(absl::string_view message);
 
 // Every case of tests/cases/domain_cases.json (from the test's runfiles).
 std::vector<Case> LoadDomainCases();
 
 // Checks a decision (the API's JSON) against the case: the keys of `expect`
 // ("reasons_first": the first reason), and DOMAIN D1 — a permit carries a legal basis,
-// a deny none and always a reason.
+// a deny none and always a reason. For a case whose facts must be refused, that the
+// door refused them saying so.
 void ExpectDecision(const Case& c, const nlohmann::json& got);
 
 // One door into toegang.
@@ -51,6 +59,9 @@ class Decider {
  public:
   virtual ~Decider() = default;
   virtual std::string name() const = 0;
+  // Whether facts reach toegang through this door (the frame protocol only decides):
+  // a case about facts refused at load is skipped by a door that records none.
+  virtual bool records_facts() const { return true; }
   // The decision for the case's request over its facts, by its policy, as the API's
   // JSON. A door that fails (cannot start, cannot parse) returns null, with the failure
   // reported as a test failure.

@@ -49,7 +49,7 @@ class EngineDoor final : public Decider {
     EXPECT_TRUE(req.ok()) << req.status();
     if (!engine.ok() || !req.ok()) return json();
     absl::StatusOr<uint64_t> recorded = (*engine)->Record(FactsOf(c));
-    EXPECT_TRUE(recorded.ok()) << recorded.status();
+    if (!recorded.ok()) return LoadRefused(recorded.status().message());
     EngineDecision d = (*engine)->Decide(*req);
     return DecisionToJsonValue(d.decision, d.decision_id);
   }
@@ -65,6 +65,12 @@ class CliDoor final : public Decider {
     std::string command = absl::StrCat(e2e::Runfile("toegang"), " decide --facts ", FactsFile(c));
     for (const std::string& a : PolicyArgs(c)) absl::StrAppend(&command, " ", a);
     absl::StrAppend(&command, " < ", e2e::Write("corpus-request.jsonl", c.request.dump() + "\n"));
+    if (!c.load_error.empty()) {
+      // Refused facts: exit 2, and the reason on standard error.
+      e2e::Shell r = e2e::Sh(command + " 2>&1 >/dev/null");
+      EXPECT_EQ(r.status, 2) << r.out;
+      return r.status == 2 ? LoadRefused(r.out) : json::object();
+    }
     e2e::Shell r = e2e::Sh(command);
     EXPECT_EQ(r.status, 0) << r.out;
     json got = json::parse(r.out, nullptr, /*allow_exceptions=*/false);
@@ -82,7 +88,9 @@ class CaseSidecar {
   e2e::Sidecar& For(const Case& c) {
     if (sidecar_ == nullptr || case_ != c.name) {
       sidecar_.reset();
-      std::vector<std::string> extra = {"--facts", FactsFile(c), "--pin-threads=false", "--threads", "2"};
+      // Facts the case expects refused are posted to a sidecar over none.
+      const std::string facts = c.load_error.empty() ? FactsFile(c) : e2e::Write("corpus-none.jsonl", "");
+      std::vector<std::string> extra = {"--facts", facts, "--pin-threads=false", "--threads", "2"};
       for (const std::string& a : PolicyArgs(c)) extra.push_back(a);
       sidecar_ = std::make_unique<e2e::Sidecar>("corpus", "", extra);
       case_ = c.name;
@@ -101,6 +109,7 @@ class HttpDoor final : public Decider {
   std::string name() const override { return "http"; }
   json Decide(const Case& c) override {
     e2e::Sidecar& s = sidecar_->For(c);
+    if (!c.load_error.empty()) return PostFacts(s, c);
     httplib::Client http("127.0.0.1", s.http_port());
     httplib::Headers auth = {{"Authorization", absl::StrCat("Bearer ", e2e::kTestToken)}};
     httplib::Result r = http.Post("/v1/decisions", auth, c.request.dump(), "application/json");
@@ -113,6 +122,20 @@ class HttpDoor final : public Decider {
   }
 
  private:
+  // POST /v1/facts with the case's facts: a 400 is the refusal.
+  static json PostFacts(e2e::Sidecar& s, const Case& c) {
+    std::string lines;
+    for (const json& f : c.facts) absl::StrAppend(&lines, f.dump(), "\n");
+    httplib::Client http("127.0.0.1", s.http_port());
+    httplib::Headers auth = {{"Authorization", absl::StrCat("Bearer ", e2e::kTestToken)}};
+    httplib::Result r = http.Post("/v1/facts", auth, lines, "application/x-ndjson");
+    EXPECT_TRUE(r) << "POST /v1/facts failed";
+    if (!r) return json();
+    if (r->status != 400) return json{{"status", r->status}, {"body", r->body}};
+    json body = json::parse(r->body, nullptr, /*allow_exceptions=*/false);
+    return LoadRefused(body.is_object() ? body.value("error", r->body) : r->body);
+  }
+
   std::shared_ptr<CaseSidecar> sidecar_;
 };
 
@@ -140,6 +163,7 @@ class FrameDoor final : public Decider {
  public:
   explicit FrameDoor(std::shared_ptr<CaseSidecar> sidecar) : sidecar_(std::move(sidecar)) {}
   std::string name() const override { return "frames"; }
+  bool records_facts() const override { return false; }
   json Decide(const Case& c) override {
     e2e::Sidecar& s = sidecar_->For(c);
     absl::StatusOr<AccessRequest> req = ParseRequest(c.request);

@@ -1,18 +1,21 @@
 // Copyright toegang authors.
 //
-// who_may_act.h (internal): who may act for a patient of each age band — grant a
-// consent (DOMAIN D20, D37, D38) and object for the patient (D9, D36) — as one table.
+// who_may_act.h: who may act for a patient of each age band — grant a consent (DOMAIN
+// D20, D37, D38), object for the patient (D9) and withdraw an objection (D36) — as one
+// table.
 // The pack's rules name the predicates `consent` and `objection`; what makes a consent
 // or an objection count is decided here, by this table, so a rule like "a parent of a
-// 13-year-old" is read in one place. The packs' headers point here.
-#ifndef TOEGANG_POLICY_INTERNAL_WHO_MAY_ACT_H_
-#define TOEGANG_POLICY_INTERNAL_WHO_MAY_ACT_H_
+// 13-year-old" is read in one place: the evaluator (policy/evaluator.cc) and the check
+// of withdrawals at load (model/fact_index.cc) both read it. The packs' headers point
+// here.
+#ifndef TOEGANG_MODEL_WHO_MAY_ACT_H_
+#define TOEGANG_MODEL_WHO_MAY_ACT_H_
 
 #include <cstdint>
 
 #include "model/vocabulary.h"
 
-namespace toegang::policy_internal {
+namespace toegang {
 
 // Kinds of people who may act for a patient; a set is a bit mask of them.
 enum ActorKind : uint8_t {
@@ -35,16 +38,28 @@ struct WhoMayAct {
   // D9: an objection made by one of these counts (a representative while incapable at
   // any age: an objection only ever protects).
   uint8_t object;
+  // D36: besides its author, these may withdraw an objection (at the withdrawal's `at`).
+  uint8_t withdraw_objection;
 };
 
 // Cited as it is in DOMAIN.md; WGBO 7:450 (under 12: the parents; 12-15: the child and
 // the parents; 16+: the patient), 7:465 (representation), UAVG art. 5.
 inline constexpr WhoMayAct kWhoMayAct[] = {
-    // band            grant alone                                     grant together                   object
-    {AgeBand::kUnder12, kParentOrGuardian,                             0,                               kParentOrGuardian | kRepresentativeWhileIncapable},
-    {AgeBand::k12To15,  0,                                             kThePatient | kParentOrGuardian, kThePatient | kParentOrGuardian | kRepresentativeWhileIncapable},
-    {AgeBand::k16To17,  kThePatient,                                   0,                               kThePatient | kRepresentativeWhileIncapable},
-    {AgeBand::kAdult,   kThePatient | kRepresentativeWhileIncapable,   0,                               kThePatient | kRepresentativeWhileIncapable},
+    // band             grant alone
+    //                  grant together                    object
+    //                  withdraw an objection
+    {AgeBand::kUnder12, kParentOrGuardian,
+                        0,                                kParentOrGuardian | kRepresentativeWhileIncapable,
+                        kParentOrGuardian},
+    {AgeBand::k12To15,  0,
+                        kThePatient | kParentOrGuardian,  kThePatient | kParentOrGuardian | kRepresentativeWhileIncapable,
+                        kThePatient},
+    {AgeBand::k16To17,  kThePatient,
+                        0,                                kThePatient | kRepresentativeWhileIncapable,
+                        kThePatient | kRepresentativeWhileIncapable},
+    {AgeBand::kAdult,   kThePatient | kRepresentativeWhileIncapable,
+                        0,                                kThePatient | kRepresentativeWhileIncapable,
+                        kThePatient | kRepresentativeWhileIncapable},
 };
 
 // The row for `band`.
@@ -65,6 +80,6 @@ constexpr uint8_t ObjectorsOfAnyBand() {
 
 static_assert(sizeof(kWhoMayAct) / sizeof(kWhoMayAct[0]) == EnumCount<AgeBand>(), "one row per age band");
 
-}  // namespace toegang::policy_internal
+}  // namespace toegang
 
-#endif  // TOEGANG_POLICY_INTERNAL_WHO_MAY_ACT_H_
+#endif  // TOEGANG_MODEL_WHO_MAY_ACT_H_
