@@ -9,6 +9,7 @@
 #include "base/sync.h"
 #include "engine/open_on_stores.h"
 #include "policy/evaluator.h"
+#include "absl/types/span.h"
 
 namespace toegang {
 
@@ -23,7 +24,7 @@ class EngineImpl final : public Engine {
         audit_(std::move(audit)),
         policy_(std::move(policy)) {
     std::random_device rd;
-    id_prefix_ = absl::StrFormat("%08x%08x", rd(), rd());
+    id_prefix_ = absl::StrFormat("%08x", rd());
   }
 
   EngineDecision Decide(const AccessRequest& request) override {
@@ -121,24 +122,81 @@ class EngineImpl final : public Engine {
     out->decision = std::move(denied);
   }
 
+  // The actor's substitutions, read from the store only if a rule asks (most never do:
+  // a parent, an insurer, a clinician treating the patient).
+  class StoredSubstitutions final : public SubstitutionSource {
+   public:
+    StoredSubstitutions(FactStore& store, absl::string_view actor, absl::Time as_of)
+        : store_(store), actor_(actor), as_of_(as_of) {}
+    absl::Span<const Stored<Relationship>> Substitutions() override {
+      if (!read_) {
+        read_ = true;
+        absl::StatusOr<std::shared_ptr<const std::vector<Stored<Relationship>>>> subs =
+            store_.SubstitutionsOf(actor_, as_of_);
+        if (subs.ok()) {
+          subs_ = *std::move(subs);
+        } else {
+          error_ = subs.status();
+        }
+      }
+      return subs_ ? absl::Span<const Stored<Relationship>>(*subs_) : absl::Span<const Stored<Relationship>>();
+    }
+    const absl::Status& error() const { return error_; }
+
+   private:
+    FactStore& store_;
+    absl::string_view actor_;
+    absl::Time as_of_;
+    bool read_ = false;
+    std::shared_ptr<const std::vector<Stored<Relationship>>> subs_;
+    absl::Status error_;
+  };
+
   EngineDecision Evaluated(const AccessRequest& request, absl::Time as_of) {
     EngineDecision out;
     out.policy = policy();
-    out.decision_id = absl::StrCat(id_prefix_, "-", next_id_.fetch_add(1, std::memory_order_relaxed));
+    out.decision_id = NextDecisionId();
     absl::StatusOr<std::shared_ptr<const PatientRecord>> record = store_->Patient(request.patient, as_of);
-    absl::StatusOr<std::shared_ptr<const std::vector<Stored<Relationship>>>> subs =
-        store_->SubstitutionsOf(request.actor.id, as_of);
-    if (!record.ok() || !subs.ok()) {
-      // D1: an error means deny, with the cause.
-      out.decision.policy = out.policy->id();
-      out.decision.reasons.push_back(Reason::kPolicyError);
-      out.decision.error = std::string((!record.ok() ? record.status() : subs.status()).message());
+    if (!record.ok()) {
+      DenyOnError(&out, record.status());
       return out;
     }
     out.facts = *std::move(record);
-    out.decision = Evaluate(*out.policy, request, *out.facts, **subs);
+    StoredSubstitutions subs(*store_, request.actor.id, as_of);
+    out.decision = Evaluate(*out.policy, request, *out.facts, subs);
+    // D1: a read that failed on the way is a deny with its cause, whatever the rules
+    // made of the missing substitutions.
+    if (!subs.error().ok()) DenyOnError(&out, subs.error());
     return out;
   }
+
+  static void DenyOnError(EngineDecision* out, const absl::Status& why) {
+    Decision denied;
+    denied.policy = out->policy->id();
+    denied.reasons.push_back(Reason::kPolicyError);
+    denied.error = std::string(why.message());
+    out->decision = std::move(denied);
+  }
+
+  // "<8 hex digits of this engine>-<a base-36 count>": up to 15 characters for the first
+  // 2 billion decisions, so it fits a std::string without a heap allocation.
+  std::string NextDecisionId() {
+    uint64_t n = next_id_.fetch_add(1, std::memory_order_relaxed);
+    char buf[32];
+    char* end = buf + sizeof buf;
+    char* p = end;
+    do {
+      p[-1] = "0123456789abcdefghijklmnopqrstuvwxyz"[n % 36];
+      --p;
+      n /= 36;
+    } while (n != 0);
+    std::string id;
+    id.reserve(id_prefix_.size() + 1 + static_cast<size_t>(end - p));
+    id.append(id_prefix_).push_back('-');
+    id.append(p, end);
+    return id;
+  }
+
 
 
  private:

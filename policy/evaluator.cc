@@ -32,7 +32,7 @@ bool NamesActor(const Party& party, const Actor& actor) {
 class DecisionContext {
  public:
   DecisionContext(const Policy& policy, const AccessRequest& req, const PatientRecord& record,
-                  absl::Span<const Stored<Relationship>> substitutions)
+                  SubstitutionSource& substitutions)
       : params_(policy.params()), req_(req), rec_(record), subs_(substitutions) {
     if (rec_.person && rec_.person->value.birth_date) {
       int age = AgeInYears(*rec_.person->value.birth_date, AmsterdamDay(req.at), params_.leap_day_rule);
@@ -133,7 +133,7 @@ class DecisionContext {
   // D13: the actor covers (substitute_for, in force now) a clinician who treats the
   // patient now. A coverage that has not started grants nothing.
   bool SubstituteCoverage() const {
-    for (const Stored<Relationship>& s : subs_) {
+    for (const Stored<Relationship>& s : subs_.Substitutions()) {
       const Relationship& rel = s.value;
       if (rel.relation != Relation::kSubstituteFor || rel.subject != req_.actor.id) continue;
       if (!rel.window.Contains(req_.at)) continue;
@@ -369,7 +369,7 @@ class DecisionContext {
   const PolicyParams& params_;
   const AccessRequest& req_;
   const PatientRecord& rec_;
-  absl::Span<const Stored<Relationship>> subs_;
+  SubstitutionSource& subs_;
   std::optional<AgeBand> band_;
   Reason band_error_ = Reason::kAgeUnknown;
   uint32_t known_ = 0;
@@ -446,6 +446,16 @@ void AddReason(Decision& d, Reason r) {
 
 Decision Evaluate(const Policy& policy, const AccessRequest& request, const PatientRecord& record,
                   absl::Span<const Stored<Relationship>> substitutions) {
+  struct AtHand final : SubstitutionSource {
+    explicit AtHand(absl::Span<const Stored<Relationship>> s) : subs(s) {}
+    absl::Span<const Stored<Relationship>> Substitutions() override { return subs; }
+    absl::Span<const Stored<Relationship>> subs;
+  } at_hand(substitutions);
+  return Evaluate(policy, request, record, at_hand);
+}
+
+Decision Evaluate(const Policy& policy, const AccessRequest& request, const PatientRecord& record,
+                  SubstitutionSource& substitutions) {
   Decision d;
   d.policy = policy.id();
   d.effect = Effect::kDeny;

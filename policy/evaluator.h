@@ -28,10 +28,24 @@
 
 namespace toegang {
 
-// Decides `request` over `record` (every fact about request.patient) and
-// `substitutions` (the substitute_for relationships whose subject is the actor,
-// DOMAIN D13). The decision's string views (policy, rule, consent ids) point into
+// Where the evaluator finds the actor's substitute_for relationships (DOMAIN D13). It
+// asks only when a rule needs them, at most once per decision: most requests never
+// touch them, and an engine reads them from its store only then.
+class SubstitutionSource {
+ public:
+  virtual ~SubstitutionSource() = default;
+  // The substitute_for relationships whose subject is the actor. The span stays valid
+  // until Evaluate returns.
+  virtual absl::Span<const Stored<Relationship>> Substitutions() = 0;
+};
+
+// Decides `request` over `record` (every fact about request.patient) and the actor's
+// substitutions. The decision's string views (policy, rule, consent ids) point into
 // `policy` and `record`, which must outlive it.
+Decision Evaluate(const Policy& policy, const AccessRequest& request, const PatientRecord& record,
+                  SubstitutionSource& substitutions);
+
+// The same with the substitutions at hand.
 Decision Evaluate(const Policy& policy, const AccessRequest& request, const PatientRecord& record,
                   absl::Span<const Stored<Relationship>> substitutions);
 

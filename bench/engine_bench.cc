@@ -1,0 +1,246 @@
+// Copyright toegang authors.
+//
+// The facade a backend calls, Engine::Decide, on a store shaped like a GP platform's
+// (bench/RESULTS.md "The engine a user calls"): per patient a person and a treating
+// relationship (four in ten a second one; 85% of them in force), parents for minors (90%
+// with gezag), objections of some 12-15 year olds against their parents, consents of
+// 16+ children to a parent. Requests, cycled: clinicians reading (45%), parents (45%),
+// insurers (10%).
+//
+// Each benchmark runs one engine: the memory store or RocksDB, the access log off,
+// buffered or durable. It reports each call timed alone (p50, p99, p99.9, steady
+// clock), heap allocations per decision (global operator new counted), and the mean of
+// a pass without timers.
+//
+//   TOEGANG_BENCH_PATIENTS=100000 bazel-bin/bench/engine_bench   (default 100,000)
+//
+// The RocksDB store is generated once under /tmp/toegang-engine-bench-<patients> and
+// reused.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/civil_time.h"
+#include "benchmark/benchmark.h"
+#include "engine/toegang.h"
+#include "model/time.h"
+
+namespace {
+std::atomic<uint64_t> g_allocations{0};
+}  // namespace
+
+// Counting replacements of the global allocation functions. GCC cannot see that our
+// operator delete frees what our operator new malloc'ed, hence the pragma.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
+void* operator new(std::size_t n) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+namespace toegang {
+namespace {
+
+namespace fs = std::filesystem;
+
+int Patients() {
+  const char* n = std::getenv("TOEGANG_BENCH_PATIENTS");
+  return n ? std::atoi(n) : 100000;
+}
+
+std::string Dir() { return absl::StrCat("/tmp/toegang-engine-bench-", Patients()); }
+
+absl::Time T(int y, int m, int d) { return absl::FromCivil(absl::CivilSecond(y, m, d, 0, 0, 0), Amsterdam()); }
+
+Fact F(FactBody b) { return Fact{std::move(b), {}}; }
+
+// The patient's band by i: 20% under 12, 20% 12-15, 10% 16-17, 50% adults.
+int BirthYear(int i) {
+  switch (i % 10) {
+    case 0: case 1: return 2016;
+    case 2: case 3: return 2012;
+    case 4: return 2009;
+    default: return 1950 + i % 55;
+  }
+}
+
+void GeneratePatient(int i, std::vector<Fact>* out) {
+  const std::string p = absl::StrCat("pat-", i);
+  const int birth_year = BirthYear(i);
+  out->push_back(F(Person{p, absl::CivilDay(birth_year, 1 + i % 12, 1 + i % 28), std::nullopt}));
+  // 85% of treating relationships in force on the requests' day.
+  const bool ended = i % 20 < 3;
+  out->push_back(F(Relationship{"", absl::StrCat("clin-", i % 5000), Relation::kTreating, p,
+                                {T(2025, 1, 1), ended ? T(2026, 1, 1) : absl::InfiniteFuture()}}));
+  if (i % 10 < 4) {
+    out->push_back(F(Relationship{"", absl::StrCat("clin-", (i + 7) % 5000), Relation::kTreating, p,
+                                  {T(2025, 6, 1), absl::InfiniteFuture()}}));
+  }
+  if (birth_year >= 2009) {
+    const Relation parent = i % 10 == 9 ? Relation::kParentWithoutAuthority : Relation::kParentWithAuthority;
+    out->push_back(F(Relationship{"", absl::StrCat("par-", i), i % 50 == 7 ? Relation::kParentWithoutAuthority : parent,
+                                  p, {}}));
+  }
+  if (birth_year == 2012 && i % 40 == 2) {  // a 12-15 year old objects to the parents
+    Objection o;
+    o.id = absl::StrCat("obj-", i);
+    o.patient = p;
+    o.by = p;
+    o.to = Party{Party::Kind::kActor, absl::StrCat("par-", i), Role::kPatient};
+    o.purposes = {Purpose::kPatientRequest};
+    o.window = {T(2026, 1, 1), absl::InfiniteFuture()};
+    out->push_back(F(o));
+  }
+  if (birth_year == 2009 && i % 20 == 4) {  // a 16-17 year old lets a parent read
+    Consent c;
+    c.id = absl::StrCat("con-", i);
+    c.patient = p;
+    c.granted_by = {p};
+    c.to = Party{Party::Kind::kActor, absl::StrCat("par-", i), Role::kPatient};
+    c.purposes = {Purpose::kPatientRequest};
+    c.categories = {Category::kMedical};
+    c.actions = {Action::kRead};
+    c.window = {T(2026, 1, 15), absl::InfiniteFuture()};
+    out->push_back(F(c));
+  }
+}
+
+std::vector<Fact> AllFacts(int from, int to) {
+  std::vector<Fact> facts;
+  for (int i = from; i < to; ++i) GeneratePatient(i, &facts);
+  return facts;
+}
+
+// Creates the RocksDB store once (a marker file says it is complete).
+void EnsureStore() {
+  const std::string marker = Dir() + ".complete";
+  if (fs::exists(marker)) return;
+  fs::remove_all(Dir());
+  Options options;
+  options.db_path = Dir();
+  options.audit.reset();
+  auto engine = Engine::Open(std::move(options));
+  if (!engine.ok()) std::abort();
+  for (int start = 0; start < Patients(); start += 10000) {
+    if (!(*engine)->Record(AllFacts(start, std::min(Patients(), start + 10000))).ok()) std::abort();
+  }
+  std::ofstream(marker) << "ok\n";
+}
+
+// 200,000 requests on 2026-06-15: clinicians reading (45%), parents (45%), insurers (10%).
+std::vector<AccessRequest> Requests() {
+  std::vector<AccessRequest> out;
+  const int n = Patients();
+  uint64_t s = 42;
+  const absl::Time at = absl::FromCivil(absl::CivilSecond(2026, 6, 15, 10, 30, 0), Amsterdam());
+  for (int k = 0; k < 200000; ++k) {
+    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+    const int i = static_cast<int>((s >> 33) % static_cast<uint64_t>(n));
+    const int kind = k % 20;
+    AccessRequest r;
+    r.at = at;
+    r.patient = absl::StrCat("pat-", i);
+    r.action = Action::kRead;
+    if (kind < 9) {
+      r.actor = {absl::StrCat("clin-", i % 5000), Role::kClinician, ""};
+      r.category = Category::kMedical;
+      r.purpose = Purpose::kTreatment;
+    } else if (kind < 18) {
+      r.actor = {absl::StrCat("par-", i), Role::kParent, ""};
+      r.category = Category::kMedical;
+      r.purpose = Purpose::kPatientRequest;
+    } else {
+      r.actor = {"ins-1", Role::kInsurer, "zorgverzekeraar-a"};
+      r.category = Category::kFinancial;
+      r.purpose = Purpose::kBilling;
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+// state.range(0): 0 memory store, 1 RocksDB. state.range(1): 0 log off, 1 buffered, 2 durable.
+void BM_EngineDecide(benchmark::State& state) {
+  const bool durable_store = state.range(0) == 1;
+  const int log = static_cast<int>(state.range(1));
+  Options options;
+  if (durable_store) {
+    EnsureStore();
+    options.db_path = Dir();
+    options.durable.create_if_missing = false;
+  }
+  if (log == 0) {
+    options.audit.reset();
+  } else {
+    options.audit->mode = log == 1 ? AuditMode::kBuffered : AuditMode::kDurable;
+  }
+  auto engine = Engine::Open(std::move(options));
+  if (!engine.ok()) {
+    state.SkipWithError(std::string(engine.status().message()).c_str());
+    return;
+  }
+  if (!durable_store) {
+    for (int start = 0; start < Patients(); start += 10000) {
+      if (!(*engine)->Record(AllFacts(start, std::min(Patients(), start + 10000))).ok()) std::abort();
+    }
+  }
+  const std::vector<AccessRequest> requests = Requests();
+  uint64_t permits = 0;
+  for (const AccessRequest& r : requests) permits += (*engine)->Decide(r).decision.permitted();  // warm
+
+  // Each call timed alone.
+  std::vector<int64_t> ns;
+  ns.reserve(1 << 21);
+  size_t k = 0;
+  const uint64_t allocations_before = g_allocations.load(std::memory_order_relaxed);
+  uint64_t timed = 0;
+  for (auto _ : state) {
+    const AccessRequest& r = requests[k++ % requests.size()];
+    const auto a = std::chrono::steady_clock::now();
+    EngineDecision d = (*engine)->Decide(r);
+    const auto b = std::chrono::steady_clock::now();
+    benchmark::DoNotOptimize(d);
+    if (ns.size() < ns.capacity()) ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count());
+    ++timed;
+  }
+  const uint64_t allocations = g_allocations.load(std::memory_order_relaxed) - allocations_before;
+  // A pass without timers: the mean cost of a decision.
+  const size_t pass = std::min<size_t>(requests.size(), std::max<uint64_t>(timed, 20000));
+  const auto start = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < pass; ++i) benchmark::DoNotOptimize((*engine)->Decide(requests[i]));
+  const double mean_ns =
+      static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
+                              .count()) /
+      static_cast<double>(pass);
+  std::sort(ns.begin(), ns.end());
+  auto q = [&](double f) { return ns.empty() ? 0.0 : static_cast<double>(ns[static_cast<size_t>(f * (ns.size() - 1))]); };
+  state.counters["p50_ns"] = q(0.5);
+  state.counters["p99_ns"] = q(0.99);
+  state.counters["p999_ns"] = q(0.999);
+  state.counters["mean_ns"] = mean_ns;
+  state.counters["allocs"] = timed ? static_cast<double>(allocations) / static_cast<double>(timed) : 0;
+  state.counters["permit_share"] = static_cast<double>(permits) / static_cast<double>(requests.size());
+  state.SetLabel(absl::StrCat(durable_store ? "rocksdb" : "memory", ", log ",
+                              log == 0 ? "off" : log == 1 ? "buffered" : "durable", ", ", Patients(), " patients"));
+}
+BENCHMARK(BM_EngineDecide)
+    ->ArgNames({"rocksdb", "log"})
+    ->Args({0, 0})
+    ->Args({1, 0})
+    ->Args({0, 1})
+    ->Args({1, 1})
+    ->MinTime(2.0);
+BENCHMARK(BM_EngineDecide)->ArgNames({"rocksdb", "log"})->Args({1, 2})->MinTime(1.0);
+
+}  // namespace
+}  // namespace toegang
