@@ -17,26 +17,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
+#include "bench/allocation_count.h"
 #include "benchmark/benchmark.h"
 #include "model/fact_index.h"
 #include "model/time.h"
 #include "policy/evaluator.h"
-
-namespace {
-std::atomic<uint64_t> g_allocations{0};
-}  // namespace
-
-// Counting replacements of the global allocation functions. GCC cannot see that our
-// operator delete frees what our operator new malloc'ed, hence the pragma.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-
-void* operator new(std::size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace toegang {
 namespace {
@@ -176,7 +161,7 @@ void BM_DecideMixLatency(benchmark::State& state) {
   ns.reserve(1 << 20);
   size_t i = 0;
   uint64_t permits = 0, decisions = 0;
-  uint64_t allocs_before = g_allocations.load();
+  uint64_t allocs_before = bench::AllocationsSoFar();
   for (auto _ : state) {
     const Scenario& s = w.scenarios[i];
     if (++i == w.scenarios.size()) i = 0;
@@ -190,7 +175,7 @@ void BM_DecideMixLatency(benchmark::State& state) {
       ns.push_back(std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count() - overhead));
     }
   }
-  uint64_t allocs = g_allocations.load() - allocs_before;
+  uint64_t allocs = bench::AllocationsSoFar() - allocs_before;
   Report(state, ns, allocs, decisions, permits);
   state.counters["timer_overhead_ns"] = static_cast<double>(overhead);
 }
@@ -219,10 +204,10 @@ void BM_DecideTreatingClinician(benchmark::State& state) {
   r.actor = {"clin-7", Role::kClinician, ""};
   r.patient = "pat-7";
   const std::vector<Stored<Relationship>> none;
-  uint64_t allocs_before = g_allocations.load();
+  uint64_t allocs_before = bench::AllocationsSoFar();
   for (auto _ : state) benchmark::DoNotOptimize(Evaluate(*policy, r, w.records[7], none));
   state.counters["allocs_per_decision"] =
-      static_cast<double>(g_allocations.load() - allocs_before) / static_cast<double>(state.iterations());
+      static_cast<double>(bench::AllocationsSoFar() - allocs_before) / static_cast<double>(state.iterations());
 }
 BENCHMARK(BM_DecideTreatingClinician);
 

@@ -28,25 +28,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
+#include "bench/allocation_count.h"
 #include "benchmark/benchmark.h"
 #include "engine/toegang.h"
 #include "model/time.h"
-
-namespace {
-std::atomic<uint64_t> g_allocations{0};
-}  // namespace
-
-// Counting replacements of the global allocation functions. GCC cannot see that our
-// operator delete frees what our operator new malloc'ed, hence the pragma.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-
-void* operator new(std::size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace toegang {
 namespace {
@@ -202,7 +187,7 @@ void BM_EngineDecide(benchmark::State& state) {
   std::vector<int64_t> ns;
   ns.reserve(1 << 21);
   size_t k = 0;
-  const uint64_t allocations_before = g_allocations.load(std::memory_order_relaxed);
+  const uint64_t allocations_before = bench::AllocationsSoFar();
   uint64_t timed = 0;
   for (auto _ : state) {
     const AccessRequest& r = requests[k++ % requests.size()];
@@ -213,7 +198,7 @@ void BM_EngineDecide(benchmark::State& state) {
     if (ns.size() < ns.capacity()) ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count());
     ++timed;
   }
-  const uint64_t allocations = g_allocations.load(std::memory_order_relaxed) - allocations_before;
+  const uint64_t allocations = bench::AllocationsSoFar() - allocations_before;
   // A pass without timers: the mean cost of a decision.
   const size_t pass = std::min<size_t>(requests.size(), std::max<uint64_t>(timed, 20000));
   const auto start = std::chrono::steady_clock::now();
