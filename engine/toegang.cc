@@ -37,7 +37,7 @@ class EngineImpl final : public Engine {
     std::optional<absl::Time> replay;
     if (as_of != absl::InfiniteFuture()) replay = as_of;
     absl::Status logged = audit_->AppendDecision(request, out.decision, out.decision_id, replay);
-    if (!logged.ok()) DenyUnlogged(&out, logged);
+    if (!logged.ok()) Deny(&out, Reason::kAuditLogUnavailable, logged);
     return out;
   }
 
@@ -56,7 +56,7 @@ class EngineImpl final : public Engine {
       for (size_t i = start; i < end; ++i) slice.push_back({&requests[i], &out[i].decision, out[i].decision_id});
       std::vector<absl::Status> logged = audit_->AppendDecisions(slice);
       for (size_t i = start; i < end; ++i) {
-        if (!logged[i - start].ok()) DenyUnlogged(&out[i], logged[i - start]);
+        if (!logged[i - start].ok()) Deny(&out[i], Reason::kAuditLogUnavailable, logged[i - start]);
       }
     }
     return out;
@@ -112,12 +112,13 @@ class EngineImpl final : public Engine {
  private:
   static absl::Status LogOff() { return absl::FailedPreconditionError("the access log is off"); }
 
-  // NEN 7513: an access that cannot be logged does not happen (D1: deny with cause).
-  static void DenyUnlogged(EngineDecision* out, const absl::Status& why) {
+  // D1: a deny with `reason` and the error's cause, in place of what was decided (its
+  // age band kept). NEN 7513: an access that cannot be logged does not happen.
+  static void Deny(EngineDecision* out, Reason reason, const absl::Status& why) {
     Decision denied;
-    denied.policy = out->decision.policy;
+    denied.policy = out->policy->id();
     denied.age_band = out->decision.age_band;
-    denied.reasons.push_back(Reason::kAuditLogUnavailable);
+    denied.reasons.push_back(reason);
     denied.error = std::string(why.message());
     out->decision = std::move(denied);
   }
@@ -158,7 +159,7 @@ class EngineImpl final : public Engine {
     out.decision_id = NextDecisionId();
     absl::StatusOr<std::shared_ptr<const PatientRecord>> record = store_->Patient(request.patient, as_of);
     if (!record.ok()) {
-      DenyOnError(&out, record.status());
+      Deny(&out, Reason::kPolicyError, record.status());
       return out;
     }
     out.facts = *std::move(record);
@@ -166,16 +167,8 @@ class EngineImpl final : public Engine {
     out.decision = Evaluate(*out.policy, request, *out.facts, subs);
     // D1: a read that failed on the way is a deny with its cause, whatever the rules
     // made of the missing substitutions.
-    if (!subs.error().ok()) DenyOnError(&out, subs.error());
+    if (!subs.error().ok()) Deny(&out, Reason::kPolicyError, subs.error());
     return out;
-  }
-
-  static void DenyOnError(EngineDecision* out, const absl::Status& why) {
-    Decision denied;
-    denied.policy = out->policy->id();
-    denied.reasons.push_back(Reason::kPolicyError);
-    denied.error = std::string(why.message());
-    out->decision = std::move(denied);
   }
 
   // "<8 hex digits of this engine>-<a base-36 count>": up to 15 characters for the first
