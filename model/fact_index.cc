@@ -162,34 +162,63 @@ absl::Status FactIndex::Append(const std::vector<Fact>& batch) {
   absl::Status s = CheckBatch(batch, Known(stored_, *this), BatchIds{}, &added);
   if (!s.ok()) return s;
   stored_.Merge(added);
+  // Copy on write: each record the batch touches is copied once, then replaces the old
+  // one, which readers holding it keep unchanged.
+  absl::flat_hash_map<std::string, std::shared_ptr<PatientRecord>> records;
+  absl::flat_hash_map<std::string, std::shared_ptr<std::vector<Stored<Relationship>>>> coverages;
   for (const Fact& fact : batch) {
     std::string withdrawal_patient;
     if (const auto* w = std::get_if<Withdrawal>(&fact.body)) withdrawal_patient = *stored_.PatientOf(w->target);
     const FactOwner owner = OwnerOf(fact.body, withdrawal_patient);
     ++count_;
     if (owner.kind == FactOwner::Kind::kClinician) {
-      substitutions_[owner.id].push_back({std::get<Relationship>(fact.body), fact.provenance});
+      std::shared_ptr<std::vector<Stored<Relationship>>>& mine = coverages[owner.id];
+      if (mine == nullptr) {
+        auto it = substitutions_.find(owner.id);
+        mine = it == substitutions_.end() ? std::make_shared<std::vector<Stored<Relationship>>>()
+                                          : std::make_shared<std::vector<Stored<Relationship>>>(*it->second);
+      }
+      mine->push_back({std::get<Relationship>(fact.body), fact.provenance});
       continue;
     }
-    PatientRecord& rec = records_[owner.id];
-    rec.patient = owner.id;
-    rec.Add(fact);
+    std::shared_ptr<PatientRecord>& mine = records[owner.id];
+    if (mine == nullptr) {
+      auto it = records_.find(owner.id);
+      mine = it == records_.end() ? std::make_shared<PatientRecord>() : std::make_shared<PatientRecord>(*it->second);
+      mine->patient = owner.id;
+    }
+    mine->Add(fact);
   }
+  // Filed as a fresh copy: its vectors exactly sized and allocated one after another, so
+  // a decision reading the record touches few cache lines.
+  for (auto& [id, rec] : records) records_[id] = std::make_shared<const PatientRecord>(*rec);
+  for (auto& [id, list] : coverages) substitutions_[id] = std::move(list);
   return absl::OkStatus();
 }
 
 PatientRecord FactIndex::RecordFor(absl::string_view patient) const {
   auto it = records_.find(patient);
-  if (it != records_.end()) return it->second;
+  if (it != records_.end()) return *it->second;
   PatientRecord empty;
   empty.patient = std::string(patient);
   return empty;
 }
 
+std::shared_ptr<const PatientRecord> FactIndex::SharedRecord(absl::string_view patient) const {
+  auto it = records_.find(patient);
+  return it == records_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<const std::vector<Stored<Relationship>>> FactIndex::SharedSubstitutions(
+    absl::string_view clinician) const {
+  auto it = substitutions_.find(clinician);
+  return it == substitutions_.end() ? nullptr : it->second;
+}
+
 std::vector<Stored<Relationship>> FactIndex::SubstitutionsOf(absl::string_view clinician) const {
   auto it = substitutions_.find(clinician);
   if (it == substitutions_.end()) return {};
-  return it->second;
+  return *it->second;
 }
 
 std::string FactIndex::PatientOfTarget(absl::string_view target) const {

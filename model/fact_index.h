@@ -12,6 +12,7 @@
 #ifndef TOEGANG_MODEL_FACT_INDEX_H_
 #define TOEGANG_MODEL_FACT_INDEX_H_
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -87,8 +88,16 @@ class FactIndex {
   // Every fact about `patient` (empty record if none).
   PatientRecord RecordFor(absl::string_view patient) const;
 
+  // The same, shared rather than copied (null if the index knows nothing of `patient`).
+  // An Append replaces the records it changes rather than changing them, so what this
+  // returns stays as it was.
+  std::shared_ptr<const PatientRecord> SharedRecord(absl::string_view patient) const;
+
   // The substitute_for relationships whose subject is `clinician`.
   std::vector<Stored<Relationship>> SubstitutionsOf(absl::string_view clinician) const;
+
+  // The same, shared (null if there are none); unchanged by later appends.
+  std::shared_ptr<const std::vector<Stored<Relationship>>> SharedSubstitutions(absl::string_view clinician) const;
 
   // The patient a withdrawal's target belongs to, or "" if unknown.
   std::string PatientOfTarget(absl::string_view target) const;
@@ -98,8 +107,8 @@ class FactIndex {
  private:
   class Known;
 
-  absl::flat_hash_map<std::string, PatientRecord> records_;
-  absl::flat_hash_map<std::string, std::vector<Stored<Relationship>>> substitutions_;
+  absl::flat_hash_map<std::string, std::shared_ptr<const PatientRecord>> records_;
+  absl::flat_hash_map<std::string, std::shared_ptr<const std::vector<Stored<Relationship>>>> substitutions_;
   BatchIds stored_;  // every fact id seen, and target id -> patient for withdrawals
   size_t count_ = 0;
 };
