@@ -168,7 +168,7 @@ void DecideLatency(benchmark::State& state, bool warm) {
   options.audit = std::nullopt;
   if (!warm) {
     options.durable.block_cache_bytes = size_t{8} << 20;
-    options.durable.record_cache_entries = 0;
+    options.durable.record_cache_bytes = 0;
   }
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Open(std::move(options));
   if (!engine.ok()) {

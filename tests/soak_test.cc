@@ -409,7 +409,7 @@ TEST(Soak, SidecarUnderMixedLoadAndAbuse) {
   const std::string pack_path = e2e::Write("soak.policy", good_pack);
 
   // Small caches, so they fill during warm-up and what remains is the steady state.
-  e2e::Sidecar server("soak", pack_path, {"--record-cache", "2000", "--cache-mb", "16", "--threads", "4"});
+  e2e::Sidecar server("soak", pack_path, {"--cache-mb", "4", "--threads", "4"});
   httplib::Client http("127.0.0.1", server.http_port());
   http.set_bearer_token_auth(e2e::kTestToken);
   auto loaded = http.Post("/v1/facts", BaseFacts(), "application/x-ndjson");

@@ -48,7 +48,7 @@ commands:
                           acknowledged, and go on with what it holds
   serve [--db DIR | --facts FILE] --http HOST:PORT --socket PATH [--tcp HOST:PORT] [--policy FILE]
         [--audit-mode durable|buffered] [--threads N] [--io-timeout SECONDS]
-        [--cache-mb MIB] [--record-cache ENTRIES] [--pin-threads=true|false]
+        [--cache-mb MIB] [--pin-threads=true|false]
         [--token-file FILE] [--allow-uid UID,...] [--allow-gid GID,...]
         [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]
         [--max-connections N] [--max-connections-per-client N] [--request-deadline SECONDS]
@@ -61,7 +61,7 @@ exit status: 0 success, 2 bad input, 1 otherwise
 
 const char* const kKnownFlags[] = {"db", "policy", "facts", "as_of", "patient", "from", "until", "before",
                                    "audit_mode", "audit_key_file", "http", "socket", "tcp", "threads", "io_timeout", "cache_mb",
-                                   "record_cache", "pin_threads", "token_file", "allow_uid", "allow_gid", "tls_cert", "tls_key",
+                                   "pin_threads", "token_file", "allow_uid", "allow_gid", "tls_cert", "tls_key",
                                    "tls_client_ca", "max_connections", "max_connections_per_client", "request_deadline", "batch_workers",
                                    "help"};
 

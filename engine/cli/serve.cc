@@ -38,8 +38,9 @@ ABSL_FLAG(std::string, socket, "./var/toegang.sock", "serve: Unix socket path fo
 ABSL_FLAG(std::string, tcp, "", "serve: TCP address HOST:PORT for the frame protocol (empty: none)");
 ABSL_FLAG(int, threads, 8, "serve: HTTP event-loop threads, and frame-protocol workers");
 ABSL_FLAG(int, io_timeout, 5, "serve: seconds a client may take to send a request or read an answer");
-ABSL_FLAG(int, cache_mb, 64, "serve: RocksDB block cache, MiB");
-ABSL_FLAG(int, record_cache, 100000, "serve: patient records and coverages kept decoded in memory");
+ABSL_FLAG(int, cache_mb, 256,
+          "serve: memory for caches, MiB: a quarter for RocksDB's block cache, the rest for patient "
+          "records and coverages kept decoded");
 ABSL_FLAG(bool, pin_threads, true,
           "serve: with two CPUs or more, keep background work (the access log's writer, the "
           "store's flushes and compactions) on the last one and the threads that answer "
@@ -155,11 +156,12 @@ absl::StatusOr<ServeConfig> ReadServeFlags() {
     // run against): like `decide --facts`, the facts have no arrival.
     c.options.clock = NoArrivalClock;
   }
-  if (absl::GetFlag(FLAGS_cache_mb) < 1 || absl::GetFlag(FLAGS_record_cache) < 0) {
-    return absl::InvalidArgumentError("--cache-mb is at least 1 and --record-cache at least 0");
-  }
-  c.options.durable.block_cache_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_cache_mb)) << 20;
-  c.options.durable.record_cache_entries = static_cast<size_t>(absl::GetFlag(FLAGS_record_cache));
+  if (absl::GetFlag(FLAGS_cache_mb) < 4) return absl::InvalidArgumentError("--cache-mb is at least 4");
+  // Decoded records are what a decision reads; RocksDB's blocks serve the misses (and
+  // hold index and filter blocks, so a miss costs one data block read).
+  const size_t cache_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_cache_mb)) << 20;
+  c.options.durable.block_cache_bytes = cache_bytes / 4;
+  c.options.durable.record_cache_bytes = cache_bytes - cache_bytes / 4;
   if (absl::GetFlag(FLAGS_audit_mode) == "buffered") {
     c.options.audit->mode = AuditMode::kBuffered;
   } else if (absl::GetFlag(FLAGS_audit_mode) != "durable") {

@@ -1,15 +1,22 @@
 // Copyright toegang authors.
 //
-// record_cache.h (internal): a bounded, sharded LRU of immutable values by string key —
-// the hot cache in front of the durable store. Thread-safe.
+// record_cache.h (internal): a bounded, sharded cache of immutable values by string key,
+// with a budget in bytes — the hot cache in front of the durable store. Thread-safe.
+//
+// Every decision reads it, so a hit takes only a shard's reader lock and writes nothing
+// shared unless the entry was not marked used since the last sweep. Eviction is CLOCK (a
+// second chance): a sweep passes over the entries in insertion order, clears the mark of
+// a used one and evicts the first unmarked one, which approximates LRU without moving
+// anything on a hit.
 #ifndef TOEGANG_ENGINE_FACTS_RECORD_CACHE_H_
 #define TOEGANG_ENGINE_FACTS_RECORD_CACHE_H_
 
 #include <array>
-#include <list>
+#include <atomic>
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/hash/hash.h"
@@ -21,55 +28,109 @@ namespace toegang {
 template <typename V>
 class RecordCache {
  public:
-  // Holds at most `capacity` entries (rounded up to a multiple of the shard count).
-  explicit RecordCache(size_t capacity) : per_shard_(capacity / kShards + 1) {}
+  // What an entry costs, in bytes (its key included); the cache keeps the sum at most
+  // `capacity_bytes` (0: it keeps nothing).
+  using Charge = size_t (*)(absl::string_view key, const V& value);
 
-  // The value for `key`, or null. A hit becomes the most recently used.
+  RecordCache(size_t capacity_bytes, Charge charge) : per_shard_(capacity_bytes / kShards), charge_(charge) {}
+
+  // The value for `key`, or null.
   std::shared_ptr<const V> Get(absl::string_view key) {
     Shard& s = ShardFor(key);
-    MutexLock lock(&s.mu);
+    ReaderMutexLock lock(&s.mu);
     auto it = s.index.find(key);
     if (it == s.index.end()) return nullptr;
-    s.lru.splice(s.lru.begin(), s.lru, it->second);
-    return it->second->second;
+    Entry& e = s.ring[it->second];
+    if (!e.used.load(std::memory_order_relaxed)) e.used.store(true, std::memory_order_relaxed);
+    return e.value;
   }
 
   void Put(absl::string_view key, std::shared_ptr<const V> value) {
+    const size_t charge = charge_(key, *value);
     Shard& s = ShardFor(key);
-    MutexLock lock(&s.mu);
+    WriterMutexLock lock(&s.mu);
     auto it = s.index.find(key);
     if (it != s.index.end()) {
-      it->second->second = std::move(value);
-      s.lru.splice(s.lru.begin(), s.lru, it->second);
-      return;
+      Entry& e = s.ring[it->second];
+      s.bytes = s.bytes - e.charge + charge;
+      e.value = std::move(value);
+      e.charge = charge;
+    } else {
+      if (charge > per_shard_) return;  // larger than the cache: never kept
+      s.ring.emplace_back(std::string(key), std::move(value), charge);
+      s.index.emplace(s.ring.back().key, s.ring.size() - 1);
+      s.bytes += charge;
     }
-    s.lru.emplace_front(std::string(key), std::move(value));
-    s.index.emplace(s.lru.front().first, s.lru.begin());
-    if (s.lru.size() > per_shard_) {
-      s.index.erase(s.lru.back().first);
-      s.lru.pop_back();
-    }
+    while (s.bytes > per_shard_ && !s.ring.empty()) EvictOne(s);
   }
 
   void Erase(absl::string_view key) {
     Shard& s = ShardFor(key);
-    MutexLock lock(&s.mu);
+    WriterMutexLock lock(&s.mu);
     auto it = s.index.find(key);
     if (it == s.index.end()) return;
-    s.lru.erase(it->second);
-    s.index.erase(it);
+    RemoveAt(s, it->second);
   }
 
  private:
   static constexpr size_t kShards = 16;
-  struct Shard {
-    Mutex mu;
-    std::list<std::pair<std::string, std::shared_ptr<const V>>> lru ABSL_GUARDED_BY(mu);
-    absl::flat_hash_map<absl::string_view, typename decltype(lru)::iterator> index ABSL_GUARDED_BY(mu);
+  struct Entry {
+    Entry(std::string k, std::shared_ptr<const V> v, size_t c) : key(std::move(k)), value(std::move(v)), charge(c) {}
+    Entry(Entry&& o) noexcept
+        : key(std::move(o.key)),
+          value(std::move(o.value)),
+          charge(o.charge),
+          used(o.used.load(std::memory_order_relaxed)) {}
+    Entry& operator=(Entry&& o) noexcept {
+      key = std::move(o.key);
+      value = std::move(o.value);
+      charge = o.charge;
+      used.store(o.used.load(std::memory_order_relaxed), std::memory_order_relaxed);
+      return *this;
+    }
+    std::string key;
+    std::shared_ptr<const V> value;
+    size_t charge;
+    std::atomic<bool> used{false};  // set by a hit (under the reader lock), cleared by a sweep
   };
+  struct Shard {
+    SharedMutex mu;
+    std::vector<Entry> ring ABSL_GUARDED_BY(mu);
+    absl::flat_hash_map<std::string, size_t> index ABSL_GUARDED_BY(mu);  // key -> position in ring
+    size_t hand ABSL_GUARDED_BY(mu) = 0;
+    size_t bytes ABSL_GUARDED_BY(mu) = 0;
+  };
+
+  static void EvictOne(Shard& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu) {
+    // Two passes at most: the first clears every mark it meets.
+    for (size_t step = 0; step < 2 * s.ring.size() + 1; ++step) {
+      if (s.hand >= s.ring.size()) s.hand = 0;
+      Entry& e = s.ring[s.hand];
+      if (e.used.load(std::memory_order_relaxed)) {
+        e.used.store(false, std::memory_order_relaxed);
+        ++s.hand;
+        continue;
+      }
+      RemoveAt(s, s.hand);
+      return;
+    }
+  }
+
+  // Removes ring[i], moving the last entry into its place.
+  static void RemoveAt(Shard& s, size_t i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu) {
+    s.bytes -= s.ring[i].charge;
+    s.index.erase(s.ring[i].key);
+    if (i + 1 != s.ring.size()) {
+      s.ring[i] = std::move(s.ring.back());
+      s.index[s.ring[i].key] = i;
+    }
+    s.ring.pop_back();
+  }
+
   Shard& ShardFor(absl::string_view key) { return shards_[absl::HashOf(key) % kShards]; }
 
   const size_t per_shard_;
+  const Charge charge_;
   std::array<Shard, kShards> shards_;
 };
 

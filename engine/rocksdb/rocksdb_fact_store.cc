@@ -28,14 +28,32 @@ namespace {
 
 using namespace rocksdb_layout;  // NOLINT: the layout's names are this file's vocabulary
 
+// What a decoded value costs in the record cache, roughly: the objects, the vectors'
+// storage, and for each fact an allowance for ids and texts longer than a string holds
+// inline; the key twice (the cache's ring and index) and the entry's bookkeeping.
+template <typename T>
+size_t VectorBytes(const std::vector<T>& v) {
+  return v.capacity() * sizeof(T) + v.size() * 48;
+}
+
+size_t RecordBytes(absl::string_view key, const PatientRecord& r) {
+  return 2 * key.size() + 96 + sizeof(PatientRecord) + r.patient.capacity() + VectorBytes(r.relationships) +
+         VectorBytes(r.consents) + VectorBytes(r.withdrawals) + VectorBytes(r.objections) +
+         VectorBytes(r.restrictions) + VectorBytes(r.capacities);
+}
+
+size_t CoverageBytes(absl::string_view key, const std::vector<Stored<Relationship>>& v) {
+  return 2 * key.size() + 96 + sizeof(v) + VectorBytes(v);
+}
+
 class RocksDbFactStore final : public FactStore {
  public:
   explicit RocksDbFactStore(std::shared_ptr<Database> db)
       : db_(std::move(db)),
         clock_(db_->options().clock),
         last_seq_(db_->facts_at_open()),
-        record_cache_(db_->options().record_cache_entries),
-        coverage_cache_(db_->options().record_cache_entries / 4 + 16) {}
+        record_cache_(db_->options().record_cache_bytes / 8 * 7, RecordBytes),
+        coverage_cache_(db_->options().record_cache_bytes / 8, CoverageBytes) {}
 
   absl::StatusOr<uint64_t> Append(std::vector<Fact> facts) override {
     if (db_->read_only()) return Database::ReadOnlyError();
