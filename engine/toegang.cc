@@ -70,14 +70,28 @@ class EngineImpl final : public Engine {
 
   uint64_t LastSequence() const override { return store_->LastSequence(); }
 
+  // Every decision reads the policy; a policy seldom changes. Each thread keeps the
+  // pointer it last read and takes the lock only when SetPolicy has moved the version
+  // since (or the thread last read another engine's).
   std::shared_ptr<const Policy> policy() const override {
-    ReaderMutexLock lock(&mu_);  // every decision reads it: readers do not queue
-    return policy_;
+    struct View {
+      uint64_t engine = 0;
+      uint64_t version = 0;
+      std::shared_ptr<const Policy> policy;
+    };
+    thread_local View view;
+    const uint64_t version = policy_version_.load(std::memory_order_acquire);
+    if (view.engine != serial_ || view.version != version) {
+      ReaderMutexLock lock(&mu_);
+      view = {serial_, policy_version_.load(std::memory_order_relaxed), policy_};
+    }
+    return view.policy;
   }
 
   void SetPolicy(std::shared_ptr<const Policy> policy) override {
     WriterMutexLock lock(&mu_);
     policy_ = std::move(policy);
+    policy_version_.fetch_add(1, std::memory_order_release);
   }
 
   absl::StatusOr<std::vector<AuditEvent>> PatientAccesses(absl::string_view patient, absl::Time from,
@@ -173,6 +187,11 @@ class EngineImpl final : public Engine {
 
   // "<8 hex digits of this engine>-<a base-36 count>": up to 15 characters for the first
   // 2 billion decisions, so it fits a std::string without a heap allocation.
+  static uint64_t NextSerial() {
+    static std::atomic<uint64_t> last{0};
+    return last.fetch_add(1, std::memory_order_relaxed) + 1;
+  }
+
   std::string NextDecisionId() {
     uint64_t n = next_id_.fetch_add(1, std::memory_order_relaxed);
     char buf[32];
@@ -190,8 +209,6 @@ class EngineImpl final : public Engine {
     return id;
   }
 
-
-
  private:
   // Destroyed in reverse: the log (writing what it queues), its storage, the facts.
   std::unique_ptr<FactStore> store_;
@@ -199,6 +216,10 @@ class EngineImpl final : public Engine {
   std::unique_ptr<AuditLog> audit_;
   mutable SharedMutex mu_;
   std::shared_ptr<const Policy> policy_ ABSL_GUARDED_BY(mu_);
+  std::atomic<uint64_t> policy_version_{0};  // moved by SetPolicy, under mu_
+  // Tells this engine's policy apart in a thread's view from an engine that was at the
+  // same address before.
+  const uint64_t serial_ = NextSerial();
   std::string id_prefix_;
   std::atomic<uint64_t> next_id_{1};
 };
