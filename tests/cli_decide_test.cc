@@ -3,8 +3,12 @@
 // The CLI as a user drives it: the line-by-line error contract and exit statuses.
 // (Every case of tests/cases/domain_cases.json goes through `toegang decide` in
 // tests/domain_cases_test.cc.)
+#include <poll.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -56,6 +60,85 @@ TEST(CliDecide, MalformedLineGetsDenyOnItsLineAndTheRestGoOn) {
   EXPECT_THAT(out[2]["error"].get<std::string>(), HasSubstr("purpose: unknown purpose (expected "));
   EXPECT_EQ(out[3]["decision"], "permit");
   EXPECT_NE(out[0]["decision_id"], out[3]["decision_id"]);
+}
+
+// Lines are decided in batches of what is waiting: order and the one-answer-per-line
+// contract hold across batch boundaries, bad lines included.
+TEST(CliDecide, ManyLinesAnswerInOrderAcrossBatches) {
+  std::string facts = TmpFile("f.jsonl",
+      R"({"type":"relationship","subject":"clin-1","relation":"treating","object":"pat-1"})" "\n");
+  std::string input;
+  for (int i = 0; i < 1000; ++i) {
+    if (i % 97 == 5) {
+      input += "{not json\n";
+    } else {
+      const std::string patient = i % 2 == 0 ? "pat-1" : "pat-2";  // permit, deny
+      input += R"({"at":"2026-03-10T10:00:00+01:00","actor":{"id":"clin-1","role":"clinician"},"patient":")" +
+               patient + R"(","action":"read","category":"medical","purpose":"treatment"})" "\n";
+    }
+  }
+  Shell r = Toegang("decide --facts " + facts, input);
+  EXPECT_EQ(r.status, 2);
+  std::istringstream lines(r.out);
+  std::string line;
+  int i = 0;
+  while (std::getline(lines, line)) {
+    json d = json::parse(line);
+    if (i % 97 == 5) {
+      EXPECT_EQ(d["reasons"], json::array({"invalid_request"})) << "line " << i + 1;
+    } else {
+      EXPECT_EQ(d["decision"], i % 2 == 0 ? "permit" : "deny") << "line " << i + 1;
+    }
+    ++i;
+  }
+  EXPECT_EQ(i, 1000);
+}
+
+// A caller that writes one request and waits for its answer gets it without closing its
+// end: answers are flushed whenever no more input is waiting.
+TEST(CliDecide, AnswersEachRequestWhileTheInputStaysOpen) {
+  std::string facts = TmpFile("f.jsonl",
+      R"({"type":"relationship","subject":"clin-1","relation":"treating","object":"pat-1"})" "\n");
+  int to_child[2];
+  int from_child[2];
+  ASSERT_EQ(pipe(to_child), 0);
+  ASSERT_EQ(pipe(from_child), 0);
+  const std::string bin = Runfile("toegang");
+  const std::string facts_flag = "--facts=" + facts;
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    dup2(to_child[0], 0);
+    dup2(from_child[1], 1);
+    close(to_child[1]);
+    close(from_child[0]);
+    execl(bin.c_str(), bin.c_str(), "decide", facts_flag.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(to_child[0]);
+  close(from_child[1]);
+  const std::string request =
+      R"({"at":"2026-03-10T10:00:00+01:00","actor":{"id":"clin-1","role":"clinician"},"patient":"pat-1","action":"read","category":"medical","purpose":"treatment"})" "\n";
+  std::string got;
+  for (int round = 1; round <= 3; ++round) {
+    ASSERT_EQ(write(to_child[1], request.data(), request.size()), static_cast<ssize_t>(request.size()));
+    // Wait (at most 20 s) for the answer's newline.
+    while (std::count(got.begin(), got.end(), '\n') < round) {
+      pollfd p{from_child[0], POLLIN, 0};
+      ASSERT_EQ(poll(&p, 1, 20000), 1) << "no answer to request " << round << " while the input is open";
+      char buf[4096];
+      ssize_t n = read(from_child[0], buf, sizeof buf);
+      ASSERT_GT(n, 0);
+      got.append(buf, static_cast<size_t>(n));
+    }
+  }
+  close(to_child[1]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  close(from_child[0]);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_EQ(std::count(got.begin(), got.end(), '\n'), 3);
+  EXPECT_THAT(got, HasSubstr(R"("decision":"permit")"));
 }
 
 TEST(CliDecide, BadFactsFileNamesTheLine) {
