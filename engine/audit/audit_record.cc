@@ -52,9 +52,12 @@ std::string Sha256(absl::string_view a, absl::string_view b) {
     EVP_MD_CTX* ctx;
   };
   thread_local Ctx c;
+  // Fetched once: EVP_sha256() makes OpenSSL 3 look the algorithm up by name on every
+  // init, which cost the log's writer about 200 ns a record (bench/RESULTS.md).
+  static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  EVP_DigestInit_ex(c.ctx, EVP_sha256(), nullptr);
+  EVP_DigestInit_ex(c.ctx, kSha256 != nullptr ? kSha256 : EVP_sha256(), nullptr);
   EVP_DigestUpdate(c.ctx, a.data(), a.size());
   EVP_DigestUpdate(c.ctx, b.data(), b.size());
   EVP_DigestFinal_ex(c.ctx, md, &len);
