@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -12,6 +13,7 @@ namespace toegang {
 namespace {
 
 using ::testing::HasSubstr;
+using nlohmann::json;
 
 // The fact lines of API.md, verbatim.
 const char* const kApiFacts[] = {
@@ -25,6 +27,36 @@ const char* const kApiFacts[] = {
     R"({"type":"restriction","id":"res-1","patient":"pat-1","by":"clin-1","to":{"role":"parent"},"categories":["medical"],"from":"2026-05-01T00:00:00+02:00","reason":"not in the child's interest"})",
     R"({"type":"capacity","id":"cap-1","patient":"pat-7","by":"clin-3","capable":false,"from":"2026-02-01T00:00:00+01:00"})",
 };
+
+// DecisionToJson writes the text itself; it must be exactly the tree's text, for every
+// field present or absent and for strings that need escaping or are not UTF-8.
+TEST(DecisionJsonTest, WrittenTextIsTheTreesText) {
+  const std::string odd[] = {"", "plain", "with \"quotes\" and \\", "tab\tnew\nline\x01", "caf\xC3\xA9 \xE2\x82\xAC",
+                             "bad \xFF\xC3 utf-8", std::string(300, 'x'), "\x7F del"};
+  int checked = 0;
+  for (const std::string& text : odd) {
+    for (int shape = 0; shape < 16; ++shape) {
+      Decision d;
+      d.effect = shape % 2 ? Effect::kPermit : Effect::kDeny;
+      if (shape & 2) {
+        d.reasons = {Reason::kTreatingRelationship, Reason::kNoEffectiveConsent};
+        d.obligations = {Obligation::kLogAccess};
+        d.legal_basis = LegalBasis::kVitalInterest;
+        d.age_band = AgeBand::k12To15;
+      }
+      if (shape & 4) d.consents = {text, "con-2"};
+      d.policy = shape & 8 ? absl::string_view(text) : absl::string_view("wgbo-default@1");
+      d.rule = shape & 4 ? absl::string_view(text) : absl::string_view();
+      d.error = shape & 8 ? text : "";
+      for (absl::string_view id : {absl::string_view(), absl::string_view("57b2cbd2-1z"), absl::string_view(text)}) {
+        SCOPED_TRACE(absl::StrCat("shape ", shape, " text ", JsonText(json(text)), " id ", id));
+        EXPECT_EQ(DecisionToJson(d, id), JsonText(DecisionToJsonValue(d, id)));
+        ++checked;
+      }
+    }
+  }
+  EXPECT_EQ(checked, 8 * 16 * 3);
+}
 
 TEST(FactJsonTest, ApiExamplesParseAndRoundTrip) {
   for (const char* line : kApiFacts) {
