@@ -40,7 +40,7 @@ class RecordCache {
     ReaderMutexLock lock(&s.mu);
     auto it = s.index.find(key);
     if (it == s.index.end()) return nullptr;
-    Entry& e = s.ring[it->second];
+    Entry& e = it->second;
     if (!e.used.load(std::memory_order_relaxed)) e.used.store(true, std::memory_order_relaxed);
     return e.value;
   }
@@ -51,14 +51,14 @@ class RecordCache {
     WriterMutexLock lock(&s.mu);
     auto it = s.index.find(key);
     if (it != s.index.end()) {
-      Entry& e = s.ring[it->second];
+      Entry& e = it->second;
       s.bytes = s.bytes - e.charge + charge;
       e.value = std::move(value);
       e.charge = charge;
     } else {
       if (charge > per_shard_) return;  // larger than the cache: never kept
-      s.ring.emplace_back(std::string(key), std::move(value), charge);
-      s.index.emplace(s.ring.back().key, s.ring.size() - 1);
+      s.ring.emplace_back(key);
+      s.index.emplace(std::string(key), Entry(std::move(value), charge, s.ring.size() - 1));
       s.bytes += charge;
     }
     while (s.bytes > per_shard_ && !s.ring.empty()) EvictOne(s);
@@ -69,34 +69,34 @@ class RecordCache {
     WriterMutexLock lock(&s.mu);
     auto it = s.index.find(key);
     if (it == s.index.end()) return;
-    RemoveAt(s, it->second);
+    Remove(s, it);
   }
 
  private:
   static constexpr size_t kShards = 16;
+  // What a hit reads sits in the index's own slot: no second lookup on the way to the
+  // value.
   struct Entry {
-    Entry(std::string k, std::shared_ptr<const V> v, size_t c) : key(std::move(k)), value(std::move(v)), charge(c) {}
+    Entry(std::shared_ptr<const V> v, size_t c, size_t p) : value(std::move(v)), charge(c), pos(p) {}
     Entry(Entry&& o) noexcept
-        : key(std::move(o.key)),
-          value(std::move(o.value)),
-          charge(o.charge),
-          used(o.used.load(std::memory_order_relaxed)) {}
+        : value(std::move(o.value)), charge(o.charge), pos(o.pos), used(o.used.load(std::memory_order_relaxed)) {}
     Entry& operator=(Entry&& o) noexcept {
-      key = std::move(o.key);
       value = std::move(o.value);
       charge = o.charge;
+      pos = o.pos;
       used.store(o.used.load(std::memory_order_relaxed), std::memory_order_relaxed);
       return *this;
     }
-    std::string key;
     std::shared_ptr<const V> value;
     size_t charge;
+    size_t pos;                     // in the shard's ring
     std::atomic<bool> used{false};  // set by a hit (under the reader lock), cleared by a sweep
   };
+  using Index = absl::flat_hash_map<std::string, Entry>;
   struct Shard {
     SharedMutex mu;
-    std::vector<Entry> ring ABSL_GUARDED_BY(mu);
-    absl::flat_hash_map<std::string, size_t> index ABSL_GUARDED_BY(mu);  // key -> position in ring
+    Index index ABSL_GUARDED_BY(mu);
+    std::vector<std::string> ring ABSL_GUARDED_BY(mu);  // the keys, in the order a sweep passes them
     size_t hand ABSL_GUARDED_BY(mu) = 0;
     size_t bytes ABSL_GUARDED_BY(mu) = 0;
   };
@@ -105,24 +105,25 @@ class RecordCache {
     // Two passes at most: the first clears every mark it meets.
     for (size_t step = 0; step < 2 * s.ring.size() + 1; ++step) {
       if (s.hand >= s.ring.size()) s.hand = 0;
-      Entry& e = s.ring[s.hand];
-      if (e.used.load(std::memory_order_relaxed)) {
-        e.used.store(false, std::memory_order_relaxed);
+      auto it = s.index.find(s.ring[s.hand]);
+      if (it->second.used.load(std::memory_order_relaxed)) {
+        it->second.used.store(false, std::memory_order_relaxed);
         ++s.hand;
         continue;
       }
-      RemoveAt(s, s.hand);
+      Remove(s, it);
       return;
     }
   }
 
-  // Removes ring[i], moving the last entry into its place.
-  static void RemoveAt(Shard& s, size_t i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu) {
-    s.bytes -= s.ring[i].charge;
-    s.index.erase(s.ring[i].key);
-    if (i + 1 != s.ring.size()) {
-      s.ring[i] = std::move(s.ring.back());
-      s.index[s.ring[i].key] = i;
+  // Removes the entry at `it`, moving the ring's last key into its place.
+  static void Remove(Shard& s, typename Index::iterator it) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu) {
+    const size_t pos = it->second.pos;
+    s.bytes -= it->second.charge;
+    s.index.erase(it);
+    if (pos + 1 != s.ring.size()) {
+      s.ring[pos] = std::move(s.ring.back());
+      s.index.find(s.ring[pos])->second.pos = pos;
     }
     s.ring.pop_back();
   }
