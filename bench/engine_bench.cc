@@ -241,6 +241,11 @@ void BM_EngineDecide(benchmark::State& state) {
   state.counters["mean_ns"] = mean_ns;
   state.counters["allocs"] = timed ? static_cast<double>(allocations) / static_cast<double>(timed) : 0;
   state.counters["permit_share"] = static_cast<double>(permits) / static_cast<double>(requests.size());
+  if (std::optional<AuditStats> stats = (*engine)->AccessLogStats()) {
+    // Waits: a decision found the log's queue full (the writer behind) and waited.
+    state.counters["log_waits"] = static_cast<double>(stats->waits);
+    state.counters["log_refused"] = static_cast<double>(stats->refused);
+  }
   state.SetLabel(absl::StrCat(durable_store ? "rocksdb" : "memory", ", log ",
                               log == 0 ? "off" : log == 1 ? "buffered" : "durable", cold ? ", no record cache" : "",
                               ", ", Patients(), " patients"));
