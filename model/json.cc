@@ -224,6 +224,70 @@ class ObjectReader {
   std::vector<std::string> read_;
 };
 
+// Builds the tree as nlohmann's own parser does, and notes the first key an object
+// repeats (parsing goes on, so malformed text is still reported as such). Faster than
+// the parser's callback, which copied every key into a list per object to compare.
+class StrictTree {
+ public:
+  explicit StrictTree(json* root) : root_(root) {}
+
+  bool null() { return Put(nullptr); }
+  bool boolean(bool v) { return Put(v); }
+  bool number_integer(json::number_integer_t v) { return Put(v); }
+  bool number_unsigned(json::number_unsigned_t v) { return Put(v); }
+  bool number_float(json::number_float_t v, const std::string&) { return Put(v); }
+  bool string(std::string& v) { return Put(std::move(v)); }
+  bool binary(json::binary_t&) { return false; }  // not in JSON text
+  bool start_object(std::size_t) {
+    open_.push_back(Put(json::object()));
+    return true;
+  }
+  bool key(std::string& k) {
+    auto [it, fresh] = open_.back()->get_ref<json::object_t&>().try_emplace(std::move(k));
+    if (!fresh && duplicate_.empty()) duplicate_ = ShownKey(it->first);
+    next_ = &it->second;  // a repeated key's later value replaces the first
+    return true;
+  }
+  bool end_object() {
+    open_.pop_back();
+    return true;
+  }
+  bool start_array(std::size_t) {
+    open_.push_back(Put(json::array()));
+    return true;
+  }
+  bool end_array() {
+    open_.pop_back();
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) { return false; }
+
+  const std::string& duplicate() const { return duplicate_; }
+
+ private:
+  // Places `v` where the text put it: the root, the open array's end, or the value of
+  // the key just read. Returns where it went.
+  json* Put(json v) {
+    if (open_.empty()) {
+      *root_ = std::move(v);
+      return root_;
+    }
+    json& top = *open_.back();
+    if (top.is_array()) {
+      json::array_t& a = top.get_ref<json::array_t&>();
+      a.push_back(std::move(v));
+      return &a.back();
+    }
+    *next_ = std::move(v);
+    return next_;
+  }
+
+  json* const root_;
+  std::vector<json*> open_;  // the objects and arrays being filled, innermost last
+  json* next_ = nullptr;     // the value slot of the key just read
+  std::string duplicate_;
+};
+
 absl::StatusOr<json> ParseText(absl::string_view text, size_t max_bytes = kMaxJsonLineBytes) {
   if (text.size() > max_bytes) {
     return absl::InvalidArgumentError(
@@ -237,34 +301,10 @@ absl::StatusOr<json> ParseText(absl::string_view text, size_t max_bytes = kMaxJs
   }
   // Duplicate keys are refused: one reader taking the first and another the last is how
   // a request says "treatment" to one component and "marketing" to the next.
-  std::vector<std::vector<std::string>> open_objects;
-  std::string duplicate;
-  json::parser_callback_t no_duplicates = [&](int, json::parse_event_t event, json& parsed) {
-    switch (event) {
-      case json::parse_event_t::object_start:
-        open_objects.emplace_back();
-        break;
-      case json::parse_event_t::object_end:
-        if (!open_objects.empty()) open_objects.pop_back();
-        break;
-      case json::parse_event_t::key:
-        if (!open_objects.empty()) {
-          std::vector<std::string>& keys = open_objects.back();
-          const std::string& key = parsed.get_ref<const std::string&>();
-          if (std::find(keys.begin(), keys.end(), key) != keys.end()) {
-            if (duplicate.empty()) duplicate = ShownKey(key);
-          } else {
-            keys.push_back(key);
-          }
-        }
-        break;
-      default:
-        break;
-    }
-    return true;
-  };
-  json value = json::parse(text.begin(), text.end(), no_duplicates, /*allow_exceptions=*/false);
-  if (value.is_discarded()) return absl::InvalidArgumentError("malformed JSON");
+  json value;
+  StrictTree tree(&value);
+  if (!json::sax_parse(text.begin(), text.end(), &tree)) return absl::InvalidArgumentError("malformed JSON");
+  const std::string& duplicate = tree.duplicate();
   if (!duplicate.empty()) return FieldError(duplicate, "appears twice");
   return value;
 }

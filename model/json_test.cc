@@ -245,6 +245,9 @@ TEST(RequestJsonTest, BadRequestsNameTheField) {
       {"unknown_category", R"({"at":"2026-11-23T10:15:00Z","actor":{"id":"a","role":"clinician"},"patient":"p","action":"read","category":"genome","purpose":"treatment"})", "category: unknown category (expected "},
       {"duplicate_purpose", R"({"at":"2026-11-23T10:15:00Z","actor":{"id":"a","role":"clinician"},"patient":"p","action":"read","category":"medical","purpose":"treatment","purpose":"research"})", "purpose: appears twice"},
       {"duplicate_nested", R"({"at":"2026-11-23T10:15:00Z","actor":{"id":"a","role":"clinician","role":"patient"},"patient":"p","action":"read","category":"medical","purpose":"treatment"})", "role: appears twice"},
+      {"duplicate_in_array_object", R"({"at":"2026-11-23T10:15:00Z","actor":{"id":"a","role":"clinician"},"patient":"p","action":"read","category":"medical","purpose":"treatment","x":[{"k":1,"k":2}]})", "k: appears twice"},
+      {"duplicate_then_malformed", R"({"at":"2026-11-23T10:15:00Z","at":"2026-11-23T10:15:00Z","actor":{)", "malformed JSON"},
+      {"same_key_in_two_objects_is_fine_but_unknown", R"({"at":"2026-11-23T10:15:00Z","actor":{"id":"a","role":"clinician"},"patient":"p","action":"read","category":"medical","purpose":"treatment","x":{"id":"b"}})", "x: unknown field"},
       {"action_not_string", R"({"at":"2026-11-23T10:15:00Z","actor":{"id":"a","role":"clinician"},"patient":"p","action":1,"category":"medical","purpose":"treatment"})", "action: must be a action name"},
   };
   for (const BadFact& c : kCases) {
