@@ -17,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "absl/time/time.h"
 #include "model/facts.h"
 #include "model/patient_record.h"
@@ -38,6 +39,12 @@ class FactStore {
   // immutable snapshot: later appends do not change it.
   virtual absl::StatusOr<std::shared_ptr<const PatientRecord>> Patient(
       absl::string_view patient, absl::Time as_of = absl::InfiniteFuture()) = 0;
+
+  // The current records of several patients, each as Patient() gives it. A store may
+  // overlap the memory reads of the lookups (a batch of decisions then waits for memory
+  // once rather than once per patient); the default asks for them one by one.
+  virtual std::vector<absl::StatusOr<std::shared_ptr<const PatientRecord>>> Patients(
+      absl::Span<const absl::string_view> patients);
 
   // The substitute_for relationships of `clinician` that had arrived by `as_of`, as an
   // immutable snapshot (shared with the cache: no copy per decision).

@@ -145,6 +145,32 @@ TYPED_TEST(FactStoreContract, ARecordIsASnapshotThatLaterAppendsDoNotChange) {
   EXPECT_EQ((*store.Patient("pat-7"))->withdrawals.size(), 1u);
 }
 
+// Patients() (a batch of decisions reads its records with it) gives each patient what
+// Patient() gives: known, unknown and repeated patients, before and after the records
+// are cached.
+TYPED_TEST(FactStoreContract, PatientsGivesEachWhatPatientGives) {
+  FactStore& store = *this->store_;
+  ASSERT_TRUE(store.Append({F(kPerson), F(kConsent), F(kOther), F(kParent)}).ok());
+  const std::vector<absl::string_view> asked = {"pat-7", "pat-404", "pat-8", "pat-7"};
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE(round);
+    std::vector<absl::StatusOr<std::shared_ptr<const PatientRecord>>> got = store.Patients(asked);
+    ASSERT_EQ(got.size(), asked.size());
+    for (size_t i = 0; i < asked.size(); ++i) {
+      SCOPED_TRACE(asked[i]);
+      ASSERT_TRUE(got[i].ok()) << got[i].status();
+      absl::StatusOr<std::shared_ptr<const PatientRecord>> one = store.Patient(asked[i]);
+      ASSERT_TRUE(one.ok());
+      EXPECT_EQ((*got[i])->patient, asked[i]);
+      EXPECT_EQ((*got[i])->person.has_value(), (*one)->person.has_value());
+      EXPECT_EQ((*got[i])->relationships.size(), (*one)->relationships.size());
+      EXPECT_EQ((*got[i])->consents.size(), (*one)->consents.size());
+    }
+    EXPECT_EQ((*got[0])->consents.size(), 1u);
+    EXPECT_FALSE((*got[1])->person.has_value());
+  }
+}
+
 TYPED_TEST(FactStoreContract, D1_AnotherPatientsFactsAreNotInTheRecord) {
   FactStore& store = *this->store_;
   ASSERT_TRUE(store.Append({F(kPerson), F(kOther), F(kParent)}).ok());

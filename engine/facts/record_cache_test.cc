@@ -38,6 +38,21 @@ TEST(RecordCacheTest, GivesBackWhatWasPut) {
   EXPECT_EQ(cache.Get("a"), nullptr);
 }
 
+TEST(RecordCacheTest, GetManyGivesWhatGetGives) {
+  RecordCache<size_t> cache(16 * 1000, ValueBytes);
+  cache.Put("a", V(10));
+  cache.Put("c", V(30));
+  const std::vector<std::string> keys = {"a", "b", "c", "a"};
+  std::vector<std::shared_ptr<const size_t>> got(keys.size());
+  cache.GetMany(keys, absl::MakeSpan(got));
+  ASSERT_NE(got[0], nullptr);
+  EXPECT_EQ(*got[0], 10u);
+  EXPECT_EQ(got[1], nullptr);
+  ASSERT_NE(got[2], nullptr);
+  EXPECT_EQ(*got[2], 30u);
+  EXPECT_EQ(got[3], got[0]);
+}
+
 TEST(RecordCacheTest, KeepsWithinItsBudgetInBytes) {
   RecordCache<size_t> cache(16 * 100, ValueBytes);  // 100 bytes a shard
   const std::vector<std::string> keys = KeysOfOneShard(10);

@@ -84,6 +84,26 @@ class RocksDbFactStore final : public FactStore {
     return w.result;
   }
 
+  std::vector<absl::StatusOr<std::shared_ptr<const PatientRecord>>> Patients(
+      absl::Span<const absl::string_view> patients) override {
+    std::vector<std::string> keys;
+    keys.reserve(patients.size());
+    for (absl::string_view p : patients) keys.push_back(PatientPrefix(p));
+    std::vector<std::shared_ptr<const PatientRecord>> hits(patients.size());
+    record_cache_.GetMany(keys, absl::MakeSpan(hits));
+    std::vector<absl::StatusOr<std::shared_ptr<const PatientRecord>>> out;
+    out.reserve(patients.size());
+    for (size_t i = 0; i < patients.size(); ++i) {
+      if (hits[i] != nullptr) {
+        __builtin_prefetch(hits[i]->relationships.data());
+        out.push_back(std::move(hits[i]));
+      } else {
+        out.push_back(Patient(patients[i], absl::InfiniteFuture()));
+      }
+    }
+    return out;
+  }
+
   absl::StatusOr<std::shared_ptr<const PatientRecord>> Patient(absl::string_view patient, absl::Time as_of) override {
     const bool current = as_of == absl::InfiniteFuture();
     std::string prefix = PatientPrefix(patient);
