@@ -250,6 +250,51 @@ void BM_EngineDecide(benchmark::State& state) {
                               log == 0 ? "off" : log == 1 ? "buffered" : "durable", cold ? ", no record cache" : "",
                               ", ", Patients(), " patients"));
 }
+// Engine::DecideBatch, 64 requests a call, log off: the mean per decision. The range is
+// the store: 0 memory, 1 RocksDB.
+void BM_EngineDecideBatch(benchmark::State& state) {
+  const bool durable_store = state.range(0) == 1;
+  Options options;
+  options.audit.reset();
+  if (durable_store) {
+    EnsureStore();
+    const std::string run = Dir() + "-run";
+    fs::remove_all(run);
+    fs::copy(Dir(), run, fs::copy_options::recursive);
+    options.db_path = run;
+    options.durable.create_if_missing = false;
+  }
+  auto engine = Engine::Open(std::move(options));
+  if (!engine.ok()) {
+    state.SkipWithError(std::string(engine.status().message()).c_str());
+    return;
+  }
+  if (!durable_store) {
+    for (int start = 0; start < Patients(); start += 10000) {
+      if (!(*engine)->Record(AllFacts(start, std::min(Patients(), start + 10000))).ok()) std::abort();
+    }
+  }
+  const std::vector<AccessRequest> requests = Requests();
+  constexpr size_t kBatch = 64;
+  for (size_t i = requests.size(); i >= kBatch; i -= kBatch) {  // warm, in reverse
+    benchmark::DoNotOptimize((*engine)->DecideBatch(absl::MakeConstSpan(&requests[i - kBatch], kBatch)));
+  }
+  size_t k = 0;
+  uint64_t decided = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    if (k + kBatch > requests.size()) k = 0;
+    benchmark::DoNotOptimize((*engine)->DecideBatch(absl::MakeConstSpan(&requests[k], kBatch)));
+    k += kBatch;
+    decided += kBatch;
+  }
+  const double ns = static_cast<double>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
+  state.counters["mean_ns"] = decided ? ns / static_cast<double>(decided) : 0;
+  state.SetLabel(absl::StrCat(durable_store ? "rocksdb" : "memory", ", log off, batches of 64, ", Patients(), " patients"));
+}
+BENCHMARK(BM_EngineDecideBatch)->ArgName("rocksdb")->Arg(0)->Arg(1)->MinTime(2.0);
+
 BENCHMARK(BM_EngineDecide)
     ->ArgNames({"rocksdb", "log"})
     ->Args({0, 0})
