@@ -42,7 +42,13 @@ class MemoryFactStore final : public FactStore {
                                                                absl::Time as_of) override {
     ReaderMutexLock lock(&mu_);
     if (as_of == absl::InfiniteFuture()) {
-      if (std::shared_ptr<const PatientRecord> rec = index_.SharedRecord(patient)) return rec;
+      if (const std::shared_ptr<const PatientRecord>* found = index_.FindRecord(patient)) {
+        // The record's lines are asked for before its reference count is taken, which
+        // waits for its own line and holds up every load after it.
+        PrefetchObject(found->get());
+        PrefetchContents(**found);
+        return *found;
+      }
       auto empty = std::make_shared<PatientRecord>();
       empty->patient = std::string(patient);
       return std::shared_ptr<const PatientRecord>(std::move(empty));
