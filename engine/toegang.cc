@@ -204,13 +204,14 @@ class EngineImpl final : public Engine {
     return out;
   }
 
-  // "<8 hex digits of this engine>-<a base-36 count>": up to 15 characters for the first
-  // 2 billion decisions, so it fits a std::string without a heap allocation.
+  // A number no other engine of this process has had (serial_).
   static uint64_t NextSerial() {
     static std::atomic<uint64_t> last{0};
     return last.fetch_add(1, std::memory_order_relaxed) + 1;
   }
 
+  // "<8 hex digits of this engine>-<a base-36 count>": up to 15 characters for the first
+  // 2 billion decisions, so it fits a std::string without a heap allocation.
   std::string NextDecisionId() {
     uint64_t n = next_id_.fetch_add(1, std::memory_order_relaxed);
     char buf[32];
