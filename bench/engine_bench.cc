@@ -168,14 +168,9 @@ std::vector<AccessRequest> Requests() {
   return out;
 }
 
-// state.range(0): 0 memory store, 1 RocksDB. state.range(1): 0 log off, 1 buffered, 2
-// durable, 3 log off and no record cache (RocksDB: every decision a cold patient).
-void BM_EngineDecide(benchmark::State& state) {
-  const bool durable_store = state.range(0) == 1;
-  const bool cold = state.range(1) == 3;
-  const int log = cold ? 0 : static_cast<int>(state.range(1));
-  Options options;
-  if (cold) options.durable.record_cache_bytes = 0;
+// The engine a benchmark runs: over a fresh copy of the generated RocksDB store, or a
+// memory store loaded with the same facts. Null (the benchmark skipped) if it cannot open.
+std::unique_ptr<Engine> OpenBenchEngine(benchmark::State& state, bool durable_store, Options options) {
   if (durable_store) {
     EnsureStore();
     EnsureRequestLines();
@@ -187,27 +182,40 @@ void BM_EngineDecide(benchmark::State& state) {
     options.db_path = run;
     options.durable.create_if_missing = false;
   }
-  if (log == 0) {
-    options.audit.reset();
-  } else {
-    options.audit->mode = log == 1 ? AuditMode::kBuffered : AuditMode::kDurable;
-  }
-  auto engine = Engine::Open(std::move(options));
+  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Open(std::move(options));
   if (!engine.ok()) {
     state.SkipWithError(std::string(engine.status().message()).c_str());
-    return;
+    return nullptr;
   }
   if (!durable_store) {
     for (int start = 0; start < Patients(); start += 10000) {
       if (!(*engine)->Record(AllFacts(start, std::min(Patients(), start + 10000))).ok()) std::abort();
     }
   }
+  return *std::move(engine);
+}
+
+// state.range(0): 0 memory store, 1 RocksDB. state.range(1): 0 log off, 1 buffered, 2
+// durable, 3 log off and no record cache (RocksDB: every decision a cold patient).
+void BM_EngineDecide(benchmark::State& state) {
+  const bool durable_store = state.range(0) == 1;
+  const bool cold = state.range(1) == 3;
+  const int log = cold ? 0 : static_cast<int>(state.range(1));
+  Options options;
+  if (cold) options.durable.record_cache_bytes = 0;
+  if (log == 0) {
+    options.audit.reset();
+  } else {
+    options.audit->mode = log == 1 ? AuditMode::kBuffered : AuditMode::kDurable;
+  }
+  std::unique_ptr<Engine> engine = OpenBenchEngine(state, durable_store, std::move(options));
+  if (engine == nullptr) return;
   const std::vector<AccessRequest> requests = Requests();
   uint64_t permits = 0;
   // Warm, in reverse: a store that builds what it caches while deciding would otherwise
   // lay the records out in the very order the timed pass reads them, which no real
   // request stream repeats.
-  for (auto r = requests.rbegin(); r != requests.rend(); ++r) permits += (*engine)->Decide(*r).decision.permitted();
+  for (auto r = requests.rbegin(); r != requests.rend(); ++r) permits += engine->Decide(*r).decision.permitted();
 
   // Each call timed alone.
   std::vector<int64_t> ns;
@@ -218,7 +226,7 @@ void BM_EngineDecide(benchmark::State& state) {
   for (auto _ : state) {
     const AccessRequest& r = requests[k++ % requests.size()];
     const auto a = std::chrono::steady_clock::now();
-    EngineDecision d = (*engine)->Decide(r);
+    EngineDecision d = engine->Decide(r);
     const auto b = std::chrono::steady_clock::now();
     benchmark::DoNotOptimize(d);
     if (ns.size() < ns.capacity()) ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count());
@@ -228,7 +236,7 @@ void BM_EngineDecide(benchmark::State& state) {
   // A pass without timers: the mean cost of a decision.
   const size_t pass = std::min<size_t>(requests.size(), std::max<uint64_t>(timed, 20000));
   const auto start = std::chrono::steady_clock::now();
-  for (size_t i = 0; i < pass; ++i) benchmark::DoNotOptimize((*engine)->Decide(requests[i]));
+  for (size_t i = 0; i < pass; ++i) benchmark::DoNotOptimize(engine->Decide(requests[i]));
   const double mean_ns =
       static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
                               .count()) /
@@ -241,7 +249,7 @@ void BM_EngineDecide(benchmark::State& state) {
   state.counters["mean_ns"] = mean_ns;
   state.counters["allocs"] = timed ? static_cast<double>(allocations) / static_cast<double>(timed) : 0;
   state.counters["permit_share"] = static_cast<double>(permits) / static_cast<double>(requests.size());
-  if (std::optional<AuditStats> stats = (*engine)->AccessLogStats()) {
+  if (std::optional<AuditStats> stats = engine->AccessLogStats()) {
     // Waits: a decision found the log's queue full (the writer behind) and waited.
     state.counters["log_waits"] = static_cast<double>(stats->waits);
     state.counters["log_refused"] = static_cast<double>(stats->refused);
@@ -253,38 +261,22 @@ void BM_EngineDecide(benchmark::State& state) {
 // Engine::DecideBatch, 64 requests a call, log off: the mean per decision. The range is
 // the store: 0 memory, 1 RocksDB.
 void BM_EngineDecideBatch(benchmark::State& state) {
-  const bool durable_store = state.range(0) == 1;
   Options options;
   options.audit.reset();
-  if (durable_store) {
-    EnsureStore();
-    const std::string run = Dir() + "-run";
-    fs::remove_all(run);
-    fs::copy(Dir(), run, fs::copy_options::recursive);
-    options.db_path = run;
-    options.durable.create_if_missing = false;
-  }
-  auto engine = Engine::Open(std::move(options));
-  if (!engine.ok()) {
-    state.SkipWithError(std::string(engine.status().message()).c_str());
-    return;
-  }
-  if (!durable_store) {
-    for (int start = 0; start < Patients(); start += 10000) {
-      if (!(*engine)->Record(AllFacts(start, std::min(Patients(), start + 10000))).ok()) std::abort();
-    }
-  }
+  std::unique_ptr<Engine> engine = OpenBenchEngine(state, state.range(0) == 1, std::move(options));
+  if (engine == nullptr) return;
+  const bool durable_store = state.range(0) == 1;
   const std::vector<AccessRequest> requests = Requests();
   constexpr size_t kBatch = 64;
   for (size_t i = requests.size(); i >= kBatch; i -= kBatch) {  // warm, in reverse
-    benchmark::DoNotOptimize((*engine)->DecideBatch(absl::MakeConstSpan(&requests[i - kBatch], kBatch)));
+    benchmark::DoNotOptimize(engine->DecideBatch(absl::MakeConstSpan(&requests[i - kBatch], kBatch)));
   }
   size_t k = 0;
   uint64_t decided = 0;
   const auto start = std::chrono::steady_clock::now();
   for (auto _ : state) {
     if (k + kBatch > requests.size()) k = 0;
-    benchmark::DoNotOptimize((*engine)->DecideBatch(absl::MakeConstSpan(&requests[k], kBatch)));
+    benchmark::DoNotOptimize(engine->DecideBatch(absl::MakeConstSpan(&requests[k], kBatch)));
     k += kBatch;
     decided += kBatch;
   }
