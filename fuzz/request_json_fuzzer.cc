@@ -3,7 +3,8 @@
 // request_json_fuzzer: a JSON access request (API.md "Decisions"), as the CLI and the
 // sidecar parse it.
 //
-// Properties: a request that parses re-serializes to JSON that parses to the same
+// Properties: the usual shape read straight from the text gives what the full reading
+// (a tree) gives; a request that parses re-serializes to JSON that parses to the same
 // request (and so to the same decision); a request that does not parse is answered with
 // a deny `invalid_request` naming the problem, and no error message holds a BSN; free
 // text that parses holds none either; every decision keeps the invariants of
@@ -22,6 +23,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   absl::string_view text = AsText(data, size);
 
   absl::StatusOr<toegang::AccessRequest> request = toegang::ParseRequestJson(text);
+  // The usual shape is read straight from the text; it must agree with the full reading.
+  absl::StatusOr<nlohmann::json> tree = toegang::ParseJsonStrict(text);
+  absl::StatusOr<toegang::AccessRequest> full =
+      tree.ok() ? toegang::ParseRequest(*tree) : absl::StatusOr<toegang::AccessRequest>(tree.status());
+  FUZZ_CHECK(request.ok() == full.ok(), "the straight reading and the tree disagree on whether a request parses");
+  FUZZ_CHECK(request.ok() ? toegang::RequestToJsonValue(*request) == toegang::RequestToJsonValue(*full)
+                          : request.status() == full.status(),
+             "the straight reading and the tree read a request differently");
   if (!request.ok()) {
     FUZZ_CHECK(!request.status().message().empty(), "a parse error without a message");
     FUZZ_CHECK(!toegang::ContainsBsn(request.status().message()), "an error message repeats a BSN (API.md)");

