@@ -741,9 +741,11 @@ class UsualRequest {
 
 }  // namespace
 
+std::optional<AccessRequest> UsualRequestJson(absl::string_view text) { return UsualRequest(text).Read(); }
+
 absl::StatusOr<AccessRequest> ParseRequestJson(absl::string_view text) {
   // Most requests have the usual shape: read without building a tree (2.3 µs).
-  if (std::optional<AccessRequest> usual = UsualRequest(text).Read()) return *std::move(usual);
+  if (std::optional<AccessRequest> usual = UsualRequestJson(text)) return *std::move(usual);
   TOEGANG_ASSIGN_OR_RETURN(json value, ParseText(text));
   return ParseRequest(value);
 }

@@ -18,6 +18,7 @@
 #define TOEGANG_MODEL_JSON_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,12 @@ std::string FactToJson(const Fact& fact, bool with_provenance);
 
 // One access request.
 absl::StatusOr<AccessRequest> ParseRequestJson(absl::string_view text);
+
+// The request in `text` if it has the usual shape (string members; at, actor {id,
+// role, organization}, patient, action, category, purpose, each once; printable ASCII,
+// no escapes) and is valid: read without building a tree, the same request
+// ParseRequestJson gives. nullopt for anything else, which is then read the full way.
+std::optional<AccessRequest> UsualRequestJson(absl::string_view text);
 absl::StatusOr<AccessRequest> ParseRequest(const nlohmann::json& value);
 nlohmann::json RequestToJsonValue(const AccessRequest& request);
 
