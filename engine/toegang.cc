@@ -85,7 +85,8 @@ class EngineImpl final : public Engine {
 
   // Every decision reads the policy; a policy seldom changes. Each thread keeps the
   // pointer it last read and takes the lock only when SetPolicy has moved the version
-  // since (or the thread last read another engine's).
+  // since (or the thread last read another engine's). So a thread keeps the last policy
+  // it read alive until it reads another or ends.
   std::shared_ptr<const Policy> policy() const override {
     struct View {
       uint64_t engine = 0;
