@@ -204,11 +204,6 @@ PatientRecord FactIndex::RecordFor(absl::string_view patient) const {
   return empty;
 }
 
-std::shared_ptr<const PatientRecord> FactIndex::SharedRecord(absl::string_view patient) const {
-  auto it = records_.find(patient);
-  return it == records_.end() ? nullptr : it->second;
-}
-
 std::shared_ptr<const std::vector<Stored<Relationship>>> FactIndex::SharedSubstitutions(
     absl::string_view clinician) const {
   auto it = substitutions_.find(clinician);

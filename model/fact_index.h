@@ -88,21 +88,18 @@ class FactIndex {
   // Every fact about `patient` (empty record if none).
   PatientRecord RecordFor(absl::string_view patient) const;
 
-  // The same, shared rather than copied (null if the index knows nothing of `patient`).
-  // An Append replaces the records it changes rather than changing them, so what this
-  // returns stays as it was.
-  std::shared_ptr<const PatientRecord> SharedRecord(absl::string_view patient) const;
-
-  // Starts loading what SharedRecord(patient) will read into the CPU's caches, so that
-  // the lookups of a batch overlap. Only a hint.
-  void PrefetchRecord(absl::string_view patient) const { records_.prefetch(patient); }
-
-  // Where SharedRecord(patient) would copy from (null if none): a look without touching
-  // the record's reference count. Valid until the next Append.
+  // The same, to be shared rather than copied (null if the index knows nothing of
+  // `patient`): a look without touching the record's reference count, valid until the
+  // next Append. An Append replaces the records it changes rather than changing them,
+  // so a copy of the pointer taken here stays as it was.
   const std::shared_ptr<const PatientRecord>* FindRecord(absl::string_view patient) const {
     auto it = records_.find(patient);
     return it == records_.end() ? nullptr : &it->second;
   }
+
+  // Starts loading what FindRecord(patient) will read into the CPU's caches, so that the
+  // lookups of a batch overlap. Only a hint.
+  void PrefetchRecord(absl::string_view patient) const { records_.prefetch(patient); }
 
   // The substitute_for relationships whose subject is `clinician`.
   std::vector<Stored<Relationship>> SubstitutionsOf(absl::string_view clinician) const;

@@ -1,11 +1,11 @@
 // Copyright toegang authors.
-#include <algorithm>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/inlined_vector.h"
 #include "base/sync.h"
 #include "engine/facts/fact_store.h"
+#include "engine/facts/prefetch.h"
 #include "model/fact_index.h"
 
 namespace toegang {
@@ -44,15 +44,11 @@ class MemoryFactStore final : public FactStore {
     ReaderMutexLock lock(&mu_);
     if (as_of == absl::InfiniteFuture()) {
       if (const std::shared_ptr<const PatientRecord>* found = index_.FindRecord(patient)) {
-        // The record's lines are asked for before its reference count is taken, which
-        // waits for its own line and holds up every load after it.
-        PrefetchObject(found->get());
-        PrefetchContents(**found);
+        PrefetchShared(found->get());  // before the reference count is taken
+        PrefetchRelationships(**found);
         return *found;
       }
-      auto empty = std::make_shared<PatientRecord>();
-      empty->patient = std::string(patient);
-      return std::shared_ptr<const PatientRecord>(std::move(empty));
+      return EmptyRecord(patient);
     }
     auto rec = std::make_shared<PatientRecord>();
     rec->patient = std::string(patient);
@@ -73,16 +69,14 @@ class MemoryFactStore final : public FactStore {
     absl::InlinedVector<const std::shared_ptr<const PatientRecord>*, 16> found;
     for (absl::string_view p : patients) {
       found.push_back(index_.FindRecord(p));
-      if (found.back() != nullptr) PrefetchObject(found.back()->get());
+      if (found.back() != nullptr) PrefetchShared(found.back()->get());
     }
     for (size_t i = 0; i < patients.size(); ++i) {
       if (found[i] != nullptr) {
-        PrefetchContents(**found[i]);
+        PrefetchRelationships(**found[i]);
         out.push_back(*found[i]);
       } else {
-        auto empty = std::make_shared<PatientRecord>();
-        empty->patient = std::string(patients[i]);
-        out.push_back(std::shared_ptr<const PatientRecord>(std::move(empty)));
+        out.push_back(EmptyRecord(patients[i]));
       }
     }
     return out;
@@ -118,19 +112,11 @@ class MemoryFactStore final : public FactStore {
   }
 
  private:
-  // The record's own cache lines, and the reference count just before them (the record
-  // and its count are one allocation).
-  static void PrefetchObject(const PatientRecord* r) {
-    const char* p = reinterpret_cast<const char*>(r);
-    for (const char* line = p - 16; line < p + sizeof(PatientRecord); line += 64) __builtin_prefetch(line);
-  }
-
-  // What every decision reads beyond the record itself: its relationships (up to eight
-  // cache lines of them).
-  static void PrefetchContents(const PatientRecord& r) {
-    const char* p = reinterpret_cast<const char*>(r.relationships.data());
-    const char* end = p + std::min<size_t>(r.relationships.size() * sizeof(r.relationships[0]), 8 * 64);
-    for (; p < end; p += 64) __builtin_prefetch(p);
+  // The record of a patient the store knows nothing of.
+  static std::shared_ptr<const PatientRecord> EmptyRecord(absl::string_view patient) {
+    auto empty = std::make_shared<PatientRecord>();
+    empty->patient = std::string(patient);
+    return empty;
   }
 
   // The patient whose history holds `f` ("" for a coverage, filed under a clinician).

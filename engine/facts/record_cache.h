@@ -23,6 +23,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "base/sync.h"
+#include "engine/facts/prefetch.h"
 
 namespace toegang {
 
@@ -43,9 +44,7 @@ class RecordCache {
     if (it == s.index.end()) return nullptr;
     Entry& e = it->second;
     if (!e.used.load(std::memory_order_relaxed)) e.used.store(true, std::memory_order_relaxed);
-    // The value's lines are asked for before its reference count is taken, which waits
-    // for its own line and holds up every load after it.
-    PrefetchValue(e.value.get());
+    PrefetchShared(e.value.get());  // before the reference count is taken
     return e.value;
   }
 
@@ -62,7 +61,7 @@ class RecordCache {
       Shard& s = ShardFor(key);
       ReaderMutexLock lock(&s.mu);
       auto it = s.index.find(key);
-      if (it != s.index.end()) PrefetchValue(it->second.value.get());
+      if (it != s.index.end()) PrefetchShared(it->second.value.get());
     }
     for (size_t i = 0; i < keys.size(); ++i) out[i] = Get(keys[i]);
   }
@@ -97,12 +96,6 @@ class RecordCache {
  private:
   static constexpr size_t kShards = 16;
 
-  // The value's lines, and its reference count just before them (one allocation, from
-  // make_shared).
-  static void PrefetchValue(const V* v) {
-    const char* p = reinterpret_cast<const char*>(v);
-    for (const char* line = p - 16; line < p + sizeof(V); line += 64) __builtin_prefetch(line);
-  }
   // What a hit reads sits in the index's own slot: no second lookup on the way to the
   // value.
   struct Entry {

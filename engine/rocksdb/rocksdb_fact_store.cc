@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/sync.h"
 #include "engine/facts/fact_codec.h"
+#include "engine/facts/prefetch.h"
 #include "engine/facts/record_cache.h"
 #include "engine/rocksdb/stores.h"
 #include "model/fact_index.h"
@@ -95,7 +96,7 @@ class RocksDbFactStore final : public FactStore {
     out.reserve(patients.size());
     for (size_t i = 0; i < patients.size(); ++i) {
       if (hits[i] != nullptr) {
-        __builtin_prefetch(hits[i]->relationships.data());
+        PrefetchRelationships(*hits[i]);
         out.push_back(std::move(hits[i]));
       } else {
         out.push_back(Patient(patients[i], absl::InfiniteFuture()));
