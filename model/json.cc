@@ -650,33 +650,28 @@ class UsualRequest {
   struct Fields {
     static constexpr absl::string_view kNames[] = {"at",     "patient", "action",      "category",
                                                    "purpose", "id",     "role",        "organization"};
-    absl::string_view values[8];
-    bool present[8] = {};
+    std::optional<absl::string_view> values[8];
     int count = 0;
     bool seen = false;  // for actor: the object was there
+
+    // Where `name` goes in values (-1: not a field of the usual shape).
+    static int Slot(absl::string_view name) {
+      for (int i = 0; i < 8; ++i) {
+        if (kNames[i] == name) return i;
+      }
+      return -1;
+    }
+    // False for another field or a repeated one.
     bool Set(absl::string_view name, absl::string_view value) {
-      for (int i = 0; i < 8; ++i) {
-        if (kNames[i] != name) continue;
-        if (present[i]) return false;  // repeated
-        present[i] = true;
-        values[i] = value;
-        ++count;
-        return true;
-      }
-      return false;  // another field
+      const int i = Slot(name);
+      if (i < 0 || values[i]) return false;
+      values[i] = value;
+      ++count;
+      return true;
     }
-    bool Has(absl::string_view name) const {
-      for (int i = 0; i < 8; ++i) {
-        if (kNames[i] == name) return present[i];
-      }
-      return false;
-    }
-    absl::string_view Of(absl::string_view name) const {
-      for (int i = 0; i < 8; ++i) {
-        if (kNames[i] == name) return present[i] ? values[i] : absl::string_view();
-      }
-      return {};
-    }
+    // REQUIRES: `name` is one of kNames.
+    bool Has(absl::string_view name) const { return values[Slot(name)].has_value(); }
+    absl::string_view Of(absl::string_view name) const { return values[Slot(name)].value_or(absl::string_view()); }
   };
 
   static bool IdOk(absl::string_view id, absl::string_view path) {
@@ -845,6 +840,15 @@ void AppendJsonString(std::string* out, absl::string_view s) {
   }
 }
 
+template <typename E>
+void AppendNameOrNull(std::string* out, const std::optional<E>& value) {
+  if (value) {
+    AppendJsonString(out, Name(*value));
+  } else {
+    out->append("null");
+  }
+}
+
 template <typename Values>
 void AppendNames(std::string* out, const Values& values) {
   out->push_back('[');
@@ -864,11 +868,7 @@ std::string DecisionToJson(const Decision& d, absl::string_view decision_id) {
   std::string out;
   out.reserve(256);
   out.append("{\"age_band\":");
-  if (d.age_band) {
-    AppendJsonString(&out, Name(*d.age_band));
-  } else {
-    out.append("null");
-  }
+  AppendNameOrNull(&out, d.age_band);
   out.append(",\"consents\":[");
   for (size_t i = 0; i < d.consents.size(); ++i) {
     if (i > 0) out.push_back(',');
@@ -885,11 +885,7 @@ std::string DecisionToJson(const Decision& d, absl::string_view decision_id) {
     AppendJsonString(&out, d.error);
   }
   out.append(",\"legal_basis\":");
-  if (d.legal_basis) {
-    AppendJsonString(&out, Name(*d.legal_basis));
-  } else {
-    out.append("null");
-  }
+  AppendNameOrNull(&out, d.legal_basis);
   out.append(",\"obligations\":");
   AppendNames(&out, d.obligations);
   out.append(",\"policy\":");
