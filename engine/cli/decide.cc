@@ -15,6 +15,45 @@
 #include "model/time.h"
 
 namespace toegang::cli {
+namespace {
+
+// Lines that are already waiting are decided together (DecideBatch: with the durable
+// log, one sync for many) and answered with one write; the answers are flushed whenever
+// no more input is waiting, so a caller that sends one request and waits for its answer
+// gets it at once.
+struct Batch {
+  std::vector<std::string> answers;  // one per line, in order
+  std::vector<AccessRequest> requests;
+  std::vector<size_t> answer_of;  // requests[i] is answered in answers[answer_of[i]]
+};
+
+// Reads up to 256 lines into `batch`: the first one waiting for it, the rest only while
+// more input is already there. A line that is not a request is answered at once (and
+// `*status` becomes kBadInput). False at the end of the input.
+bool ReadWaitingLines(Batch* batch, int* status) {
+  constexpr size_t kBatch = 256;
+  batch->answers.clear();
+  batch->requests.clear();
+  batch->answer_of.clear();
+  std::string line;
+  while (batch->answers.size() < kBatch) {
+    if (!batch->answers.empty() && std::cin.rdbuf()->in_avail() <= 0) return true;  // would wait
+    if (!std::getline(std::cin, line)) return false;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    absl::StatusOr<AccessRequest> request = ParseRequestJson(line);
+    if (!request.ok()) {
+      batch->answers.push_back(InvalidRequestJson(request.status().message()));
+      *status = kBadInput;
+      continue;
+    }
+    batch->answer_of.push_back(batch->answers.size());
+    batch->answers.emplace_back();
+    batch->requests.push_back(*std::move(request));
+  }
+  return true;
+}
+
+}  // namespace
 
 int Decide(const std::vector<std::string>& args) {
   if (!args.empty()) {
@@ -61,51 +100,23 @@ int Decide(const std::vector<std::string>& args) {
     }
   }
 
-  // Lines that are already waiting are decided together (DecideBatch: with the durable
-  // log, one sync for many) and answered with one write; the answers are flushed
-  // whenever no more input is waiting, so a caller that sends one request and waits for
-  // its answer gets it at once.
-  constexpr size_t kBatch = 256;
   int status = kOk;
   std::ios::sync_with_stdio(false);
-  std::string line;
-  std::vector<std::string> answers;
-  std::vector<AccessRequest> requests;
-  std::vector<size_t> answer_of;  // requests[i] is answered in answers[answer_of[i]]
-  std::string out;
+  Batch batch;
   bool more = true;
   while (more) {
-    answers.clear();
-    requests.clear();
-    answer_of.clear();
-    while (answers.size() < kBatch) {
-      if (!answers.empty() && std::cin.rdbuf()->in_avail() <= 0) break;  // would wait
-      if (!std::getline(std::cin, line)) {
-        more = false;
-        break;
-      }
-      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-      absl::StatusOr<AccessRequest> request = ParseRequestJson(line);
-      if (!request.ok()) {
-        answers.push_back(InvalidRequestJson(request.status().message()));
-        status = kBadInput;
-        continue;
-      }
-      answer_of.push_back(answers.size());
-      answers.emplace_back();
-      requests.push_back(*std::move(request));
-    }
+    more = ReadWaitingLines(&batch, &status);
     std::vector<EngineDecision> decided;
     if (*as_of == absl::InfiniteFuture()) {
-      decided = (*engine)->DecideBatch(requests);
+      decided = (*engine)->DecideBatch(batch.requests);
     } else {
-      for (const AccessRequest& r : requests) decided.push_back((*engine)->DecideAsOf(r, *as_of));
+      for (const AccessRequest& r : batch.requests) decided.push_back((*engine)->DecideAsOf(r, *as_of));
     }
     for (size_t i = 0; i < decided.size(); ++i) {
-      answers[answer_of[i]] = DecisionToJson(decided[i].decision, decided[i].decision_id);
+      batch.answers[batch.answer_of[i]] = DecisionToJson(decided[i].decision, decided[i].decision_id);
     }
-    out.clear();
-    for (const std::string& a : answers) absl::StrAppend(&out, a, "\n");
+    std::string out;
+    for (const std::string& a : batch.answers) absl::StrAppend(&out, a, "\n");
     std::cout << out;
     if (!more || std::cin.rdbuf()->in_avail() <= 0) std::cout << std::flush;
   }
