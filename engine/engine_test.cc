@@ -101,6 +101,10 @@ class UnreadableStore final : public FactStore {
     return absl::DataLossError("unreadable");
   }
   uint64_t LastSequence() const override { return 0; }
+  absl::Status Check(const std::vector<Fact>&) override { return absl::DataLossError("unreadable"); }
+  absl::StatusOr<uint64_t> AppendReplicated(std::vector<Fact>) override { return absl::InternalError("unwritable"); }
+  absl::Status BindReplica(absl::string_view) override { return absl::InternalError("unwritable"); }
+  absl::StatusOr<std::string> ReplicaOf() override { return std::string(); }
 };
 
 TEST(Engine, D1_AStoreThatCannotBeReadIsADenyWithTheCause) {

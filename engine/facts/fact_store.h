@@ -58,11 +58,38 @@ class FactStore {
   // The last sequence number given out (0: empty store).
   virtual uint64_t LastSequence() const = 0;
 
+  // Replication (engine/replica/replica.h): a store may be a replica of a history
+  // kept elsewhere, whose facts arrive already numbered and stamped.
+  //
+  // Checks `facts` as Append would against the history as it stands, storing nothing.
+  virtual absl::Status Check(const std::vector<Fact>& facts) = 0;
+
+  // Appends facts numbered and stamped by the history this store replicates: the first
+  // must be LastSequence() + 1 and each the next (DataLoss otherwise: the replica would
+  // skip or repeat facts). Checked as Append checks them; all or nothing.
+  virtual absl::StatusOr<uint64_t> AppendReplicated(std::vector<Fact> facts) = 0;
+
+  // Makes this store a replica of `history`. OK when it already is; FailedPrecondition
+  // when it holds facts of its own (recorded without replication) or replicates
+  // another history. Durable for a durable store.
+  virtual absl::Status BindReplica(absl::string_view history) = 0;
+
+  // The history this store is a replica of; "" when none.
+  virtual absl::StatusOr<std::string> ReplicaOf() = 0;
+
   // OK while the store can write; otherwise the error that stops it (a full disk, an
   // I/O error). A durable store in error first tries to recover (RocksDB's Resume),
   // at most once a second, so it heals by itself once the cause is gone.
   virtual absl::Status Health() { return absl::OkStatus(); }
 };
+
+// For implementations of AppendReplicated: DataLoss unless `facts` are numbered
+// last_seq + 1, + 2, ... with arrivals that never go back.
+absl::Status CheckContinues(const std::vector<Fact>& facts, uint64_t last_seq);
+
+// For implementations of BindReplica: whether a store bound to `bound` ("" : none)
+// holding `last_seq` facts may become a replica of `history`.
+absl::Status MayBind(absl::string_view bound, absl::string_view history, uint64_t last_seq);
 
 // The clock that stamps arrival. Tests inject their own; `decide --facts FILE` uses one
 // that returns InfinitePast (facts from a file have no arrival, DOMAIN D19).

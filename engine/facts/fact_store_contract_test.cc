@@ -242,5 +242,78 @@ TYPED_TEST(FactStoreContract, ConcurrentAppendsGetDistinctConsecutiveNumbers) {
   EXPECT_EQ(store.LastSequence(), static_cast<uint64_t>(kThreads * kEach));
 }
 
+// Facts as a replicated history numbers and stamps them.
+std::vector<Fact> Numbered(std::vector<Fact> facts, uint64_t first, absl::Time arrival) {
+  for (Fact& f : facts) {
+    f.provenance.seq = first++;
+    f.provenance.arrival = arrival;
+  }
+  return facts;
+}
+
+TYPED_TEST(FactStoreContract, ReplicatedFactsKeepTheirNumbersAndArrival) {
+  FactStore& store = *this->store_;
+  ASSERT_TRUE(store.BindReplica("h1").ok());
+  const absl::Time t1 = absl::FromUnixSeconds(1767300000);
+  absl::StatusOr<uint64_t> last = store.AppendReplicated(Numbered({F(kPerson), F(kParent)}, 1, t1));
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_EQ(*last, 2u);
+  ASSERT_TRUE(store.AppendReplicated(Numbered({F(kConsent)}, 3, t1 + absl::Seconds(5))).ok());
+  EXPECT_EQ(store.LastSequence(), 3u);
+  absl::StatusOr<std::vector<Fact>> history = store.History("pat-7");
+  ASSERT_TRUE(history.ok());
+  ASSERT_EQ(history->size(), 3u);
+  EXPECT_EQ((*history)[2].provenance.seq, 3u);
+  EXPECT_EQ((*history)[2].provenance.arrival, t1 + absl::Seconds(5));  // not the store's clock
+  // As of between the two: the consent had not arrived.
+  EXPECT_EQ(store.History("pat-7", t1 + absl::Seconds(1))->size(), 2u);
+  EXPECT_EQ((*store.Patient("pat-7"))->consents.size(), 1u);
+}
+
+TYPED_TEST(FactStoreContract, ReplicatedFactsThatSkipOrRepeatAreRefusedWhole) {
+  FactStore& store = *this->store_;
+  const absl::Time t1 = absl::FromUnixSeconds(1767300000);
+  ASSERT_TRUE(store.AppendReplicated(Numbered({F(kPerson)}, 1, t1)).ok());
+  absl::StatusOr<uint64_t> skip = store.AppendReplicated(Numbered({F(kParent)}, 3, t1));
+  EXPECT_EQ(skip.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(skip.status().message()), HasSubstr("numbered 3 where 2 was due"));
+  absl::StatusOr<uint64_t> repeat = store.AppendReplicated(Numbered({F(kParent)}, 1, t1));
+  EXPECT_EQ(repeat.status().code(), absl::StatusCode::kDataLoss);
+  // Checked as Append checks: a duplicate id refuses the whole batch.
+  absl::StatusOr<uint64_t> dup = store.AppendReplicated(Numbered({F(kParent), F(kPerson)}, 2, t1));
+  EXPECT_FALSE(dup.ok());
+  EXPECT_THAT(std::string(dup.status().message()), HasSubstr("fact 2"));
+  EXPECT_EQ(store.LastSequence(), 1u);
+  EXPECT_EQ(store.History("pat-7")->size(), 1u);
+}
+
+TYPED_TEST(FactStoreContract, CheckJudgesABatchAndStoresNothing) {
+  FactStore& store = *this->store_;
+  ASSERT_TRUE(store.Append({F(kPerson), F(kParent), F(kConsent)}).ok());
+  EXPECT_TRUE(store.Check({F(kWithdrawal)}).ok());
+  absl::Status dup = store.Check({F(kOther), F(kConsent)});
+  EXPECT_FALSE(dup.ok());
+  EXPECT_THAT(std::string(dup.message()), HasSubstr("fact 2"));
+  EXPECT_EQ(store.LastSequence(), 3u);
+  EXPECT_TRUE(store.History("pat-8")->empty());
+}
+
+TYPED_TEST(FactStoreContract, AReplicaBindsToOneHistoryAndOnlyWhenEmpty) {
+  FactStore& store = *this->store_;
+  EXPECT_EQ(*store.ReplicaOf(), "");
+  ASSERT_TRUE(store.BindReplica("h1").ok());
+  EXPECT_TRUE(store.BindReplica("h1").ok());
+  EXPECT_EQ(*store.ReplicaOf(), "h1");
+  absl::Status other = store.BindReplica("h2");
+  EXPECT_EQ(other.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(other.message()), HasSubstr("replica of history h1"));
+
+  std::unique_ptr<FactStore> local = TypeParam::Open("local-history");
+  ASSERT_TRUE(local->Append({F(kPerson)}).ok());
+  absl::Status holds = local->BindReplica("h1");
+  EXPECT_EQ(holds.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(holds.message()), HasSubstr("1 facts recorded without replication"));
+}
+
 }  // namespace
 }  // namespace toegang

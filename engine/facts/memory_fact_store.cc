@@ -29,14 +29,32 @@ class MemoryFactStore final : public FactStore {
       f.provenance.seq = ++seq;
       f.provenance.arrival = arrival;
     }
-    absl::Status s = index_.Append(facts);
-    if (!s.ok()) return s;
-    last_seq_ = seq;
-    for (Fact& f : facts) {
-      by_patient_[PatientOf(f)].push_back(log_.size());
-      log_.push_back(std::move(f));
-    }
-    return last_seq_;
+    return FileLocked(std::move(facts));
+  }
+
+  absl::Status Check(const std::vector<Fact>& facts) override {
+    ReaderMutexLock lock(&mu_);
+    return index_.Validate(facts);
+  }
+
+  absl::StatusOr<uint64_t> AppendReplicated(std::vector<Fact> facts) override {
+    WriterMutexLock lock(&mu_);
+    absl::Status numbered = CheckContinues(facts, last_seq_);
+    if (!numbered.ok()) return numbered;
+    return FileLocked(std::move(facts));
+  }
+
+  absl::StatusOr<std::string> ReplicaOf() override {
+    ReaderMutexLock lock(&mu_);
+    return replica_of_;
+  }
+
+  absl::Status BindReplica(absl::string_view history) override {
+    WriterMutexLock lock(&mu_);
+    if (replica_of_ == history) return absl::OkStatus();
+    absl::Status may = MayBind(replica_of_, history, last_seq_);
+    if (may.ok()) replica_of_ = std::string(history);
+    return may;
   }
 
   absl::StatusOr<std::shared_ptr<const PatientRecord>> Patient(absl::string_view patient,
@@ -112,6 +130,18 @@ class MemoryFactStore final : public FactStore {
   }
 
  private:
+  // Files numbered, stamped facts: all, or (on any invalid fact) none.
+  absl::StatusOr<uint64_t> FileLocked(std::vector<Fact> facts) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    absl::Status s = index_.Append(facts);
+    if (!s.ok()) return s;
+    if (!facts.empty()) last_seq_ = facts.back().provenance.seq;
+    for (Fact& f : facts) {
+      by_patient_[PatientOf(f)].push_back(log_.size());
+      log_.push_back(std::move(f));
+    }
+    return last_seq_;
+  }
+
   // The record of a patient the store knows nothing of.
   static std::shared_ptr<const PatientRecord> EmptyRecord(absl::string_view patient) {
     auto empty = std::make_shared<PatientRecord>();
@@ -143,6 +173,7 @@ class MemoryFactStore final : public FactStore {
   std::vector<Fact> log_ ABSL_GUARDED_BY(mu_);  // every fact, in arrival order
   absl::flat_hash_map<std::string, std::vector<size_t>> by_patient_ ABSL_GUARDED_BY(mu_);  // positions in log_
   uint64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string replica_of_ ABSL_GUARDED_BY(mu_);  // "" : not a replica
 };
 
 }  // namespace

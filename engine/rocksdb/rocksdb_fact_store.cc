@@ -23,6 +23,7 @@
 #include "engine/facts/record_cache.h"
 #include "engine/rocksdb/stores.h"
 #include "model/fact_index.h"
+#include "model/status_macros.h"
 
 namespace toegang {
 namespace {
@@ -83,6 +84,68 @@ class RocksDbFactStore final : public FactStore {
     }
     writers_cv_.SignalAll();
     return w.result;
+  }
+
+  absl::Status Check(const std::vector<Fact>& facts) override {
+    MutexLock lock(&mu_);
+    Database::Use use(*db_);
+    if (!use.open()) return Database::Closed();
+    BatchIds mine;
+    return CheckBatch(facts, StoredIds(use), BatchIds{}, &mine);
+  }
+
+  // The replica's only writer is its applier (engine/replica), one batch at a time, so
+  // this writes under the lock rather than through the queue of writers.
+  absl::StatusOr<uint64_t> AppendReplicated(std::vector<Fact> facts) override {
+    if (db_->read_only()) return Database::ReadOnlyError();
+    MutexLock lock(&mu_);
+    if (!writers_.empty()) return absl::FailedPreconditionError("a replica records facts only through its history");
+    TOEGANG_RETURN_IF_ERROR(CheckContinues(facts, last_seq_));
+    TOEGANG_RETURN_IF_ERROR(db_->Recover());
+    Group group;
+    {
+      Database::Use use(*db_);
+      if (!use.open()) return Database::Closed();
+      group.instance = use.instance();
+      BatchIds accepted;
+      TOEGANG_RETURN_IF_ERROR(CheckBatch(facts, StoredIds(use), BatchIds{}, &accepted));
+      for (const Fact& f : facts) AddToBatch(use, f, accepted, &group);
+      group.last_seq = facts.empty() ? last_seq_ : facts.back().provenance.seq;
+      group.batch.Put(use.cf(kDefault), kLastSeqKey, BigEndian64(group.last_seq));
+    }
+    absl::Status written = db_->Write(&group.batch, /*sync=*/true, group.instance, "applying replicated facts");
+    if (written.ok()) db_->Acknowledge(group.last_seq, 0);
+    FinishGroup(group, written);
+    if (!written.ok()) return written;
+    return last_seq_;
+  }
+
+  absl::StatusOr<std::string> ReplicaOf() override {
+    Database::Use use(*db_);
+    if (!use.open()) return Database::Closed();
+    std::string bound;
+    rocksdb::Status s = use.db()->Get(rocksdb::ReadOptions(), use.cf(kDefault), kReplicaOfKey, &bound);
+    if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "reading which history the store replicates");
+    return bound;
+  }
+
+  absl::Status BindReplica(absl::string_view history) override {
+    if (db_->read_only()) return Database::ReadOnlyError();
+    MutexLock lock(&mu_);
+    std::string bound;
+    rocksdb::WriteBatch batch;
+    uint64_t instance = 0;
+    {
+      Database::Use use(*db_);
+      if (!use.open()) return Database::Closed();
+      rocksdb::Status s = use.db()->Get(rocksdb::ReadOptions(), use.cf(kDefault), kReplicaOfKey, &bound);
+      if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "reading which history the store replicates");
+      if (bound == history) return absl::OkStatus();
+      TOEGANG_RETURN_IF_ERROR(MayBind(bound, history, last_seq_));
+      batch.Put(use.cf(kDefault), kReplicaOfKey, rocksdb::Slice(history.data(), history.size()));
+      instance = use.instance();
+    }
+    return db_->Write(&batch, /*sync=*/true, instance, "recording the replicated history");
   }
 
   std::vector<absl::StatusOr<std::shared_ptr<const PatientRecord>>> Patients(
