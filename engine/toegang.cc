@@ -17,9 +17,10 @@ namespace {
 
 class EngineImpl final : public Engine {
  public:
-  EngineImpl(std::unique_ptr<FactStore> store, std::unique_ptr<AuditStorage> audit_storage,
+  EngineImpl(std::unique_ptr<FactStore> store, ReplicatedStore* replica, std::unique_ptr<AuditStorage> audit_storage,
              std::unique_ptr<AuditLog> audit, std::shared_ptr<const Policy> policy)
       : store_(std::move(store)),
+        replica_(replica),
         audit_storage_(std::move(audit_storage)),
         audit_(std::move(audit)),
         policy_(std::move(policy)) {
@@ -32,7 +33,12 @@ class EngineImpl final : public Engine {
   }
 
   EngineDecision DecideAsOf(const AccessRequest& request, absl::Time as_of) override {
-    EngineDecision out = Evaluated(request, as_of);
+    EngineDecision out;
+    if (!request.at_least.empty()) {
+      Consistency c = WaitConsistent(request.at_least);
+      if (!c.status.ok()) out = Refused(c.reason, c.status);
+    }
+    if (out.policy == nullptr) out = Evaluated(request, as_of);
     if (audit_ == nullptr) return out;
     std::optional<absl::Time> replay;
     if (as_of != absl::InfiniteFuture()) replay = as_of;
@@ -56,9 +62,16 @@ class EngineImpl final : public Engine {
       const size_t end = std::min(requests.size(), start + kWindow);
       patients.clear();
       for (size_t i = start; i < end; ++i) patients.push_back(requests[i].patient);
+      // Tokens are waited for before the window's records are read.
+      std::vector<Consistency> consistent(end - start);
+      for (size_t i = start; i < end; ++i) {
+        if (!requests[i].at_least.empty()) consistent[i - start] = WaitConsistent(requests[i].at_least);
+      }
       std::vector<absl::StatusOr<std::shared_ptr<const PatientRecord>>> records = store_->Patients(patients);
       for (size_t i = start; i < end; ++i) {
-        out.push_back(EvaluatedOn(requests[i], std::move(records[i - start]), absl::InfiniteFuture()));
+        const Consistency& c = consistent[i - start];
+        out.push_back(c.status.ok() ? EvaluatedOn(requests[i], std::move(records[i - start]), absl::InfiniteFuture())
+                                    : Refused(c.reason, c.status));
       }
     }
     if (audit_ == nullptr) return out;
@@ -82,6 +95,15 @@ class EngineImpl final : public Engine {
   }
 
   uint64_t LastSequence() const override { return store_->LastSequence(); }
+
+  std::string ConsistencyToken(uint64_t seq) const override {
+    return replica_ == nullptr ? std::string() : replica_->Token(seq);
+  }
+
+  std::optional<ReplicaStatus> Replication() const override {
+    if (replica_ == nullptr) return std::nullopt;
+    return replica_->Status();
+  }
 
   // Every decision reads the policy; a policy seldom changes. Each thread keeps the
   // pointer it last read and takes the lock only when SetPolicy has moved the version
@@ -181,6 +203,37 @@ class EngineImpl final : public Engine {
     absl::Status error_;
   };
 
+  // Whether a request's consistency token is met here; if not, the reason to deny.
+  struct Consistency {
+    absl::Status status;
+    Reason reason = Reason::kReplicaBehind;
+  };
+  Consistency WaitConsistent(absl::string_view token) {
+    if (replica_ == nullptr) {
+      return {absl::InvalidArgumentError(
+                  "consistency.at_least: this node does not replicate a history, so no consistency token is its own"),
+              Reason::kInvalidRequest};
+    }
+    absl::StatusOr<uint64_t> seq = replica_->TokenSequence(token);
+    if (!seq.ok()) {
+      return {absl::InvalidArgumentError(absl::StrCat("consistency.at_least: ", seq.status().message())),
+              Reason::kInvalidRequest};
+    }
+    const absl::Duration wait = replica_->options().max_wait;
+    if (replica_->WaitApplied(*seq, wait)) return {};
+    return {absl::UnavailableError(absl::StrCat("this node has applied the history up to ", replica_->Status().applied,
+                                                ", not yet ", *seq, " (waited ", absl::FormatDuration(wait), ")"))};
+  }
+
+  // A deny made before any record was read.
+  EngineDecision Refused(Reason reason, const absl::Status& why) {
+    EngineDecision out;
+    out.policy = policy();
+    out.decision_id = NextDecisionId();
+    Deny(&out, reason, why);
+    return out;
+  }
+
   EngineDecision Evaluated(const AccessRequest& request, absl::Time as_of) {
     return EvaluatedOn(request, store_->Patient(request.patient, as_of), as_of);
   }
@@ -233,6 +286,7 @@ class EngineImpl final : public Engine {
  private:
   // Destroyed in reverse: the log (writing what it queues), its storage, the facts.
   std::unique_ptr<FactStore> store_;
+  ReplicatedStore* const replica_;  // store_ itself when replicating; else null
   std::unique_ptr<AuditStorage> audit_storage_;
   std::unique_ptr<AuditLog> audit_;
   mutable SharedMutex mu_;
@@ -263,8 +317,16 @@ absl::StatusOr<std::unique_ptr<Engine>> OpenOnStores(Options options, std::uniqu
     if (!log.ok()) return log.status();
     audit = *std::move(log);
   }
+  ReplicatedStore* replica = nullptr;
+  if (options.replicate) {
+    absl::StatusOr<std::unique_ptr<ReplicatedStore>> replicated =
+        ReplicatedStore::Open(*options.replicate, std::move(facts));
+    if (!replicated.ok()) return replicated.status();
+    replica = replicated->get();
+    facts = *std::move(replicated);
+  }
   return std::unique_ptr<Engine>(
-      new EngineImpl(std::move(facts), std::move(access_log), std::move(audit), std::move(policy)));
+      new EngineImpl(std::move(facts), replica, std::move(access_log), std::move(audit), std::move(policy)));
 }
 
 }  // namespace engine_internal

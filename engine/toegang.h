@@ -29,6 +29,7 @@
 #include "absl/types/span.h"
 #include "engine/audit/audit_log.h"
 #include "engine/facts/fact_store.h"
+#include "engine/replica/replica.h"
 #include "engine/rocksdb/rocksdb_store.h"
 #include "model/request.h"
 #include "policy/policy.h"
@@ -57,6 +58,12 @@ struct Options {
   // a deny. nullopt turns logging off — for benchmarks only: no access is then provable.
   // Default: durable, 65,536 queued records at most, 1 s of back-pressure.
   std::optional<AuditOptions> audit = AuditOptions{};
+
+  // Several nodes, one history (engine/replica/replica.h): the store above becomes a
+  // replica of the facts kept in the PostgreSQL `replicate->conninfo` names; Record
+  // writes through it, and requests may carry a consistency token. nullopt: this node's
+  // store is the history. Default: nullopt.
+  std::optional<ReplicaOptions> replicate;
 };
 
 // A decision with what keeps its string views alive.
@@ -74,7 +81,10 @@ class Engine {
   // Opens the store at options.db_path (or in memory) and the policy.
   static absl::StatusOr<std::unique_ptr<Engine>> Open(Options options);
 
-  // Decides `request` on the facts as they are now. Never fails: see above.
+  // Decides `request` on the facts as they are now. Never fails: see above. A request
+  // with a consistency token waits, at most ReplicaOptions::max_wait, for this node to
+  // apply the facts it names; if it cannot, the answer is a deny with reason
+  // replica_behind — never a decision on facts older than the caller asked for.
   virtual EngineDecision Decide(const AccessRequest& request) = 0;
 
   // Decides `request` on the facts as the store knew them at `as_of` (replay).
@@ -98,6 +108,14 @@ class Engine {
 
   // The last sequence number given out (0: nothing recorded).
   virtual uint64_t LastSequence() const = 0;
+
+  // Replicating (Options::replicate): the consistency token naming `seq`, which a
+  // request may carry (AccessRequest::at_least) to be decided on facts at least that
+  // new on any node. "" on a node that does not replicate.
+  virtual std::string ConsistencyToken(uint64_t seq) const = 0;
+
+  // Replicating: what this node has applied and knows of the history; nullopt otherwise.
+  virtual std::optional<ReplicaStatus> Replication() const = 0;
 
   // Who accessed `patient`'s dossier with `at` in [from, until), newest first, at most
   // `limit` entries; replays are no access and are left out (DOMAIN D50).

@@ -785,6 +785,13 @@ absl::StatusOr<AccessRequest> ParseRequest(const json& value) {
     }
   }
   TOEGANG_ASSIGN_OR_RETURN(req.recipient, r.PartyField("recipient", false));
+  if (const json* c = r.Get("consistency")) {
+    if (!c->is_object()) return FieldError("consistency", "must be an object with at_least (a consistency token)");
+    ObjectReader cr(*c, "consistency");
+    TOEGANG_ASSIGN_OR_RETURN(req.at_least, cr.String("at_least", true, kMaxTokenBytes));
+    if (req.at_least.empty()) return FieldError("consistency.at_least", "must be a consistency token");
+    TOEGANG_RETURN_IF_ERROR(cr.Finish());
+  }
   TOEGANG_RETURN_IF_ERROR(r.Finish());
   return req;
 }
@@ -802,6 +809,7 @@ json RequestToJsonValue(const AccessRequest& req) {
   if (req.emergency) j["emergency"] = json{{"justification", req.emergency_justification}};
   if (req.legal_order) j["legal_order"] = *req.legal_order;
   if (req.recipient) j["recipient"] = PartyToJson(*req.recipient);
+  if (!req.at_least.empty()) j["consistency"] = json{{"at_least", req.at_least}};
   return j;
 }
 

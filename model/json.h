@@ -34,6 +34,8 @@ namespace toegang {
 inline constexpr size_t kMaxJsonLineBytes = 64 * 1024;
 // Free text (evidence, reason, justification, legal order) is at most this long.
 inline constexpr size_t kMaxTextBytes = 4096;
+// A consistency token is far shorter ("tg1." + 32 hex digits + "." + a number).
+inline constexpr size_t kMaxTokenBytes = 128;
 
 // One fact (one JSON Lines line). `recorded_at`, when given, lands in provenance.
 // The facts of JSON Lines `text`, one per line (blank lines skipped), each with the

@@ -33,6 +33,9 @@ struct AccessRequest {
   std::string emergency_justification;  // its justification (may be empty: D25 denies)
   std::optional<std::string> legal_order;  // a reference to the order (D28)
   std::optional<Party> recipient;       // who receives the data on a disclose
+  // A consistency token (engine/replica/replica.h): decide on facts at least as new as
+  // the point of the history it names. Empty: on what the node has.
+  std::string at_least;
 };
 
 enum class Effect : uint8_t { kPermit, kDeny };

@@ -139,7 +139,8 @@ namespace toegang {
   X(kParentalConsent, "parental_consent")                                      \
   X(kPolicyError, "policy_error")                                              \
   X(kChildSelfAccessWithParent, "child_self_access_with_parent")              \
-  X(kAuditLogUnavailable, "audit_log_unavailable")
+  X(kAuditLogUnavailable, "audit_log_unavailable")                            \
+  X(kReplicaBehind, "replica_behind")
 
 #define TOEGANG_DECLARE_ENUM_(Enumerator, wire) Enumerator,
 enum class Role : uint8_t { TOEGANG_ROLES(TOEGANG_DECLARE_ENUM_) };

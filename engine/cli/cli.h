@@ -22,6 +22,7 @@ ABSL_DECLARE_FLAG(std::string, as_of);
 ABSL_DECLARE_FLAG(std::string, patient);
 ABSL_DECLARE_FLAG(std::string, audit_mode);
 ABSL_DECLARE_FLAG(std::string, audit_key_file);
+ABSL_DECLARE_FLAG(std::string, replicate);
 
 namespace toegang::cli {
 
@@ -38,6 +39,14 @@ int Audit(const std::vector<std::string>& args);
 int Serve(const std::vector<std::string>& args);
 int Store(const std::vector<std::string>& args);
 int PolicyCheck(const std::vector<std::string>& args);
+int Replica(const std::vector<std::string>& args);
+
+// Sets options->replicate from --replicate, --node and --max-wait (nothing without
+// --replicate). The error names the flag.
+absl::Status ReplicateFlags(Options* options);
+
+// Whether --db names another directory than its default.
+bool DbFlagGiven();
 
 // The policy named by --policy: a file, a built-in pack name, or (empty) wgbo-default.
 absl::StatusOr<std::shared_ptr<const Policy>> LoadPolicyFlag();

@@ -2,7 +2,9 @@
 #include <fstream>
 #include <iostream>
 
+#include "absl/flags/commandlineflag.h"
 #include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/ascii.h"
@@ -19,7 +21,35 @@ ABSL_FLAG(std::string, audit_key_file, "",
           "audit verify, audit purge: the file (mode 0600) holding the key that authenticates the access "
           "log's purge checkpoints");
 
+ABSL_FLAG(std::string, replicate, "",
+          "serve, load, decide, replica status: a PostgreSQL connection string (libpq: 'host=... dbname=... "
+          "user=...' or postgresql://...): the store becomes a replica of the history kept there (README "
+          "\"Running several nodes\")");
+ABSL_FLAG(std::string, node, "", "with --replicate: this node's name in the history (default: the host's name)");
+ABSL_FLAG(absl::Duration, max_wait, absl::Seconds(1),
+          "with --replicate: how long a request carrying a consistency token waits for this node to apply it");
+
 namespace toegang::cli {
+
+bool DbFlagGiven() {
+  const absl::CommandLineFlag* db = absl::FindCommandLineFlag("db");
+  return db != nullptr && db->CurrentValue() != db->DefaultValue();
+}
+
+absl::Status ReplicateFlags(Options* options) {
+  const std::string conninfo = absl::GetFlag(FLAGS_replicate);
+  if (conninfo.empty()) return absl::OkStatus();
+  const absl::Duration wait = absl::GetFlag(FLAGS_max_wait);
+  if (wait < absl::ZeroDuration() || wait > absl::Minutes(1)) {
+    return absl::InvalidArgumentError("--max-wait is between 0s and 1m");
+  }
+  ReplicaOptions r;
+  r.conninfo = conninfo;
+  r.node = absl::GetFlag(FLAGS_node);
+  r.max_wait = wait;
+  options->replicate = std::move(r);
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::string> AuditKeyFlag() {
   const std::string path = absl::GetFlag(FLAGS_audit_key_file);

@@ -14,6 +14,10 @@
 #include "model/json.h"
 #include "model/time.h"
 
+ABSL_FLAG(std::string, at_least, "",
+          "decide: a consistency token (from a write through any node of the history): every request without "
+          "its own is decided on facts at least that new, or denied replica_behind");
+
 namespace toegang::cli {
 namespace {
 
@@ -88,6 +92,11 @@ int Decide(const std::vector<std::string>& args) {
     options.db_path = absl::GetFlag(FLAGS_db);
     options.durable.create_if_missing = false;  // deciding over no store is an error
   }
+  if (absl::Status s = ReplicateFlags(&options); !s.ok()) {
+    Complain(std::string(s.message()));
+    return kBadInput;
+  }
+  const std::string at_least = absl::GetFlag(FLAGS_at_least);
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Open(std::move(options));
   if (!engine.ok()) {
     Complain(std::string(engine.status().message()));
@@ -106,6 +115,11 @@ int Decide(const std::vector<std::string>& args) {
   bool more = true;
   while (more) {
     more = ReadWaitingLines(&batch, &status);
+    if (!at_least.empty()) {
+      for (AccessRequest& r : batch.requests) {
+        if (r.at_least.empty()) r.at_least = at_least;
+      }
+    }
     std::vector<EngineDecision> decided;
     if (*as_of == absl::InfiniteFuture()) {
       decided = (*engine)->DecideBatch(batch.requests);

@@ -2,7 +2,8 @@
 //
 // toegang load --db DIR FILE.jsonl: appends the file's facts atomically — every fact,
 // or (on any bad line) none, with the line number — durably, and prints the count and
-// the last sequence number.
+// the last sequence number. With --replicate CONNINFO the facts go into the history in
+// PostgreSQL, and the last line is their consistency token ("token tg1....").
 #include <iostream>
 
 #include "absl/flags/flag.h"
@@ -14,7 +15,7 @@ namespace toegang::cli {
 
 int Load(const std::vector<std::string>& args) {
   if (args.size() != 1) {
-    Complain("usage: toegang load --db DIR FILE.jsonl");
+    Complain("usage: toegang load [--db DIR] [--replicate CONNINFO] FILE.jsonl");
     return kBadInput;
   }
   const std::string& path = args[0];
@@ -29,10 +30,18 @@ int Load(const std::vector<std::string>& args) {
   const size_t count = facts->size();
   Options options;
   options.db_path = absl::GetFlag(FLAGS_db);
+  if (absl::Status s = ReplicateFlags(&options); !s.ok()) {
+    Complain(std::string(s.message()));
+    return kBadInput;
+  }
+  // Loading into a replicated history checks the facts against the whole history: on a
+  // replica in memory, unless --db names one.
+  if (options.replicate && !DbFlagGiven()) options.db_path.clear();
+  options.audit.reset();  // loading decides nothing
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Open(std::move(options));
   if (!engine.ok()) {
     Complain(std::string(engine.status().message()));
-    return kFailure;
+    return absl::IsInvalidArgument(engine.status()) ? kBadInput : kFailure;
   }
   absl::StatusOr<uint64_t> last = (*engine)->Record(*std::move(facts));
   if (!last.ok()) {
@@ -40,6 +49,7 @@ int Load(const std::vector<std::string>& args) {
     return IsCallersFault(last.status()) ? kBadInput : kFailure;
   }
   std::cout << "loaded " << count << " facts; last sequence " << *last << "\n";
+  if (std::string token = (*engine)->ConsistencyToken(*last); !token.empty()) std::cout << "token " << token << "\n";
   return kOk;
 }
 

@@ -28,12 +28,13 @@ namespace {
 constexpr char kUsage[] = R"(usage: toegang COMMAND [flags] [args]
 
 commands:
-  decide [--db DIR | --facts FILE] [--policy FILE] [--as-of INSTANT]
+  decide [--db DIR | --facts FILE] [--policy FILE] [--as-of INSTANT] [--at-least TOKEN]
                           read access requests (JSON Lines) on stdin, write one
                           decision per line on stdout
-  load --db DIR FILE.jsonl
+  load [--db DIR] [--replicate CONNINFO] FILE.jsonl
                           append facts durably, all or nothing; prints the count
-                          and the last sequence number
+                          and the last sequence number (and, replicating, the
+                          consistency token)
   history --db DIR --patient ID [--as-of INSTANT]
                           the patient's facts as the store knew them then
   audit --db DIR --patient ID [--from INSTANT] [--until INSTANT]
@@ -52,8 +53,11 @@ commands:
         [--token-file FILE] [--allow-uid UID,...] [--allow-gid GID,...]
         [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]
         [--max-connections N] [--max-connections-per-client N] [--request-deadline SECONDS]
-        [--batch-workers N]
+        [--batch-workers N] [--replicate CONNINFO [--node NAME] [--max-wait DURATION]]
                           the sidecar: HTTP/JSON and the FlatBuffers frame protocol
+  replica status --replicate CONNINFO [--db DIR]
+                          the shared history in PostgreSQL, and how far the
+                          replica at DIR has applied it
   policy check FILE       validate a policy pack: errors, overlaps, unreachable rules
 
 exit status: 0 success, 2 bad input, 1 otherwise
@@ -129,6 +133,7 @@ int main(int argc, char** argv) {
   if (command == "audit") return toegang::cli::Audit(args);
   if (command == "serve") return toegang::cli::Serve(args);
   if (command == "store") return toegang::cli::Store(args);
+  if (command == "replica") return toegang::cli::Replica(args);
   if (command == "policy") {
     if (args.empty() || args[0] != "check") {
       toegang::cli::Complain("usage: toegang policy check FILE");

@@ -168,6 +168,10 @@ absl::StatusOr<ServeConfig> ReadServeFlags() {
     return absl::InvalidArgumentError("--audit-mode is durable or buffered");
   }
   c.pin_threads = absl::GetFlag(FLAGS_pin_threads);
+  TOEGANG_RETURN_IF_ERROR(ReplicateFlags(&c.options));
+  if (c.options.replicate && !c.facts_path.empty()) {
+    return absl::InvalidArgumentError("--facts serves a file's facts; --replicate a shared history: give one");
+  }
   return c;
 }
 

@@ -27,6 +27,16 @@ constexpr int64_t kBucketNs[] = {1000, 2000, 5000, 10000, 20000, 50000, 100000, 
 // The pieces of an invalid request answer, as API.md shows them.
 Reply InvalidRequest(absl::string_view message) { return Reply{400, InvalidRequestJson(message)}; }
 
+// A single decision's HTTP status: 503 when this node had not applied the facts the
+// request's consistency token names (a caller may retry on another node), 400 for a
+// token that is not one of this history; otherwise 200, permit or deny.
+int DecisionStatus(const Decision& d) {
+  if (d.reasons.size() != 1) return 200;
+  if (d.reasons[0] == Reason::kReplicaBehind) return 503;
+  if (d.reasons[0] == Reason::kInvalidRequest && absl::StartsWith(d.error, "consistency.")) return 400;
+  return 200;
+}
+
 
 }  // namespace
 
@@ -189,7 +199,7 @@ Reply Service::Decisions(absl::string_view body) {
     return InvalidRequest(req.status().message());
   }
   EngineDecision d = DecideCounted(*req);
-  return Reply{200, DecisionToJson(d.decision, d.decision_id)};
+  return Reply{DecisionStatus(d.decision), DecisionToJson(d.decision, d.decision_id)};
 }
 
 Reply Service::Facts(absl::string_view body, bool may_import) {
@@ -222,10 +232,13 @@ Reply Service::Facts(absl::string_view body, bool may_import) {
     const size_t n = FactPositionOf(last.status());
     std::string message = n >= 1 && n <= lines.size() ? absl::StrCat("line ", lines[n - 1], ": ", WhatAtFact(last.status()))
                                                        : std::string(last.status().message());
+    if (absl::IsUnavailable(last.status())) return ErrorReply(503, message);  // says itself what was stored
     return ErrorReply(IsCallersFault(last.status()) ? 400 : 500, absl::StrCat(message, " (nothing was stored)"));
   }
   facts_written_.fetch_add(count, std::memory_order_relaxed);
-  return Reply{200, JsonText(json{{"stored", count}, {"last_sequence", *last}})};
+  json answer{{"stored", count}, {"last_sequence", *last}};
+  if (std::string token = engine_->ConsistencyToken(*last); !token.empty()) answer["token"] = token;
+  return Reply{200, JsonText(answer)};
 }
 
 Reply Service::History(absl::string_view patient, absl::string_view as_of_text) {
@@ -284,6 +297,18 @@ Reply Service::Healthz() {
             {"policy", std::string(engine_->policy()->id())},
             {"last_sequence", engine_->LastSequence()}};
   if (!health.ok()) body["cause"] = std::string(health.message());
+  if (std::optional<ReplicaStatus> r = engine_->Replication()) {
+    // Decisions go on while PostgreSQL is away: "connected" tells, the status does not.
+    json rep{{"history", r->history},
+             {"node", r->node},
+             {"applied_sequence", r->applied},
+             {"newest_sequence", r->newest},
+             {"lag", r->newest - r->applied},
+             {"connected", r->connection.ok()}};
+    if (!r->connection.ok()) rep["cause"] = std::string(r->connection.message());
+    if (r->contact != absl::InfinitePast()) rep["last_contact"] = FormatInstant(r->contact);
+    body["replication"] = std::move(rep);
+  }
   return Reply{health.ok() ? 200 : 503, JsonText(body)};
 }
 
@@ -344,6 +369,19 @@ Reply Service::Metrics() {
                   "# TYPE toegang_healthy gauge\ntoegang_healthy ", engine_->Health().ok() ? 1 : 0, "\n");
   absl::StrAppend(&out, "# TYPE toegang_store_last_sequence gauge\ntoegang_store_last_sequence ",
                   engine_->LastSequence(), "\n");
+  if (std::optional<ReplicaStatus> r = engine_->Replication()) {
+    absl::StrAppend(&out, "# HELP toegang_replica_applied_sequence The last sequence of the history applied here.\n",
+                    "# TYPE toegang_replica_applied_sequence gauge\ntoegang_replica_applied_sequence ", r->applied, "\n");
+    absl::StrAppend(&out, "# HELP toegang_replica_lag Facts PostgreSQL holds that this node has not applied.\n",
+                    "# TYPE toegang_replica_lag gauge\ntoegang_replica_lag ", r->newest - r->applied, "\n");
+    absl::StrAppend(&out, "# TYPE toegang_replica_connected gauge\ntoegang_replica_connected ",
+                    r->connection.ok() ? 1 : 0, "\n");
+    if (r->contact != absl::InfinitePast()) {
+      absl::StrAppend(&out, "# HELP toegang_replica_contact_age_seconds Since PostgreSQL last answered the applier.\n",
+                      "# TYPE toegang_replica_contact_age_seconds gauge\ntoegang_replica_contact_age_seconds ",
+                      absl::ToDoubleSeconds(absl::Now() - r->contact), "\n");
+    }
+  }
   return Reply{200, std::move(out), "text/plain; version=0.0.4"};
 }
 

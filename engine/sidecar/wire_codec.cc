@@ -68,6 +68,10 @@ absl::StatusOr<AccessRequest> DecodeDecide(const w::DecideRequest& d) {
     if (party->kind != Party::Kind::kRole) TOEGANG_RETURN_IF_ERROR(CheckId(party->id, "recipient.id"));
     req.recipient = *std::move(party);
   }
+  if (d.at_least() && d.at_least()->size() > 0) {
+    if (d.at_least()->size() > kMaxTokenBytes) return Invalid("at_least", "is longer than any consistency token");
+    req.at_least = d.at_least()->str();
+  }
   return req;
 }
 
@@ -95,7 +99,7 @@ std::string EncodeDecideRequest(uint64_t id, const AccessRequest& r) {
       r.actor.organization.empty() ? nullptr : r.actor.organization.c_str(), r.patient.c_str(),
       static_cast<uint8_t>(r.action), static_cast<uint8_t>(r.category), static_cast<uint8_t>(r.purpose), r.emergency,
       r.emergency_justification.empty() ? nullptr : r.emergency_justification.c_str(),
-      r.legal_order ? r.legal_order->c_str() : nullptr, recipient);
+      r.legal_order ? r.legal_order->c_str() : nullptr, recipient, r.at_least.empty() ? nullptr : r.at_least.c_str());
   w::FinishRequestBuffer(b, w::CreateRequest(b, id, decide));
   return Bytes(b);
 }
