@@ -67,6 +67,7 @@ const char* const kKnownFlags[] = {"db", "policy", "facts", "as_of", "patient", 
                                    "audit_mode", "audit_key_file", "http", "socket", "tcp", "threads", "io_timeout", "cache_mb",
                                    "pin_threads", "token_file", "allow_uid", "allow_gid", "tls_cert", "tls_key",
                                    "tls_client_ca", "max_connections", "max_connections_per_client", "request_deadline", "batch_workers",
+                                   "replicate", "node", "max_wait", "at_least",
                                    "help"};
 
 // absl exits with status 1 on an unknown flag, on a value it cannot parse

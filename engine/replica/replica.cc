@@ -159,14 +159,15 @@ class ReplicatedStoreImpl final : public ReplicatedStore {
 
   absl::StatusOr<uint64_t> Append(std::vector<Fact> facts) override {
     MutexLock lock(&write_mu_);
-    if (writer_ == nullptr || !writer_->healthy()) {
+    absl::Status begun = Begin();
+    if (!begun.ok() && writer_ != nullptr && !writer_->healthy()) {
+      // A connection from before PostgreSQL restarted breaks at its first statement;
+      // nothing was sent yet, so a new one may try.
       writer_.reset();
-      absl::StatusOr<std::unique_ptr<pg::Conn>> c = pg::Conn::Open(options_.conninfo, "toegang-writer");
-      if (!c.ok()) return Unstored(c.status());
-      writer_ = *std::move(c);
+      begun = Begin();
     }
+    TOEGANG_RETURN_IF_ERROR(Unstored(begun));
     pg::Conn& c = *writer_;
-    TOEGANG_RETURN_IF_ERROR(Unstored(c.Exec("BEGIN").status()));
     absl::StatusOr<uint64_t> stored = AppendInTransaction(c, facts);
     if (!stored.ok()) {
       c.Exec("ROLLBACK").IgnoreError();
@@ -271,6 +272,17 @@ class ReplicatedStoreImpl final : public ReplicatedStore {
   const ReplicaOptions& options() const override { return options_; }
 
  private:
+  // Opens a transaction on the writer's connection, connecting first if need be.
+  absl::Status Begin() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_) {
+    if (writer_ == nullptr || !writer_->healthy()) {
+      writer_.reset();
+      absl::StatusOr<std::unique_ptr<pg::Conn>> c = pg::Conn::Open(options_.conninfo, "toegang-writer");
+      if (!c.ok()) return c.status();
+      writer_ = *std::move(c);
+    }
+    return writer_->Exec("BEGIN").status();
+  }
+
   // An error before anything reached PostgreSQL, said so.
   static absl::Status Unstored(const absl::Status& s) {
     if (s.ok()) return s;

@@ -174,6 +174,15 @@ TEST_F(ReplicaTest, WithPostgresGoneWritesFailAtOnceAndReadsGoOnThenItConverges)
   EXPECT_EQ(b->History("pat-2")->size(), 1u);
 }
 
+TEST_F(ReplicaTest, TheFirstWriteAfterPostgresRestartedSucceeds) {
+  std::unique_ptr<ReplicatedStore> a = Node("a");
+  ASSERT_TRUE(a->Append({Person("pat-1")}).ok());
+  ASSERT_TRUE(pg_->Stop().ok());
+  ASSERT_TRUE(pg_->Resume().ok());
+  absl::StatusOr<uint64_t> after = a->Append({Person("pat-2")});  // its connection broke meanwhile
+  EXPECT_TRUE(after.ok()) << after.status();
+}
+
 TEST_F(ReplicaTest, ARestartedNodeResumesFromWhatItApplied) {
   {
     std::unique_ptr<ReplicatedStore> b = Node("b", Durable("b"));
