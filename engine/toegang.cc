@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "base/sync.h"
 #include "engine/open_on_stores.h"
+#include "model/status_macros.h"
 #include "policy/evaluator.h"
 #include "absl/types/span.h"
 
@@ -26,6 +27,22 @@ class EngineImpl final : public Engine {
         policy_(std::move(policy)) {
     std::random_device rd;
     id_prefix_ = absl::StrFormat("%08x", rd());
+  }
+
+  ~EngineImpl() override {
+    if (shipper_ != nullptr) {
+      // What was decided last is shipped too, if PostgreSQL is there (a log in memory
+      // would otherwise take it along).
+      if (audit_->Flush().ok()) shipper_->ShipNow().IgnoreError();
+      shipper_.reset();
+    }
+  }
+
+  absl::Status StartShipping(const ReplicaOptions& options) {
+    absl::StatusOr<std::unique_ptr<AccessLogShipper>> shipper = AccessLogShipper::Start(options, audit_storage_.get());
+    if (!shipper.ok()) return shipper.status();
+    shipper_ = *std::move(shipper);
+    return absl::OkStatus();
   }
 
   EngineDecision Decide(const AccessRequest& request) override {
@@ -134,6 +151,42 @@ class EngineImpl final : public Engine {
                                                           absl::Time until, size_t limit) override {
     if (audit_ == nullptr) return LogOff();
     return audit_->PatientAccesses(patient, from, until, limit);
+  }
+
+  absl::StatusOr<PatientAccessList> AccessesEverywhere(absl::string_view patient, absl::Time from, absl::Time until,
+                                                       size_t limit) override {
+    PatientAccessList out;
+    absl::StatusOr<std::vector<AuditEvent>> mine = PatientAccesses(patient, from, until, limit);
+    if (!mine.ok()) return mine.status();
+    out.accesses = *std::move(mine);
+    if (shipper_ == nullptr) return out;
+    absl::StatusOr<OtherNodesAccesses> others = shipper_->OthersAccesses(patient, from, until, limit);
+    if (!others.ok()) {
+      if (!absl::IsUnavailable(others.status())) return others.status();
+      out.missing.push_back(absl::StrCat("only this node's accesses are listed: ", others.status().message()));
+      return out;
+    }
+    out.missing = std::move(others->missing);
+    out.accesses.insert(out.accesses.end(), std::make_move_iterator(others->accesses.begin()),
+                        std::make_move_iterator(others->accesses.end()));
+    std::stable_sort(out.accesses.begin(), out.accesses.end(),
+                     [](const AuditEvent& a, const AuditEvent& b) { return a.at > b.at; });
+    if (out.accesses.size() > limit) out.accesses.resize(limit);
+    return out;
+  }
+
+  absl::StatusOr<std::vector<ShippedChainReport>> VerifyShippedAccessLogs() override {
+    if (shipper_ == nullptr) {
+      return absl::FailedPreconditionError("this node does not replicate its access log (no --replicate, or the log is off)");
+    }
+    if (absl::Status flushed = audit_->Flush(); !flushed.ok()) return flushed;
+    if (absl::Status shipped = shipper_->ShipNow(); !shipped.ok()) return shipped;
+    return shipper_->VerifyShipped();
+  }
+
+  std::optional<ShippingStatus> AccessLogShipping() const override {
+    if (shipper_ == nullptr) return std::nullopt;
+    return shipper_->Status();
   }
 
   absl::StatusOr<AuditVerifyReport> VerifyAccessLog() override {
@@ -289,6 +342,7 @@ class EngineImpl final : public Engine {
   ReplicatedStore* const replica_;  // store_ itself when replicating; else null
   std::unique_ptr<AuditStorage> audit_storage_;
   std::unique_ptr<AuditLog> audit_;
+  std::unique_ptr<AccessLogShipper> shipper_;  // replicating with the log on; stopped first
   mutable SharedMutex mu_;
   std::shared_ptr<const Policy> policy_ ABSL_GUARDED_BY(mu_);
   std::atomic<uint64_t> policy_version_{0};  // moved by SetPolicy, under mu_
@@ -325,8 +379,14 @@ absl::StatusOr<std::unique_ptr<Engine>> OpenOnStores(Options options, std::uniqu
     replica = replicated->get();
     facts = *std::move(replicated);
   }
-  return std::unique_ptr<Engine>(
-      new EngineImpl(std::move(facts), replica, std::move(access_log), std::move(audit), std::move(policy)));
+  auto engine =
+      std::make_unique<EngineImpl>(std::move(facts), replica, std::move(access_log), std::move(audit), std::move(policy));
+  if (options.replicate && options.audit) {
+    ReplicaOptions shipping = *options.replicate;
+    if (shipping.node.empty()) shipping.node = DefaultNodeName();
+    TOEGANG_RETURN_IF_ERROR(engine->StartShipping(shipping));
+  }
+  return std::unique_ptr<Engine>(std::move(engine));
 }
 
 }  // namespace engine_internal

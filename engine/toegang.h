@@ -30,6 +30,7 @@
 #include "engine/audit/audit_log.h"
 #include "engine/facts/fact_store.h"
 #include "engine/replica/replica.h"
+#include "engine/replica/shipper.h"
 #include "engine/rocksdb/rocksdb_store.h"
 #include "model/request.h"
 #include "policy/policy.h"
@@ -64,6 +65,14 @@ struct Options {
   // writes through it, and requests may carry a consistency token. nullopt: this node's
   // store is the history. Default: nullopt.
   std::optional<ReplicaOptions> replicate;
+};
+
+// A patient's accesses on every node of a replicated history (Engine::AccessesEverywhere).
+struct PatientAccessList {
+  std::vector<AuditEvent> accesses;  // newest first
+  // What the list could not include: nodes whose records are not all shipped yet, or
+  // PostgreSQL out of reach. Empty when the list is complete.
+  std::vector<std::string> missing;
 };
 
 // A decision with what keeps its string views alive.
@@ -122,6 +131,19 @@ class Engine {
   // FailedPrecondition when the access log is off.
   virtual absl::StatusOr<std::vector<AuditEvent>> PatientAccesses(absl::string_view patient, absl::Time from,
                                                                   absl::Time until, size_t limit = 10000) = 0;
+
+  // PatientAccesses on every node (Options::replicate: the other nodes' records as
+  // shipped to PostgreSQL, merged with this node's own), saying what it could not
+  // include. Without replication, PatientAccesses and nothing missing.
+  virtual absl::StatusOr<PatientAccessList> AccessesEverywhere(absl::string_view patient, absl::Time from,
+                                                               absl::Time until, size_t limit = 10000) = 0;
+
+  // Replicating: every node's access log as shipped to PostgreSQL, each chain verified
+  // (this node's also against its own records). FailedPrecondition otherwise.
+  virtual absl::StatusOr<std::vector<ShippedChainReport>> VerifyShippedAccessLogs() = 0;
+
+  // Replicating with the access log on: how far this node's log is shipped.
+  virtual std::optional<ShippingStatus> AccessLogShipping() const = 0;
 
   // Walks the access log's chain and patient index (engine/audit/audit_log.h Verify).
   // FailedPrecondition when the access log is off.

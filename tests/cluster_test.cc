@@ -253,6 +253,60 @@ TEST_F(Cluster, WithPostgresGoneWritesAre503AndDecisionsGoOnThenNodesConverge) {
   EXPECT_EQ(BodyOf(deny)["decision"], "deny") << deny.out;
 }
 
+TEST_F(Cluster, APatientSeesTheAccessesOfEveryNodeAndTamperingInPostgresIsFound) {
+  const Walk w;
+  const std::string db1 = Tmp("log-1");
+  std::unique_ptr<Sidecar> n1 = Node("n1", db1), n2 = Node("n2"), n3 = Node("n3");
+  Shell stored = Post(*n1, "/v1/facts", w.Facts());
+  ASSERT_EQ(StatusOf(stored), 200) << stored.out;
+  const std::string token = BodyOf(stored)["token"];
+  for (Sidecar* node : {n1.get(), n2.get(), n3.get()}) {
+    Shell d = Post(*node, "/v1/decisions", w.RequestWith(token));
+    ASSERT_EQ(StatusOf(d), 200) << d.out;
+  }
+  // Each node ships within its poll interval: the list on node 1 fills up to three.
+  json list;
+  for (int i = 0; i < 100; ++i) {
+    Shell got = Curl(n1->url("/v1/patients/pat-7/access-log"));
+    ASSERT_EQ(StatusOf(got), 200) << got.out;
+    list = BodyOf(got);
+    if (list["accesses"].size() == 3 && !list.contains("missing")) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_EQ(list["accesses"].size(), 3u) << list.dump();
+  for (const json& a : list["accesses"]) EXPECT_EQ(a["actor"]["id"], "par-7");
+  Shell health = Curl(n2->url("/healthz"));
+  EXPECT_EQ(BodyOf(health)["replication"]["access_log"]["unshipped"], 0) << health.out;
+
+  // A node whose records are not all there says so in every other node's answer.
+  const std::string chain3 = BodyOf(Curl(n3->url("/healthz")))["replication"]["access_log"]["chain"];
+  n3.reset();
+  const std::string database = conninfo_.substr(conninfo_.rfind('=') + 1);
+  ASSERT_TRUE(pg_->Sql(database, absl::StrCat("UPDATE toegang_log_chains SET head = shipped + 5 WHERE chain = '",
+                                              chain3, "'"))
+                  .ok());
+  Shell partial = Curl(n2->url("/v1/patients/pat-7/access-log"));
+  ASSERT_EQ(StatusOf(partial), 200) << partial.out;
+  ASSERT_TRUE(BodyOf(partial).contains("missing")) << partial.out;
+  EXPECT_THAT(BodyOf(partial)["missing"][0].get<std::string>(), HasSubstr("node n3 had 5 access-log records not yet"));
+
+  Shell verified = Sh(absl::StrCat(Runfile("toegang"), " audit verify --db ", db1, " --replicate '", conninfo_, "'"));
+  EXPECT_EQ(verified.status, 0) << verified.out;
+  EXPECT_THAT(verified.out, HasSubstr("ok: node n2"));
+  EXPECT_THAT(verified.out, HasSubstr("ok: node n3"));
+  // One byte of node 2's shipped record changed: verify names node and record.
+  ASSERT_TRUE(pg_->Sql(database, "UPDATE toegang_access_log SET entry = set_byte(entry, 40, get_byte(entry, 40) # 1) "
+                                 "WHERE node = 'n2'")
+                  .ok());
+  Shell tampered = Sh(absl::StrCat(Runfile("toegang"), " audit verify --db ", db1, " --replicate '", conninfo_, "'"));
+  EXPECT_EQ(tampered.status, 1) << tampered.out;
+  EXPECT_THAT(tampered.out, HasSubstr("FAILED: node n2"));
+  EXPECT_THAT(tampered.out, HasSubstr("access log record 1 was changed"));
+  Shell listed = Sh(absl::StrCat(Runfile("toegang"), " audit --db ", db1, " --patient pat-7 --replicate '", conninfo_,
+                                 "' 2>&1"));
+  EXPECT_NE(listed.status, 0) << listed.out;  // a damaged record is not shown as an access
+}
+
 TEST_F(Cluster, LoadAndReplicaStatusSpeakTheHistory) {
   const Walk w;
   const std::string file = e2e::Write("load.jsonl", w.Facts());

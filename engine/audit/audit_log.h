@@ -180,6 +180,34 @@ class AuditLog {
 // Decodes an AuditRecord body (verified first).
 absl::StatusOr<AuditEvent> DecodeAuditBody(absl::string_view body);
 
+// Decodes a stored entry (the record, then the previous entry's hash, then its own),
+// as AuditStorage keeps it and as it is shipped elsewhere (engine/replica).
+absl::StatusOr<AuditEvent> DecodeAuditEntry(absl::string_view entry);
+
+namespace audit_internal {
+struct ChainWalk;
+}  // namespace audit_internal
+
+// Checks a run of one chain's stored entries kept elsewhere (a node's records shipped
+// to PostgreSQL, engine/replica), in sequence order: each follows the one before, links
+// to its hash and matches its own; the first is taken as where the run starts. The
+// report names the first record changed, removed or reordered, as Verify does.
+class ChainCheck {
+ public:
+  ChainCheck();
+  ~ChainCheck();
+  ChainCheck(const ChainCheck&) = delete;
+  ChainCheck& operator=(const ChainCheck&) = delete;
+  // False once the chain is broken (later entries are not looked at).
+  bool Next(uint64_t seq, absl::string_view entry);
+  // The hash the next entry must link to (raw bytes; empty before the first).
+  const std::string& head() const;
+  AuditVerifyReport Report() const;
+
+ private:
+  std::unique_ptr<audit_internal::ChainWalk> walk_;
+};
+
 }  // namespace toegang
 
 #endif  // TOEGANG_ENGINE_AUDIT_AUDIT_LOG_H_

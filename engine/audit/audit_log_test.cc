@@ -488,6 +488,7 @@ class SlowStorage : public AuditStorage {
     return inner_->Append(rows, head, sync);
   }
   absl::Status ReadHead(uint64_t* s, std::string* h) override { return inner_->ReadHead(s, h); }
+  absl::StatusOr<std::string> ChainId() override { return inner_->ChainId(); }
   absl::Status ScanChain(const AuditVisitor& v) override { return inner_->ScanChain(v); }
   absl::Status ScanPatient(absl::string_view p, int64_t f, int64_t u, const AuditVisitor& v) override {
     return inner_->ScanPatient(p, f, u, v);

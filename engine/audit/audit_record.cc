@@ -189,6 +189,10 @@ absl::StatusOr<AuditEvent> DecodeStoredEntry(absl::string_view bytes) {
 
 }  // namespace audit_internal
 
+absl::StatusOr<AuditEvent> DecodeAuditEntry(absl::string_view entry) {
+  return audit_internal::DecodeStoredEntry(entry);
+}
+
 absl::StatusOr<AuditEvent> DecodeAuditBody(absl::string_view body) {
   using audit_internal::ParsePartyString;
   namespace fb = ::toegang::schema;

@@ -68,12 +68,20 @@ class AuditStorage {
   // Whether the patient index holds the entry for record `seq`.
   virtual absl::StatusOr<bool> HasIndexEntry(absl::string_view patient, int64_t at_us, uint64_t seq) = 0;
 
+  // A name for this chain no other chain has (32 hex digits), made when first asked and
+  // kept with the entries: records shipped elsewhere (engine/replica) are filed under it,
+  // so two nodes' record 7 are never taken for one another.
+  virtual absl::StatusOr<std::string> ChainId() = 0;
+
   // After a failed Append: makes writing possible again if the cause is gone (space
   // freed on a full disk). OK when the storage can write.
   virtual absl::Status Recover() { return absl::OkStatus(); }
 };
 
 std::unique_ptr<AuditStorage> NewMemoryAuditStorage();
+
+// 32 random hex digits (a new ChainId).
+std::string NewChainId();
 
 }  // namespace toegang
 

@@ -55,7 +55,7 @@ absl::StatusOr<std::vector<AuditEvent>> AuditLogImpl::PatientAccesses(absl::stri
   return out;
 }
 
-namespace {
+namespace audit_internal {
 
 // A walk along the chain from the purge checkpoint (or its start): what comes next,
 // and the first record that breaks it.
@@ -126,7 +126,37 @@ struct ChainWalk {
   }
 };
 
-}  // namespace
+}  // namespace audit_internal
+
+ChainCheck::ChainCheck() = default;
+ChainCheck::~ChainCheck() = default;
+
+bool ChainCheck::Next(uint64_t seq, absl::string_view entry) {
+  if (walk_ == nullptr) {
+    Checkpoint start;
+    start.first_seq = seq;
+    absl::StatusOr<DecodedEntry> first = DecodeEntry(entry);
+    if (first.ok()) start.prev_hash = first->prev;
+    walk_ = std::make_unique<ChainWalk>(start);
+  }
+  return walk_->problem.empty() && walk_->Next(seq, entry);
+}
+
+const std::string& ChainCheck::head() const {
+  static const std::string kNone;
+  return walk_ == nullptr ? kNone : walk_->prev;
+}
+
+AuditVerifyReport ChainCheck::Report() const {
+  if (walk_ == nullptr) {
+    AuditVerifyReport empty;
+    empty.ok = true;
+    return empty;
+  }
+  AuditVerifyReport r = walk_->Report();
+  r.head_hash = Hex(walk_->prev);
+  return r;
+}
 
 absl::StatusOr<AuditVerifyReport> AuditLogImpl::Verify() {
   TOEGANG_RETURN_IF_ERROR(Flush());

@@ -11,6 +11,8 @@
 #include "base/sync.h"
 #include "engine/audit/audit_storage.h"
 
+#include <random>
+
 namespace toegang {
 namespace {
 
@@ -31,6 +33,8 @@ class MemoryAuditStorage final : public AuditStorage {
     }
     return absl::OkStatus();
   }
+
+  absl::StatusOr<std::string> ChainId() override { return chain_id_; }
 
   absl::Status ReadHead(uint64_t* last_seq, std::string* head_hash) override {
     MutexLock lock(&mu_);
@@ -133,6 +137,7 @@ class MemoryAuditStorage final : public AuditStorage {
   }
 
  private:
+  const std::string chain_id_ = NewChainId();  // a log in memory is a new chain each time
   using Times = absl::btree_set<std::pair<int64_t, uint64_t>>;  // (at_us, seq)
   Mutex mu_;
   absl::btree_map<uint64_t, std::string> entries_ ABSL_GUARDED_BY(mu_);
@@ -145,5 +150,12 @@ class MemoryAuditStorage final : public AuditStorage {
 }  // namespace
 
 std::unique_ptr<AuditStorage> NewMemoryAuditStorage() { return std::make_unique<MemoryAuditStorage>(); }
+
+std::string NewChainId() {
+  std::random_device rd;
+  std::string out;
+  for (int i = 0; i < 4; ++i) absl::StrAppend(&out, absl::Hex(rd(), absl::kZeroPad8));
+  return out;
+}
 
 }  // namespace toegang

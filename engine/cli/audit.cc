@@ -8,11 +8,17 @@
 // toegang audit purge --db DIR --before INSTANT --audit-key-file FILE
 //     removes records logged before INSTANT (at least 5 years old, D51)
 // Listing and verifying open the store read-only, so they work while `serve` runs.
+// With --replicate CONNINFO, both cover every node of the history: the list adds the
+// other nodes' records as shipped to PostgreSQL (and says on stderr what is not there
+// yet), verify also walks every node's shipped chain.
+#include <algorithm>
 #include <iostream>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "absl/container/flat_hash_set.h"
 #include "engine/cli/cli.h"
+#include "engine/replica/shipper.h"
 #include "engine/toegang.h"
 #include "model/json.h"
 #include "model/time.h"
@@ -48,6 +54,31 @@ nlohmann::json AccessJson(const AuditEvent& e) {
                       {"emergency", e.emergency}};
   if (e.emergency) j["justification"] = e.justification;
   return j;
+}
+
+// With --replicate: every node's chain as shipped to PostgreSQL, each verified.
+int VerifyShipped() {
+  const std::string conninfo = absl::GetFlag(FLAGS_replicate);
+  if (conninfo.empty()) return kOk;
+  absl::StatusOr<std::vector<ShippedChainReport>> chains = VerifyShippedChains(conninfo);
+  if (!chains.ok()) {
+    Complain(std::string(chains.status().message()));
+    return kFailure;
+  }
+  int status = kOk;
+  for (const ShippedChainReport& c : *chains) {
+    const AuditVerifyReport& r = c.report;
+    if (!r.ok) {
+      std::cout << "FAILED: node " << c.node << " (chain " << c.chain << "): access log record " << r.bad_seq << " "
+                << r.problem << "\n";
+      status = kFailure;
+      continue;
+    }
+    std::cout << "ok: node " << c.node << " (chain " << c.chain << "): " << r.records << " records shipped";
+    if (r.records > 0) std::cout << " (" << r.first_seq << ".." << r.last_seq << "), head sha256 " << r.head_hash;
+    std::cout << "\n";
+  }
+  return status;
 }
 
 }  // namespace
@@ -90,7 +121,7 @@ int Audit(const std::vector<std::string>& args) {
     std::cout << "ok: " << r->records << " records";
     if (r->records > 0) std::cout << " (" << r->first_seq << ".." << r->last_seq << "), head sha256 " << r->head_hash;
     std::cout << "; " << r->index_entries << " patient-index entries\n";
-    return kOk;
+    return VerifyShipped();
   }
   if (sub == "purge") {
     absl::StatusOr<absl::Time> before = InstantFlag("before", absl::GetFlag(FLAGS_before), absl::InfinitePast());
@@ -121,6 +152,21 @@ int Audit(const std::vector<std::string>& args) {
   if (!accesses.ok()) {
     Complain(std::string(accesses.status().message()));
     return kFailure;
+  }
+  if (const std::string conninfo = absl::GetFlag(FLAGS_replicate); !conninfo.empty()) {
+    // Every node's records as shipped; this node's own (shipped or not) from its store.
+    absl::StatusOr<OtherNodesAccesses> shipped = ShippedAccesses(conninfo, "", patient, *from, *until, 10000);
+    if (!shipped.ok()) {
+      Complain(absl::StrCat("only this node's accesses are listed: ", shipped.status().message()));
+      return kFailure;
+    }
+    absl::flat_hash_set<std::string> mine;
+    for (const AuditEvent& e : *accesses) mine.insert(e.event_id);
+    for (AuditEvent& e : shipped->accesses) {
+      if (!mine.contains(e.event_id)) accesses->push_back(std::move(e));
+    }
+    std::stable_sort(accesses->begin(), accesses->end(), [](const AuditEvent& a, const AuditEvent& b) { return a.at > b.at; });
+    for (const std::string& m : shipped->missing) Complain(absl::StrCat("not complete: ", m));
   }
   for (const AuditEvent& e : *accesses) std::cout << JsonText(AccessJson(e)) << "\n";
   return kOk;

@@ -5,6 +5,7 @@
 //   toegang_facts  seq, batch_end (the last seq of its batch), arrival_us, id_key
 //                  (UniqueIdKey, unique), node, body (the fact as engine/facts/fact_codec
 //                  encodes it, provenance included); append-only by trigger.
+//   toegang_access_log, toegang_log_chains: each node's access log (shipper.cc).
 // A batch is applied whole: the applier takes only rows whose batch ends within what it
 // read, so a decision never sees half of one.
 #include "engine/replica/replica.h"
@@ -57,15 +58,26 @@ CREATE OR REPLACE TRIGGER toegang_facts_append_only BEFORE UPDATE OR DELETE ON t
   FOR EACH ROW EXECUTE FUNCTION toegang_append_only();
 CREATE OR REPLACE TRIGGER toegang_facts_no_truncate BEFORE TRUNCATE ON toegang_facts
   FOR EACH STATEMENT EXECUTE FUNCTION toegang_append_only();
+CREATE TABLE IF NOT EXISTS toegang_access_log (
+  chain text NOT NULL,
+  seq bigint NOT NULL,
+  node text NOT NULL,
+  patient text NOT NULL,
+  at_us bigint NOT NULL,
+  entry bytea NOT NULL,
+  PRIMARY KEY (chain, seq)
+);
+CREATE INDEX IF NOT EXISTS toegang_access_log_patient ON toegang_access_log (patient, at_us);
+CREATE TABLE IF NOT EXISTS toegang_log_chains (
+  chain text PRIMARY KEY,
+  node text NOT NULL,
+  head bigint NOT NULL,
+  shipped bigint NOT NULL,
+  reported_us bigint NOT NULL
+);
 INSERT INTO toegang_meta VALUES ('format', '1'), ('history', replace(gen_random_uuid()::text, '-', ''))
   ON CONFLICT (key) DO NOTHING;
 )sql";
-
-std::string HostName() {
-  char buf[256] = {};
-  if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "toegang";
-  return buf;
-}
 
 // Creates or checks the tables; returns the history's name.
 absl::StatusOr<std::string> SetUp(pg::Conn& c) {
@@ -120,7 +132,7 @@ class ReplicatedStoreImpl final : public ReplicatedStore {
  public:
   ReplicatedStoreImpl(const ReplicaOptions& options, std::unique_ptr<FactStore> local, std::string history)
       : options_(options), local_(std::move(local)), history_(std::move(history)) {
-    if (options_.node.empty()) options_.node = HostName();
+    if (options_.node.empty()) options_.node = DefaultNodeName();
     applied_.store(local_->LastSequence(), std::memory_order_release);
   }
 
@@ -483,6 +495,12 @@ class ReplicatedStoreImpl final : public ReplicatedStore {
 };
 
 }  // namespace
+
+std::string DefaultNodeName() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "toegang";
+  return buf;
+}
 
 std::string ConsistencyToken(absl::string_view history, uint64_t seq) {
   return absl::StrCat("tg1.", history, ".", seq);

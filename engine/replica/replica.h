@@ -96,6 +96,9 @@ struct HistoryInfo {
 };
 absl::StatusOr<HistoryInfo> DescribeHistory(const std::string& conninfo);
 
+// The host's name: a node's name when ReplicaOptions::node is empty.
+std::string DefaultNodeName();
+
 // "tg1.<history>.<seq>".
 std::string ConsistencyToken(absl::string_view history, uint64_t seq);
 // The history and sequence of a token; InvalidArgument naming what is wrong.

@@ -6,6 +6,7 @@
 //   default  "toegang/format_version" -> decimal; "toegang/last_seq" -> 8 bytes big-endian
 //            "toegang/audit_head" -> seq(8) hash(32); "toegang/audit_checkpoint"
 //            "toegang/replica_of" -> the replicated history's name (engine/replica)
+//            "toegang/audit_chain" -> the access log chain's name (AuditStorage::ChainId)
 //   facts    'p' patient '\0' seq(8, big-endian) -> StoredFact  (every fact about a patient)
 //            'c' clinician '\0' seq                -> StoredFact  (substitute_for coverage)
 //   ids      kind ':' id -> patient     (duplicate ids; withdrawal targets)
@@ -35,6 +36,7 @@ inline constexpr char kLastSeqKey[] = "toegang/last_seq";
 inline constexpr char kAuditHeadKey[] = "toegang/audit_head";
 inline constexpr char kAuditCheckpointKey[] = "toegang/audit_checkpoint";
 inline constexpr char kReplicaOfKey[] = "toegang/replica_of";
+inline constexpr char kAuditChainKey[] = "toegang/audit_chain";
 
 inline constexpr char kFactsCf[] = "facts";
 inline constexpr char kIdsCf[] = "ids";

@@ -9,6 +9,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "base/sync.h"
 #include "engine/rocksdb/stores.h"
 #include "model/status_macros.h"
 
@@ -36,6 +37,25 @@ class RocksDbAuditStorage final : public AuditStorage {
   }
 
   absl::Status Recover() override { return db_->Recover(); }
+
+  absl::StatusOr<std::string> ChainId() override {
+    MutexLock lock(&chain_mu_);
+    std::string id;
+    {
+      Database::Use use(*db_);
+      if (!use.open()) return Database::Closed();
+      rocksdb::Status s = use.db()->Get(rocksdb::ReadOptions(), use.cf(kDefault), kAuditChainKey, &id);
+      if (s.ok()) return id;
+      if (!s.IsNotFound()) return FromRocks(s, "reading the access log's chain id");
+    }
+    if (db_->read_only()) return absl::FailedPreconditionError("the access log has no chain id yet");
+    id = NewChainId();
+    TOEGANG_RETURN_IF_ERROR(WriteBatchOf(/*sync=*/true, "naming the access log's chain",
+                                         [&](const Database::Use& use, rocksdb::WriteBatch* batch) {
+                                           batch->Put(use.cf(kDefault), kAuditChainKey, id);
+                                         }));
+    return id;
+  }
 
   absl::Status ReadHead(uint64_t* last_seq, std::string* head_hash) override {
     Database::Use use(*db_);
@@ -170,6 +190,7 @@ class RocksDbAuditStorage final : public AuditStorage {
   }
 
   const std::shared_ptr<Database> db_;
+  Mutex chain_mu_;  // one chain id made, however many ask at once
 };
 
 }  // namespace

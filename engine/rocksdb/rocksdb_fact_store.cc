@@ -130,7 +130,6 @@ class RocksDbFactStore final : public FactStore {
   }
 
   absl::Status BindReplica(absl::string_view history) override {
-    if (db_->read_only()) return Database::ReadOnlyError();
     MutexLock lock(&mu_);
     std::string bound;
     rocksdb::WriteBatch batch;
@@ -142,6 +141,7 @@ class RocksDbFactStore final : public FactStore {
       if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "reading which history the store replicates");
       if (bound == history) return absl::OkStatus();
       TOEGANG_RETURN_IF_ERROR(MayBind(bound, history, last_seq_));
+      if (db_->read_only()) return Database::ReadOnlyError();
       batch.Put(use.cf(kDefault), kReplicaOfKey, rocksdb::Slice(history.data(), history.size()));
       instance = use.instance();
     }
