@@ -287,6 +287,14 @@ TEST(RequestJsonTest, ApiExampleParsesAndRoundTrips) {
   EXPECT_EQ(RequestToJsonValue(*again).dump(), printed);
 }
 
+TEST(RequestJsonTest, AConsistencyTokenIsReadAndWrittenBack) {
+  absl::StatusOr<AccessRequest> req = ParseRequestJson(
+      R"({"at":"2026-11-23T10:15:00Z","actor":{"id":"a","role":"clinician"},"patient":"p","action":"read","category":"medical","purpose":"treatment","consistency":{"at_least":"tg1.0123456789abcdef0123456789abcdef.42"}})");
+  ASSERT_TRUE(req.ok()) << req.status();
+  EXPECT_EQ(req->at_least, "tg1.0123456789abcdef0123456789abcdef.42");
+  EXPECT_EQ(RequestToJsonValue(*req)["consistency"]["at_least"], req->at_least);
+}
+
 TEST(RequestJsonTest, BadRequestsNameTheField) {
   const BadFact kCases[] = {
       {"D32_marketing", R"({"at":"2026-11-23T10:15:00Z","actor":{"id":"a","role":"clinician"},"patient":"p","action":"read","category":"medical","purpose":"marketing"})", "purpose: unknown purpose (expected "},
@@ -302,6 +310,10 @@ TEST(RequestJsonTest, BadRequestsNameTheField) {
       {"duplicate_then_malformed", R"({"at":"2026-11-23T10:15:00Z","at":"2026-11-23T10:15:00Z","actor":{)", "malformed JSON"},
       {"same_key_in_two_objects_is_fine_but_unknown", R"({"at":"2026-11-23T10:15:00Z","actor":{"id":"a","role":"clinician"},"patient":"p","action":"read","category":"medical","purpose":"treatment","x":{"id":"b"}})", "x: unknown field"},
       {"action_not_string", R"({"at":"2026-11-23T10:15:00Z","actor":{"id":"a","role":"clinician"},"patient":"p","action":1,"category":"medical","purpose":"treatment"})", "action: must be a action name"},
+      {"consistency_not_object", R"({"at":"2026-11-23T10:15:00Z","actor":{"id":"a","role":"clinician"},"patient":"p","action":"read","category":"medical","purpose":"treatment","consistency":"tg1.x.1"})", "consistency: must be an object with at_least"},
+      {"consistency_without_token", R"({"at":"2026-11-23T10:15:00Z","actor":{"id":"a","role":"clinician"},"patient":"p","action":"read","category":"medical","purpose":"treatment","consistency":{}})", "consistency.at_least: required"},
+      {"consistency_empty_token", R"({"at":"2026-11-23T10:15:00Z","actor":{"id":"a","role":"clinician"},"patient":"p","action":"read","category":"medical","purpose":"treatment","consistency":{"at_least":""}})", "consistency.at_least: must be a consistency token"},
+      {"consistency_unknown_field", R"({"at":"2026-11-23T10:15:00Z","actor":{"id":"a","role":"clinician"},"patient":"p","action":"read","category":"medical","purpose":"treatment","consistency":{"at_least":"tg1","within":"1s"}})", "consistency.within: unknown field"},
   };
   for (const BadFact& c : kCases) {
     SCOPED_TRACE(c.name);

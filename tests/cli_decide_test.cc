@@ -62,6 +62,22 @@ TEST(CliDecide, MalformedLineGetsDenyOnItsLineAndTheRestGoOn) {
   EXPECT_NE(out[0]["decision_id"], out[3]["decision_id"]);
 }
 
+// A node that replicates no history has no token of its own: a request carrying one is
+// denied as invalid, saying why, never decided on facts the caller did not ask for.
+TEST(CliDecide, AConsistencyTokenOnANodeThatDoesNotReplicateIsAnInvalidRequest) {
+  std::string facts = TmpFile("f-token.jsonl",
+      R"({"type":"relationship","subject":"clin-1","relation":"treating","object":"pat-1"})" "\n");
+  std::string req = R"({"at":"2026-03-10T10:00:00+01:00","actor":{"id":"clin-1","role":"clinician"},"patient":"pat-1","action":"read","category":"medical","purpose":"treatment"})";
+  Shell r = Toegang("decide --facts " + facts + " --at-least tg1.0123456789abcdef0123456789abcdef.3", req + "\n");
+  ASSERT_EQ(r.status, 0) << r.out;
+  json out = json::parse(r.out);
+  EXPECT_EQ(out["decision"], "deny");
+  EXPECT_EQ(out["reasons"], json::array({"invalid_request"}));
+  EXPECT_THAT(out["error"].get<std::string>(), HasSubstr("consistency.at_least: this node does not replicate"));
+  Shell bad = Toegang("decide --facts " + facts + " --max-wait=forever", req + "\n");
+  EXPECT_EQ(bad.status, 2);
+}
+
 // Lines are decided in batches of what is waiting: order and the one-answer-per-line
 // contract hold across batch boundaries, bad lines included.
 TEST(CliDecide, ManyLinesAnswerInOrderAcrossBatches) {

@@ -54,6 +54,20 @@ TEST(WireCodec, ARequestReadsAsItWasWritten) {
   EXPECT_EQ(r.legal_order, sent.legal_order);
   ASSERT_TRUE(r.recipient.has_value());
   EXPECT_EQ(*r.recipient, *sent.recipient);
+  EXPECT_EQ(r.at_least, "");
+}
+
+TEST(WireCodec, AConsistencyTokenTravelsWithTheRequest) {
+  AccessRequest sent = Disclose();
+  sent.at_least = "tg1.0123456789abcdef0123456789abcdef.7";
+  uint64_t id = 0;
+  absl::StatusOr<RequestFrame> got = DecodeRequestFrame(EncodeDecideRequest(1, sent), &id);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->decide->at_least, sent.at_least);
+  sent.at_least = std::string(200, 'x');
+  absl::StatusOr<RequestFrame> long_token = DecodeRequestFrame(EncodeDecideRequest(2, sent), &id);
+  EXPECT_FALSE(long_token.ok());
+  EXPECT_THAT(std::string(long_token.status().message()), ::testing::HasSubstr("at_least"));
 }
 
 TEST(WireCodec, AHelloReadsAsItsToken) {
