@@ -222,6 +222,13 @@ TEST_F(Cluster, NodesKilledWhileWritingOrApplyingKeepEveryAcknowledgedBatchOnceI
     last_seq = seq;
   }
   for (const std::string& id : acknowledged) EXPECT_TRUE(seen.count(id)) << id << " was acknowledged but is missing";
+  // Nothing half-stored: a batch (rel-5k .. rel-5k+4) is there whole or not at all.
+  for (const std::string& id : seen) {
+    const int n = std::atoi(id.c_str() + 4);
+    for (int k = n - n % 5; k < n - n % 5 + 5; ++k) {
+      EXPECT_TRUE(seen.count(absl::StrCat("rel-", k))) << "rel-" << k << " is missing from the batch of " << id;
+    }
+  }
   EXPECT_EQ(*pg_->Sql(conninfo_.substr(conninfo_.rfind('=') + 1), "SELECT count(*) FROM toegang_facts"),
             absl::StrCat(seen.size()));
 }
