@@ -15,7 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "engine/testing/postgres.h"
+#include "engine/testing/postgres_fixture.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "model/time.h"
@@ -33,7 +33,6 @@ using e2e::Sidecar;
 using e2e::Tmp;
 using nlohmann::json;
 using ::testing::HasSubstr;
-using testing::TestPostgres;
 
 // curl: returns "BODY\nSTATUS".
 Shell Curl(const std::string& args) {
@@ -79,23 +78,8 @@ struct Walk {
   std::string Plain() const { return absl::StrCat("{", Request(), "}"); }
 };
 
-class Cluster : public ::testing::Test {
+class Cluster : public testing::PostgresTest {
  protected:
-  static void SetUpTestSuite() {
-    absl::StatusOr<std::unique_ptr<TestPostgres>> pg = TestPostgres::Start();
-    ASSERT_TRUE(pg.ok()) << pg.status();
-    pg_ = pg->release();
-  }
-  static void TearDownTestSuite() {
-    delete pg_;
-    pg_ = nullptr;
-  }
-  void SetUp() override {
-    static int n = 0;
-    absl::StatusOr<std::string> db = pg_->NewDatabase(absl::StrCat("c", ++n));
-    ASSERT_TRUE(db.ok()) << db.status();
-    conninfo_ = *db;
-  }
   std::unique_ptr<Sidecar> Node(const std::string& name, const std::string& db = "") {
     std::vector<std::string> extra = {"--replicate", conninfo_, "--node", name, "--pin-threads=false"};
     if (!db.empty()) {
@@ -105,11 +89,7 @@ class Cluster : public ::testing::Test {
     return std::make_unique<Sidecar>(name, "", extra);
   }
 
-  static TestPostgres* pg_;
-  std::string conninfo_;
 };
-
-TestPostgres* Cluster::pg_ = nullptr;
 
 TEST_F(Cluster, ConsentOnOneNodeWithdrawalOnAnotherAndEveryNodeDecidesAlike) {
   const Walk w;
@@ -229,7 +209,7 @@ TEST_F(Cluster, NodesKilledWhileWritingOrApplyingKeepEveryAcknowledgedBatchOnceI
       EXPECT_TRUE(seen.count(absl::StrCat("rel-", k))) << "rel-" << k << " is missing from the batch of " << id;
     }
   }
-  EXPECT_EQ(*pg_->Sql(conninfo_.substr(conninfo_.rfind('=') + 1), "SELECT count(*) FROM toegang_facts"),
+  EXPECT_EQ(*pg_->Sql(database_, "SELECT count(*) FROM toegang_facts"),
             absl::StrCat(seen.size()));
 }
 
@@ -288,7 +268,7 @@ TEST_F(Cluster, APatientSeesTheAccessesOfEveryNodeAndTamperingInPostgresIsFound)
   // A node whose records are not all there says so in every other node's answer.
   const std::string chain3 = BodyOf(Curl(n3->url("/healthz")))["replication"]["access_log"]["chain"];
   n3.reset();
-  const std::string database = conninfo_.substr(conninfo_.rfind('=') + 1);
+  const std::string& database = database_;
   ASSERT_TRUE(pg_->Sql(database, absl::StrCat("UPDATE toegang_log_chains SET head = shipped + 5 WHERE chain = '",
                                               chain3, "'"))
                   .ok());

@@ -13,7 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/rocksdb/rocksdb_store.h"
-#include "engine/testing/postgres.h"
+#include "engine/testing/postgres_fixture.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "model/json.h"
@@ -22,7 +22,6 @@ namespace toegang {
 namespace {
 
 using ::testing::HasSubstr;
-using testing::TestPostgres;
 
 Fact F(const std::string& json) {
   absl::StatusOr<Fact> f = ParseFactJson(json);
@@ -34,25 +33,8 @@ Fact Person(const std::string& id) {
   return F(absl::StrCat(R"({"type":"person","id":")", id, R"(","birth_date":"1990-01-01"})"));
 }
 
-class ReplicaTest : public ::testing::Test {
+class ReplicaTest : public testing::PostgresTest {
  protected:
-  static void SetUpTestSuite() {
-    absl::StatusOr<std::unique_ptr<TestPostgres>> pg = TestPostgres::Start();
-    ASSERT_TRUE(pg.ok()) << pg.status();
-    pg_ = pg->release();
-  }
-  static void TearDownTestSuite() {
-    delete pg_;
-    pg_ = nullptr;
-  }
-  void SetUp() override {
-    static int n = 0;
-    absl::StatusOr<std::string> db = pg_->NewDatabase(absl::StrCat("t", ++n));
-    ASSERT_TRUE(db.ok()) << db.status();
-    conninfo_ = *db;
-    database_ = absl::StrCat("t", n);
-  }
-
   ReplicaOptions Options(const std::string& node) const {
     ReplicaOptions o;
     o.conninfo = conninfo_;
@@ -77,12 +59,7 @@ class ReplicaTest : public ::testing::Test {
     return s.ok() ? *std::move(s) : nullptr;
   }
 
-  static TestPostgres* pg_;
-  std::string conninfo_;
-  std::string database_;
 };
-
-TestPostgres* ReplicaTest::pg_ = nullptr;
 
 TEST_F(ReplicaTest, WhatOneNodeRecordsTheOthersApplyInTheSameOrderAndInstant) {
   std::unique_ptr<ReplicatedStore> a = Node("a"), b = Node("b"), c = Node("c", Durable("c"));
