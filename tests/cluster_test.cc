@@ -306,6 +306,21 @@ TEST_F(Cluster, LoadAndReplicaStatusSpeakTheHistory) {
   Shell status = Sh(absl::StrCat(Runfile("toegang"), " replica status --replicate '", conninfo_, "'"));
   ASSERT_EQ(status.status, 0) << status.out;
   EXPECT_THAT(status.out, HasSubstr("newest sequence 3"));
+  // A replica's progress, read beside the running node.
+  const std::string db = Tmp("status-node");
+  {
+    std::unique_ptr<Sidecar> node = Node("s1", db);
+    Shell health = Curl(node->url("/healthz"));
+    ASSERT_EQ(StatusOf(health), 200) << health.out;
+    Shell beside = Sh(absl::StrCat(Runfile("toegang"), " replica status --replicate '", conninfo_, "' --db ", db));
+    ASSERT_EQ(beside.status, 0) << beside.out;
+    EXPECT_THAT(beside.out, HasSubstr("applied 3, behind 0"));
+  }
+  // PostgreSQL out of reach: load fails at once, exit 1, nothing stored anywhere.
+  Shell away = Sh(absl::StrCat(Runfile("toegang"), " load --replicate 'host=/nonexistent-dir port=5432 user=toegang' ",
+                               file, " 2>&1"));
+  EXPECT_EQ(away.status, 1) << away.out;
+  EXPECT_THAT(away.out, HasSubstr("cannot be reached"));
   Shell bad = Sh(absl::StrCat(Runfile("toegang"), " replica status --replicate 'host=x dbname' 2>&1"));
   EXPECT_EQ(bad.status, 2) << bad.out;
   EXPECT_THAT(bad.out, HasSubstr("not a PostgreSQL connection string"));
