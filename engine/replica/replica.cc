@@ -292,7 +292,9 @@ class ReplicatedStoreImpl final : public ReplicatedStore {
       if (!c.ok()) return c.status();
       writer_ = *std::move(c);
     }
-    return writer_->Exec("BEGIN").status();
+    // A write is answered only once committed durably, whatever the server's default
+    // (with a synchronous standby: once the standby has it too).
+    return writer_->Exec("BEGIN; SET LOCAL synchronous_commit = on").status();
   }
 
   // An error before anything reached PostgreSQL, said so.
