@@ -238,9 +238,10 @@ void AuditLogImpl::WriterLoop() {
       prev = head_hash_;
       room_cv_.SignalAll();  // room in the queue again
     }
-    // Decode, chain and encode outside the lock: SHA-256 is the expensive part.
-    rows.clear();
-    rows.reserve(count);
+    // Decode, chain and encode outside the lock: SHA-256 is the expensive part. The rows
+    // are reused from batch to batch, so their strings keep their storage: a record
+    // costs the writer no allocation once they have grown.
+    rows.resize(count);
     QueueReader in(bytes);
     // Stamped here, as the batch is written, rather than by each decision under the lock.
     const absl::Time logged_at = options_.clock();
@@ -250,10 +251,13 @@ void AuditLogImpl::WriterLoop() {
       readable = ReadQueued(in, &e);
       if (!readable) break;
       e.logged_at = logged_at;
-      std::string body = EncodeBody(e);
-      std::string hash = Sha256(prev, body);
-      rows.push_back({e.seq, EncodeEntry(body, prev, hash), e.patient, absl::ToUnixMicros(e.at)});
-      prev = std::move(hash);
+      AuditRow& row = rows[i];
+      EncodeEntryOf(e, prev, &row.entry);
+      row.seq = e.seq;
+      row.patient.assign(e.patient);
+      row.at_us = absl::ToUnixMicros(e.at);
+      // The entry ends with its own hash: the next one links to it.
+      prev.assign(row.entry, row.entry.size() - kHashBytes, kHashBytes);
       last_seq = e.seq;
     }
     absl::Status s = readable ? storage_->Append(rows, prev, /*sync=*/true)

@@ -45,7 +45,7 @@ std::optional<Party> ParsePartyString(absl::string_view s) {
 }  // namespace
 
 // One OpenSSL context per thread.
-std::string Sha256(absl::string_view a, absl::string_view b) {
+void Sha256Into(absl::string_view a, absl::string_view b, unsigned char out[kHashBytes]) {
   struct Ctx {
     Ctx() : ctx(EVP_MD_CTX_new()) {}
     ~Ctx() { EVP_MD_CTX_free(ctx); }
@@ -55,24 +55,34 @@ std::string Sha256(absl::string_view a, absl::string_view b) {
   // Fetched once: EVP_sha256() makes OpenSSL 3 look the algorithm up by name on every
   // init, which cost the log's writer about 200 ns a record (bench/RESULTS.md).
   static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_DigestInit_ex(c.ctx, kSha256 != nullptr ? kSha256 : EVP_sha256(), nullptr);
   EVP_DigestUpdate(c.ctx, a.data(), a.size());
   EVP_DigestUpdate(c.ctx, b.data(), b.size());
-  EVP_DigestFinal_ex(c.ctx, md, &len);
-  return std::string(reinterpret_cast<const char*>(md), len);
+  EVP_DigestFinal_ex(c.ctx, out, &len);
+}
+
+std::string Sha256(absl::string_view a, absl::string_view b) {
+  unsigned char md[kHashBytes];
+  Sha256Into(a, b, md);
+  return std::string(reinterpret_cast<const char*>(md), kHashBytes);
 }
 
 std::string Hex(absl::string_view bytes) { return absl::BytesToHexString(bytes); }
 
-std::string EncodeBody(const AuditEvent& e) {
-  thread_local flatbuffers::FlatBufferBuilder b(1024);
+namespace {
+
+// Builds `e`'s AuditRecord in `b` (a thread's builder, cleared first).
+void BuildBody(const AuditEvent& e, flatbuffers::FlatBufferBuilder& b) {
   b.Clear();
-  std::vector<uint8_t> reasons, obligations;
+  // Kept from record to record: their storage grows once.
+  thread_local std::vector<uint8_t> reasons, obligations;
+  thread_local std::vector<flatbuffers::Offset<flatbuffers::String>> consents;
+  reasons.clear();
+  obligations.clear();
+  consents.clear();
   for (Reason r : e.reasons) reasons.push_back(static_cast<uint8_t>(r));
   for (Obligation o : e.obligations) obligations.push_back(static_cast<uint8_t>(o));
-  std::vector<flatbuffers::Offset<flatbuffers::String>> consents;
   for (const std::string& c : e.consents) consents.push_back(b.CreateString(c));
   flatbuffers::Offset<fb::Party> recipient = e.recipient ? EncodeParty(b, *e.recipient) : 0;
   flatbuffers::Optional<int64_t> replay = flatbuffers::nullopt;
@@ -87,16 +97,21 @@ std::string EncodeBody(const AuditEvent& e) {
       e.rule.empty() ? nullptr : e.rule.c_str(), e.error.empty() ? nullptr : e.error.c_str(),
       /*recipient=*/nullptr, e.age_band ? static_cast<int16_t>(*e.age_band) : int16_t{-1}, replay, recipient);
   fb::FinishAuditRecordBuffer(b, rec);
-  return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
 }
 
-std::string EncodeEntry(absl::string_view body, absl::string_view prev, absl::string_view hash) {
-  std::string out;
-  out.reserve(body.size() + prev.size() + hash.size());
-  out.append(body.data(), body.size());
-  out.append(prev.data(), prev.size());
-  out.append(hash.data(), hash.size());
-  return out;
+}  // namespace
+
+void EncodeEntryOf(const AuditEvent& e, absl::string_view prev, std::string* entry) {
+  thread_local flatbuffers::FlatBufferBuilder b(1024);
+  BuildBody(e, b);
+  const absl::string_view body(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+  unsigned char hash[kHashBytes];
+  Sha256Into(prev, body, hash);
+  entry->clear();
+  entry->reserve(body.size() + prev.size() + kHashBytes);
+  entry->append(body.data(), body.size());
+  entry->append(prev.data(), prev.size());
+  entry->append(reinterpret_cast<const char*>(hash), kHashBytes);
 }
 
 absl::StatusOr<DecodedEntry> DecodeEntry(absl::string_view bytes) {

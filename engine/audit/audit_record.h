@@ -23,13 +23,16 @@ inline constexpr size_t kHashBytes = 32;
 
 // SHA-256(a || b).
 std::string Sha256(absl::string_view a, absl::string_view b);
+// The same into `out` (kHashBytes), without an allocation: the writer's form.
+void Sha256Into(absl::string_view a, absl::string_view b, unsigned char out[kHashBytes]);
 std::string Hex(absl::string_view bytes);
 
-// The AuditRecord FlatBuffer of `e`.
-std::string EncodeBody(const AuditEvent& e);
+// Replaces *entry with the entry of `e` as stored — its AuditRecord FlatBuffer, `prev`,
+// then the hash of both — reusing the string's storage: a record costs the writer no
+// allocation once its buffers have grown.
+void EncodeEntryOf(const AuditEvent& e, absl::string_view prev, std::string* entry);
 
 // An entry as stored: the record, then the previous entry's hash, then its own.
-std::string EncodeEntry(absl::string_view body, absl::string_view prev, absl::string_view hash);
 struct DecodedEntry {
   std::string body, prev, hash;
 };
