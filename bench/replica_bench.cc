@@ -24,14 +24,15 @@
 namespace toegang {
 namespace {
 
+// One server for the run, stopped and removed at exit with the static's destructor.
 testing::TestPostgres& Postgres() {
-  static testing::TestPostgres* pg = [] {
+  static const std::unique_ptr<testing::TestPostgres> pg = [] {
     absl::StatusOr<std::unique_ptr<testing::TestPostgres>> started = testing::TestPostgres::Start();
     if (!started.ok()) {
       fprintf(stderr, "replica_bench: %s\n", std::string(started.status().message()).c_str());
       std::abort();
     }
-    return started->release();
+    return *std::move(started);
   }();
   return *pg;
 }
