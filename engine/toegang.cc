@@ -1,6 +1,7 @@
 // Copyright toegang authors.
 #include "engine/toegang.h"
 
+#include <array>
 #include <atomic>
 #include <random>
 
@@ -80,7 +81,7 @@ class EngineImpl final : public Engine {
       patients.clear();
       for (size_t i = start; i < end; ++i) patients.push_back(requests[i].patient);
       // Tokens are waited for before the window's records are read.
-      std::vector<Consistency> consistent(end - start);
+      std::array<Consistency, kWindow> consistent;
       for (size_t i = start; i < end; ++i) {
         if (!requests[i].at_least.empty()) consistent[i - start] = WaitConsistent(requests[i].at_least);
       }
