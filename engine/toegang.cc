@@ -168,11 +168,7 @@ class EngineImpl final : public Engine {
       return out;
     }
     out.missing = std::move(others->missing);
-    out.accesses.insert(out.accesses.end(), std::make_move_iterator(others->accesses.begin()),
-                        std::make_move_iterator(others->accesses.end()));
-    std::stable_sort(out.accesses.begin(), out.accesses.end(),
-                     [](const AuditEvent& a, const AuditEvent& b) { return a.at > b.at; });
-    if (out.accesses.size() > limit) out.accesses.resize(limit);
+    MergeAccesses(&out.accesses, std::move(others->accesses), limit);
     return out;
   }
 
@@ -382,11 +378,7 @@ absl::StatusOr<std::unique_ptr<Engine>> OpenOnStores(Options options, std::uniqu
   }
   auto engine =
       std::make_unique<EngineImpl>(std::move(facts), replica, std::move(access_log), std::move(audit), std::move(policy));
-  if (options.replicate && options.audit) {
-    ReplicaOptions shipping = *options.replicate;
-    if (shipping.node.empty()) shipping.node = DefaultNodeName();
-    TOEGANG_RETURN_IF_ERROR(engine->StartShipping(shipping));
-  }
+  if (options.replicate && options.audit) TOEGANG_RETURN_IF_ERROR(engine->StartShipping(*options.replicate));
   return std::unique_ptr<Engine>(std::move(engine));
 }
 

@@ -11,12 +11,10 @@
 // With --replicate CONNINFO, both cover every node of the history: the list adds the
 // other nodes' records as shipped to PostgreSQL (and says on stderr what is not there
 // yet), verify also walks every node's shipped chain.
-#include <algorithm>
 #include <iostream>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
-#include "absl/container/flat_hash_set.h"
 #include "engine/cli/cli.h"
 #include "engine/replica/shipper.h"
 #include "engine/toegang.h"
@@ -160,12 +158,7 @@ int Audit(const std::vector<std::string>& args) {
       Complain(absl::StrCat("only this node's accesses are listed: ", shipped.status().message()));
       return kFailure;
     }
-    absl::flat_hash_set<std::string> mine;
-    for (const AuditEvent& e : *accesses) mine.insert(e.event_id);
-    for (AuditEvent& e : shipped->accesses) {
-      if (!mine.contains(e.event_id)) accesses->push_back(std::move(e));
-    }
-    std::stable_sort(accesses->begin(), accesses->end(), [](const AuditEvent& a, const AuditEvent& b) { return a.at > b.at; });
+    MergeAccesses(&*accesses, std::move(shipped->accesses), 10000);
     for (const std::string& m : shipped->missing) Complain(absl::StrCat("not complete: ", m));
   }
   for (const AuditEvent& e : *accesses) std::cout << JsonText(AccessJson(e)) << "\n";

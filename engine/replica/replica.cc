@@ -10,7 +10,6 @@
 // read, so a decision never sees half of one.
 #include "engine/replica/replica.h"
 
-#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,6 +26,7 @@
 #include "base/threads.h"
 #include "engine/facts/fact_codec.h"
 #include "engine/replica/pg.h"
+#include "engine/replica/wakeup.h"
 #include "model/facts.h"
 #include "model/status_macros.h"
 
@@ -113,14 +113,15 @@ absl::StatusOr<std::string> SetUp(pg::Conn& c) {
   return std::string(history->Get(0, 0));
 }
 
-// A fact as its row stores it, checked against the row's own columns.
+// A fact as its row stores it (seq, arrival_us, body), checked against the row's own
+// columns.
 absl::StatusOr<Fact> RowFact(const pg::Result& r, int row) {
   const uint64_t seq = static_cast<uint64_t>(pg::BinaryInt64(r.Get(row, 0)));
-  absl::StatusOr<Fact> f = DecodeFact(r.Get(row, 3));
+  absl::StatusOr<Fact> f = DecodeFact(r.Get(row, 2));
   if (!f.ok()) {
     return absl::DataLossError(absl::StrCat("fact ", seq, " of the replicated history is corrupt: ", f.status().message()));
   }
-  if (f->provenance.seq != seq || f->provenance.arrival != absl::FromUnixMicros(pg::BinaryInt64(r.Get(row, 2)))) {
+  if (f->provenance.seq != seq || f->provenance.arrival != absl::FromUnixMicros(pg::BinaryInt64(r.Get(row, 1)))) {
     return absl::DataLossError(absl::StrCat("fact ", seq,
                                             " of the replicated history disagrees with its own row "
                                             "(its number or arrival was changed in PostgreSQL)"));
@@ -138,18 +139,12 @@ class ReplicatedStoreImpl final : public ReplicatedStore {
 
   ~ReplicatedStoreImpl() override {
     stop_.store(true, std::memory_order_release);
-    if (wake_[1] >= 0) {
-      char b = 0;
-      (void)!write(wake_[1], &b, 1);
-    }
+    wakeup_.Wake();
     if (applier_.joinable()) applier_.join();
-    for (int fd : wake_) {
-      if (fd >= 0) close(fd);
-    }
   }
 
   absl::Status Start(std::unique_ptr<pg::Conn> writer) {
-    if (pipe(wake_) != 0) return absl::InternalError("cannot make the applier's wake-up pipe");
+    TOEGANG_RETURN_IF_ERROR(wakeup_.Open());
     {
       MutexLock lock(&write_mu_);
       writer_ = std::move(writer);
@@ -201,7 +196,7 @@ class ReplicatedStoreImpl final : public ReplicatedStore {
         if (applied.ok()) Applied(*applied);
       }
     }
-    Wake();
+    wakeup_.Wake();
     return *stored;
   }
 
@@ -371,13 +366,13 @@ class ReplicatedStoreImpl final : public ReplicatedStore {
       const uint64_t have = local_->LastSequence();
       if (have >= upto) return have;
       absl::StatusOr<pg::Result> rows = c.ExecBinary(
-          "SELECT seq, batch_end, arrival_us, body FROM toegang_facts "
+          "SELECT seq, arrival_us, body FROM toegang_facts "
           "WHERE seq > $1::bigint AND batch_end <= $2::bigint ORDER BY seq",
           {absl::StrCat(have), absl::StrCat(std::min(upto, have + kApplyChunk))});
       if (rows.ok() && rows->rows() == 0) {
         // The next batch alone is larger than a chunk: it is taken whole.
         rows = c.ExecBinary(
-            "SELECT seq, batch_end, arrival_us, body FROM toegang_facts WHERE seq > $1::bigint AND batch_end = "
+            "SELECT seq, arrival_us, body FROM toegang_facts WHERE seq > $1::bigint AND batch_end = "
             "(SELECT batch_end FROM toegang_facts WHERE seq = $1::bigint + 1) ORDER BY seq",
             {absl::StrCat(have)});
       }
@@ -422,21 +417,6 @@ class ReplicatedStoreImpl final : public ReplicatedStore {
     applying_ = absl::OkStatus();
   }
 
-  void Wake() {
-    char b = 0;
-    (void)!write(wake_[1], &b, 1);
-  }
-
-  // Waits for a notification, the wake-up pipe or the poll interval.
-  void Sleep(const pg::Conn* c) {
-    pollfd fds[2] = {{wake_[0], POLLIN, 0}, {c != nullptr ? c->socket() : -1, POLLIN, 0}};
-    const int ms = static_cast<int>(absl::ToInt64Milliseconds(options_.poll_interval));
-    if (poll(fds, c != nullptr ? 2 : 1, std::max(ms, 1)) > 0 && (fds[0].revents & POLLIN) != 0) {
-      char buf[64];
-      (void)!read(wake_[0], buf, sizeof buf);
-    }
-  }
-
   void ApplierLoop() {
     std::unique_ptr<pg::Conn> c;
     while (!stop_.load(std::memory_order_acquire)) {
@@ -446,7 +426,7 @@ class ReplicatedStoreImpl final : public ReplicatedStore {
         absl::Status listening = opened.ok() ? (*opened)->Exec("LISTEN toegang_facts").status() : opened.status();
         SetConnection(listening);
         if (!listening.ok()) {
-          Sleep(nullptr);
+          wakeup_.Sleep(options_.poll_interval);
           continue;
         }
         c = *std::move(opened);
@@ -460,11 +440,12 @@ class ReplicatedStoreImpl final : public ReplicatedStore {
           c.reset();
         }
         if (absl::IsDataLoss(newest.status())) {
-          Sleep(nullptr);  // stuck: Health says so; tried again each interval
+          wakeup_.Sleep(options_.poll_interval);  // stuck: Health says so; tried again each interval
           continue;
         }
       }
-      Sleep(c.get());
+      // Until a notification, a write of this node, or the poll interval.
+      wakeup_.Sleep(options_.poll_interval, c != nullptr ? c->socket() : -1);
     }
   }
 
@@ -492,7 +473,7 @@ class ReplicatedStoreImpl final : public ReplicatedStore {
   absl::Status applying_ ABSL_GUARDED_BY(status_mu_);
 
   std::atomic<bool> stop_{false};
-  int wake_[2] = {-1, -1};
+  replica_internal::Wakeup wakeup_;
   std::thread applier_;
 };
 

@@ -6,18 +6,17 @@
 //   toegang_log_chains  chain -> node, head (last logged there), shipped, reported_us
 #include "engine/replica/shipper.h"
 
-#include <poll.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <thread>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "base/sync.h"
 #include "base/threads.h"
 #include "engine/replica/pg.h"
+#include "engine/replica/wakeup.h"
 #include "model/status_macros.h"
 #include "model/time.h"
 
@@ -101,7 +100,8 @@ absl::StatusOr<std::vector<ShippedChainReport>> VerifyChains(pg::Conn& c, absl::
     if (r.report.ok && local != nullptr && r.chain == own && r.report.last_seq > 0) {
       // This node's own records: what PostgreSQL holds must be what was logged here.
       absl::StatusOr<std::string> mine = local->ReadEntry(r.report.last_seq);
-      if (mine.ok() && mine->size() >= 32 && mine->substr(mine->size() - 32) != check.head()) {
+      const size_t n = check.head().size();
+      if (mine.ok() && mine->size() >= n && mine->substr(mine->size() - n) != check.head()) {
         r.report.ok = false;
         r.report.bad_seq = r.report.last_seq;
         r.report.problem = "differs from the record this node logged: changed in PostgreSQL";
@@ -119,16 +119,12 @@ class ShipperImpl final : public AccessLogShipper {
 
   ~ShipperImpl() override {
     stop_.store(true, std::memory_order_release);
-    char b = 0;
-    if (wake_[1] >= 0) (void)!write(wake_[1], &b, 1);
+    wakeup_.Wake();
     if (thread_.joinable()) thread_.join();
-    for (int fd : wake_) {
-      if (fd >= 0) close(fd);
-    }
   }
 
   absl::Status Start() {
-    if (pipe(wake_) != 0) return absl::InternalError("cannot make the shipper's wake-up pipe");
+    TOEGANG_RETURN_IF_ERROR(wakeup_.Open());
     thread_ = std::thread([this] {
       NameCurrentThread("toegang-ship");
       while (!stop_.load(std::memory_order_acquire)) {
@@ -137,11 +133,7 @@ class ShipperImpl final : public AccessLogShipper {
           MutexLock lock(&mu_);
           connection_ = s;
         }
-        pollfd fd = {wake_[0], POLLIN, 0};
-        if (poll(&fd, 1, static_cast<int>(std::max<int64_t>(1, absl::ToInt64Milliseconds(options_.poll_interval)))) > 0) {
-          char buf[16];
-          (void)!read(wake_[0], buf, sizeof buf);
-        }
+        wakeup_.Sleep(options_.poll_interval);
       }
     });
     return absl::OkStatus();
@@ -294,11 +286,21 @@ class ShipperImpl final : public AccessLogShipper {
   absl::Status connection_ ABSL_GUARDED_BY(mu_);
 
   std::atomic<bool> stop_{false};
-  int wake_[2] = {-1, -1};
+  replica_internal::Wakeup wakeup_;
   std::thread thread_;
 };
 
 }  // namespace
+
+void MergeAccesses(std::vector<AuditEvent>* mine, std::vector<AuditEvent> others, size_t limit) {
+  absl::flat_hash_set<std::string> seen;
+  for (const AuditEvent& e : *mine) seen.insert(e.event_id);
+  for (AuditEvent& e : others) {
+    if (!seen.contains(e.event_id)) mine->push_back(std::move(e));
+  }
+  std::stable_sort(mine->begin(), mine->end(), [](const AuditEvent& a, const AuditEvent& b) { return a.at > b.at; });
+  if (mine->size() > limit) mine->resize(limit);
+}
 
 absl::StatusOr<OtherNodesAccesses> ShippedAccesses(const std::string& conninfo, absl::string_view exclude_chain,
                                                    absl::string_view patient, absl::Time from, absl::Time until,

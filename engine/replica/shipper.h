@@ -63,6 +63,11 @@ class AccessLogShipper {
   virtual absl::StatusOr<std::vector<ShippedChainReport>> VerifyShipped() = 0;
 };
 
+// Adds the other nodes' accesses to this node's own `mine`: newest first, each access
+// once (a record of this node may be among the shipped ones too: they are told apart
+// by event id), at most `limit`.
+void MergeAccesses(std::vector<AuditEvent>* mine, std::vector<AuditEvent> others, size_t limit);
+
 // The same reads for tools beside a running node (`toegang audit --replicate`), on a
 // connection of their own: the accesses of `patient` logged by every chain but
 // `exclude_chain`; every chain, verified on its own.

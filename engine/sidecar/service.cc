@@ -28,12 +28,13 @@ constexpr int64_t kBucketNs[] = {1000, 2000, 5000, 10000, 20000, 50000, 100000, 
 Reply InvalidRequest(absl::string_view message) { return Reply{400, InvalidRequestJson(message)}; }
 
 // A single decision's HTTP status: 503 when this node had not applied the facts the
-// request's consistency token names (a caller may retry on another node), 400 for a
-// token that is not one of this history; otherwise 200, permit or deny.
+// request's consistency token names (a caller may retry on another node), 400 when the
+// engine found the request invalid (a token that is not one of this history), as for
+// one that does not parse; otherwise 200, permit or deny.
 int DecisionStatus(const Decision& d) {
   if (d.reasons.size() != 1) return 200;
   if (d.reasons[0] == Reason::kReplicaBehind) return 503;
-  if (d.reasons[0] == Reason::kInvalidRequest && absl::StartsWith(d.error, "consistency.")) return 400;
+  if (d.reasons[0] == Reason::kInvalidRequest) return 400;
   return 200;
 }
 
