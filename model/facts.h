@@ -123,9 +123,28 @@ struct Capacity {
 using FactBody =
     std::variant<Person, Relationship, Consent, Withdrawal, Objection, Restriction, Capacity>;
 
+// The record an imported fact was made from (engine/fhir: system "fhir", the Consent's
+// id and meta.versionId). Kept with the fact and shown by `history`; not part of
+// Provenance, so the records decisions read stay small.
+struct FactSource {
+  std::string system;
+  std::string id;
+  std::string version;  // may be empty
+
+  friend bool operator==(const FactSource& a, const FactSource& b) {
+    return a.system == b.system && a.id == b.id && a.version == b.version;
+  }
+};
+
 struct Fact {
+  Fact() = default;
+  // `Fact{body, {}}` keeps working for the many places that make a fact from its body.
+  Fact(FactBody b, Provenance p = {}, std::optional<FactSource> s = std::nullopt)
+      : body(std::move(b)), provenance(std::move(p)), source(std::move(s)) {}
+
   FactBody body;
   Provenance provenance;
+  std::optional<FactSource> source;  // nullopt: recorded directly, not imported
 };
 
 // The fact's type name as in API.md ("consent").

@@ -592,7 +592,7 @@ absl::StatusOr<Fact> ParseFact(const json& value) {
                            body_reader.Instant("recorded_at", false));
   TOEGANG_ASSIGN_OR_RETURN(FactBody body, ParseBody(type, body_reader));
   TOEGANG_RETURN_IF_ERROR(body_reader.Finish());
-  Fact fact{std::move(body), Provenance{}};
+  Fact fact{std::move(body), Provenance{}, std::nullopt};
   fact.provenance.recorded_at = recorded_at;
   return fact;
 }
@@ -603,6 +603,11 @@ std::string FactToJson(const Fact& fact, bool with_provenance) {
   if (with_provenance) {
     j["seq"] = fact.provenance.seq;
     j["arrival"] = InstantOrNull(fact.provenance.arrival);
+    if (fact.source) {
+      json src = {{"system", fact.source->system}, {"id", fact.source->id}};
+      if (!fact.source->version.empty()) src["version"] = fact.source->version;
+      j["source"] = std::move(src);
+    }
   }
   return JsonText(j);
 }

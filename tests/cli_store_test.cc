@@ -240,6 +240,55 @@ TEST(CliAudit, EveryDecisionIsLoggedAndThePatientSeesWho) {
   EXPECT_THAT(readable.out, ::testing::Not(HasSubstr("k3y")));
 }
 
+// A FHIR Consent from an EHR: imported once, retried harmlessly, decided on, shown with
+// its source; bad input named by FHIRPath and nothing stored.
+TEST(CliFhir, ImportRetryDecideAndRefuse) {
+  std::string db = Tmp("db_fhir");
+  std::filesystem::remove_all(db);
+  ASSERT_EQ(Toegang("load --db " + db + " " + Write("f.jsonl", kFacts)).status, 0);
+  const std::string consent = R"({"resourceType":"Bundle","type":"transaction","entry":[{"resource":
+    {"resourceType":"Consent","id":"con-fhir-1","meta":{"versionId":"1","lastUpdated":"2026-02-01T10:00:00+01:00"},
+     "status":"active","scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},
+     "patient":{"identifier":{"system":"https://praktijk.example/patient-id","value":"pat-7"}},
+     "performer":[{"reference":"Patient/pat-7"}],"dateTime":"2026-02-01T10:00:00+01:00",
+     "provision":{"type":"permit","actor":[{"role":{"text":"recipient"},"reference":{"reference":"Practitioner/clin-40"}}],
+       "action":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentaction","code":"access"}]}],
+       "purpose":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActReason","code":"TREAT"}]}},
+    "request":{"method":"PUT","url":"Consent/con-fhir-1"}}]})";
+  const std::string file = Write("consent.json", consent);
+  const std::string systems = " --identifier-system https://praktijk.example/patient-id ";
+  Shell imported = Toegang("fhir import --db " + db + systems + file);
+  ASSERT_EQ(imported.status, 0) << imported.out;
+  EXPECT_THAT(imported.out, HasSubstr("Consent/con-fhir-1 version 1: stored: consent con-fhir-1"));
+  EXPECT_THAT(imported.out, HasSubstr("stored 1 facts; last sequence 4"));
+  Shell again = Toegang("fhir import --db " + db + systems + file);
+  ASSERT_EQ(again.status, 0) << again.out;
+  EXPECT_THAT(again.out, HasSubstr("unchanged: version 1 is already imported"));
+  EXPECT_THAT(again.out, HasSubstr("stored 0 facts; last sequence 4"));
+
+  Shell history = Toegang("history --db " + db + " --patient pat-7");
+  EXPECT_THAT(history.out, HasSubstr(R"("source":{"id":"con-fhir-1","system":"fhir","version":"1"})"));
+  Shell decided = Toegang("decide --db " + db,
+                          R"({"at":"2026-03-01T10:00:00+01:00","actor":{"id":"clin-40","role":"clinician"},"patient":"pat-7","action":"read","category":"medical","purpose":"treatment"})" "\n");
+  EXPECT_THAT(decided.out, HasSubstr(R"("consents":["con-fhir-1"])"));
+  EXPECT_THAT(decided.out, HasSubstr(R"("decision":"permit")"));
+
+  // Without the identifier system the patient cannot be named: refused, named, nothing stored.
+  Shell unmapped = Toegang("fhir import --db " + db + " " + file);
+  EXPECT_EQ(unmapped.status, 2) << unmapped.out;
+  EXPECT_THAT(unmapped.out, HasSubstr("Bundle.entry[0].resource.patient.identifier.system"));
+  EXPECT_THAT(unmapped.out, HasSubstr("nothing was stored"));
+  Shell bsn = Toegang("fhir import --db " + db + " --identifier-system http://fhir.nl/fhir/NamingSystem/bsn " + file);
+  EXPECT_EQ(bsn.status, 2) << bsn.out;
+  EXPECT_THAT(bsn.out, HasSubstr("--identifier-system"));
+  Shell missing = Toegang("fhir import --db " + db + " " + Tmp("no-such.json"));
+  EXPECT_EQ(missing.status, 2) << missing.out;
+  Shell usage = Toegang("fhir export --db " + db);
+  EXPECT_EQ(usage.status, 2) << usage.out;
+  EXPECT_THAT(Toegang("history --db " + db + " --patient pat-7").out, HasSubstr("con-fhir-1"));
+  EXPECT_EQ(std::count(history.out.begin(), history.out.end(), '\n'), 4) << history.out;
+}
+
 TEST(CliStore, DecideOnMissingStoreIsAnError) {
   Shell r = Toegang("decide --db " + Tmp("does_not_exist"), Request("2026-06-02T10:00:00+02:00"));
   EXPECT_EQ(r.status, 2);

@@ -11,6 +11,7 @@
 #include "absl/flags/declare.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "engine/fhir/fhir_import.h"
 #include "engine/toegang.h"
 #include "model/facts.h"
 #include "policy/policy.h"
@@ -40,10 +41,20 @@ int Serve(const std::vector<std::string>& args);
 int Store(const std::vector<std::string>& args);
 int PolicyCheck(const std::vector<std::string>& args);
 int Replica(const std::vector<std::string>& args);
+int Fhir(const std::vector<std::string>& args);
+
+// The FHIR import's options from --identifier-system and --widen-denies.
+absl::StatusOr<FhirImportOptions> FhirImportFlags();
 
 // Sets options->replicate from --replicate, --node and --max-wait (nothing without
 // --replicate). The error names the flag.
 absl::Status ReplicateFlags(Options* options);
+
+// Opens the engine that `load` and `fhir import` record through: the store of --db, or
+// with --replicate CONNINFO the history in PostgreSQL (checked against on a replica in
+// memory, unless --db names one); no access log, as recording decides nothing. kOk, or
+// (having said why) the exit status.
+int OpenRecordingEngine(std::unique_ptr<Engine>* engine);
 
 // Whether --db names another directory than its default.
 bool DbFlagGiven();

@@ -135,4 +135,24 @@ absl::StatusOr<std::vector<Fact>> ParseFactLines(const std::string& path, absl::
   return std::move(parsed->facts);
 }
 
+int OpenRecordingEngine(std::unique_ptr<Engine>* engine) {
+  Options options;
+  options.db_path = absl::GetFlag(FLAGS_db);
+  if (absl::Status s = ReplicateFlags(&options); !s.ok()) {
+    Complain(std::string(s.message()));
+    return kBadInput;
+  }
+  // Recording into a replicated history checks the facts against the whole history: on
+  // a replica in memory, unless --db names one.
+  if (options.replicate && !DbFlagGiven()) options.db_path.clear();
+  options.audit.reset();
+  absl::StatusOr<std::unique_ptr<Engine>> opened = Engine::Open(std::move(options));
+  if (!opened.ok()) {
+    Complain(std::string(opened.status().message()));
+    return OpenFailure(opened.status());
+  }
+  *engine = *std::move(opened);
+  return kOk;
+}
+
 }  // namespace toegang::cli

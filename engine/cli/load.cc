@@ -28,28 +28,15 @@ int Load(const std::vector<std::string>& args) {
     return IsCallersFault(facts.status()) ? kBadInput : kFailure;
   }
   const size_t count = facts->size();
-  Options options;
-  options.db_path = absl::GetFlag(FLAGS_db);
-  if (absl::Status s = ReplicateFlags(&options); !s.ok()) {
-    Complain(std::string(s.message()));
-    return kBadInput;
-  }
-  // Loading into a replicated history checks the facts against the whole history: on a
-  // replica in memory, unless --db names one.
-  if (options.replicate && !DbFlagGiven()) options.db_path.clear();
-  options.audit.reset();  // loading decides nothing
-  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Open(std::move(options));
-  if (!engine.ok()) {
-    Complain(std::string(engine.status().message()));
-    return absl::IsInvalidArgument(engine.status()) ? kBadInput : kFailure;
-  }
-  absl::StatusOr<uint64_t> last = (*engine)->Record(*std::move(facts));
+  std::unique_ptr<Engine> engine;
+  if (int status = OpenRecordingEngine(&engine); status != kOk) return status;
+  absl::StatusOr<uint64_t> last = engine->Record(*std::move(facts));
   if (!last.ok()) {
     Complain(absl::StrCat(AtLine(path, lines, last.status()), " (nothing was stored)"));
     return IsCallersFault(last.status()) ? kBadInput : kFailure;
   }
   std::cout << "loaded " << count << " facts; last sequence " << *last << "\n";
-  if (std::string token = (*engine)->ConsistencyToken(*last); !token.empty()) std::cout << "token " << token << "\n";
+  if (std::string token = engine->ConsistencyToken(*last); !token.empty()) std::cout << "token " << token << "\n";
   return kOk;
 }
 

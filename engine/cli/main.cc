@@ -54,7 +54,12 @@ commands:
         [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]
         [--max-connections N] [--max-connections-per-client N] [--request-deadline SECONDS]
         [--batch-workers N] [--replicate CONNINFO [--node NAME] [--max-wait DURATION]]
+        [--identifier-system URI,...] [--widen-denies]
                           the sidecar: HTTP/JSON and the FlatBuffers frame protocol
+  fhir import [--db DIR] [--identifier-system URI,...] [--widen-denies] [--replicate CONNINFO] FILE.json
+                          record a FHIR R4 Consent or a Bundle of them, all or
+                          nothing (docs/fhir.md); a version already imported
+                          stores nothing new
   replica status --replicate CONNINFO [--db DIR]
                           the shared history in PostgreSQL, and how far the
                           replica at DIR has applied it
@@ -67,7 +72,7 @@ const char* const kKnownFlags[] = {"db", "policy", "facts", "as_of", "patient", 
                                    "audit_mode", "audit_key_file", "http", "socket", "tcp", "threads", "io_timeout", "cache_mb",
                                    "pin_threads", "token_file", "allow_uid", "allow_gid", "tls_cert", "tls_key",
                                    "tls_client_ca", "max_connections", "max_connections_per_client", "request_deadline", "batch_workers",
-                                   "replicate", "node", "max_wait", "at_least",
+                                   "replicate", "node", "max_wait", "at_least", "identifier_system", "widen_denies",
                                    "help"};
 
 // absl exits with status 1 on an unknown flag, on a value it cannot parse
@@ -135,6 +140,7 @@ int main(int argc, char** argv) {
   if (command == "serve") return toegang::cli::Serve(args);
   if (command == "store") return toegang::cli::Store(args);
   if (command == "replica") return toegang::cli::Replica(args);
+  if (command == "fhir") return toegang::cli::Fhir(args);
   if (command == "policy") {
     if (args.empty() || args[0] != "check") {
       toegang::cli::Complain("usage: toegang policy check FILE");

@@ -292,10 +292,12 @@ int Serve(const std::vector<std::string>& args) {
 
   absl::StatusOr<ServeConfig> config = ReadServeFlags();
   if (!config.ok()) return Refused(config.status(), kBadInput);
+  absl::StatusOr<FhirImportOptions> fhir = FhirImportFlags();
+  if (!fhir.ok()) return Refused(fhir.status(), kBadInput);
   absl::StatusOr<std::unique_ptr<Engine>> engine = OpenServeEngine(*config);
   if (!engine.ok()) return Refused(engine.status(), IsCallersFault(engine.status()) ? kBadInput : kFailure);
   sidecar::Service service(engine->get(), sidecar::Limits{}, LoadPolicyFlag,
-                           config->tokens ? &*config->tokens : nullptr);
+                           config->tokens ? &*config->tokens : nullptr, *std::move(fhir));
   absl::StatusOr<Listeners> listeners = StartListeners(&service, *config);
   if (!listeners.ok()) return Refused(listeners.status(), IsCallersFault(listeners.status()) ? kBadInput : kFailure);
   Announce(**engine, *listeners);

@@ -141,7 +141,12 @@ std::string EncodeFact(const Fact& fact, absl::string_view withdrawal_patient) {
   flatbuffers::Optional<int64_t> recorded = flatbuffers::nullopt;
   if (fact.provenance.recorded_at) recorded = ToMicros(*fact.provenance.recorded_at);
   int64_t arrival = fact.provenance.arrival == absl::InfinitePast() ? kNoInstant : ToMicros(fact.provenance.arrival);
-  auto root = fb::CreateStoredFact(b, fact.provenance.seq, arrival, recorded, type, body);
+  Offset<fb::Source> source = 0;
+  if (fact.source) {
+    source = fb::CreateSourceDirect(b, fact.source->system.c_str(), fact.source->id.c_str(),
+                                    fact.source->version.empty() ? nullptr : fact.source->version.c_str());
+  }
+  auto root = fb::CreateStoredFact(b, fact.provenance.seq, arrival, recorded, type, body, source);
   fb::FinishStoredFactBuffer(b, root);
   return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
 }
@@ -160,6 +165,9 @@ absl::StatusOr<Fact> DecodeFact(absl::string_view bytes) {
   fact.provenance.seq = sf->seq();
   fact.provenance.arrival = sf->arrival_us() == kNoInstant ? absl::InfinitePast() : FromMicros(sf->arrival_us());
   if (sf->recorded_at_us()) fact.provenance.recorded_at = FromMicros(*sf->recorded_at_us());
+  if (const fb::Source* src = sf->source(); src != nullptr) {
+    fact.source = FactSource{src->system()->str(), src->id()->str(), src->version() ? src->version()->str() : ""};
+  }
   switch (sf->body_type()) {
     case fb::FactBody::Person: {
       const fb::Person* p = sf->body_as_Person();

@@ -42,8 +42,8 @@ int DecisionStatus(const Decision& d) {
 }  // namespace
 
 Service::Service(Engine* engine, Limits limits, std::function<absl::StatusOr<std::shared_ptr<const Policy>>()> reload,
-                 const TokenSet* tokens)
-    : engine_(engine), limits_(limits), reload_(std::move(reload)), tokens_(tokens) {}
+                 const TokenSet* tokens, FhirImportOptions fhir)
+    : engine_(engine), limits_(limits), reload_(std::move(reload)), tokens_(tokens), fhir_(*engine, std::move(fhir)) {}
 
 absl::StatusOr<Caller> Service::Authenticate(absl::string_view authorization, absl::string_view client) {
   const absl::Time now = absl::Now();
@@ -119,6 +119,11 @@ Reply Service::Route(absl::string_view method, absl::string_view path, absl::str
   if (path == "/v1/decisions") return needs(Scope::kDecide, post, "POST", [&] { return Decisions(body); });
   if (path == "/v1/facts") {
     return needs(Scope::kFactsWrite, post, "POST", [&] { return Facts(body, caller.scopes.has(Scope::kFactsImport)); });
+  }
+  if (path == "/fhir" || path == "/fhir/Consent") {
+    // A FHIR Consent back-dates what it records (its dateTime becomes recorded_at): only
+    // importers may.
+    return needs(Scope::kFactsImport, post, "POST", [&] { return FhirImport(body); });
   }
   if (path == "/metrics") return needs(Scope::kMetrics, get, "GET", [&] { return Metrics(); });
   if (path == "/v1/policy/reload") return needs(Scope::kAdmin, post, "POST", [&] { return ReloadPolicy(); });
@@ -240,6 +245,21 @@ Reply Service::Facts(absl::string_view body, bool may_import) {
   json answer{{"stored", count}, {"last_sequence", *last}};
   if (std::string token = engine_->ConsistencyToken(*last); !token.empty()) answer["token"] = token;
   return Reply{200, JsonText(answer)};
+}
+
+Reply Service::FhirImport(absl::string_view body) {
+  constexpr char kFhirJson[] = "application/fhir+json";
+  if (body.size() > limits_.max_body_bytes) {
+    CountTransportError("body_too_large");
+    return ErrorReply(413, absl::StrCat("body of ", body.size(), " bytes exceeds the limit of ", limits_.max_body_bytes));
+  }
+  absl::StatusOr<FhirImportReport> report = fhir_.Import(body);
+  if (!report.ok()) return Reply{FhirHttpStatus(report.status()), OperationOutcomeJson(report.status()), kFhirJson};
+  facts_written_.fetch_add(report->stored, std::memory_order_relaxed);
+  const bool created = std::any_of(report->entries.begin(), report->entries.end(), [](const FhirImportEntry& e) {
+    return e.outcome == FhirImportEntry::Outcome::kStored;
+  });
+  return Reply{created ? 201 : 200, ImportResponseJson(*report), kFhirJson};
 }
 
 Reply Service::History(absl::string_view patient, absl::string_view as_of_text) {

@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "engine/sidecar/auth.h"
+#include "engine/fhir/fhir_import.h"
 #include "engine/toegang.h"
 
 namespace toegang::sidecar {
@@ -43,8 +44,9 @@ class Service {
   // built-in pack); it fails with the `policy check` findings.
   // REQUIRES: `engine` outlives the service; so does `tokens` (may be null: nobody
   // authenticates).
+  // `fhir` says how POST /fhir reads FHIR Consents (engine/fhir/fhir_import.h).
   Service(Engine* engine, Limits limits, std::function<absl::StatusOr<std::shared_ptr<const Policy>>()> reload,
-          const TokenSet* tokens = nullptr);
+          const TokenSet* tokens = nullptr, FhirImportOptions fhir = {});
 
   // An HTTP request to the endpoint it names: `path` without its query, percent-decoded;
   // `arg(name)` a decoded query argument ("" when absent), from `caller`. Unknown paths
@@ -71,6 +73,10 @@ class Service {
   Reply Facts(absl::string_view body, bool may_import = true);
   // GET /v1/patients/{id}/history?as_of=
   Reply History(absl::string_view patient, absl::string_view as_of);
+
+  // POST /fhir (a Bundle of Consents, or one) and POST /fhir/Consent: the import's
+  // transaction-response Bundle, or an OperationOutcome (400, 422, 503, 500).
+  Reply FhirImport(absl::string_view body);
   // GET /v1/patients/{id}/access-log?from=&until=
   Reply AccessLog(absl::string_view patient, absl::string_view from, absl::string_view until);
   Reply Healthz();
@@ -101,6 +107,7 @@ class Service {
   const Limits limits_;
   std::function<absl::StatusOr<std::shared_ptr<const Policy>>()> reload_;
   const TokenSet* const tokens_;
+  FhirImporter fhir_;
   FailureLimiter limiter_{20, absl::Seconds(1)};
 
   enum AuthFailure { kMissing, kUnknown, kRateLimited, kNoScope, kPeerRefused, kAuthFailures };

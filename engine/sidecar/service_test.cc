@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "engine/testing/engine_factory.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -137,6 +138,48 @@ namespace {
 // A full disk under the sidecar: decisions are denied (they cannot be logged), facts
 // refused, /healthz says degraded with the cause and 503; once space is back the node
 // writes again by itself and says ok.
+// POST /fhir: a Bundle of FHIR Consents in, a transaction-response Bundle out; errors
+// as OperationOutcomes naming the element, nothing stored.
+TEST_F(ServiceTest, FhirImportAnswersInFhir) {
+  const std::string consent = R"({"resourceType":"Consent","id":"con-1","meta":{"versionId":"1"},"status":"active",
+    "scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},
+    "patient":{"reference":"Patient/pat-1"},"performer":[{"reference":"Patient/pat-1"}],
+    "provision":{"type":"permit","actor":[{"role":{"text":"recipient"},"reference":{"reference":"Practitioner/clin-9"}}],
+      "purpose":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActReason","code":"TREAT"}]}})";
+  const std::string bundle = absl::StrCat(R"({"resourceType":"Bundle","type":"transaction","entry":[{"resource":)", consent,
+                                          R"(,"request":{"method":"POST","url":"Consent"}}]})");
+  auto post = [&](absl::string_view path, absl::string_view body, Caller caller = Caller::Trusted()) {
+    return service_->Route("POST", path, body, [](const char*) { return std::string(); }, caller);
+  };
+  Reply created = post("/fhir", bundle);
+  EXPECT_EQ(created.status, 201) << created.body;
+  EXPECT_EQ(created.content_type, "application/fhir+json");
+  EXPECT_THAT(created.body, HasSubstr(R"("type":"transaction-response")"));
+  EXPECT_THAT(created.body, HasSubstr(R"("location":"Consent/con-1/_history/1")"));
+  EXPECT_THAT(created.body, HasSubstr("stored: consent con-1"));
+  const uint64_t last = engine_->LastSequence();
+  Reply again = post("/fhir", bundle);
+  EXPECT_EQ(again.status, 200) << again.body;
+  EXPECT_THAT(again.body, HasSubstr("unchanged: version 1 is already imported"));
+  EXPECT_EQ(engine_->LastSequence(), last);
+
+  Reply malformed = post("/fhir/Consent", R"({"resourceType":"Consent","id":"x","status":"active","scope":3})");
+  EXPECT_EQ(malformed.status, 400) << malformed.body;
+  EXPECT_THAT(malformed.body, HasSubstr(R"("resourceType":"OperationOutcome")"));
+  EXPECT_THAT(malformed.body, HasSubstr(R"("expression":["Consent.scope"])"));
+  std::string care_team = consent;
+  care_team.replace(care_team.find("Practitioner/clin-9"), 19, "CareTeam/team-1");
+  Reply unsupported = post("/fhir/Consent", care_team);
+  EXPECT_EQ(unsupported.status, 422) << unsupported.body;
+  EXPECT_THAT(unsupported.body, HasSubstr("Consent.provision.actor[0].reference"));
+  EXPECT_EQ(engine_->LastSequence(), last);
+
+  // A FHIR Consent back-dates what it records: facts:write alone is not enough.
+  Caller writer{true, Scopes::Of(Scope::kFactsWrite)};
+  EXPECT_EQ(post("/fhir", bundle, writer).status, 403);
+  EXPECT_EQ(Get("/fhir").status, 405);
+}
+
 TEST(ServiceHealth, FullDiskIsDegradedThenRecoversByItself) {
   const char* tmp = std::getenv("TEST_TMPDIR");
   const std::string dir = std::string(tmp != nullptr ? tmp : "/tmp") + "/service_full_disk";

@@ -1,0 +1,420 @@
+// Copyright toegang authors.
+#include "engine/fhir/consent_mapping.h"
+
+#include <algorithm>
+#include <optional>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "model/bsn.h"
+#include "model/json.h"
+#include "model/status_macros.h"
+
+namespace toegang::fhir {
+namespace {
+
+constexpr char kScopeSystem[] = "http://terminology.hl7.org/CodeSystem/consentscope";
+constexpr char kActionSystem[] = "http://terminology.hl7.org/CodeSystem/consentaction";
+constexpr char kActReasonSystem[] = "http://terminology.hl7.org/CodeSystem/v3-ActReason";
+constexpr char kActReasonOid[] = "urn:oid:2.16.840.1.113883.5.8";
+
+// The code of the first coding in `system` (or `alias`), "" when there is none.
+std::string CodeIn(const CodeableConcept& cc, absl::string_view system, absl::string_view alias = "") {
+  for (const Coding& c : cc.coding) {
+    if (c.system == system || (!alias.empty() && c.system == alias)) return c.code;
+  }
+  return "";
+}
+
+// A party a Reference names, as a toegang id. `what` says what the reference is for.
+absl::StatusOr<std::string> ReferencedId(const Reference& r, const MappingOptions& options) {
+  std::string id;
+  if (!r.id.empty()) {
+    id = r.id;
+  } else {
+    const Identifier& ident = *r.identifier;
+    if (IsBsnSystem(ident.system)) {
+      return UnsupportedError(r.path + ".identifier.system",
+                              "is the BSN system; toegang never stores a BSN: refer to the resource by Type/id, or by an "
+                              "identifier system given with --identifier-system");
+    }
+    if (!options.identifier_systems.count(ident.system)) {
+      return UnsupportedError(r.path + ".identifier.system",
+                              "is not an identifier system toegang was told to read (--identifier-system)");
+    }
+    id = ident.value;
+  }
+  if (absl::Status s = CheckId(id, "id"); !s.ok()) {
+    return FhirError(r.path, absl::StrCat("does not name a usable id: ", s.message()));
+  }
+  return id;
+}
+
+bool IsPersonType(absl::string_view type) {
+  return type == "Patient" || type == "RelatedPerson" || type == "Practitioner" || type == "PractitionerRole";
+}
+
+// The grantors: each performer, a person (an organisation grants nothing for a patient).
+absl::StatusOr<std::vector<std::string>> Grantors(const ConsentResource& c, const MappingOptions& options) {
+  if (c.performers.empty()) {
+    return UnsupportedError(c.path + ".performer", "is required: toegang records who gave the consent (DOMAIN D20)");
+  }
+  if (c.performers.size() > 2) {
+    return UnsupportedError(c.path + ".performer[2]", "a consent has one grantor, or the child and a parent (D20)");
+  }
+  std::vector<std::string> out;
+  for (const Reference& r : c.performers) {
+    if (r.type == "Organization") {
+      return UnsupportedError(r.path, "an organisation cannot consent for a patient: name the person who did");
+    }
+    if (!IsPersonType(r.type)) {
+      return UnsupportedError(r.path, r.type.empty() ? "needs a type (Patient, RelatedPerson, Practitioner or PractitionerRole)"
+                                                     : absl::StrCat("a ", r.type, " cannot give a consent"));
+    }
+    TOEGANG_ASSIGN_OR_RETURN(std::string id, ReferencedId(r, options));
+    if (std::find(out.begin(), out.end(), id) != out.end()) {
+      return FhirError(r.path, "names the same performer twice");
+    }
+    out.push_back(std::move(id));
+  }
+  return out;
+}
+
+// Who an objection or a withdrawal is by: the patient when among the performers (the
+// patient's own word), else the first performer.
+std::string ActingParty(const std::vector<std::string>& grantors, const std::string& patient) {
+  for (const std::string& g : grantors) {
+    if (g == patient) return g;
+  }
+  return grantors.front();
+}
+
+// One provision actor as a toegang party.
+absl::StatusOr<Party> ActorParty(const ProvisionActor& a, const MappingOptions& options) {
+  const Reference& r = a.reference;
+  if (r.type == "CareTeam" || r.type == "Group" || r.type == "Device") {
+    return UnsupportedError(r.path, absl::StrCat("a ", r.type, " is not a party toegang decides for: name each person or the organisation"));
+  }
+  Party p;
+  if (r.type == "Organization") {
+    p.kind = Party::Kind::kOrganization;
+  } else if (IsPersonType(r.type)) {
+    p.kind = Party::Kind::kActor;
+  } else {
+    return UnsupportedError(r.path, r.type.empty() ? "needs a type (Practitioner, PractitionerRole, RelatedPerson, Patient or Organization)"
+                                                   : absl::StrCat("a ", r.type, " is not a party toegang decides for"));
+  }
+  TOEGANG_ASSIGN_OR_RETURN(p.id, ReferencedId(r, options));
+  return p;
+}
+
+absl::StatusOr<ActionSet> Actions(const Provision& p, bool permit) {
+  // FHIR: no action means every action. toegang's export and erase have no FHIR code, so a
+  // permit reaches only what a code could name; a deny reaches everything.
+  if (p.actions.empty()) {
+    return permit ? ActionSet{Action::kRead, Action::kWrite, Action::kDisclose} : ActionSet::All();
+  }
+  ActionSet out;
+  for (size_t i = 0; i < p.actions.size(); ++i) {
+    const std::string code = CodeIn(p.actions[i], kActionSystem);
+    if (code == "access" || code == "use") {
+      out.Insert(Action::kRead);
+    } else if (code == "disclose") {
+      out.Insert(Action::kDisclose);
+    } else if (code == "correct") {
+      out.Insert(Action::kWrite);
+    } else if (code == "collect") {
+      return UnsupportedError(p.action_paths[i], "collect is not an access toegang decides (it decides reading, writing and disclosing)");
+    } else if (code.empty()) {
+      return UnsupportedError(p.action_paths[i], absl::StrCat("needs a coding in ", kActionSystem));
+    } else {
+      return UnsupportedError(p.action_paths[i], "is not a consent action toegang knows (access, use, disclose, correct)");
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<PurposeSet> Purposes(const Provision& p) {
+  if (p.purposes.empty()) return PurposeSet::All();
+  PurposeSet out;
+  for (size_t i = 0; i < p.purposes.size(); ++i) {
+    const Coding& c = p.purposes[i];
+    if (c.system != kActReasonSystem && c.system != kActReasonOid) {
+      return UnsupportedError(p.purpose_paths[i], absl::StrCat("needs the system ", kActReasonSystem));
+    }
+    if (c.code == "TREAT") {
+      out.Insert(Purpose::kTreatment);
+    } else if (c.code == "ETREAT") {
+      out.Insert(Purpose::kEmergency);
+    } else if (c.code == "HPAYMT") {
+      out.Insert(Purpose::kBilling);
+    } else if (c.code == "HRESCH") {
+      out.Insert(Purpose::kResearch);
+    } else if (c.code == "PATRQT") {
+      out.Insert(Purpose::kPatientRequest);
+    } else if (c.code == "HLEGAL") {
+      out.Insert(Purpose::kLegalObligation);
+    } else if (c.code == "HMARKT") {
+      return UnsupportedError(p.purpose_paths[i], "marketing is never a purpose for health data (DOMAIN D32)");
+    } else {
+      return UnsupportedError(p.purpose_paths[i], "is not a purpose toegang knows (TREAT, ETREAT, HPAYMT, HRESCH, PATRQT, HLEGAL)");
+    }
+  }
+  return out;
+}
+
+Window WindowOf(const std::optional<Period>& period) {
+  Window w;
+  if (period && period->start) w.from = period->start->start;
+  // FHIR periods include their end; toegang's windows exclude it: the end of the unit
+  // the end names ("2026-12-31" ends at 2027-01-01T00:00 Europe/Amsterdam).
+  if (period && period->end) w.until = period->end->end;
+  return w;
+}
+
+Window Intersect(const Window& a, const Window& b) {
+  return Window{std::max(a.from, b.from), std::min(a.until, b.until)};
+}
+
+// What one provision reaches: whom, what, why, when.
+struct Reach {
+  std::vector<std::optional<Party>> parties;  // nullopt: everyone
+  ActionSet actions;
+  PurposeSet purposes;
+  Window window;
+};
+
+absl::StatusOr<Reach> ReachOf(const Provision& p, bool permit, const MappingOptions& options) {
+  Reach r;
+  for (const ProvisionActor& a : p.actors) {
+    TOEGANG_ASSIGN_OR_RETURN(Party party, ActorParty(a, options));
+    r.parties.emplace_back(std::move(party));
+  }
+  TOEGANG_ASSIGN_OR_RETURN(r.actions, Actions(p, permit));
+  TOEGANG_ASSIGN_OR_RETURN(r.purposes, Purposes(p));
+  r.window = WindowOf(p.period);
+  if (!p.narrowing.empty()) {
+    if (permit) {
+      return UnsupportedError(p.narrowing,
+                              "covers less data than a toegang category: importing it would widen the permit to the whole category");
+    }
+    if (!options.widen_denies) {
+      return UnsupportedError(p.narrowing,
+                              "covers less data than a toegang category: import with --widen-denies to object to the whole category");
+    }
+  }
+  return r;
+}
+
+// The id of the `n`th (1-based) of `count` facts under `base`.
+std::string NumberedId(const std::string& base, size_t n, size_t count) {
+  return count == 1 ? base : absl::StrCat(base, "a", n);
+}
+
+struct Prior {
+  std::vector<std::string> versions;   // every version imported (may hold "")
+  std::vector<std::string> live;       // ids of imported facts not withdrawn
+};
+
+Prior PriorOf(const std::string& id, absl::Span<const Fact> history) {
+  Prior out;
+  absl::flat_hash_set<std::string> withdrawn;
+  for (const Fact& f : history) {
+    if (const auto* w = std::get_if<Withdrawal>(&f.body)) withdrawn.insert(w->target);
+  }
+  for (const Fact& f : history) {
+    if (!f.source || f.source->system != kFhirSourceSystem || f.source->id != id) continue;
+    if (std::find(out.versions.begin(), out.versions.end(), f.source->version) == out.versions.end()) {
+      out.versions.push_back(f.source->version);
+    }
+    if (IsWithdrawable(f.body) && !withdrawn.count(FactId(f.body))) out.live.push_back(FactId(f.body));
+  }
+  return out;
+}
+
+// The facts an active Consent's provision stands for, under ids starting with `base`.
+absl::StatusOr<std::vector<Fact>> MapActive(const ConsentResource& c, const MappingOptions& options,
+                                            const std::string& scope, const std::string& patient,
+                                            const std::vector<std::string>& grantors, const std::string& acting,
+                                            const std::string& base, const FactSource& source) {
+  std::vector<Fact> out;
+  if (!c.provision) return UnsupportedError(c.path + ".provision", "is required: an active Consent must say what it permits or denies");
+  const Provision& root = *c.provision;
+  if (root.type.empty()) return FhirError(root.path + ".type", "is required (permit or deny)");
+  const bool permit = root.type == "permit";
+  TOEGANG_ASSIGN_OR_RETURN(Reach reach, ReachOf(root, permit, options));
+  if (scope == "research") {
+    if (!root.purposes.empty() && reach.purposes.bits() != PurposeSet{Purpose::kResearch}.bits()) {
+      return UnsupportedError(root.purpose_paths.front(), "a research consent covers research (HRESCH) only");
+    }
+    reach.purposes = PurposeSet{Purpose::kResearch};
+  }
+  if (permit && reach.parties.empty()) {
+    return UnsupportedError(root.path + ".actor", "a permit must name whom it permits: toegang has no consent to everyone");
+  }
+  if (reach.parties.empty()) reach.parties.emplace_back(std::nullopt);
+
+  std::optional<absl::Time> recorded_at;
+  // A consent never counts before it was given (D19): a dateTime without a time of day
+  // says which day, not when on it, so it counts from the end of that day.
+  if (c.date_time) recorded_at = c.date_time->has_time ? c.date_time->start : c.date_time->end;
+  std::string evidence = absl::StrCat("FHIR Consent/", c.id, c.version.empty() ? "" : absl::StrCat(" version ", c.version));
+  if (!c.source_text.empty()) absl::StrAppend(&evidence, "; ", c.source_text);
+  if (evidence.size() > kMaxTextBytes) {
+    evidence.resize(kMaxTextBytes);
+    while (!IsValidUtf8(evidence)) evidence.pop_back();  // not in the middle of a character
+  }
+  evidence = RedactBsn(evidence);
+
+  auto add = [&](FactBody body) {
+    Fact f{std::move(body), Provenance{}, source};
+    f.provenance.recorded_at = recorded_at;
+    out.push_back(std::move(f));
+  };
+  auto objection = [&](std::string id, const std::optional<Party>& to, const Reach& r) {
+    Objection o;
+    o.id = std::move(id);
+    o.patient = patient;
+    o.by = acting;
+    o.to = to;
+    o.purposes = r.purposes;
+    o.actions = r.actions;
+    o.categories = CategorySet::All();
+    o.window = r.window;
+    add(std::move(o));
+  };
+  for (size_t i = 0; i < reach.parties.size(); ++i) {
+    const std::string id = reach.parties.size() == 1 ? base : absl::StrCat(base, "#a", i + 1);
+    if (permit) {
+      Consent k;
+      k.id = id;
+      k.patient = patient;
+      k.granted_by = grantors;
+      k.to = *reach.parties[i];
+      k.purposes = reach.purposes;
+      k.categories = CategorySet::All();
+      k.actions = reach.actions;
+      k.window = reach.window;
+      k.evidence = evidence;
+      add(std::move(k));
+    } else {
+      objection(id, reach.parties[i], reach);
+    }
+  }
+  for (size_t k = 0; k < root.nested.size(); ++k) {
+    const Provision& n = root.nested[k];
+    if (!permit) {
+      return UnsupportedError(n.path, "a provision nested inside a deny is not supported (it would make an exception to an objection)");
+    }
+    if (n.type != "deny") {
+      return UnsupportedError(n.path + ".type", "only a deny may be nested inside a permit (an exception to it)");
+    }
+    TOEGANG_ASSIGN_OR_RETURN(Reach inner, ReachOf(n, /*permit=*/false, options));
+    // The exception reaches no further than the permit it is part of.
+    if (n.actions.empty()) inner.actions = reach.actions;
+    if (n.purposes.empty()) inner.purposes = reach.purposes;
+    inner.window = Intersect(inner.window, reach.window);
+    if (inner.window.from >= inner.window.until) {
+      return UnsupportedError(n.path + ".period", "lies outside the period of the permit it is an exception to");
+    }
+    if (inner.parties.empty()) inner.parties = reach.parties;
+    const std::string nested_base = absl::StrCat(base, "#d", k + 1);
+    for (size_t i = 0; i < inner.parties.size(); ++i) {
+      objection(NumberedId(nested_base, i + 1, inner.parties.size()), inner.parties[i], inner);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+bool IsBsnSystem(absl::string_view system) {
+  return system == "http://fhir.nl/fhir/NamingSystem/bsn" || system == "urn:oid:2.16.840.1.113883.2.4.6.3";
+}
+
+absl::StatusOr<std::string> ConsentPatient(const ConsentResource& c, const MappingOptions& options) {
+  if (!c.patient) return FhirError(c.path + ".patient", "is required: toegang keeps consents per patient");
+  if (c.patient->type != "Patient" && !(c.patient->type.empty() && c.patient->identifier)) {
+    return FhirError(c.patient->path, "must refer to a Patient");
+  }
+  return ReferencedId(*c.patient, options);
+}
+
+absl::StatusOr<ConsentPlan> PlanConsent(const ConsentResource& c, const MappingOptions& options,
+                                        absl::Span<const Fact> history) {
+  ConsentPlan plan;
+  if (c.status == "draft" || c.status == "proposed" || c.status == "rejected") {
+    plan.note = absl::StrCat("status ", c.status, ": not in force, nothing stored");
+    return plan;
+  }
+  if (c.status == "entered-in-error") {
+    return UnsupportedError(c.path + ".status",
+                            "entered-in-error cannot be imported: toegang's history is append-only; send the Consent "
+                            "as inactive to withdraw it from its lastUpdated on");
+  }
+  TOEGANG_ASSIGN_OR_RETURN(plan.patient, ConsentPatient(c, options));
+  const std::string scope = CodeIn(c.scope, kScopeSystem);
+  if (scope == "adr" || scope == "treatment") {
+    return UnsupportedError(c.path + ".scope", absl::StrCat(scope == "adr" ? "an advance directive" : "a treatment consent",
+                                                            " is not a privacy consent: toegang does not import it"));
+  }
+  if (scope != "patient-privacy" && scope != "research") {
+    return UnsupportedError(c.path + ".scope", absl::StrCat("needs a coding in ", kScopeSystem, " (patient-privacy or research)"));
+  }
+  TOEGANG_ASSIGN_OR_RETURN(std::vector<std::string> grantors, Grantors(c, options));
+  const std::string acting = ActingParty(grantors, plan.patient);
+  const FactSource source{kFhirSourceSystem, c.id, c.version};
+  const Prior prior = PriorOf(c.id, history);
+  // The whole Consent is checked before anything is decided about it: a version already
+  // imported is still refused when toegang could not import it.
+  std::vector<Fact> mapped;
+  if (c.status == "active") {
+    const std::string base = prior.versions.empty() ? c.id : absl::StrCat(c.id, "@", c.version);
+    TOEGANG_ASSIGN_OR_RETURN(mapped, MapActive(c, options, scope, plan.patient, grantors, acting, base, source));
+  }
+  if (!prior.versions.empty()) {
+    if (std::find(prior.versions.begin(), prior.versions.end(), c.version) != prior.versions.end()) {
+      plan.outcome = ConsentOutcome::kUnchanged;
+      plan.note = c.version.empty() ? "already imported (no meta.versionId: a Consent id without one is imported once)"
+                                    : absl::StrCat("version ", c.version, " is already imported");
+      return plan;
+    }
+    if (c.version.empty()) {
+      return FhirError(c.path + ".meta.versionId", "is required: this Consent was imported before under another version");
+    }
+  }
+
+  // What an earlier version still holds ends when this one was made.
+  std::vector<Fact> withdrawals;
+  if (!prior.live.empty()) {
+    if (!c.last_updated) {
+      return FhirError(c.path + ".meta.lastUpdated", "is required: it says when the earlier version stopped counting");
+    }
+    for (const std::string& target : prior.live) {
+      Fact f{Withdrawal{target, acting, *c.last_updated}, Provenance{}, source};
+      f.provenance.recorded_at = *c.last_updated;
+      withdrawals.push_back(std::move(f));
+    }
+  }
+  if (c.status == "inactive") {
+    if (prior.versions.empty()) {
+      plan.note = "status inactive and never imported: nothing to withdraw";
+      return plan;
+    }
+    if (withdrawals.empty()) {
+      plan.outcome = ConsentOutcome::kUnchanged;
+      plan.note = "already withdrawn";
+      return plan;
+    }
+    plan.outcome = ConsentOutcome::kStored;
+    plan.facts = std::move(withdrawals);
+    return plan;
+  }
+  plan.facts = std::move(mapped);
+  for (Fact& w : withdrawals) plan.facts.push_back(std::move(w));
+  plan.outcome = ConsentOutcome::kStored;
+  return plan;
+}
+
+}  // namespace toegang::fhir

@@ -1,0 +1,138 @@
+// Copyright toegang authors.
+//
+// consent_resource.h (internal): the small part of FHIR R4 toegang reads — Coding,
+// CodeableConcept, Reference, Period, Consent and Bundle, as JSON — read strictly.
+//
+// Strict means: an element this file does not know is an error, and so is a known one
+// used in a way the import cannot honour (an extension on a primitive, a contained
+// resource, implicitRules, a modifierExtension). Every error names the element by its
+// FHIRPath ("Bundle.entry[2].resource.provision.actor[0].reference: ...") and carries
+// that path as data (FhirExpressionOf), for an OperationOutcome's issue.expression.
+// Elements read but not used (text, identifier, category, policy, verification, ...)
+// are listed in docs/fhir.md.
+//
+// What the elements mean for toegang is consent_mapping.h's business: this file only
+// checks that the input is well-formed FHIR of the shapes supported.
+#ifndef TOEGANG_ENGINE_FHIR_CONSENT_RESOURCE_H_
+#define TOEGANG_ENGINE_FHIR_CONSENT_RESOURCE_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace toegang::fhir {
+
+// A FHIR input larger than this is refused before parsing.
+inline constexpr size_t kMaxFhirBytes = 8 * 1024 * 1024;
+// A Bundle holds at most this many entries.
+inline constexpr size_t kMaxBundleEntries = 1000;
+
+// --- Errors --------------------------------------------------------------------------
+// InvalidArgument for input that is not well-formed FHIR (HTTP 400); the same code with
+// the "unsupported" mark for a well-formed Consent toegang will not import (HTTP 422).
+
+absl::Status FhirError(absl::string_view expression, absl::string_view what);
+absl::Status UnsupportedError(absl::string_view expression, absl::string_view what);
+// The FHIRPath the error names ("" when it names none).
+std::string FhirExpressionOf(const absl::Status& status);
+// Whether the error is the "well-formed but unsupported" kind.
+bool IsUnsupported(const absl::Status& status);
+
+// --- Data types ----------------------------------------------------------------------
+
+struct Coding {
+  std::string system;
+  std::string code;
+};
+
+struct CodeableConcept {
+  std::vector<Coding> coding;
+  std::string text;
+};
+
+struct Identifier {
+  std::string system;
+  std::string value;
+};
+
+// A Reference: a literal "Type/id" (optionally ".../_history/v"), or an identifier.
+struct Reference {
+  std::string path;        // its FHIRPath, for errors about what it refers to
+  std::string type;        // "Patient", "Practitioner", ... ("" when unknown)
+  std::string id;          // the logical id of a literal reference
+  std::optional<Identifier> identifier;
+  std::string display;
+};
+
+// A dateTime, with its precision: [start, end) is the unit it names (a year, a month,
+// a day, a second or a fraction of one). A date is read in Europe/Amsterdam.
+struct DateTime {
+  absl::Time start;
+  absl::Time end;
+  bool has_time = false;   // given to the second (or finer), with an offset
+  std::string text;
+};
+
+struct Period {
+  std::string path;
+  std::optional<DateTime> start;
+  std::optional<DateTime> end;
+};
+
+struct ProvisionActor {
+  std::string path;
+  CodeableConcept role;
+  Reference reference;
+};
+
+struct Provision {
+  std::string path;
+  std::string type;  // "permit", "deny" or "" (not given)
+  std::optional<Period> period;
+  std::vector<ProvisionActor> actors;
+  std::vector<CodeableConcept> actions;
+  std::vector<std::string> action_paths;
+  std::vector<Coding> purposes;
+  std::vector<std::string> purpose_paths;
+  // The first element that narrows the data the provision covers (securityLabel,
+  // class, code, dataPeriod, data); "" when none does.
+  std::string narrowing;
+  std::vector<Provision> nested;
+};
+
+struct ConsentResource {
+  std::string path;                 // "Consent" or "Bundle.entry[3].resource"
+  std::string id;                   // the logical id
+  std::string version;              // meta.versionId ("" when not given)
+  std::optional<absl::Time> last_updated;
+  std::string status;
+  CodeableConcept scope;
+  std::vector<CodeableConcept> category;
+  std::optional<Reference> patient;
+  std::vector<Reference> performers;
+  std::optional<DateTime> date_time;
+  std::string source_text;          // sourceAttachment / sourceReference, as text
+  std::optional<Provision> provision;
+};
+
+// A parsed input: the Consents of a Bundle (or the one Consent), in order.
+struct ConsentInput {
+  bool is_bundle = false;
+  std::string bundle_type;
+  std::vector<ConsentResource> consents;
+};
+
+// Parses `text` as one Consent or a Bundle (transaction, batch or collection) of them.
+absl::StatusOr<ConsentInput> ParseConsentInput(absl::string_view text);
+
+// Parses a FHIR dateTime (YYYY, YYYY-MM, YYYY-MM-DD, or to the second with an offset).
+// The message is about the value only.
+absl::StatusOr<DateTime> ParseDateTime(absl::string_view text);
+
+}  // namespace toegang::fhir
+
+#endif  // TOEGANG_ENGINE_FHIR_CONSENT_RESOURCE_H_
