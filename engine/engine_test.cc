@@ -101,6 +101,9 @@ class UnreadableStore final : public FactStore {
     return absl::DataLossError("unreadable");
   }
   uint64_t LastSequence() const override { return 0; }
+  absl::StatusOr<std::optional<std::string>> PatientOfFact(absl::string_view) override {
+    return absl::DataLossError("unreadable");
+  }
   absl::Status Check(const std::vector<Fact>&) override { return absl::DataLossError("unreadable"); }
   absl::StatusOr<uint64_t> AppendReplicated(std::vector<Fact>) override { return absl::InternalError("unwritable"); }
   absl::Status BindReplica(absl::string_view) override { return absl::InternalError("unwritable"); }

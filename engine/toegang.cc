@@ -114,6 +114,10 @@ class EngineImpl final : public Engine {
 
   uint64_t LastSequence() const override { return store_->LastSequence(); }
 
+  absl::StatusOr<std::optional<std::string>> PatientOfFact(absl::string_view id) override {
+    return store_->PatientOfFact(id);
+  }
+
   std::string ConsistencyToken(uint64_t seq) const override {
     return replica_ == nullptr ? std::string() : replica_->Token(seq);
   }

@@ -115,6 +115,10 @@ class Engine {
   virtual absl::StatusOr<std::vector<Fact>> History(absl::string_view patient,
                                                     absl::Time as_of = absl::InfiniteFuture()) = 0;
 
+  // The patient of the consent, objection, restriction or capacity assessment `id`;
+  // nullopt when there is none.
+  virtual absl::StatusOr<std::optional<std::string>> PatientOfFact(absl::string_view id) = 0;
+
   // The last sequence number given out (0: nothing recorded).
   virtual uint64_t LastSequence() const = 0;
 

@@ -283,8 +283,21 @@ TEST(CliFhir, ImportRetryDecideAndRefuse) {
   EXPECT_THAT(bsn.out, HasSubstr("--identifier-system"));
   Shell missing = Toegang("fhir import --db " + db + " " + Tmp("no-such.json"));
   EXPECT_EQ(missing.status, 2) << missing.out;
-  Shell usage = Toegang("fhir export --db " + db);
+  Shell usage = Toegang("fhir export --db " + db);  // no --patient
   EXPECT_EQ(usage.status, 2) << usage.out;
+
+  // Out again as FHIR: the JSON consent and the imported one, each with its status then.
+  Shell exported = Toegang("fhir export --db " + db + " --patient pat-7 --at 2026-03-01T10:00:00+01:00");
+  ASSERT_EQ(exported.status, 0) << exported.out;
+  json bundle = json::parse(exported.out);
+  EXPECT_EQ(bundle["type"], "collection");
+  ASSERT_EQ(bundle["entry"].size(), 2u) << exported.out;
+  EXPECT_EQ(bundle["entry"][0]["resource"]["id"], "con-7");
+  EXPECT_EQ(bundle["entry"][1]["resource"]["id"], "con-fhir-1");
+  EXPECT_EQ(bundle["entry"][1]["resource"]["status"], "active");
+  Shell later = Toegang("fhir export --db " + db + " --patient pat-7 --at 2027-01-01T00:00:00+01:00");
+  EXPECT_THAT(later.out, HasSubstr(R"("status":"active")"));
+  EXPECT_EQ(Toegang("fhir export --db " + db + " --patient pat-7 --at yesterday").status, 2);
   EXPECT_THAT(Toegang("history --db " + db + " --patient pat-7").out, HasSubstr("con-fhir-1"));
   EXPECT_EQ(std::count(history.out.begin(), history.out.end(), '\n'), 4) << history.out;
 }

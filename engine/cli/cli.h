@@ -56,6 +56,10 @@ absl::Status ReplicateFlags(Options* options);
 // (having said why) the exit status.
 int OpenRecordingEngine(std::unique_ptr<Engine>* engine);
 
+// Opens the store of --db to read it, beside a running server if there is one (read
+// only; never created). kOk, or (having said why) the exit status.
+int OpenReadingEngine(std::unique_ptr<Engine>* engine);
+
 // Whether --db names another directory than its default.
 bool DbFlagGiven();
 

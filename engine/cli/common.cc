@@ -155,4 +155,19 @@ int OpenRecordingEngine(std::unique_ptr<Engine>* engine) {
   return kOk;
 }
 
+int OpenReadingEngine(std::unique_ptr<Engine>* engine) {
+  Options options;
+  options.db_path = absl::GetFlag(FLAGS_db);
+  options.durable.create_if_missing = false;
+  options.durable.read_only = true;  // works beside a running server
+  options.audit.reset();             // reading decides nothing
+  absl::StatusOr<std::unique_ptr<Engine>> opened = Engine::Open(std::move(options));
+  if (!opened.ok()) {
+    Complain(std::string(opened.status().message()));
+    return OpenFailure(opened.status());
+  }
+  *engine = *std::move(opened);
+  return kOk;
+}
+
 }  // namespace toegang::cli

@@ -5,6 +5,10 @@
 // prints a line per Consent: stored (and what), unchanged (that version is already
 // imported) or skipped (not in force). With --replicate CONNINFO the facts go into the
 // history in PostgreSQL, and the last line is their consistency token.
+//
+// toegang fhir export [--db DIR] --patient ID [--at INSTANT] [--as-of INSTANT]: the
+// patient's consents and objections as a FHIR Bundle (collection), each with its status
+// at --at (default now), as the store knew them at --as-of.
 #include <iostream>
 
 #include "absl/flags/flag.h"
@@ -13,9 +17,12 @@
 #include "absl/strings/str_split.h"
 #include "engine/cli/cli.h"
 #include "engine/fhir/fhir_import.h"
+#include "engine/fhir/fhir_read.h"
+#include "model/time.h"
 
 ABSL_FLAG(std::vector<std::string>, identifier_system, {},
           "FHIR identifier systems whose values are toegang ids (comma-separated; never the BSN system)");
+ABSL_FLAG(std::string, at, "", "an RFC 3339 instant: the statuses of an export are for then (default: now)");
 ABSL_FLAG(bool, widen_denies, false,
           "import a FHIR deny that covers less than a toegang category as an objection to the whole category");
 
@@ -33,10 +40,47 @@ absl::StatusOr<FhirImportOptions> FhirImportFlags() {
   return o;
 }
 
+namespace {
+
+int Export(const std::vector<std::string>& args) {
+  const std::string patient = absl::GetFlag(FLAGS_patient);
+  if (args.size() != 1 || patient.empty()) {
+    Complain("usage: toegang fhir export [--db DIR] --patient ID [--at INSTANT] [--as-of INSTANT]");
+    return kBadInput;
+  }
+  absl::Time at = absl::Now();
+  if (std::string text = absl::GetFlag(FLAGS_at); !text.empty()) {
+    absl::StatusOr<absl::Time> t = ParseInstant(text);
+    if (!t.ok()) {
+      Complain(absl::StrCat("--at: ", t.status().message()));
+      return kBadInput;
+    }
+    at = *t;
+  }
+  absl::StatusOr<absl::Time> as_of = AsOfFlag();
+  if (!as_of.ok()) {
+    Complain(std::string(as_of.status().message()));
+    return kBadInput;
+  }
+  std::unique_ptr<Engine> engine;
+  if (int status = OpenReadingEngine(&engine); status != kOk) return status;
+  absl::StatusOr<std::string> bundle = FhirConsentReader(*engine).Export(patient, at, *as_of);
+  if (!bundle.ok()) {
+    Complain(std::string(bundle.status().message()));
+    return IsCallersFault(bundle.status()) ? kBadInput : kFailure;
+  }
+  std::cout << *bundle << "\n";
+  return kOk;
+}
+
+}  // namespace
+
 int Fhir(const std::vector<std::string>& args) {
+  if (!args.empty() && args[0] == "export") return Export(args);
   if (args.size() != 2 || args[0] != "import") {
     Complain("usage: toegang fhir import [--db DIR] [--identifier-system URI,...] [--widen-denies] "
-             "[--replicate CONNINFO] FILE.json");
+             "[--replicate CONNINFO] FILE.json\n"
+             "       toegang fhir export [--db DIR] --patient ID [--at INSTANT] [--as-of INSTANT]");
     return kBadInput;
   }
   const std::string& path = args[1];

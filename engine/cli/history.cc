@@ -25,16 +25,9 @@ int History(const std::vector<std::string>& args) {
     Complain(std::string(as_of.status().message()));
     return kBadInput;
   }
-  Options options;
-  options.db_path = absl::GetFlag(FLAGS_db);
-  options.durable.create_if_missing = false;
-  options.durable.read_only = true;  // works beside a running server
-  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Open(std::move(options));
-  if (!engine.ok()) {
-    Complain(std::string(engine.status().message()));
-    return OpenFailure(engine.status());
-  }
-  absl::StatusOr<std::vector<Fact>> facts = (*engine)->History(patient, *as_of);
+  std::unique_ptr<Engine> engine;
+  if (int status = OpenReadingEngine(&engine); status != kOk) return status;
+  absl::StatusOr<std::vector<Fact>> facts = engine->History(patient, *as_of);
   if (!facts.ok()) {
     Complain(std::string(facts.status().message()));
     return kFailure;

@@ -60,6 +60,9 @@ commands:
                           record a FHIR R4 Consent or a Bundle of them, all or
                           nothing (docs/fhir.md); a version already imported
                           stores nothing new
+  fhir export [--db DIR] --patient ID [--at INSTANT] [--as-of INSTANT]
+                          the patient's consents and objections as FHIR R4
+                          Consents (a Bundle), each with its status at --at
   replica status --replicate CONNINFO [--db DIR]
                           the shared history in PostgreSQL, and how far the
                           replica at DIR has applied it
@@ -72,7 +75,7 @@ const char* const kKnownFlags[] = {"db", "policy", "facts", "as_of", "patient", 
                                    "audit_mode", "audit_key_file", "http", "socket", "tcp", "threads", "io_timeout", "cache_mb",
                                    "pin_threads", "token_file", "allow_uid", "allow_gid", "tls_cert", "tls_key",
                                    "tls_client_ca", "max_connections", "max_connections_per_client", "request_deadline", "batch_workers",
-                                   "replicate", "node", "max_wait", "at_least", "identifier_system", "widen_denies",
+                                   "replicate", "node", "max_wait", "at_least", "identifier_system", "widen_denies", "at",
                                    "help"};
 
 // absl exits with status 1 on an unknown flag, on a value it cannot parse

@@ -13,6 +13,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -54,6 +56,10 @@ class FactStore {
   // The patient's facts in arrival order, as the store knew them at `as_of`.
   virtual absl::StatusOr<std::vector<Fact>> History(absl::string_view patient,
                                                     absl::Time as_of = absl::InfiniteFuture()) = 0;
+
+  // The patient of the consent, objection, restriction or capacity assessment `id`
+  // (their ids share one space); nullopt when the store holds none.
+  virtual absl::StatusOr<std::optional<std::string>> PatientOfFact(absl::string_view id) = 0;
 
   // The last sequence number given out (0: empty store).
   virtual uint64_t LastSequence() const = 0;

@@ -124,6 +124,13 @@ class MemoryFactStore final : public FactStore {
     return out;
   }
 
+  absl::StatusOr<std::optional<std::string>> PatientOfFact(absl::string_view id) override {
+    ReaderMutexLock lock(&mu_);
+    std::string patient = index_.PatientOfTarget(id);
+    if (patient.empty()) return std::optional<std::string>();
+    return std::optional<std::string>(std::move(patient));
+  }
+
   uint64_t LastSequence() const override {
     ReaderMutexLock lock(&mu_);
     return last_seq_;

@@ -34,12 +34,13 @@ absl::StatusOr<std::string> ReferencedId(const Reference& r, const MappingOption
     id = r.id;
   } else {
     const Identifier& ident = *r.identifier;
+    const bool toegang_own = ident.system == kToegangIdSystem;
     if (IsBsnSystem(ident.system)) {
       return UnsupportedError(r.path + ".identifier.system",
                               "is the BSN system; toegang never stores a BSN: refer to the resource by Type/id, or by an "
                               "identifier system given with --identifier-system");
     }
-    if (!options.identifier_systems.count(ident.system)) {
+    if (!toegang_own && !options.identifier_systems.count(ident.system)) {
       return UnsupportedError(r.path + ".identifier.system",
                               "is not an identifier system toegang was told to read (--identifier-system)");
     }
@@ -118,7 +119,10 @@ absl::StatusOr<ActionSet> Actions(const Provision& p, bool permit) {
   ActionSet out;
   for (size_t i = 0; i < p.actions.size(); ++i) {
     const std::string code = CodeIn(p.actions[i], kActionSystem);
-    if (code == "access" || code == "use") {
+    Action own;
+    if (code.empty() && ParseName(CodeIn(p.actions[i], kToegangActionSystem), &own)) {
+      out.Insert(own);  // what FHIR has no code for: export, erase
+    } else if (code == "access" || code == "use") {
       out.Insert(Action::kRead);
     } else if (code == "disclose") {
       out.Insert(Action::kDisclose);
@@ -140,6 +144,14 @@ absl::StatusOr<PurposeSet> Purposes(const Provision& p) {
   PurposeSet out;
   for (size_t i = 0; i < p.purposes.size(); ++i) {
     const Coding& c = p.purposes[i];
+    if (Purpose own; c.system == kToegangPurposeSystem) {
+      // What v3 ActReason has no code for: referral, quality review, complaint.
+      if (!ParseName(c.code, &own)) {
+        return UnsupportedError(p.purpose_paths[i], "is not a purpose in toegang's vocabulary");
+      }
+      out.Insert(own);
+      continue;
+    }
     if (c.system != kActReasonSystem && c.system != kActReasonOid) {
       return UnsupportedError(p.purpose_paths[i], absl::StrCat("needs the system ", kActReasonSystem));
     }
@@ -182,6 +194,7 @@ struct Reach {
   std::vector<std::optional<Party>> parties;  // nullopt: everyone
   ActionSet actions;
   PurposeSet purposes;
+  CategorySet categories = CategorySet::All();
   Window window;
 };
 
@@ -190,6 +203,26 @@ absl::StatusOr<Reach> ReachOf(const Provision& p, bool permit, const MappingOpti
   for (const ProvisionActor& a : p.actors) {
     TOEGANG_ASSIGN_OR_RETURN(Party party, ActorParty(a, options));
     r.parties.emplace_back(std::move(party));
+  }
+  if (p.recipient_role) {
+    Role role;
+    if (!ParseName(*p.recipient_role, &role)) {
+      return UnsupportedError(p.recipient_role_path, "is not a role in toegang's vocabulary");
+    }
+    if (!p.actors.empty()) {
+      return UnsupportedError(p.recipient_role_path, "a provision names its actors or a role, not both");
+    }
+    r.parties.emplace_back(Party{Party::Kind::kRole, "", role});
+  }
+  if (!p.categories.empty()) {
+    r.categories = CategorySet();
+    for (size_t i = 0; i < p.categories.size(); ++i) {
+      Category c;
+      if (!ParseName(p.categories[i], &c)) {
+        return UnsupportedError(p.category_paths[i], "is not a category in toegang's vocabulary");
+      }
+      r.categories.Insert(c);
+    }
   }
   TOEGANG_ASSIGN_OR_RETURN(r.actions, Actions(p, permit));
   TOEGANG_ASSIGN_OR_RETURN(r.purposes, Purposes(p));
@@ -280,7 +313,7 @@ absl::StatusOr<std::vector<Fact>> MapActive(const ConsentResource& c, const Mapp
     o.to = to;
     o.purposes = r.purposes;
     o.actions = r.actions;
-    o.categories = CategorySet::All();
+    o.categories = r.categories;
     o.window = r.window;
     add(std::move(o));
   };
@@ -293,7 +326,7 @@ absl::StatusOr<std::vector<Fact>> MapActive(const ConsentResource& c, const Mapp
       k.granted_by = grantors;
       k.to = *reach.parties[i];
       k.purposes = reach.purposes;
-      k.categories = CategorySet::All();
+      k.categories = reach.categories;
       k.actions = reach.actions;
       k.window = reach.window;
       k.evidence = evidence;
@@ -314,6 +347,7 @@ absl::StatusOr<std::vector<Fact>> MapActive(const ConsentResource& c, const Mapp
     // The exception reaches no further than the permit it is part of.
     if (n.actions.empty()) inner.actions = reach.actions;
     if (n.purposes.empty()) inner.purposes = reach.purposes;
+    if (n.categories.empty()) inner.categories = reach.categories;
     inner.window = Intersect(inner.window, reach.window);
     if (inner.window.from >= inner.window.until) {
       return UnsupportedError(n.path + ".period", "lies outside the period of the permit it is an exception to");
@@ -370,7 +404,9 @@ absl::StatusOr<ConsentPlan> PlanConsent(const ConsentResource& c, const MappingO
   // imported is still refused when toegang could not import it.
   std::vector<Fact> mapped;
   if (c.status == "active") {
-    const std::string base = prior.versions.empty() ? c.id : absl::StrCat(c.id, "@", c.version);
+    // A Consent toegang exported names the fact it came from (identifier urn:toegang:id).
+    const std::string& first = c.toegang_id.empty() ? c.id : c.toegang_id;
+    const std::string base = prior.versions.empty() ? first : absl::StrCat(first, "@", c.version);
     TOEGANG_ASSIGN_OR_RETURN(mapped, MapActive(c, options, scope, plan.patient, grantors, acting, base, source));
   }
   if (!prior.versions.empty()) {

@@ -296,7 +296,31 @@ absl::StatusOr<Provision> ReadProvision(const json& v, const std::string& path, 
   }
   // What narrows the data: only whether it is there matters to the mapping, but it
   // must still be well-formed.
-  for (const char* key : {"securityLabel", "class", "code", "data"}) {
+  TOEGANG_ASSIGN_OR_RETURN(auto classes, e.Array("class"));
+  for (const auto& [item, cp] : classes) {
+    TOEGANG_ASSIGN_OR_RETURN(Coding c, ReadCoding(*item, cp));
+    if (c.system == kToegangCategorySystem) {
+      p.categories.push_back(c.code);
+      p.category_paths.push_back(cp);
+    } else if (p.narrowing.empty()) {
+      p.narrowing = cp;
+    }
+  }
+  TOEGANG_ASSIGN_OR_RETURN(auto extensions, e.Array("extension"));
+  for (const auto& [item, xp] : extensions) {
+    TOEGANG_ASSIGN_OR_RETURN(Element x, Element::Of(*item, xp));
+    TOEGANG_ASSIGN_OR_RETURN(std::string url, x.RequiredString("url", 1024));
+    if (url != kRecipientRoleExtension) {
+      return UnsupportedError(x.Path("url"), absl::StrCat("no extension is supported here but ", kRecipientRoleExtension));
+    }
+    if (p.recipient_role) return FhirError(xp, "names a recipient role a second time");
+    TOEGANG_ASSIGN_OR_RETURN(std::optional<std::string> role, x.Code("valueCode"));
+    if (!role) return FhirError(x.Path("valueCode"), "is required");
+    TOEGANG_RETURN_IF_ERROR(x.Finish());
+    p.recipient_role = *role;
+    p.recipient_role_path = x.Path("valueCode");
+  }
+  for (const char* key : {"securityLabel", "code", "data"}) {
     TOEGANG_ASSIGN_OR_RETURN(auto items, e.Array(key));
     for (const auto& [item, ip] : items) {
       if (!item->is_object() || item->empty()) return FhirError(ip, "must be a JSON object with content");
@@ -410,7 +434,20 @@ absl::StatusOr<ConsentResource> ReadConsent(const json& v, const std::string& pa
     c.provision = std::move(p);
   }
   // Read, and not used: they describe the consent, and do not change what it permits.
-  for (const char* ignored : {"text", "language", "identifier", "organization", "policy", "policyRule", "verification"}) {
+  TOEGANG_ASSIGN_OR_RETURN(auto identifiers, e.Array("identifier"));
+  for (const auto& [item, ip] : identifiers) {
+    TOEGANG_ASSIGN_OR_RETURN(Element id_element, Element::Of(*item, ip));
+    TOEGANG_ASSIGN_OR_RETURN(std::optional<std::string> system, id_element.String("system", 1024));
+    TOEGANG_ASSIGN_OR_RETURN(std::optional<std::string> value, id_element.String("value", 256));
+    for (const char* ignored : {"use", "type", "period", "assigner", "id"}) id_element.Ignore(ignored);
+    TOEGANG_RETURN_IF_ERROR(id_element.Finish());
+    if (system != kToegangIdSystem) continue;  // the sender's own identifiers: kept by the sender
+    if (!value) return FhirError(id_element.Path("value"), "is required");
+    if (!c.toegang_id.empty()) return FhirError(ip, "a second toegang id");
+    if (absl::Status s = CheckId(*value, "value"); !s.ok()) return FhirError(id_element.Path("value"), s.message());
+    c.toegang_id = *value;
+  }
+  for (const char* ignored : {"text", "language", "organization", "policy", "policyRule", "verification"}) {
     e.Ignore(ignored);
   }
   TOEGANG_RETURN_IF_ERROR(e.Finish());

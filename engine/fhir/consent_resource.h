@@ -31,6 +31,15 @@ inline constexpr size_t kMaxFhirBytes = 8 * 1024 * 1024;
 // A Bundle holds at most this many entries.
 inline constexpr size_t kMaxBundleEntries = 1000;
 
+// toegang's own code systems and extension: what FHIR's codes cannot say (a purpose
+// without a v3 ActReason code, the actions export and erase, a category, a role as
+// recipient, an id that is not a FHIR id), as the export writes it and the import reads it.
+inline constexpr char kToegangIdSystem[] = "urn:toegang:id";
+inline constexpr char kToegangPurposeSystem[] = "urn:toegang:purpose";
+inline constexpr char kToegangActionSystem[] = "urn:toegang:action";
+inline constexpr char kToegangCategorySystem[] = "urn:toegang:category";
+inline constexpr char kRecipientRoleExtension[] = "urn:toegang:recipient-role";
+
 // --- Errors --------------------------------------------------------------------------
 // InvalidArgument for input that is not well-formed FHIR (HTTP 400); the same code with
 // the "unsupported" mark for a well-formed Consent toegang will not import (HTTP 422).
@@ -99,8 +108,14 @@ struct Provision {
   std::vector<Coding> purposes;
   std::vector<std::string> purpose_paths;
   // The first element that narrows the data the provision covers (securityLabel,
-  // class, code, dataPeriod, data); "" when none does.
+  // class, code, dataPeriod, data); "" when none does. A class in toegang's category
+  // system names a whole category instead: `categories`.
   std::string narrowing;
+  std::vector<std::string> categories;
+  std::vector<std::string> category_paths;
+  // The extension kRecipientRoleExtension: everyone acting in this role (nullopt: none).
+  std::optional<std::string> recipient_role;
+  std::string recipient_role_path;
   std::vector<Provision> nested;
 };
 
@@ -116,6 +131,7 @@ struct ConsentResource {
   std::vector<Reference> performers;
   std::optional<DateTime> date_time;
   std::string source_text;          // sourceAttachment / sourceReference, as text
+  std::string toegang_id;           // an identifier in kToegangIdSystem ("" when none)
   std::optional<Provision> provision;
 };
 

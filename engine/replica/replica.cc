@@ -228,6 +228,9 @@ class ReplicatedStoreImpl final : public ReplicatedStore {
     return local_->History(patient, as_of);
   }
   uint64_t LastSequence() const override { return local_->LastSequence(); }
+  absl::StatusOr<std::optional<std::string>> PatientOfFact(absl::string_view id) override {
+    return local_->PatientOfFact(id);
+  }
 
   absl::Status Health() override {
     absl::Status local = local_->Health();

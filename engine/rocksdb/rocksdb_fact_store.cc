@@ -120,6 +120,16 @@ class RocksDbFactStore final : public FactStore {
     return last_seq_;
   }
 
+  absl::StatusOr<std::optional<std::string>> PatientOfFact(absl::string_view id) override {
+    Database::Use use(*db_);
+    if (!use.open()) return Database::Closed();
+    std::string patient;
+    rocksdb::Status s = use.db()->Get(rocksdb::ReadOptions(), use.cf(kIds), absl::StrCat("w:", id), &patient);
+    if (s.IsNotFound()) return std::optional<std::string>();
+    if (!s.ok()) return FromRocks(s, "looking up a fact's patient");
+    return std::optional<std::string>(std::move(patient));
+  }
+
   absl::StatusOr<std::string> ReplicaOf() override {
     Database::Use use(*db_);
     if (!use.open()) return Database::Closed();

@@ -1,6 +1,8 @@
 // Copyright toegang authors.
 #include "engine/sidecar/service.h"
 
+#include "engine/fhir/fhir_read.h"
+
 #include <chrono>
 #include <cstring>
 
@@ -14,6 +16,7 @@
 #include "model/bsn.h"
 #include "model/json.h"
 #include "model/time.h"
+#include "engine/fhir/fhir_read.h"
 #include "engine/sidecar/wire_codec.h"
 
 namespace toegang::sidecar {
@@ -23,6 +26,8 @@ using nlohmann::json;
 
 constexpr int64_t kBucketNs[] = {1000, 2000, 5000, 10000, 20000, 50000, 100000, 200000, 500000, 1000000, 5000000, 20000000};
 
+
+constexpr char kFhirJson[] = "application/fhir+json";
 
 // The pieces of an invalid request answer, as API.md shows them.
 Reply InvalidRequest(absl::string_view message) { return Reply{400, InvalidRequestJson(message)}; }
@@ -120,10 +125,19 @@ Reply Service::Route(absl::string_view method, absl::string_view path, absl::str
   if (path == "/v1/facts") {
     return needs(Scope::kFactsWrite, post, "POST", [&] { return Facts(body, caller.scopes.has(Scope::kFactsImport)); });
   }
-  if (path == "/fhir" || path == "/fhir/Consent") {
-    // A FHIR Consent back-dates what it records (its dateTime becomes recorded_at): only
-    // importers may.
-    return needs(Scope::kFactsImport, post, "POST", [&] { return FhirImport(body); });
+  // A FHIR Consent back-dates what it records (its dateTime becomes recorded_at): only
+  // importers may. Reading consents is reading the patient's history.
+  if (path == "/fhir") return needs(Scope::kFactsImport, post, "POST", [&] { return FhirImport(body); });
+  if (path == "/fhir/Consent") {
+    if (get) return needs(Scope::kReadHistory, get, "GET", [&] { return FhirSearch(arg); });
+    return needs(Scope::kFactsImport, post, "GET or POST", [&] { return FhirImport(body); });
+  }
+  if (path == "/fhir/metadata") {
+    return needs(Scope::kReadHistory, get, "GET", [&] { return Reply{200, CapabilityStatementJson(), kFhirJson}; });
+  }
+  if (absl::string_view id = path; absl::ConsumePrefix(&id, "/fhir/Consent/")) {
+    const bool history = absl::ConsumeSuffix(&id, "/_history");
+    return needs(Scope::kReadHistory, get, "GET", [&] { return FhirRead(id, history); });
   }
   if (path == "/metrics") return needs(Scope::kMetrics, get, "GET", [&] { return Metrics(); });
   if (path == "/v1/policy/reload") return needs(Scope::kAdmin, post, "POST", [&] { return ReloadPolicy(); });
@@ -248,7 +262,6 @@ Reply Service::Facts(absl::string_view body, bool may_import) {
 }
 
 Reply Service::FhirImport(absl::string_view body) {
-  constexpr char kFhirJson[] = "application/fhir+json";
   if (body.size() > limits_.max_body_bytes) {
     CountTransportError("body_too_large");
     return ErrorReply(413, absl::StrCat("body of ", body.size(), " bytes exceeds the limit of ", limits_.max_body_bytes));
@@ -260,6 +273,24 @@ Reply Service::FhirImport(absl::string_view body) {
     return e.outcome == FhirImportEntry::Outcome::kStored;
   });
   return Reply{created ? 201 : 200, ImportResponseJson(*report), kFhirJson};
+}
+
+Reply Service::FhirSearch(absl::FunctionRef<std::string(const char* name)> arg) {
+  absl::StatusOr<FhirConsentSearch> search = ParseFhirConsentSearch([&](const char* name) { return arg(name); });
+  absl::StatusOr<std::string> bundle =
+      search.ok() ? FhirConsentReader(*engine_).Search(*search, absl::Now()) : absl::StatusOr<std::string>(search.status());
+  if (!bundle.ok()) return Reply{FhirHttpStatus(bundle.status()), OperationOutcomeJson(bundle.status()), kFhirJson};
+  return Reply{200, *std::move(bundle), kFhirJson};
+}
+
+Reply Service::FhirRead(absl::string_view id, bool history) {
+  FhirConsentReader reader(*engine_);
+  absl::StatusOr<std::string> found = history ? reader.History(id, absl::Now()) : reader.Read(id, absl::Now());
+  if (!found.ok()) {
+    const int status = absl::IsNotFound(found.status()) ? 404 : FhirHttpStatus(found.status());
+    return Reply{status, OperationOutcomeJson(found.status()), kFhirJson};
+  }
+  return Reply{200, *std::move(found), kFhirJson};
 }
 
 Reply Service::History(absl::string_view patient, absl::string_view as_of_text) {

@@ -77,6 +77,10 @@ class Service {
   // POST /fhir (a Bundle of Consents, or one) and POST /fhir/Consent: the import's
   // transaction-response Bundle, or an OperationOutcome (400, 422, 503, 500).
   Reply FhirImport(absl::string_view body);
+  // GET /fhir/Consent?patient=&status=&_count=&_offset=&_at= (fhir_read.h).
+  Reply FhirSearch(absl::FunctionRef<std::string(const char* name)> arg);
+  // GET /fhir/Consent/{id} and, with `history`, /fhir/Consent/{id}/_history.
+  Reply FhirRead(absl::string_view id, bool history);
   // GET /v1/patients/{id}/access-log?from=&until=
   Reply AccessLog(absl::string_view patient, absl::string_view from, absl::string_view until);
   Reply Healthz();

@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -14,6 +15,7 @@
 #include "engine/testing/engine_factory.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "schemas/wire_generated.h"
 
 namespace toegang::sidecar {
@@ -178,6 +180,61 @@ TEST_F(ServiceTest, FhirImportAnswersInFhir) {
   Caller writer{true, Scopes::Of(Scope::kFactsWrite)};
   EXPECT_EQ(post("/fhir", bundle, writer).status, 403);
   EXPECT_EQ(Get("/fhir").status, 405);
+}
+
+// GET /fhir/Consent, /fhir/Consent/{id}, its _history and /fhir/metadata: what toegang
+// holds, in FHIR, paged, each status as it is now.
+TEST_F(ServiceTest, FhirReadsConsentsBack) {
+  auto post = [&](absl::string_view path, absl::string_view body) {
+    return service_->Route("POST", path, body, [](const char*) { return std::string(); }, Caller::Trusted());
+  };
+  auto get = [&](absl::string_view path, std::map<std::string, std::string> args = {}) {
+    return service_->Route("GET", path, "", [&](const char* name) { return args[name]; }, Caller::Trusted());
+  };
+  ASSERT_EQ(post("/v1/facts", R"({"type":"person","id":"pat-1","birth_date":"1980-01-01"})"
+                              "\n"
+                              R"({"type":"consent","id":"con#1","patient":"pat-1","granted_by":"pat-1","to":{"role":"researcher"},"purposes":["research"],"categories":["medical"],"actions":["read"]})"
+                              "\n"
+                              R"({"type":"consent","id":"con-2","patient":"pat-1","granted_by":"pat-1","to":{"actor":"clin-9"},"purposes":["referral"],"categories":["medical"],"actions":["read"]})"
+                              "\n"
+                              R"({"type":"withdrawal","consent":"con-2","by":"pat-1","at":"2026-01-01T00:00:00Z"})")
+                .status,
+            200);
+  Reply all = get("/fhir/Consent", {{"patient", "pat-1"}, {"_count", "1"}});
+  ASSERT_EQ(all.status, 200) << all.body;
+  EXPECT_EQ(all.content_type, "application/fhir+json");
+  nlohmann::json bundle = nlohmann::json::parse(all.body);
+  EXPECT_EQ(bundle["type"], "searchset");
+  EXPECT_EQ(bundle["total"], 2);
+  ASSERT_EQ(bundle["entry"].size(), 1u);
+  EXPECT_EQ(bundle["entry"][0]["resource"]["id"], "x.con.231");
+  EXPECT_EQ(bundle["entry"][0]["resource"]["provision"]["extension"][0]["valueCode"], "researcher");
+  EXPECT_THAT(bundle["link"][1]["url"].get<std::string>(), HasSubstr("_offset=1"));
+  Reply active = get("/fhir/Consent", {{"patient", "Patient/pat-1"}, {"status", "inactive"}});
+  nlohmann::json inactive = nlohmann::json::parse(active.body);
+  EXPECT_EQ(inactive["total"], 1);
+  EXPECT_EQ(inactive["entry"][0]["resource"]["id"], "con-2");
+
+  Reply one = get("/fhir/Consent/x.con.231");
+  ASSERT_EQ(one.status, 200) << one.body;
+  EXPECT_THAT(one.body, HasSubstr(R"("status":"active")"));
+  Reply history = get("/fhir/Consent/con-2/_history");
+  ASSERT_EQ(history.status, 200) << history.body;
+  nlohmann::json versions = nlohmann::json::parse(history.body);
+  ASSERT_EQ(versions["entry"].size(), 2u);
+  EXPECT_EQ(versions["entry"][0]["resource"]["status"], "inactive");
+  EXPECT_EQ(versions["entry"][1]["resource"]["status"], "active");
+
+  Reply missing = get("/fhir/Consent/no-such");
+  EXPECT_EQ(missing.status, 404) << missing.body;
+  EXPECT_THAT(missing.body, HasSubstr("OperationOutcome"));
+  EXPECT_EQ(get("/fhir/Consent", {}).status, 400);
+  EXPECT_EQ(get("/fhir/Consent", {{"patient", "pat-1"}, {"_count", "0"}}).status, 400);
+  Reply metadata = get("/fhir/metadata");
+  EXPECT_EQ(metadata.status, 200);
+  EXPECT_THAT(metadata.body, HasSubstr(R"("fhirVersion":"4.0.1")"));
+  Caller importer{true, Scopes::Of(Scope::kFactsImport)};
+  EXPECT_EQ(service_->Route("GET", "/fhir/Consent/con-2", "", [](const char*) { return std::string(); }, importer).status, 403);
 }
 
 TEST(ServiceHealth, FullDiskIsDegradedThenRecoversByItself) {

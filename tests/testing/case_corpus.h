@@ -11,6 +11,8 @@
 //   cli             `toegang decide --facts FILE [--policy P]`
 //   http            `toegang serve --facts FILE`: POST /v1/decisions
 //   frames          the same sidecar: the frame protocol over its Unix socket
+//   fhir-round-trip Engine in memory after the consents and objections went out as FHIR
+//                   (engine/fhir/fhir_read.h) and came back in (fhir_import.h)
 //
 // A case's facts have no arrival in any door (a store stamps them with none, as
 // `decide --facts` does), so only their recorded_at limits them (DOMAIN D19).
@@ -75,7 +77,7 @@ std::vector<Fact> FactsOf(const Case& c);
 // The evaluator alone: Evaluate() over a FactIndex of the case's facts.
 std::unique_ptr<Decider> NewEvaluatorDoor();
 
-// The six doors, in the order above: doors.h.
+// The doors, in the order above: doors.h.
 
 }  // namespace toegang::corpus
 

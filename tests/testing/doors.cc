@@ -4,6 +4,10 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include <set>
+
+#include "engine/fhir/fhir_import.h"
+#include "engine/fhir/fhir_read.h"
 #include "engine/sidecar/client.h"
 #include "engine/toegang.h"
 #include "gtest/gtest.h"
@@ -56,6 +60,69 @@ class EngineDoor final : public Decider {
 
  private:
   const bool durable_;
+};
+
+// The case's consents and objections exported as FHIR and imported into a new engine
+// beside the rest of its facts: the same decision (docs/fhir.md "Export"). Two exports
+// carry the history: every consent and objection as recorded, then each as it is at the
+// request's instant, whose inactive versions become withdrawals.
+class FhirRoundTripDoor final : public Decider {
+ public:
+  std::string name() const override { return "fhir-round-trip"; }
+  json Decide(const Case& c) override {
+    absl::StatusOr<AccessRequest> req = ParseRequest(c.request);
+    EXPECT_TRUE(req.ok()) << req.status();
+    if (!req.ok()) return json();
+    std::unique_ptr<Engine> original = Open(c);
+    const std::vector<Fact> facts = FactsOf(c);
+    absl::StatusOr<uint64_t> recorded = original->Record(facts);
+    if (!recorded.ok()) return LoadRefused(recorded.status().message());
+
+    // What FHIR carries: consents, objections and their withdrawals. The rest goes over as
+    // it is.
+    std::set<std::string> carried;
+    std::set<std::string> patients;
+    for (const Fact& f : facts) {
+      if (std::holds_alternative<Consent>(f.body) || std::holds_alternative<Objection>(f.body)) {
+        carried.insert(FactId(f.body));
+        patients.insert(*FactPatient(f.body));
+      }
+    }
+    std::vector<Fact> rest;
+    for (const Fact& f : facts) {
+      const auto* w = std::get_if<Withdrawal>(&f.body);
+      if (carried.count(FactId(f.body)) || (w != nullptr && carried.count(w->target))) continue;
+      rest.push_back(f);
+    }
+    std::unique_ptr<Engine> copy = Open(c);
+    absl::StatusOr<uint64_t> rest_recorded = copy->Record(rest);
+    EXPECT_TRUE(rest_recorded.ok()) << rest_recorded.status();
+    FhirConsentReader reader(*original);
+    FhirImporter importer(*copy, {});
+    for (absl::Time at : {absl::InfinitePast(), req->at}) {
+      for (const std::string& patient : patients) {
+        absl::StatusOr<std::string> bundle = reader.Export(patient, at, absl::InfiniteFuture());
+        EXPECT_TRUE(bundle.ok()) << bundle.status();
+        if (!bundle.ok()) return json();
+        absl::StatusOr<FhirImportReport> imported = importer.Import(*bundle);
+        EXPECT_TRUE(imported.ok()) << imported.status() << "\n" << *bundle;
+        if (!imported.ok()) return json();
+      }
+    }
+    EngineDecision d = copy->Decide(*req);
+    return DecisionToJsonValue(d.decision, d.decision_id);
+  }
+
+ private:
+  static std::unique_ptr<Engine> Open(const Case& c) {
+    Options options;
+    options.policy = PolicyOf(c);
+    options.clock = NoArrivalClock;
+    options.audit.reset();
+    absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Open(std::move(options));
+    EXPECT_TRUE(engine.ok()) << engine.status();
+    return engine.ok() ? *std::move(engine) : nullptr;
+  }
 };
 
 class CliDoor final : public Decider {
@@ -191,6 +258,7 @@ std::vector<std::unique_ptr<Decider>> AllDoors() {
   doors.push_back(std::make_unique<CliDoor>());
   doors.push_back(std::make_unique<HttpDoor>(sidecar));
   doors.push_back(std::make_unique<FrameDoor>(sidecar));
+  doors.push_back(std::make_unique<FhirRoundTripDoor>());
   return doors;
 }
 

@@ -13,7 +13,7 @@
 
 namespace toegang::corpus {
 
-// The six doors, in case_corpus.h's order.
+// Every door, in case_corpus.h's order.
 std::vector<std::unique_ptr<Decider>> AllDoors();
 
 }  // namespace toegang::corpus
