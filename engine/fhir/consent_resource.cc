@@ -131,13 +131,12 @@ class Element {
   }
 
  private:
-  // A key as shown in a message: printable ASCII up to 64 bytes, else a placeholder.
+  // A key as shown in a message: FHIR element names are words (an extension on a
+  // primitive starts "_"); anything else — digits, a BSN — is not repeated.
   static std::string ShownKey(const std::string& key) {
-    if (key.size() > 64) return "(a member with a long name)";
-    for (char c : key) {
-      if (c < 0x21 || c > 0x7e) return "(a member with an unprintable name)";
-    }
-    return key;
+    bool word = !key.empty() && key.size() <= 64;
+    for (char c : key) word = word && (absl::ascii_isalpha(static_cast<unsigned char>(c)) || c == '_');
+    return word ? key : "(a member whose name is not shown)";
   }
 
   const json& value_;
