@@ -113,7 +113,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   toegang::sidecar::Reply reply = service->Route(method, path, body, arg, toegang::sidecar::Caller::Trusted());
 
   const int s = reply.status;
-  FUZZ_CHECK(s == 200 || s == 400 || s == 404 || s == 405 || s == 413 || s == 422 || s == 503,
+  FUZZ_CHECK(s == 200 || s == 201 || s == 400 || s == 404 || s == 405 || s == 413 || s == 422 || s == 503,
              "an answer with an unexpected status (a 500 means bad input reached an internal error)");
   const uint64_t after = engine->LastSequence();
   if (path == "/metrics" && s == 200) {
@@ -123,10 +123,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   json answer = json::parse(reply.body, nullptr, /*allow_exceptions=*/false);
   FUZZ_CHECK(!answer.is_discarded(), "an answer body that is not JSON");
-  FUZZ_CHECK(reply.content_type == "application/json", "a JSON answer not labelled as JSON");
-  if (s != 200) FUZZ_CHECK(answer.contains("error") || answer.contains("decision"), "an error answer that names no problem");
+  // The FHIR endpoints answer in FHIR's media type; routing errors (405) stay plain JSON.
+  const bool fhir = reply.content_type == "application/fhir+json";
+  FUZZ_CHECK(reply.content_type == "application/json" || (fhir && path.rfind("/fhir", 0) == 0),
+             "a JSON answer not labelled as JSON");
+  const bool outcome = fhir && answer.is_object() && answer.value("resourceType", "") == "OperationOutcome";
+  if (s >= 400) {
+    FUZZ_CHECK(answer.contains("error") || answer.contains("decision") || outcome, "an error answer that names no problem");
+  }
   if (answer.contains("error") && answer["error"].is_string()) {
     FUZZ_CHECK(!toegang::ContainsBsn(answer["error"].get<std::string>()), "an error answer repeats a BSN (API.md)");
+  }
+  if (outcome) {
+    for (const json& issue : answer["issue"]) {
+      FUZZ_CHECK(!toegang::ContainsBsn(issue.value("diagnostics", "")), "an OperationOutcome repeats a BSN");
+    }
   }
 
   for (const json* d : DecisionsIn(answer)) CheckDecisionJson(*d, s == 200);

@@ -87,7 +87,7 @@ std::string UrlEncode(absl::string_view s) {
 absl::StatusOr<std::pair<std::string, std::string>> Locate(Engine& engine, absl::string_view fhir_id) {
   std::optional<std::string> id = fhir::ToegangIdOf(fhir_id);
   auto not_found = [&] {
-    return absl::NotFoundError(absl::StrCat("no consent or objection has the id ", fhir::FhirIdOf(fhir_id) ? fhir_id : "given"));
+    return absl::NotFoundError("no consent or objection has this id");  // ids are not repeated: one may be a BSN
   };
   if (!id) return not_found();
   TOEGANG_ASSIGN_OR_RETURN(std::optional<std::string> patient, engine.PatientOfFact(*id));
@@ -141,7 +141,7 @@ absl::StatusOr<std::string> FhirConsentReader::Read(absl::string_view fhir_id, a
   for (const Held& h : p.held) {
     if (FactId(h.fact->body) == located.second) return JsonText(Resource(p, h, now));
   }
-  return absl::NotFoundError(absl::StrCat("the fact ", fhir_id, " is not a consent or an objection"));
+  return absl::NotFoundError("the fact with this id is not a consent or an objection");
 }
 
 absl::StatusOr<std::string> FhirConsentReader::History(absl::string_view fhir_id, absl::Time now) const {
@@ -167,7 +167,7 @@ absl::StatusOr<std::string> FhirConsentReader::History(absl::string_view fhir_id
     add(std::move(first), true);
     return JsonText(json{{"resourceType", "Bundle"}, {"type", "history"}, {"total", entries.size()}, {"entry", std::move(entries)}});
   }
-  return absl::NotFoundError(absl::StrCat("the fact ", fhir_id, " is not a consent or an objection"));
+  return absl::NotFoundError("the fact with this id is not a consent or an objection");
 }
 
 absl::StatusOr<FhirConsentSearch> ParseFhirConsentSearch(const std::function<std::string(const char*)>& arg) {
