@@ -10,9 +10,11 @@
 #include "engine/fhir/fhir_import.h"
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -166,6 +168,29 @@ TEST(FhirImport, TheSameVersionTwiceStoresNothingNew) {
   EXPECT_EQ(again->stored, 0u);
   EXPECT_EQ(again->entries[0].outcome, FhirImportEntry::Outcome::kUnchanged);
   EXPECT_EQ(engine->LastSequence(), last);
+}
+
+// A sender retrying while its first attempt is still in flight, from several threads:
+// one import stores the Consent, every other finds it imported.
+TEST(FhirImport, ConcurrentImportsOfOneVersionStoreItOnce) {
+  std::unique_ptr<Engine> engine = NewEngine();
+  FhirImporter importer(*engine, {});
+  const uint64_t before = engine->LastSequence();
+  const std::string c = Consent("active", "1", "2026-03-01T09:30:00+01:00");
+  std::atomic<int> stored{0};
+  std::atomic<int> unchanged{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&] {
+      absl::StatusOr<FhirImportReport> r = importer.Import(c);
+      ASSERT_TRUE(r.ok()) << r.status();
+      (r->stored == 1 ? stored : unchanged).fetch_add(1);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(stored.load(), 1);
+  EXPECT_EQ(unchanged.load(), 7);
+  EXPECT_EQ(engine->LastSequence(), before + 1);
 }
 
 TEST(FhirImport, AnImportedConsentPermitsAndItsInactiveVersionWithdrawsIt) {
