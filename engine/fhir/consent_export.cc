@@ -15,16 +15,6 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr char kScopeSystem[] = "http://terminology.hl7.org/CodeSystem/consentscope";
-constexpr char kActionSystem[] = "http://terminology.hl7.org/CodeSystem/consentaction";
-constexpr char kActReasonSystem[] = "http://terminology.hl7.org/CodeSystem/v3-ActReason";
-
-bool IsFhirIdChar(char c) { return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.'; }
-
-bool IsFhirId(absl::string_view s) {
-  return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), IsFhirIdChar);
-}
-
 // A reference to the resource of `type` standing for toegang id `id`: literal when the
 // id is a FHIR id, else by identifier in toegang's id system (which the import reads).
 json Ref(absl::string_view type, const std::string& id) {
@@ -61,13 +51,13 @@ json Actions(ActionSet actions) {
     if (!actions.Contains(a)) continue;
     switch (a) {
       case Action::kRead:
-        out.push_back({{"coding", {CodingJson(kActionSystem, "access")}}});
+        out.push_back({{"coding", {CodingJson(kConsentActionSystem, "access")}}});
         break;
       case Action::kWrite:
-        out.push_back({{"coding", {CodingJson(kActionSystem, "correct")}}});
+        out.push_back({{"coding", {CodingJson(kConsentActionSystem, "correct")}}});
         break;
       case Action::kDisclose:
-        out.push_back({{"coding", {CodingJson(kActionSystem, "disclose")}}});
+        out.push_back({{"coding", {CodingJson(kConsentActionSystem, "disclose")}}});
         break;
       default:
         out.push_back({{"coding", {CodingJson(kToegangActionSystem, Name(a))}}});
@@ -82,17 +72,10 @@ json Purposes(PurposeSet purposes) {
   for (int i = 0; i < EnumCount<Purpose>(); ++i) {
     const Purpose p = static_cast<Purpose>(i);
     if (!purposes.Contains(p)) continue;
-    const char* v3 = nullptr;
-    switch (p) {
-      case Purpose::kTreatment: v3 = "TREAT"; break;
-      case Purpose::kEmergency: v3 = "ETREAT"; break;
-      case Purpose::kBilling: v3 = "HPAYMT"; break;
-      case Purpose::kResearch: v3 = "HRESCH"; break;
-      case Purpose::kPatientRequest: v3 = "PATRQT"; break;
-      case Purpose::kLegalObligation: v3 = "HLEGAL"; break;
-      default: break;
-    }
-    out.push_back(v3 != nullptr ? CodingJson(kActReasonSystem, v3) : CodingJson(kToegangPurposeSystem, Name(p)));
+    const auto known = std::find_if(std::begin(kPurposeCodes), std::end(kPurposeCodes),
+                                    [&](const PurposeCode& k) { return k.purpose == p; });
+    out.push_back(known != std::end(kPurposeCodes) ? CodingJson(kActReasonSystem, known->v3)
+                                                   : CodingJson(kToegangPurposeSystem, Name(p)));
   }
   return out;
 }
@@ -211,7 +194,7 @@ json ConsentResourceOf(const PatientRecord& record, const Fact& fact, const Fact
             {"meta", std::move(meta)},
             {"identifier", json::array({{{"system", kToegangIdSystem}, {"value", id}}})},
             {"status", ended ? "inactive" : "active"},
-            {"scope", {{"coding", {CodingJson(kScopeSystem, "patient-privacy")}}}},
+            {"scope", {{"coding", {CodingJson(kConsentScopeSystem, "patient-privacy")}}}},
             {"category", json::array({{{"coding", {CodingJson("http://loinc.org", "59284-0")}}}})},
             {"patient", Ref("Patient", record.patient)}};
   if (std::optional<std::string> fid = FhirIdOf(id)) r["id"] = *fid;

@@ -14,11 +14,6 @@
 namespace toegang::fhir {
 namespace {
 
-constexpr char kScopeSystem[] = "http://terminology.hl7.org/CodeSystem/consentscope";
-constexpr char kActionSystem[] = "http://terminology.hl7.org/CodeSystem/consentaction";
-constexpr char kActReasonSystem[] = "http://terminology.hl7.org/CodeSystem/v3-ActReason";
-constexpr char kActReasonOid[] = "urn:oid:2.16.840.1.113883.5.8";
-
 // The code of the first coding in `system` (or `alias`), "" when there is none.
 std::string CodeIn(const CodeableConcept& cc, absl::string_view system, absl::string_view alias = "") {
   for (const Coding& c : cc.coding) {
@@ -118,7 +113,7 @@ absl::StatusOr<ActionSet> Actions(const Provision& p, bool permit) {
   }
   ActionSet out;
   for (size_t i = 0; i < p.actions.size(); ++i) {
-    const std::string code = CodeIn(p.actions[i], kActionSystem);
+    const std::string code = CodeIn(p.actions[i], kConsentActionSystem);
     Action own;
     if (code.empty() && ParseName(CodeIn(p.actions[i], kToegangActionSystem), &own)) {
       out.Insert(own);  // what FHIR has no code for: export, erase
@@ -131,7 +126,7 @@ absl::StatusOr<ActionSet> Actions(const Provision& p, bool permit) {
     } else if (code == "collect") {
       return UnsupportedError(p.action_paths[i], "collect is not an access toegang decides (it decides reading, writing and disclosing)");
     } else if (code.empty()) {
-      return UnsupportedError(p.action_paths[i], absl::StrCat("needs a coding in ", kActionSystem));
+      return UnsupportedError(p.action_paths[i], absl::StrCat("needs a coding in ", kConsentActionSystem));
     } else {
       return UnsupportedError(p.action_paths[i], "is not a consent action toegang knows (access, use, disclose, correct)");
     }
@@ -155,18 +150,10 @@ absl::StatusOr<PurposeSet> Purposes(const Provision& p) {
     if (c.system != kActReasonSystem && c.system != kActReasonOid) {
       return UnsupportedError(p.purpose_paths[i], absl::StrCat("needs the system ", kActReasonSystem));
     }
-    if (c.code == "TREAT") {
-      out.Insert(Purpose::kTreatment);
-    } else if (c.code == "ETREAT") {
-      out.Insert(Purpose::kEmergency);
-    } else if (c.code == "HPAYMT") {
-      out.Insert(Purpose::kBilling);
-    } else if (c.code == "HRESCH") {
-      out.Insert(Purpose::kResearch);
-    } else if (c.code == "PATRQT") {
-      out.Insert(Purpose::kPatientRequest);
-    } else if (c.code == "HLEGAL") {
-      out.Insert(Purpose::kLegalObligation);
+    const auto known = std::find_if(std::begin(kPurposeCodes), std::end(kPurposeCodes),
+                                    [&](const PurposeCode& k) { return c.code == k.v3; });
+    if (known != std::end(kPurposeCodes)) {
+      out.Insert(known->purpose);
     } else if (c.code == "HMARKT") {
       return UnsupportedError(p.purpose_paths[i], "marketing is never a purpose for health data (DOMAIN D32)");
     } else {
@@ -388,13 +375,13 @@ absl::StatusOr<ConsentPlan> PlanConsent(const ConsentResource& c, const MappingO
                             "as inactive to withdraw it from its lastUpdated on");
   }
   TOEGANG_ASSIGN_OR_RETURN(plan.patient, ConsentPatient(c, options));
-  const std::string scope = CodeIn(c.scope, kScopeSystem);
+  const std::string scope = CodeIn(c.scope, kConsentScopeSystem);
   if (scope == "adr" || scope == "treatment") {
     return UnsupportedError(c.path + ".scope", absl::StrCat(scope == "adr" ? "an advance directive" : "a treatment consent",
                                                             " is not a privacy consent: toegang does not import it"));
   }
   if (scope != "patient-privacy" && scope != "research") {
-    return UnsupportedError(c.path + ".scope", absl::StrCat("needs a coding in ", kScopeSystem, " (patient-privacy or research)"));
+    return UnsupportedError(c.path + ".scope", absl::StrCat("needs a coding in ", kConsentScopeSystem, " (patient-privacy or research)"));
   }
   TOEGANG_ASSIGN_OR_RETURN(std::vector<std::string> grantors, Grantors(c, options));
   const std::string acting = ActingParty(grantors, plan.patient);

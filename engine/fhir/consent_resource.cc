@@ -40,14 +40,6 @@ std::string Shown(absl::string_view value) {
   return plain ? absl::StrCat("'", value, "'") : "a value toegang does not know";
 }
 
-// FHIR's id type: 1 to 64 of [A-Za-z0-9-.].
-bool IsFhirId(absl::string_view s) {
-  if (s.empty() || s.size() > 64) return false;
-  for (char c : s) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') return false;
-  }
-  return true;
-}
 
 // One JSON object at a FHIRPath, read strictly: each member must be taken (read or
 // explicitly ignored) before Finish, which names the first one that was not.
@@ -454,6 +446,14 @@ absl::StatusOr<ConsentResource> ReadConsent(const json& v, const std::string& pa
 }
 
 }  // namespace
+
+bool IsFhirId(absl::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') return false;
+  }
+  return true;
+}
 
 absl::Status FhirError(absl::string_view expression, absl::string_view what) {
   return Marked(expression, what, false);

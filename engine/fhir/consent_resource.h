@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "model/vocabulary.h"
 
 namespace toegang::fhir {
 
@@ -39,6 +40,26 @@ inline constexpr char kToegangPurposeSystem[] = "urn:toegang:purpose";
 inline constexpr char kToegangActionSystem[] = "urn:toegang:action";
 inline constexpr char kToegangCategorySystem[] = "urn:toegang:category";
 inline constexpr char kRecipientRoleExtension[] = "urn:toegang:recipient-role";
+
+// FHIR's code systems the import reads and the export writes.
+inline constexpr char kConsentScopeSystem[] = "http://terminology.hl7.org/CodeSystem/consentscope";
+inline constexpr char kConsentActionSystem[] = "http://terminology.hl7.org/CodeSystem/consentaction";
+inline constexpr char kActReasonSystem[] = "http://terminology.hl7.org/CodeSystem/v3-ActReason";
+inline constexpr char kActReasonOid[] = "urn:oid:2.16.840.1.113883.5.8";
+
+// The v3 ActReason codes that stand for a toegang purpose, both ways (the rest of the
+// purposes go in kToegangPurposeSystem).
+struct PurposeCode {
+  const char* v3;
+  Purpose purpose;
+};
+inline constexpr PurposeCode kPurposeCodes[] = {
+    {"TREAT", Purpose::kTreatment},       {"ETREAT", Purpose::kEmergency},      {"HPAYMT", Purpose::kBilling},
+    {"HRESCH", Purpose::kResearch},       {"PATRQT", Purpose::kPatientRequest}, {"HLEGAL", Purpose::kLegalObligation},
+};
+
+// FHIR's id type: 1 to 64 of A-Z a-z 0-9 - .
+bool IsFhirId(absl::string_view s);
 
 // --- Errors --------------------------------------------------------------------------
 // InvalidArgument for input that is not well-formed FHIR (HTTP 400); the same code with
