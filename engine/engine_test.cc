@@ -97,6 +97,10 @@ class UnreadableStore final : public FactStore {
                                                                                            absl::Time) override {
     return std::make_shared<const std::vector<Stored<Relationship>>>();
   }
+  absl::StatusOr<std::shared_ptr<const std::vector<Stored<OrgCategory>>>> CategoriesOf(absl::string_view,
+                                                                                       absl::Time) override {
+    return absl::DataLossError("unreadable");
+  }
   absl::StatusOr<std::vector<Fact>> History(absl::string_view, absl::Time) override {
     return absl::DataLossError("unreadable");
   }

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <random>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "base/sync.h"
@@ -227,11 +228,13 @@ class EngineImpl final : public Engine {
     out->decision = std::move(denied);
   }
 
-  // The actor's substitutions, read from the store only if a rule asks (most never do:
-  // a parent, an insurer, a clinician treating the patient).
-  class StoredSubstitutions final : public SubstitutionSource {
+  // The facts on the actor's side, read from the store only if the decision asks: the
+  // actor's substitutions when a rule needs them (most never do: a parent, an insurer,
+  // a clinician treating the patient), an organisation's categories when the patient's
+  // facts name one (a consent recorded in Mitz). A read that fails is kept, to deny on.
+  class StoredActorFacts final : public ActorFactSource {
    public:
-    StoredSubstitutions(FactStore& store, absl::string_view actor, absl::Time as_of)
+    StoredActorFacts(FactStore& store, absl::string_view actor, absl::Time as_of)
         : store_(store), actor_(actor), as_of_(as_of) {}
     absl::Span<const Stored<Relationship>> Substitutions() override {
       if (!read_) {
@@ -246,6 +249,19 @@ class EngineImpl final : public Engine {
       }
       return subs_ ? absl::Span<const Stored<Relationship>>(*subs_) : absl::Span<const Stored<Relationship>>();
     }
+    absl::Span<const Stored<OrgCategory>> CategoriesOf(absl::string_view organization) override {
+      for (const auto& [org, list] : categories_) {
+        if (org == organization) return *list;
+      }
+      absl::StatusOr<std::shared_ptr<const std::vector<Stored<OrgCategory>>>> list =
+          store_.CategoriesOf(organization, as_of_);
+      if (!list.ok()) {
+        error_ = list.status();
+        return {};
+      }
+      categories_.emplace_back(std::string(organization), *std::move(list));
+      return *categories_.back().second;
+    }
     const absl::Status& error() const { return error_; }
 
    private:
@@ -254,6 +270,8 @@ class EngineImpl final : public Engine {
     absl::Time as_of_;
     bool read_ = false;
     std::shared_ptr<const std::vector<Stored<Relationship>>> subs_;
+    // The actor's organisation and a disclosure's recipient: two at most.
+    absl::InlinedVector<std::pair<std::string, std::shared_ptr<const std::vector<Stored<OrgCategory>>>>, 2> categories_;
     absl::Status error_;
   };
 
@@ -304,11 +322,11 @@ class EngineImpl final : public Engine {
       return out;
     }
     out.facts = *std::move(record);
-    StoredSubstitutions subs(*store_, request.actor.id, as_of);
-    out.decision = Evaluate(*out.policy, request, *out.facts, subs);
+    StoredActorFacts actor_facts(*store_, request.actor.id, as_of);
+    out.decision = Evaluate(*out.policy, request, *out.facts, actor_facts);
     // D1: a read that failed on the way is a deny with its cause, whatever the rules
-    // made of the missing substitutions.
-    if (!subs.error().ok()) Deny(&out, Reason::kPolicyError, subs.error());
+    // made of the missing substitutions or categories.
+    if (!actor_facts.error().ok()) Deny(&out, Reason::kPolicyError, actor_facts.error());
     return out;
   }
 

@@ -6,12 +6,12 @@
 // Properties: a refused import stores nothing and names the element (issue.expression)
 // in an OperationOutcome that is JSON, with no BSN in its message; an accepted one
 // stores facts that each carry the Consent's id as their FHIR source, none holds a BSN,
-// every consent names one actor or organisation (never a whole role: FHIR cannot say
-// that, and a wider permit is never guessed), and importing the same text again stores
-// nothing.
+// every consent names one party and no more categories than a permit can say, and
+// importing the same text again stores nothing.
 #include <cstdint>
 #include <string>
 
+#include "engine/fhir/consent_mapping.h"
 #include "engine/fhir/consent_resource.h"
 #include "engine/fhir/fhir_import.h"
 #include "fuzz/fuzz_support.h"
@@ -46,10 +46,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // The stored facts are the last ones of their patients' histories.
     absl::StatusOr<toegang::fhir::ConsentInput> input = toegang::fhir::ParseConsentInput(text);
     FUZZ_CHECK(input.ok(), "an imported input no longer parses");
+    toegang::fhir::MappingOptions mapping;
+    mapping.identifier_systems = importer->options().identifier_systems;
     for (const toegang::fhir::ConsentResource& c : input->consents) {
-      if (!c.patient) continue;
-      std::string patient = c.patient->id.empty() ? c.patient->identifier->value : c.patient->id;
-      absl::StatusOr<std::vector<toegang::Fact>> history = engine->History(patient);
+      absl::StatusOr<std::string> patient = toegang::fhir::ConsentPatient(c, mapping);
+      if (!patient.ok()) continue;  // skipped before its patient was read
+      absl::StatusOr<std::vector<toegang::Fact>> history = engine->History(*patient);
       if (!history.ok()) continue;
       for (const toegang::Fact& f : *history) {
         if (f.provenance.seq <= before) continue;
@@ -57,7 +59,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         const std::string line = toegang::FactToJson(f, /*with_provenance=*/true);
         FUZZ_CHECK(!toegang::ContainsBsn(line), "an imported fact holds a BSN");
         if (const auto* k = std::get_if<toegang::Consent>(&f.body)) {
-          FUZZ_CHECK(k->to.kind != toegang::Party::Kind::kRole, "a FHIR permit became a consent to a whole role");
+          // A Mitz yes reaches what the pack maps its data category to, nothing wider.
+          if (f.source->choice.size() > 1 && f.source->choice[0] != '/') {
+            const std::string data = f.source->choice.substr(0, f.source->choice.find('/'));
+            std::optional<toegang::CategorySet> mapped = engine->policy()->DataCategory(data);
+            FUZZ_CHECK(mapped && k->categories.IsSubsetOf(*mapped), "a Mitz yes reaches beyond its data category");
+          }
         }
       }
     }

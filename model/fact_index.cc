@@ -131,6 +131,7 @@ FactOwner OwnerOf(const FactBody& body, absl::string_view withdrawal_patient) {
   if (const auto* r = std::get_if<Relationship>(&body); r != nullptr && r->relation == Relation::kSubstituteFor) {
     return {FactOwner::Kind::kClinician, r->subject};
   }
+  if (const auto* o = std::get_if<OrgCategory>(&body)) return {FactOwner::Kind::kOrganization, o->organization};
   return {FactOwner::Kind::kPatient, *FactPatient(body)};
 }
 
@@ -157,6 +158,26 @@ absl::Status FactIndex::Validate(const std::vector<Fact>& batch) const {
   return CheckBatch(batch, Known(stored_, *this), BatchIds{}, &added);
 }
 
+namespace {
+
+// Files `fact` (a T) in the list of `owner` among `changed`, the lists this append
+// replaces: the first time, as a copy of the one `filed` holds, so readers of that one
+// keep it unchanged.
+template <typename T>
+void AddTo(absl::flat_hash_map<std::string, std::shared_ptr<std::vector<Stored<T>>>>& changed,
+           const absl::flat_hash_map<std::string, std::shared_ptr<const std::vector<Stored<T>>>>& filed,
+           const std::string& owner, const Fact& fact) {
+  std::shared_ptr<std::vector<Stored<T>>>& mine = changed[owner];
+  if (mine == nullptr) {
+    auto it = filed.find(owner);
+    mine = it == filed.end() ? std::make_shared<std::vector<Stored<T>>>()
+                             : std::make_shared<std::vector<Stored<T>>>(*it->second);
+  }
+  mine->push_back({std::get<T>(fact.body), fact.provenance});
+}
+
+}  // namespace
+
 absl::Status FactIndex::Append(const std::vector<Fact>& batch) {
   BatchIds added;
   absl::Status s = CheckBatch(batch, Known(stored_, *this), BatchIds{}, &added);
@@ -166,19 +187,18 @@ absl::Status FactIndex::Append(const std::vector<Fact>& batch) {
   // one, which readers holding it keep unchanged.
   absl::flat_hash_map<std::string, std::shared_ptr<PatientRecord>> records;
   absl::flat_hash_map<std::string, std::shared_ptr<std::vector<Stored<Relationship>>>> coverages;
+  absl::flat_hash_map<std::string, std::shared_ptr<std::vector<Stored<OrgCategory>>>> categories;
   for (const Fact& fact : batch) {
     std::string withdrawal_patient;
     if (const auto* w = std::get_if<Withdrawal>(&fact.body)) withdrawal_patient = *stored_.PatientOf(w->target);
     const FactOwner owner = OwnerOf(fact.body, withdrawal_patient);
     ++count_;
     if (owner.kind == FactOwner::Kind::kClinician) {
-      std::shared_ptr<std::vector<Stored<Relationship>>>& mine = coverages[owner.id];
-      if (mine == nullptr) {
-        auto it = substitutions_.find(owner.id);
-        mine = it == substitutions_.end() ? std::make_shared<std::vector<Stored<Relationship>>>()
-                                          : std::make_shared<std::vector<Stored<Relationship>>>(*it->second);
-      }
-      mine->push_back({std::get<Relationship>(fact.body), fact.provenance});
+      AddTo(coverages, substitutions_, owner.id, fact);
+      continue;
+    }
+    if (owner.kind == FactOwner::Kind::kOrganization) {
+      AddTo(categories, categories_, owner.id, fact);
       continue;
     }
     std::shared_ptr<PatientRecord>& mine = records[owner.id];
@@ -193,7 +213,14 @@ absl::Status FactIndex::Append(const std::vector<Fact>& batch) {
   // a decision reading the record touches few cache lines.
   for (auto& [id, rec] : records) records_[id] = std::make_shared<const PatientRecord>(*rec);
   for (auto& [id, list] : coverages) substitutions_[id] = std::move(list);
+  for (auto& [id, list] : categories) categories_[id] = std::move(list);
   return absl::OkStatus();
+}
+
+std::shared_ptr<const std::vector<Stored<OrgCategory>>> FactIndex::SharedCategories(
+    absl::string_view organization) const {
+  auto it = categories_.find(organization);
+  return it == categories_.end() ? nullptr : it->second;
 }
 
 PatientRecord FactIndex::RecordFor(absl::string_view patient) const {

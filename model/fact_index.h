@@ -65,11 +65,12 @@ struct BatchIds {
 absl::Status CheckBatch(const std::vector<Fact>& batch, const KnownIds& known, const BatchIds& earlier,
                         BatchIds* added);
 
-// Where a fact is filed: a patient's facts together, and a substitute_for coverage
-// under the clinician it lets stand in (it is about two clinicians, no patient). A
-// withdrawal goes with what it withdraws: `withdrawal_patient` is that fact's patient.
+// Where a fact is filed: a patient's facts together, a substitute_for coverage under
+// the clinician it lets stand in (it is about two clinicians, no patient), and an
+// org_category under its organisation. A withdrawal goes with what it withdraws:
+// `withdrawal_patient` is that fact's patient.
 struct FactOwner {
-  enum class Kind { kPatient, kClinician };
+  enum class Kind { kPatient, kClinician, kOrganization };
   Kind kind;
   std::string id;
 };
@@ -107,6 +108,10 @@ class FactIndex {
   // The same, shared (null if there are none); unchanged by later appends.
   std::shared_ptr<const std::vector<Stored<Relationship>>> SharedSubstitutions(absl::string_view clinician) const;
 
+  // The org_category facts of `organization`, shared (null if there are none);
+  // unchanged by later appends.
+  std::shared_ptr<const std::vector<Stored<OrgCategory>>> SharedCategories(absl::string_view organization) const;
+
   // The patient a withdrawal's target belongs to, or "" if unknown.
   std::string PatientOfTarget(absl::string_view target) const;
 
@@ -117,6 +122,7 @@ class FactIndex {
 
   absl::flat_hash_map<std::string, std::shared_ptr<const PatientRecord>> records_;
   absl::flat_hash_map<std::string, std::shared_ptr<const std::vector<Stored<Relationship>>>> substitutions_;
+  absl::flat_hash_map<std::string, std::shared_ptr<const std::vector<Stored<OrgCategory>>>> categories_;
   BatchIds stored_;  // every fact id seen, and target id -> patient for withdrawals
   size_t count_ = 0;
 };

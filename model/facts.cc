@@ -19,6 +19,7 @@ struct TypeName {
   const char* operator()(const Objection&) const { return "objection"; }
   const char* operator()(const Restriction&) const { return "restriction"; }
   const char* operator()(const Capacity&) const { return "capacity"; }
+  const char* operator()(const OrgCategory&) const { return "org_category"; }
 };
 
 const std::string& Empty() {
@@ -63,7 +64,7 @@ const std::string* FactPatient(const FactBody& body) {
           return &f.id;
         } else if constexpr (std::is_same_v<T, Relationship>) {
           return f.relation == Relation::kSubstituteFor ? nullptr : &f.object;
-        } else if constexpr (std::is_same_v<T, Withdrawal>) {
+        } else if constexpr (std::is_same_v<T, Withdrawal> || std::is_same_v<T, OrgCategory>) {
           return nullptr;
         } else {
           return &f.patient;

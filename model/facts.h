@@ -40,11 +40,13 @@ struct Provenance {
   absl::Time RecordedInstant() const { return recorded_at ? *recorded_at : arrival; }
 };
 
-// One party: an actor, everyone acting in a role, or an organisation.
+// One party: an actor, everyone acting in a role, an organisation, or every
+// organisation of a care-provider category (Mitz's "zorgaanbiedercategorie": an
+// opaque code such as "RPZAC005", matched through org_category facts).
 struct Party {
-  enum class Kind : uint8_t { kActor, kRole, kOrganization };
+  enum class Kind : uint8_t { kActor, kRole, kOrganization, kOrganizationCategory };
   Kind kind = Kind::kActor;
-  std::string id;          // kActor, kOrganization
+  std::string id;          // kActor, kOrganization, kOrganizationCategory (the code)
   Role role = Role::kPatient;  // kRole
 
   friend bool operator==(const Party& a, const Party& b) {
@@ -120,8 +122,18 @@ struct Capacity {
   Window window;
 };
 
+// An organisation's care-provider category while `window` holds. A party naming the
+// category reaches everyone acting for the organisation then (policy/evaluator.h). Not
+// about a patient: filed under the organisation, as a substitution is under its clinician.
+struct OrgCategory {
+  std::string id;  // may be empty
+  std::string organization;
+  std::string category;
+  Window window;
+};
+
 using FactBody =
-    std::variant<Person, Relationship, Consent, Withdrawal, Objection, Restriction, Capacity>;
+    std::variant<Person, Relationship, Consent, Withdrawal, Objection, Restriction, Capacity, OrgCategory>;
 
 // The record an imported fact was made from (engine/fhir: system "fhir", the Consent's
 // id and meta.versionId). Kept with the fact and shown by `history`; not part of
@@ -130,9 +142,13 @@ struct FactSource {
   std::string system;
   std::string id;
   std::string version;  // may be empty
+  // The choice the record states, when a later record about the same choice replaces
+  // it whatever its id: a Mitz consent choice, "GGC002/RPZAC005" (data category and
+  // provider category). Empty for records replaced by id and version.
+  std::string choice;
 
   friend bool operator==(const FactSource& a, const FactSource& b) {
-    return a.system == b.system && a.id == b.id && a.version == b.version;
+    return a.system == b.system && a.id == b.id && a.version == b.version && a.choice == b.choice;
   }
 };
 
@@ -155,7 +171,8 @@ const char* FactTypeName(const FactBody& body);
 const std::string& FactId(const FactBody& body);
 
 // The patients this fact is about: a person is about itself; a relationship about its
-// object (and, for substitute_for, nobody: it is about two clinicians); consents,
+// object (and, for substitute_for, nobody: it is about two clinicians); an org_category
+// about nobody (it is about an organisation); consents,
 // objections, restrictions and capacity assessments about their `patient`. Withdrawals
 // are about the patient of what they withdraw, which only the store knows.
 const std::string* FactPatient(const FactBody& body);

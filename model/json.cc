@@ -181,9 +181,13 @@ class ObjectReader {
   }
 
   static absl::StatusOr<Party> ParseParty(const json& v, const std::string& path) {
-    if (!v.is_object()) return FieldError(path, "must be an object with one of actor, role, organization");
+    if (!v.is_object()) {
+      return FieldError(path, "must be an object with one of actor, role, organization, organization_category");
+    }
     if (v.size() != 1) {
-      return FieldError(path, "names exactly one party: {\"actor\":id}, {\"role\":role} or {\"organization\":id}");
+      return FieldError(path,
+                        "names exactly one party: {\"actor\":id}, {\"role\":role}, {\"organization\":id} or "
+                        "{\"organization_category\":code}");
     }
     auto it = v.begin();
     Party p;
@@ -194,11 +198,14 @@ class ObjectReader {
     } else if (it.key() == "organization") {
       p.kind = Party::Kind::kOrganization;
       TOEGANG_ASSIGN_OR_RETURN(p.id, ParseId(it.value(), sub));
+    } else if (it.key() == "organization_category") {
+      p.kind = Party::Kind::kOrganizationCategory;
+      TOEGANG_ASSIGN_OR_RETURN(p.id, ParseId(it.value(), sub));
     } else if (it.key() == "role") {
       p.kind = Party::Kind::kRole;
       TOEGANG_ASSIGN_OR_RETURN(p.role, ParseEnumValue<Role>(it.value(), sub, "role"));
     } else {
-      return FieldError(sub, "unknown field (expected actor, role or organization)");
+      return FieldError(sub, "unknown field (expected actor, role, organization or organization_category)");
     }
     return p;
   }
@@ -412,8 +419,16 @@ absl::StatusOr<FactBody> ParseBody(const std::string& type, ObjectReader& r) {
     TOEGANG_ASSIGN_OR_RETURN(cap.window, ReadWindow(r));
     return FactBody(std::move(cap));
   }
+  if (type == "org_category") {
+    OrgCategory oc;
+    TOEGANG_ASSIGN_OR_RETURN(oc.id, r.Id("id", false));
+    TOEGANG_ASSIGN_OR_RETURN(oc.organization, r.Id("organization", true));
+    TOEGANG_ASSIGN_OR_RETURN(oc.category, r.Id("category", true));
+    TOEGANG_ASSIGN_OR_RETURN(oc.window, ReadWindow(r));
+    return FactBody(std::move(oc));
+  }
   return FieldError("type", "unknown fact type (expected person, relationship, consent, withdrawal, objection, "
-                            "restriction or capacity)");
+                            "restriction, capacity or org_category)");
 }
 
 // --- printing ---------------------------------------------------------------------
@@ -433,6 +448,8 @@ json PartyToJson(const Party& p) {
       return json{{"role", std::string(Name(p.role))}};
     case Party::Kind::kOrganization:
       return json{{"organization", p.id}};
+    case Party::Kind::kOrganizationCategory:
+      return json{{"organization_category", p.id}};
   }
   return json();
 }
@@ -498,6 +515,11 @@ json BodyToJson(const FactBody& body) {
           j["patient"] = f.patient;
           j["by"] = f.by;
           j["capable"] = f.capable;
+          PutWindow(j, f.window);
+        } else if constexpr (std::is_same_v<T, OrgCategory>) {
+          if (!f.id.empty()) j["id"] = f.id;
+          j["organization"] = f.organization;
+          j["category"] = f.category;
           PutWindow(j, f.window);
         }
       },
@@ -606,6 +628,7 @@ std::string FactToJson(const Fact& fact, bool with_provenance) {
     if (fact.source) {
       json src = {{"system", fact.source->system}, {"id", fact.source->id}};
       if (!fact.source->version.empty()) src["version"] = fact.source->version;
+      if (!fact.source->choice.empty()) src["choice"] = fact.source->choice;
       j["source"] = std::move(src);
     }
   }

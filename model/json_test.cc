@@ -27,6 +27,10 @@ const char* const kApiFacts[] = {
     R"({"type":"objection","id":"obj-1","patient":"pat-1","by":"pat-1","purposes":["research"],"from":"2026-02-01T00:00:00+01:00"})",
     R"({"type":"restriction","id":"res-1","patient":"pat-1","by":"clin-1","to":{"role":"parent"},"categories":["medical"],"from":"2026-05-01T00:00:00+02:00","reason":"not in the child's interest"})",
     R"({"type":"capacity","id":"cap-1","patient":"pat-7","by":"clin-3","capable":false,"from":"2026-02-01T00:00:00+01:00"})",
+    R"({"type":"org_category","organization":"apotheek-1","category":"RPZAC005","from":"2026-01-01T00:00:00+01:00"})",
+    R"({"type":"org_category","id":"oc-1","organization":"huisarts-1","category":"RPZAC001","until":"2027-01-01T00:00:00+01:00"})",
+    R"({"type":"consent","id":"mitz-1","patient":"pat-1","granted_by":"pat-1","to":{"organization_category":"RPZAC005"},"purposes":["treatment"],"categories":["medical"],"actions":["read","disclose"]})",
+    R"({"type":"objection","id":"obj-2","patient":"pat-1","by":"pat-1","to":{"organization_category":"RPZAC001"}})",
 };
 
 // DecisionToJson writes the text itself; it must be exactly the tree's text, for every
@@ -170,6 +174,10 @@ TEST(FactJsonTest, BadFactsNameTheField) {
       {"control_char_in_id", R"({"type":"person","id":"pat\u0000-1"})", "person.id: an id has no control characters"},
       {"capable_not_bool", R"({"type":"capacity","id":"c","patient":"p","by":"d","capable":"no"})", "capacity.capable: must be true or false"},
       {"withdrawal_without_at", R"({"type":"withdrawal","consent":"c","by":"p"})", "withdrawal.at: required"},
+      {"org_category_without_category", R"({"type":"org_category","organization":"o"})", "org_category.category: required"},
+      {"org_category_without_organization", R"({"type":"org_category","category":"RPZAC005"})", "org_category.organization: required"},
+      {"org_category_patient", R"({"type":"org_category","organization":"o","category":"c","patient":"p"})", "org_category.patient: unknown field"},
+      {"party_category_not_string", R"({"type":"objection","id":"o","patient":"p","by":"p","to":{"organization_category":5}})", "objection.to.organization_category"},
   };
   for (const BadFact& c : kCases) {
     SCOPED_TRACE(c.name);
@@ -229,7 +237,7 @@ TEST(FactJsonTest, ErrorsSayWhatIsWrongWithoutRepeatingTheValue) {
       {"unknown field", R"({"at":"2026-03-10T10:00:00+01:00","actor":{"id":"a","role":"clinician","111222333":1},"patient":"p","action":"read","category":"medical","purpose":"treatment"})",
        "actor.(a field whose name is not shown): unknown field"},
       {"unknown party field", R"({"at":"2026-03-10T10:00:00+01:00","actor":{"id":"a","role":"clinician"},"patient":"p","action":"read","category":"medical","purpose":"treatment","recipient":{"111222333":"x"}})",
-       "unknown field (expected actor, role or organization)"},
+       "unknown field (expected actor, role, organization or organization_category)"},
       {"bad instant", R"({"at":"2026-03-10T10:00:00 111222333","actor":{"id":"a","role":"clinician"},"patient":"p","action":"read","category":"medical","purpose":"treatment"})",
        "at: the instant needs an offset"},
   };

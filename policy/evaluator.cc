@@ -2,6 +2,9 @@
 #include "policy/evaluator.h"
 
 #include <algorithm>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "model/time.h"
@@ -15,25 +18,12 @@ namespace {
 using policy_internal::CompiledRule;
 using policy_internal::Predicate;
 
-// Whether `party` names the actor (by id, role or organisation).
-bool NamesActor(const Party& party, const Actor& actor) {
-  switch (party.kind) {
-    case Party::Kind::kActor:
-      return party.id == actor.id;
-    case Party::Kind::kRole:
-      return party.role == actor.role;
-    case Party::Kind::kOrganization:
-      return !actor.organization.empty() && party.id == actor.organization;
-  }
-  return false;
-}
-
 // Everything one decision computes about the facts, each at most once.
 class DecisionContext {
  public:
   DecisionContext(const Policy& policy, const AccessRequest& req, const PatientRecord& record,
-                  SubstitutionSource& substitutions)
-      : params_(policy.params()), req_(req), rec_(record), subs_(substitutions) {
+                  ActorFactSource& actor_facts)
+      : params_(policy.params()), req_(req), rec_(record), actor_facts_(actor_facts) {
     if (rec_.person && rec_.person->value.birth_date) {
       int age = AgeInYears(*rec_.person->value.birth_date, AmsterdamDay(req.at), params_.leap_day_rule);
       if (age < 0) {
@@ -133,7 +123,7 @@ class DecisionContext {
   // D13: the actor covers (substitute_for, in force now) a clinician who treats the
   // patient now. A coverage that has not started grants nothing.
   bool SubstituteCoverage() const {
-    for (const Stored<Relationship>& s : subs_.Substitutions()) {
+    for (const Stored<Relationship>& s : actor_facts_.Substitutions()) {
       const Relationship& rel = s.value;
       if (rel.relation != Relation::kSubstituteFor || rel.subject != req_.actor.id) continue;
       if (!rel.window.Contains(req_.at)) continue;
@@ -160,10 +150,48 @@ class DecisionContext {
            c.actions.Contains(req_.action);
   }
 
+  // --- parties (D15, D18, D33, D39) ------------------------------------------------
+
+  // Whether `organization` is of care-provider `category` at the request's instant. Read
+  // only here, so a record that names no category costs nothing more.
+  bool InCategory(absl::string_view organization, absl::string_view category) const {
+    if (organization.empty()) return false;
+    for (const Stored<OrgCategory>& c : actor_facts_.CategoriesOf(organization)) {
+      if (c.value.category == category && c.value.window.Contains(req_.at)) return true;
+    }
+    return false;
+  }
+
+  // Whether `party` names the actor: by id, role, organisation (D39: acting for it), or
+  // the care-provider category of the actor's organisation.
+  bool NamesActor(const Party& party) const {
+    const Actor& actor = req_.actor;
+    switch (party.kind) {
+      case Party::Kind::kActor:
+        return party.id == actor.id;
+      case Party::Kind::kRole:
+        return party.role == actor.role;
+      case Party::Kind::kOrganization:
+        return !actor.organization.empty() && party.id == actor.organization;
+      case Party::Kind::kOrganizationCategory:
+        return InCategory(actor.organization, party.id);
+    }
+    return false;
+  }
+
+  // Whether `party` names a disclosure's recipient: the same party, or the category of
+  // the recipient organisation.
+  bool NamesDisclosureRecipient(const Party& party) const {
+    const Party& to = *req_.recipient;
+    if (party == to) return true;
+    return party.kind == Party::Kind::kOrganizationCategory && to.kind == Party::Kind::kOrganization &&
+           InCategory(to.id, party.id);
+  }
+
   // D18: the recipient is the actor, or on a disclose the named recipient.
   bool NamesRecipient(const Party& to) const {
-    if (req_.action == Action::kDisclose && req_.recipient) return to == *req_.recipient;
-    return NamesActor(to, req_.actor);
+    if (req_.action == Action::kDisclose && req_.recipient) return NamesDisclosureRecipient(to);
+    return NamesActor(to);
   }
 
   // The patient's age band at the consent's start (for parent_consent_at_16 continue).
@@ -195,6 +223,12 @@ class DecisionContext {
       if (c.value.patient != req_.patient || !Covers(c.value) || !NamesRecipient(c.value.to) ||
           !ConsentInForce(c, t)) {
         continue;
+      }
+      // A yes recorded in Mitz names an organisation category; mitz_grantor as_patient
+      // takes Mitz's own check of who gave it for D20's.
+      if (c.value.to.kind == Party::Kind::kOrganizationCategory &&
+          params_.mitz_grantor == PolicyParams::MitzGrantor::kAsPatient) {
+        return Rely(&c, nullptr);
       }
       uint8_t kinds = 0;
       for (const std::string& g : c.value.granted_by) kinds |= ActorKindsAt(rec_, g, t);
@@ -319,8 +353,8 @@ class DecisionContext {
 
   bool ReachesParty(const std::optional<Party>& to) const {
     if (!to) return true;
-    if (NamesActor(*to, req_.actor)) return true;
-    return req_.action == Action::kDisclose && req_.recipient && *to == *req_.recipient;
+    if (NamesActor(*to)) return true;
+    return req_.action == Action::kDisclose && req_.recipient && NamesDisclosureRecipient(*to);
   }
 
   // D9: whether `by` may object for the patient at T (kWhoMayAct; when
@@ -369,7 +403,7 @@ class DecisionContext {
   const PolicyParams& params_;
   const AccessRequest& req_;
   const PatientRecord& rec_;
-  SubstitutionSource& subs_;
+  ActorFactSource& actor_facts_;
   std::optional<AgeBand> band_;
   Reason band_error_ = Reason::kAgeUnknown;
   uint32_t known_ = 0;
@@ -445,17 +479,30 @@ void AddReason(Decision& d, Reason r) {
 }  // namespace
 
 Decision Evaluate(const Policy& policy, const AccessRequest& request, const PatientRecord& record,
-                  absl::Span<const Stored<Relationship>> substitutions) {
-  struct AtHand final : SubstitutionSource {
-    explicit AtHand(absl::Span<const Stored<Relationship>> s) : subs(s) {}
+                  absl::Span<const Stored<Relationship>> substitutions,
+                  absl::Span<const Stored<OrgCategory>> categories) {
+  struct AtHand final : ActorFactSource {
+    AtHand(absl::Span<const Stored<Relationship>> s, absl::Span<const Stored<OrgCategory>> c) : subs(s), all(c) {}
     absl::Span<const Stored<Relationship>> Substitutions() override { return subs; }
+    absl::Span<const Stored<OrgCategory>> CategoriesOf(absl::string_view organization) override {
+      // The categories of one organisation (in order); those of others are passed over.
+      auto [it, fresh] = by_org.try_emplace(std::string(organization));
+      if (fresh) {
+        for (const Stored<OrgCategory>& c : all) {
+          if (c.value.organization == organization) it->second.push_back(c);
+        }
+      }
+      return it->second;
+    }
     absl::Span<const Stored<Relationship>> subs;
-  } at_hand(substitutions);
+    absl::Span<const Stored<OrgCategory>> all;
+    std::map<std::string, std::vector<Stored<OrgCategory>>> by_org;
+  } at_hand(substitutions, categories);
   return Evaluate(policy, request, record, at_hand);
 }
 
 Decision Evaluate(const Policy& policy, const AccessRequest& request, const PatientRecord& record,
-                  SubstitutionSource& substitutions) {
+                  ActorFactSource& actor_facts) {
   Decision d;
   d.policy = policy.id();
   d.effect = Effect::kDeny;
@@ -465,7 +512,7 @@ Decision Evaluate(const Policy& policy, const AccessRequest& request, const Pati
     d.error = "facts of another patient were supplied";
     return d;
   }
-  DecisionContext ctx(policy, request, record, substitutions);
+  DecisionContext ctx(policy, request, record, actor_facts);
   d.age_band = ctx.band();
 
   absl::Span<const uint16_t> candidates = policy.Candidates(request.actor.role, request.purpose);

@@ -28,26 +28,34 @@
 
 namespace toegang {
 
-// Where the evaluator finds the actor's substitute_for relationships (DOMAIN D13). It
-// asks only when a rule needs them, at most once per decision: most requests never
-// touch them, and an engine reads them from its store only then.
-class SubstitutionSource {
+// Where the evaluator finds the facts filed on the actor's side rather than the
+// patient's: the actor's substitute_for relationships (DOMAIN D13) and the care-provider
+// categories of an organisation (a consent, objection or restriction naming an
+// organization_category). It asks only when a rule or a fact needs them, at most once
+// per decision and organisation: most requests never touch them, and an engine reads
+// them from its store only then.
+class ActorFactSource {
  public:
-  virtual ~SubstitutionSource() = default;
+  virtual ~ActorFactSource() = default;
   // The substitute_for relationships whose subject is the actor. The span stays valid
   // until Evaluate returns.
   virtual absl::Span<const Stored<Relationship>> Substitutions() = 0;
+  // The org_category facts of `organization` (the actor's, or a disclosure's recipient).
+  // The span stays valid until Evaluate returns.
+  virtual absl::Span<const Stored<OrgCategory>> CategoriesOf(absl::string_view organization) = 0;
 };
 
-// Decides `request` over `record` (every fact about request.patient) and the actor's
-// substitutions. The decision's string views (policy, rule, consent ids) point into
+// Decides `request` over `record` (every fact about request.patient) and the facts on
+// the actor's side. The decision's string views (policy, rule, consent ids) point into
 // `policy` and `record`, which must outlive it.
 Decision Evaluate(const Policy& policy, const AccessRequest& request, const PatientRecord& record,
-                  SubstitutionSource& substitutions);
+                  ActorFactSource& actor_facts);
 
-// The same with the substitutions at hand.
+// The same with the facts at hand: the actor's substitutions, and the org_category facts
+// of any organisations (those of other organisations are passed over).
 Decision Evaluate(const Policy& policy, const AccessRequest& request, const PatientRecord& record,
-                  absl::Span<const Stored<Relationship>> substitutions);
+                  absl::Span<const Stored<Relationship>> substitutions,
+                  absl::Span<const Stored<OrgCategory>> categories = {});
 
 }  // namespace toegang
 

@@ -59,6 +59,7 @@ struct Pack {
   int version = 0;
   std::string extends;
   std::map<std::string, std::pair<std::string, int>> params;  // name -> (value, line)
+  std::map<std::string, std::pair<CategorySet, int>> data_categories;  // code -> (categories, line)
   std::vector<CompiledRule> rules;
   std::vector<std::string> only_if_param;  // per rule: "param=value" or empty
   std::vector<int> only_if_line;
@@ -168,6 +169,10 @@ const std::vector<ParamSpec>& ParamSpecs() {
        }},
       {"treatment_grace_days", "D12", {},
        [](absl::string_view v, P* p) { (void)absl::SimpleAtoi(v, &p->treatment_grace_days); }},
+      {"mitz_grantor", "D20", {"satisfies_d20", "as_patient"},
+       [](absl::string_view v, P* p) {
+         p->mitz_grantor = v == "as_patient" ? P::MitzGrantor::kAsPatient : P::MitzGrantor::kSatisfiesD20;
+       }},
   };
   return *specs;
 }
@@ -363,7 +368,38 @@ bool StartRule(const Words& w, int line, Pack& pack, Diagnostics& diag, bool* in
   return true;
 }
 
-// The pack's header: `policy`, `version`, `extends` and `param` lines.
+// A code of a data-category system: what Mitz and Nictiz use (GGC002), nothing a line
+// could misread.
+bool IsDataCategoryCode(absl::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s) {
+    if (!(absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) return false;
+  }
+  return true;
+}
+
+// `data_category CODE CATEGORY...`: the toegang categories a consent's data category
+// (Mitz's gegevenscategorie) stands for.
+void ParseDataCategory(const Words& w, int line, Pack& pack, Diagnostics& diag) {
+  if (w.size() < 3 || !IsDataCategoryCode(w[1])) {
+    diag.Error(line, "'data_category CODE CATEGORY...' maps a data-category code (letters, digits, _ - .) to toegang categories");
+    return;
+  }
+  if (w[2] == "not") {
+    diag.Error(line, "a data_category lists the categories it reaches; 'not' would reach whatever is added later");
+    return;
+  }
+  Words set_words(w.begin() + 1, w.end());
+  CategorySet set;
+  if (!ParseSetLine(set_words, "category", line, diag, &set)) return;
+  if (pack.data_categories.count(std::string(w[1]))) {
+    diag.Error(line, absl::StrCat("data_category ", w[1], " is mapped twice"));
+    return;
+  }
+  pack.data_categories[std::string(w[1])] = {set, line};
+}
+
+// The pack's header: `policy`, `version`, `extends`, `param` and `data_category` lines.
 void ParseHeaderLine(const Words& w, int line, bool in_rule, Pack& pack, Diagnostics& diag) {
   const absl::string_view key = w[0];
   if (in_rule) {
@@ -389,6 +425,8 @@ void ParseHeaderLine(const Words& w, int line, bool in_rule, Pack& pack, Diagnos
     } else {
       pack.extends = std::string(w[1]);
     }
+  } else if (key == "data_category") {
+    ParseDataCategory(w, line, pack, diag);
   } else {  // param
     if (w.size() != 3) {
       diag.Error(line, "'param NAME VALUE'");
@@ -421,10 +459,11 @@ void ParsePack(absl::string_view text, Pack& pack, Diagnostics& diag) {
     const absl::string_view key = w[0];
     if (key == "rule") {
       if (!StartRule(w, line_no, pack, diag, &in_rule)) return;
-    } else if (key == "policy" || key == "version" || key == "extends" || key == "param") {
+    } else if (key == "policy" || key == "version" || key == "extends" || key == "param" || key == "data_category") {
       ParseHeaderLine(w, line_no, in_rule, pack, diag);
     } else if (!in_rule) {
-      diag.Error(line_no, absl::StrCat("unknown keyword '", key, "' (expected policy, version, extends, param or rule)"));
+      diag.Error(line_no, absl::StrCat("unknown keyword '", key,
+                                       "' (expected policy, version, extends, param, data_category or rule)"));
     } else {
       ParseRuleLine(w, line_no, pack, diag);
     }
@@ -647,6 +686,7 @@ Compiled CompileText(absl::string_view text, int depth, Diagnostics& diag, bool 
   c.pack.version = own.version;
   c.pack.extends = own.extends;
   for (auto& [k, v] : own.params) c.pack.params[k] = v;
+  for (auto& [k, v] : own.data_categories) c.pack.data_categories[k] = v;  // the pack's own mapping wins
   for (size_t i = 0; i < own.rules.size(); ++i) {
     const CompiledRule& r = own.rules[i];
     auto clash = std::find_if(c.pack.rules.begin(), c.pack.rules.end(),
@@ -676,6 +716,7 @@ class PolicyCompiler {
     p->id_ = absl::StrCat(c.pack.name, "@", c.pack.version);
     p->params_ = c.params;
     p->source_ = std::string(text);
+    for (const auto& [code, mapped] : c.pack.data_categories) p->data_categories_.emplace_back(code, mapped.first);
     p->rules_ = std::move(c.pack.rules);
     constexpr int kPurposes = EnumCount<Purpose>();
     p->index_.assign(EnumCount<Role>() * kPurposes, {});
@@ -699,6 +740,13 @@ class PolicyCompiler {
 
 Policy::Policy() = default;
 Policy::~Policy() = default;
+
+std::optional<CategorySet> Policy::DataCategory(absl::string_view code) const {
+  for (const auto& [mapped, set] : data_categories_) {
+    if (mapped == code) return set;
+  }
+  return std::nullopt;
+}
 
 absl::Span<const uint16_t> Policy::Candidates(Role role, Purpose purpose) const {
   size_t i = static_cast<size_t>(role) * EnumCount<Purpose>() + static_cast<size_t>(purpose);

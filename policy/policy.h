@@ -21,6 +21,8 @@
 #define TOEGANG_POLICY_POLICY_H_
 
 #include <memory>
+#include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -49,6 +51,12 @@ struct PolicyParams {
   ParentConsentAt16 parent_consent_at_16 = ParentConsentAt16::kRequireReconfirmation;  // D20
   Obligation research_deidentification = Obligation::kPseudonymize;  // D23
   int treatment_grace_days = 0;                                     // D12
+  // Who a yes recorded in Mitz (a consent to an organization_category) counts as given
+  // by: the patient's own consent that Mitz checked (as_patient), or the patient's, still
+  // held to D20's grantors (satisfies_d20: a 12-15 year old's needs a parent's consent
+  // too; an under-12's never counts alone). Fail closed by default.
+  enum class MitzGrantor : uint8_t { kSatisfiesD20, kAsPatient };
+  MitzGrantor mitz_grantor = MitzGrantor::kSatisfiesD20;
 };
 
 class Policy {
@@ -62,6 +70,13 @@ class Policy {
   // "name@version", as decisions and audit records cite it.
   absl::string_view id() const { return id_; }
   const PolicyParams& params() const { return params_; }
+  // The toegang categories a consent's data-category code stands for (Mitz's
+  // "gegevenscategorie", e.g. "GGC002"), as the pack's `data_category` lines map them;
+  // nullopt for a code the pack does not map (an import refuses it rather than widen).
+  std::optional<CategorySet> DataCategory(absl::string_view code) const;
+  // Every mapped code, in order.
+  const std::vector<std::pair<std::string, CategorySet>>& data_categories() const { return data_categories_; }
+
   // The pack's text, as compiled (for `policy show` and the audit trail).
   const std::string& source() const { return source_; }
 
@@ -80,6 +95,7 @@ class Policy {
   std::string id_;
   PolicyParams params_;
   std::string source_;
+  std::vector<std::pair<std::string, CategorySet>> data_categories_;
   std::vector<policy_internal::CompiledRule> rules_;
   std::vector<std::vector<uint16_t>> index_;  // [role * kPurposes + purpose]
 };

@@ -43,6 +43,22 @@ TEST(BuiltinPacks, WgboDefaultParametersAreDomainDefaults) {
   EXPECT_EQ(params.parent_consent_at_16, PolicyParams::ParentConsentAt16::kRequireReconfirmation);
   EXPECT_EQ(params.research_deidentification, Obligation::kPseudonymize);
   EXPECT_EQ(params.treatment_grace_days, 0);
+  EXPECT_EQ(params.mitz_grantor, PolicyParams::MitzGrantor::kSatisfiesD20);
+  // Mitz's Behandelgegevens is the clinical record; nothing narrower is mapped.
+  EXPECT_EQ((*p)->DataCategory("GGC002"), std::optional<CategorySet>(ClinicalCategories()));
+  EXPECT_EQ((*p)->DataCategory("GGC013"), std::nullopt);
+}
+
+TEST(DataCategories, APackMapsCodesAndAnExtendingPackOverridesThem) {
+  absl::StatusOr<std::shared_ptr<const Policy>> p = CompilePolicy(
+      "policy p\nversion 1\nextends wgbo-default\nparam mitz_grantor as_patient\n"
+      "data_category GGC002 medical\ndata_category GGC013 medical\n");
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ((*p)->params().mitz_grantor, PolicyParams::MitzGrantor::kAsPatient);
+  EXPECT_EQ((*p)->DataCategory("GGC002"), std::optional<CategorySet>(CategorySet{Category::kMedical}));
+  EXPECT_EQ((*p)->DataCategory("GGC013"), std::optional<CategorySet>(CategorySet{Category::kMedical}));
+  EXPECT_EQ((*p)->data_categories().size(), 2u);
+  EXPECT_EQ((*p)->DataCategory("ggc002"), std::nullopt);  // codes are exact
 }
 
 TEST(BuiltinPacks, YouthCareExtendsWgboDefault) {
@@ -97,6 +113,13 @@ TEST(PolicyCheck, ReportsMistakesWithLines) {
       {"extends_unknown", std::string(kHeader) + "extends nonsense\n", 1, "no built-in pack 'nonsense'"},
       {"no_name", "version 1\n", 1, "no 'policy NAME'"},
       {"rule_without_id", std::string(kHeader) + "rule\n", 3, "a rule starts with"},
+      {"data_category_unknown", std::string(kHeader) + "data_category GGC002 medical vibes\n", 3, "unknown category 'vibes'"},
+      {"data_category_twice", std::string(kHeader) + "data_category GGC002 medical\ndata_category GGC002 intake\n", 4, "mapped twice"},
+      {"data_category_not", std::string(kHeader) + "data_category GGC002 not financial\n", 3, "'not' would reach"},
+      {"data_category_bad_code", std::string(kHeader) + "data_category GGC/002 medical\n", 3, "maps a data-category code"},
+      {"data_category_empty", std::string(kHeader) + "data_category GGC002\n", 3, "maps a data-category code"},
+      {"data_category_in_rule", std::string(kHeader) + "rule a\n  effect forbid\n  role employer\n  reason employer_never\ndata_category GGC002 medical\n", 7, "belongs before the first rule"},
+      {"bad_mitz_grantor", std::string(kHeader) + "param mitz_grantor mitz\n", 3, "mitz_grantor is one of"},
   };
   for (const BadPack& c : kCases) {
     SCOPED_TRACE(c.name);

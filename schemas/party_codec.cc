@@ -22,6 +22,9 @@ absl::StatusOr<Party> DecodeParty(const schema::Party& p) {
     case schema::PartyKind::organization:
       out.kind = Party::Kind::kOrganization;
       break;
+    case schema::PartyKind::organization_category:
+      out.kind = Party::Kind::kOrganizationCategory;
+      break;
     default:
       return absl::InvalidArgumentError("kind: unknown");
   }

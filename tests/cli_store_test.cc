@@ -251,7 +251,7 @@ TEST(CliFhir, ImportRetryDecideAndRefuse) {
      "status":"active","scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},
      "patient":{"identifier":{"system":"https://praktijk.example/patient-id","value":"pat-7"}},
      "performer":[{"reference":"Patient/pat-7"}],"dateTime":"2026-02-01T10:00:00+01:00",
-     "provision":{"type":"permit","actor":[{"role":{"text":"recipient"},"reference":{"reference":"Practitioner/clin-40"}}],
+     "provision":{"type":"permit","actor":[{"role":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ParticipationType","code":"IRCP"}]},"reference":{"reference":"Practitioner/clin-40"}}],
        "action":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentaction","code":"access"}]}],
        "purpose":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActReason","code":"TREAT"}]}},
     "request":{"method":"PUT","url":"Consent/con-fhir-1"}}]})";

@@ -135,6 +135,11 @@ std::string EncodeFact(const Fact& fact, absl::string_view withdrawal_patient) {
                                           FromBound(f.window.from), FromBound(f.window.until))
                      .Union();
           type = fb::FactBody::Capacity;
+        } else if constexpr (std::is_same_v<T, OrgCategory>) {
+          body = fb::CreateOrgCategoryDirect(b, f.id.empty() ? nullptr : f.id.c_str(), f.organization.c_str(),
+                                             f.category.c_str(), FromBound(f.window.from), FromBound(f.window.until))
+                     .Union();
+          type = fb::FactBody::OrgCategory;
         }
       },
       fact.body);
@@ -144,7 +149,8 @@ std::string EncodeFact(const Fact& fact, absl::string_view withdrawal_patient) {
   Offset<fb::Source> source = 0;
   if (fact.source) {
     source = fb::CreateSourceDirect(b, fact.source->system.c_str(), fact.source->id.c_str(),
-                                    fact.source->version.empty() ? nullptr : fact.source->version.c_str());
+                                    fact.source->version.empty() ? nullptr : fact.source->version.c_str(),
+                                    fact.source->choice.empty() ? nullptr : fact.source->choice.c_str());
   }
   auto root = fb::CreateStoredFact(b, fact.provenance.seq, arrival, recorded, type, body, source);
   fb::FinishStoredFactBuffer(b, root);
@@ -166,7 +172,7 @@ absl::StatusOr<Fact> DecodeFact(absl::string_view bytes) {
   fact.provenance.arrival = sf->arrival_us() == kNoInstant ? absl::InfinitePast() : FromMicros(sf->arrival_us());
   if (sf->recorded_at_us()) fact.provenance.recorded_at = FromMicros(*sf->recorded_at_us());
   if (const fb::Source* src = sf->source(); src != nullptr) {
-    fact.source = FactSource{src->system()->str(), src->id()->str(), src->version() ? src->version()->str() : ""};
+    fact.source = FactSource{src->system()->str(), src->id()->str(), Str(src->version()), Str(src->choice())};
   }
   switch (sf->body_type()) {
     case fb::FactBody::Person: {
@@ -226,6 +232,12 @@ absl::StatusOr<Fact> DecodeFact(absl::string_view bytes) {
       const fb::Capacity* c = sf->body_as_Capacity();
       fact.body = Capacity{c->id()->str(), c->patient()->str(), c->by()->str(), c->capable(),
                            DecodeWindow(c->from_us(), c->until_us())};
+      break;
+    }
+    case fb::FactBody::OrgCategory: {
+      const fb::OrgCategory* o = sf->body_as_OrgCategory();
+      fact.body = OrgCategory{Str(o->id()), o->organization()->str(), o->category()->str(),
+                              DecodeWindow(o->from_us(), o->until_us())};
       break;
     }
     default:

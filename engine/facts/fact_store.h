@@ -53,6 +53,11 @@ class FactStore {
   virtual absl::StatusOr<std::shared_ptr<const std::vector<Stored<Relationship>>>> SubstitutionsOf(
       absl::string_view clinician, absl::Time as_of = absl::InfiniteFuture()) = 0;
 
+  // The org_category facts of `organization` that had arrived by `as_of` (an immutable
+  // snapshot), read only for a decision whose facts name an organisation category.
+  virtual absl::StatusOr<std::shared_ptr<const std::vector<Stored<OrgCategory>>>> CategoriesOf(
+      absl::string_view organization, absl::Time as_of = absl::InfiniteFuture()) = 0;
+
   // The patient's facts in arrival order, as the store knew them at `as_of`.
   virtual absl::StatusOr<std::vector<Fact>> History(absl::string_view patient,
                                                     absl::Time as_of = absl::InfiniteFuture()) = 0;

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/facts/fact_store.h"
 #include "engine/rocksdb/rocksdb_store.h"
+#include "model/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "model/json.h"
@@ -192,6 +193,35 @@ TYPED_TEST(FactStoreContract, D11_SubstitutionsAreFiledUnderTheClinicianAndReadA
   EXPECT_EQ((**subs)[0].value.object, "clin-1");
   EXPECT_TRUE((*store.SubstitutionsOf("clin-2", before))->empty());
   EXPECT_TRUE((*store.SubstitutionsOf("clin-1"))->empty());
+}
+
+// A care-provider category is about an organisation, not a patient: filed under it (a
+// decision naming the category reads it there), read as of an instant, in no history.
+TYPED_TEST(FactStoreContract, OrgCategoriesAreFiledUnderTheOrganisationAndReadAsOf) {
+  FactStore& store = *this->store_;
+  const absl::Time before = g_now - absl::Seconds(1);
+  ASSERT_TRUE(store.Append({F(R"({"type":"org_category","organization":"apotheek-1","category":"RPZAC005"})"),
+                            F(R"({"type":"org_category","id":"oc-2","organization":"apotheek-1","category":"RPZAC001","until":"2027-01-01T00:00:00+01:00"})"),
+                            F(R"({"type":"org_category","organization":"huisarts-1","category":"RPZAC001"})")})
+                  .ok());
+  auto mine = store.CategoriesOf("apotheek-1");
+  ASSERT_TRUE(mine.ok()) << mine.status();
+  ASSERT_EQ((*mine)->size(), 2u);
+  EXPECT_EQ((**mine)[0].value.category, "RPZAC005");
+  EXPECT_EQ((**mine)[1].value.id, "oc-2");
+  EXPECT_EQ((**mine)[1].value.window.until, *ParseInstant("2027-01-01T00:00:00+01:00"));
+  EXPECT_EQ((**mine)[1].provenance.seq, 2u);
+  EXPECT_TRUE((*store.CategoriesOf("apotheek-1", before))->empty());
+  EXPECT_TRUE((*store.CategoriesOf("nobody"))->empty());
+  EXPECT_TRUE((*store.CategoriesOf("RPZAC005"))->empty());
+  // Ids are unique as any other: the same id again is refused, nothing stored.
+  absl::StatusOr<uint64_t> again =
+      store.Append({F(R"({"type":"org_category","id":"oc-2","organization":"x","category":"RPZAC005"})")});
+  EXPECT_FALSE(again.ok());
+  EXPECT_TRUE((*store.CategoriesOf("x"))->empty());
+  // A later append is seen by the next read (the durable store caches the list).
+  ASSERT_TRUE(store.Append({F(R"({"type":"org_category","organization":"apotheek-1","category":"RPZAC104"})")}).ok());
+  EXPECT_EQ((*store.CategoriesOf("apotheek-1"))->size(), 3u);
 }
 
 // D36: who may withdraw an objection is judged on the stored facts and on those of the

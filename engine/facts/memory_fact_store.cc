@@ -102,19 +102,14 @@ class MemoryFactStore final : public FactStore {
 
   absl::StatusOr<std::shared_ptr<const Coverages>> SubstitutionsOf(absl::string_view clinician,
                                                                    absl::Time as_of) override {
-    // Most actors cover nobody: they share one empty list, without an allocation.
-    static const auto* const kNone = new std::shared_ptr<const Coverages>(std::make_shared<const Coverages>());
     ReaderMutexLock lock(&mu_);
-    std::shared_ptr<const Coverages> all = index_.SharedSubstitutions(clinician);
-    if (all == nullptr) return *kNone;
-    bool every = true;
-    for (const Stored<Relationship>& s : *all) every = every && s.provenance.arrival <= as_of;
-    if (every) return all;
-    auto known = std::make_shared<Coverages>();
-    for (const Stored<Relationship>& s : *all) {
-      if (s.provenance.arrival <= as_of) known->push_back(s);
-    }
-    return std::shared_ptr<const Coverages>(std::move(known));
+    return KnownBy(index_.SharedSubstitutions(clinician), as_of);
+  }
+
+  absl::StatusOr<std::shared_ptr<const std::vector<Stored<OrgCategory>>>> CategoriesOf(absl::string_view organization,
+                                                                                       absl::Time as_of) override {
+    ReaderMutexLock lock(&mu_);
+    return KnownBy(index_.SharedCategories(organization), as_of);
   }
 
   absl::StatusOr<std::vector<Fact>> History(absl::string_view patient, absl::Time as_of) override {
@@ -149,6 +144,25 @@ class MemoryFactStore final : public FactStore {
     return last_seq_;
   }
 
+  // What of `all` had arrived by `as_of`: `all` itself when every item had. Most actors
+  // cover nobody and most organisations have no category: they share one empty list,
+  // without an allocation.
+  template <typename T>
+  static std::shared_ptr<const std::vector<Stored<T>>> KnownBy(std::shared_ptr<const std::vector<Stored<T>>> all,
+                                                              absl::Time as_of) {
+    static const auto* const kNone =
+        new std::shared_ptr<const std::vector<Stored<T>>>(std::make_shared<const std::vector<Stored<T>>>());
+    if (all == nullptr) return *kNone;
+    bool every = true;
+    for (const Stored<T>& s : *all) every = every && s.provenance.arrival <= as_of;
+    if (every) return all;
+    auto known = std::make_shared<std::vector<Stored<T>>>();
+    for (const Stored<T>& s : *all) {
+      if (s.provenance.arrival <= as_of) known->push_back(s);
+    }
+    return known;
+  }
+
   // The record of a patient the store knows nothing of.
   static std::shared_ptr<const PatientRecord> EmptyRecord(absl::string_view patient) {
     auto empty = std::make_shared<PatientRecord>();
@@ -156,7 +170,8 @@ class MemoryFactStore final : public FactStore {
     return empty;
   }
 
-  // The patient whose history holds `f` ("" for a coverage, filed under a clinician).
+  // The patient whose history holds `f` ("" for a coverage, filed under a clinician, and
+  // an org_category, under its organisation).
   std::string PatientOf(const Fact& f) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     const auto* w = std::get_if<Withdrawal>(&f.body);
     const FactOwner owner = OwnerOf(f.body, w != nullptr ? index_.PatientOfTarget(w->target) : std::string());

@@ -101,8 +101,9 @@ json PeriodOf(const Window& w) {
   return p;
 }
 
-// The recipient of a provision: an actor, an organisation, or (an extension) a role.
-void AddRecipient(const PatientRecord& record, const std::optional<Party>& to, json* provision) {
+// The recipient of a provision: an actor, an organisation, (an extension) a role, or
+// (Mitz's extension on the Consent) the category of the provider asking.
+void AddRecipient(const PatientRecord& record, const std::optional<Party>& to, json* resource, json* provision) {
   if (!to) return;
   const json participation = {{"coding", {CodingJson("http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "IRCP")}}};
   switch (to->kind) {
@@ -116,6 +117,11 @@ void AddRecipient(const PatientRecord& record, const std::optional<Party>& to, j
       break;
     case Party::Kind::kRole:
       (*provision)["extension"] = json::array({{{"url", kRecipientRoleExtension}, {"valueCode", Name(to->role)}}});
+      break;
+    case Party::Kind::kOrganizationCategory:
+      (*resource)["extension"] = json::array(
+          {{{"url", kProviderCategoryExtension},
+            {"valueCodeableConcept", {{"coding", {CodingJson(kProviderCategorySystem, to->id)}}}}}});
       break;
   }
 }
@@ -198,6 +204,13 @@ json ConsentResourceOf(const PatientRecord& record, const Fact& fact, const Fact
             {"category", json::array({{{"coding", {CodingJson("http://loinc.org", "59284-0")}}}})},
             {"patient", Ref("Patient", record.patient)}};
   if (std::optional<std::string> fid = FhirIdOf(id)) r["id"] = *fid;
+  // A Mitz choice names its data category: the import files it under the same choice.
+  if (fact.source && !fact.source->choice.empty()) {
+    const std::string data_category = fact.source->choice.substr(0, fact.source->choice.find('/'));
+    if (!data_category.empty()) {
+      r["category"].push_back({{"coding", {CodingJson(kDataCategorySystem, data_category)}}});
+    }
+  }
   // A consent counts from when it was recorded (D19), an objection without `from` too
   // (D35): the instant travels as dateTime, which the import takes as recorded_at.
   if (fact.provenance.RecordedInstant() != absl::InfinitePast()) r["dateTime"] = FormatInstant(fact.provenance.RecordedInstant());
@@ -212,7 +225,7 @@ json ConsentResourceOf(const PatientRecord& record, const Fact& fact, const Fact
     r["performer"] = std::move(performers);
     if (!c.evidence.empty()) r["sourceAttachment"] = {{"title", c.evidence}};
     provision["type"] = "permit";
-    AddRecipient(record, c.to, &provision);
+    AddRecipient(record, c.to, &r, &provision);
     provision["action"] = Actions(c.actions);
     if (c.purposes.bits() != PurposeSet::All().bits()) provision["purpose"] = Purposes(c.purposes);
     if (c.categories.bits() != CategorySet::All().bits()) provision["class"] = Categories(c.categories);
@@ -221,7 +234,7 @@ json ConsentResourceOf(const PatientRecord& record, const Fact& fact, const Fact
     std::string type = PersonType(record, o.by);
     r["performer"] = json::array({Ref(type.empty() ? "RelatedPerson" : type, o.by)});
     provision["type"] = "deny";
-    AddRecipient(record, o.to, &provision);
+    AddRecipient(record, o.to, &r, &provision);
     if (o.actions.bits() != ActionSet::All().bits()) provision["action"] = Actions(o.actions);
     if (o.purposes.bits() != PurposeSet::All().bits()) provision["purpose"] = Purposes(o.purposes);
     if (o.categories.bits() != CategorySet::All().bits()) provision["class"] = Categories(o.categories);

@@ -7,6 +7,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "model/bsn.h"
 #include "model/json.h"
 #include "model/status_macros.h"
@@ -22,11 +23,32 @@ std::string CodeIn(const CodeableConcept& cc, absl::string_view system, absl::st
   return "";
 }
 
+// The usable one of a Bundle entry's identifiers: in toegang's id system or one the
+// import was told to read. A BSN is never one (no BSN is ever stored).
+absl::StatusOr<Identifier> EntryIdentifier(const Reference& r, const MappingOptions& options) {
+  bool bsn = false;
+  for (const Identifier& ident : r.entry_identifiers) {
+    if (ident.system == kToegangIdSystem || options.identifier_systems.count(ident.system)) return ident;
+    bsn = bsn || IsBsnSystem(ident.system);
+  }
+  if (bsn) {
+    return UnsupportedError(r.path + ".reference",
+                            absl::StrCat("the ", r.type, " entry it names is identified by a BSN only; toegang never stores a "
+                                         "BSN: give the entry an identifier of a system named with --identifier-system"));
+  }
+  return UnsupportedError(r.path + ".reference",
+                          absl::StrCat("the ", r.type.empty() ? "entry" : r.type + " entry",
+                                       " it names has no identifier of a system toegang was told to read (--identifier-system)"));
+}
+
 // A party a Reference names, as a toegang id. `what` says what the reference is for.
 absl::StatusOr<std::string> ReferencedId(const Reference& r, const MappingOptions& options) {
   std::string id;
   if (!r.id.empty()) {
     id = r.id;
+  } else if (!r.entry_url.empty()) {
+    TOEGANG_ASSIGN_OR_RETURN(Identifier ident, EntryIdentifier(r, options));
+    id = ident.value;
   } else {
     const Identifier& ident = *r.identifier;
     const bool toegang_own = ident.system == kToegangIdSystem;
@@ -84,6 +106,20 @@ std::string ActingParty(const std::vector<std::string>& grantors, const std::str
     if (g == patient) return g;
   }
   return grantors.front();
+}
+
+// What a provision actor is to the consent, by its role (v3 ParticipationType): a
+// recipient (IRCP, PRCP), or in Mitz's shape the custodian that holds the data (CST).
+enum class ActorRole { kRecipient, kCustodian };
+absl::StatusOr<ActorRole> RoleOf(const ProvisionActor& a) {
+  const std::string code = CodeIn(a.role, kParticipationTypeSystem);
+  if (code == "IRCP" || code == "PRCP") return ActorRole::kRecipient;
+  if (code == "CST") return ActorRole::kCustodian;
+  if (code.empty()) {
+    return UnsupportedError(a.path + ".role", absl::StrCat("needs a coding in ", kParticipationTypeSystem,
+                                                           ": IRCP for the recipient (CST for the custodian of a Mitz consent)"));
+  }
+  return UnsupportedError(a.path + ".role", "is not an actor role toegang imports (IRCP or PRCP; CST in a Mitz consent)");
 }
 
 // One provision actor as a toegang party.
@@ -147,7 +183,7 @@ absl::StatusOr<PurposeSet> Purposes(const Provision& p) {
       out.Insert(own);
       continue;
     }
-    if (c.system != kActReasonSystem && c.system != kActReasonOid) {
+    if (c.system != kActReasonSystem && c.system != kActReasonOid && c.system != kActReasonLegacy) {
       return UnsupportedError(p.purpose_paths[i], absl::StrCat("needs the system ", kActReasonSystem));
     }
     const auto known = std::find_if(std::begin(kPurposeCodes), std::end(kPurposeCodes),
@@ -185,9 +221,26 @@ struct Reach {
   Window window;
 };
 
-absl::StatusOr<Reach> ReachOf(const Provision& p, bool permit, const MappingOptions& options) {
+// `custodians`: where a Mitz consent's custodians (CST) go; null when the Consent is not
+// one, and a custodian is refused.
+absl::StatusOr<Reach> ReachOf(const Provision& p, bool permit, const MappingOptions& options,
+                              std::vector<const ProvisionActor*>* custodians = nullptr) {
   Reach r;
   for (const ProvisionActor& a : p.actors) {
+    TOEGANG_ASSIGN_OR_RETURN(ActorRole role, RoleOf(a));
+    if (role == ActorRole::kCustodian) {
+      if (custodians == nullptr) {
+        return UnsupportedError(a.path + ".role",
+                                "CST names the custodian of the data, not a recipient: toegang imports it only in a Mitz "
+                                "consent (with OTV-ProviderCategory)");
+      }
+      if (a.reference.type != "Organization") return UnsupportedError(a.reference.path, "a custodian is an Organization");
+      custodians->push_back(&a);
+      continue;
+    }
+    if (custodians != nullptr) {
+      return UnsupportedError(a.path, "a Mitz consent names its recipients by provider category (OTV-ProviderCategory), not as actors");
+    }
     TOEGANG_ASSIGN_OR_RETURN(Party party, ActorParty(a, options));
     r.parties.emplace_back(std::move(party));
   }
@@ -232,6 +285,39 @@ std::string NumberedId(const std::string& base, size_t n, size_t count) {
   return count == 1 ? base : absl::StrCat(base, "a", n);
 }
 
+// The data categories a Consent names (Consent.category in kDataCategorySystem: Mitz's
+// gegevenscategorie), each with the toegang categories the policy maps it to. A code
+// the policy does not map is refused: filing it under a wider toegang category would
+// widen what the patient allowed.
+struct DataCategory {
+  std::string code;
+  CategorySet categories;
+};
+absl::StatusOr<std::vector<DataCategory>> DataCategoriesOf(const ConsentResource& c, const MappingOptions& options) {
+  std::vector<DataCategory> out;
+  for (size_t i = 0; i < c.category.size(); ++i) {
+    for (size_t j = 0; j < c.category[i].coding.size(); ++j) {
+      const Coding& coding = c.category[i].coding[j];
+      if (coding.system != kDataCategorySystem) continue;
+      const std::string path = absl::StrCat(c.path, ".category[", i, "].coding[", j, "].code");
+      if (coding.code.empty()) return FhirError(path, "is required");
+      auto known = std::find_if(options.data_categories.begin(), options.data_categories.end(),
+                                [&](const auto& m) { return m.first == coding.code; });
+      if (known == options.data_categories.end()) {
+        const bool plain = IsFhirId(coding.code) && !ContainsBsn(coding.code);
+        std::string shown = plain ? absl::StrCat("'", coding.code, "'") : "this code";
+        return UnsupportedError(path, absl::StrCat("the policy maps no toegang category to data category ", shown,
+                                                   " (data_category in the pack): importing it under a wider category "
+                                                   "would widen what the patient allowed"));
+      }
+      if (std::none_of(out.begin(), out.end(), [&](const DataCategory& d) { return d.code == coding.code; })) {
+        out.push_back({coding.code, known->second});
+      }
+    }
+  }
+  return out;
+}
+
 struct Prior {
   std::vector<std::string> versions;   // every version imported (may hold "")
   std::vector<std::string> live;       // ids of imported facts not withdrawn
@@ -253,6 +339,25 @@ Prior PriorOf(const std::string& id, absl::Span<const Fact> history) {
   return out;
 }
 
+// When a consent was given: it never counts before (D19); a dateTime without a time of
+// day says which day, not when on it, so it counts from the end of that day.
+std::optional<absl::Time> GivenAt(const ConsentResource& c) {
+  if (!c.date_time) return std::nullopt;
+  return c.date_time->has_time ? c.date_time->start : c.date_time->end;
+}
+
+// The consent's evidence: the Consent it came from, what it was taken from, and `more`.
+std::string EvidenceOf(const ConsentResource& c, absl::string_view more) {
+  std::string evidence = absl::StrCat("FHIR Consent/", c.id, c.version.empty() ? "" : absl::StrCat(" version ", c.version));
+  if (!more.empty()) absl::StrAppend(&evidence, "; ", more);
+  if (!c.source_text.empty()) absl::StrAppend(&evidence, "; ", c.source_text);
+  if (evidence.size() > kMaxTextBytes) {
+    evidence.resize(kMaxTextBytes);
+    while (!IsValidUtf8(evidence)) evidence.pop_back();  // not in the middle of a character
+  }
+  return RedactBsn(evidence);
+}
+
 // The facts an active Consent's provision stands for, under ids starting with `base`.
 absl::StatusOr<std::vector<Fact>> MapActive(const ConsentResource& c, const MappingOptions& options,
                                             const std::string& scope, const std::string& patient,
@@ -263,7 +368,28 @@ absl::StatusOr<std::vector<Fact>> MapActive(const ConsentResource& c, const Mapp
   const Provision& root = *c.provision;
   if (root.type.empty()) return FhirError(root.path + ".type", "is required (permit or deny)");
   const bool permit = root.type == "permit";
-  TOEGANG_ASSIGN_OR_RETURN(Reach reach, ReachOf(root, permit, options));
+  // Provider categories (OTV-ProviderCategory) are recipients; the custodian is not.
+  std::vector<const ProvisionActor*> custodians;
+  const bool by_category = !c.provider_categories.empty();
+  TOEGANG_ASSIGN_OR_RETURN(Reach reach, ReachOf(root, permit, options, by_category ? &custodians : nullptr));
+  if (by_category) {
+    if (root.recipient_role) {
+      return UnsupportedError(root.recipient_role_path, "a provision names provider categories or a role, not both");
+    }
+    for (const std::string& provider : c.provider_categories) {
+      reach.parties.emplace_back(Party{Party::Kind::kOrganizationCategory, provider, Role::kPatient});
+    }
+  }
+  // Data categories (Consent.category) narrow what the provision reaches.
+  TOEGANG_ASSIGN_OR_RETURN(std::vector<DataCategory> data, DataCategoriesOf(c, options));
+  if (!data.empty()) {
+    CategorySet named;
+    for (const DataCategory& d : data) named = named.Union(d.categories);
+    reach.categories = reach.categories.Intersect(named);
+    if (reach.categories.empty()) {
+      return UnsupportedError(root.category_paths.front(), "names no category its data categories (Consent.category) reach");
+    }
+  }
   if (scope == "research") {
     if (!root.purposes.empty() && reach.purposes.bits() != PurposeSet{Purpose::kResearch}.bits()) {
       return UnsupportedError(root.purpose_paths.front(), "a research consent covers research (HRESCH) only");
@@ -275,17 +401,8 @@ absl::StatusOr<std::vector<Fact>> MapActive(const ConsentResource& c, const Mapp
   }
   if (reach.parties.empty()) reach.parties.emplace_back(std::nullopt);
 
-  std::optional<absl::Time> recorded_at;
-  // A consent never counts before it was given (D19): a dateTime without a time of day
-  // says which day, not when on it, so it counts from the end of that day.
-  if (c.date_time) recorded_at = c.date_time->has_time ? c.date_time->start : c.date_time->end;
-  std::string evidence = absl::StrCat("FHIR Consent/", c.id, c.version.empty() ? "" : absl::StrCat(" version ", c.version));
-  if (!c.source_text.empty()) absl::StrAppend(&evidence, "; ", c.source_text);
-  if (evidence.size() > kMaxTextBytes) {
-    evidence.resize(kMaxTextBytes);
-    while (!IsValidUtf8(evidence)) evidence.pop_back();  // not in the middle of a character
-  }
-  evidence = RedactBsn(evidence);
+  const std::optional<absl::Time> recorded_at = GivenAt(c);
+  const std::string evidence = EvidenceOf(c, "");
 
   auto add = [&](FactBody body) {
     Fact f{std::move(body), Provenance{}, source};
@@ -348,6 +465,149 @@ absl::StatusOr<std::vector<Fact>> MapActive(const ConsentResource& c, const Mapp
   return out;
 }
 
+
+// --- Mitz ---------------------------------------------------------------------------
+
+// When the latest answer for a Mitz choice was given: a yes's recorded instant, a no's
+// `at` (InfinitePast when there is none). An older answer arriving later changes nothing.
+absl::Time LatestAnswer(const std::string& choice, absl::Span<const Fact> history) {
+  absl::Time latest = absl::InfinitePast();
+  for (const Fact& f : history) {
+    if (!f.source || f.source->choice != choice) continue;
+    if (const auto* w = std::get_if<Withdrawal>(&f.body)) {
+      latest = std::max(latest, w->at);
+    } else {
+      latest = std::max(latest, f.provenance.RecordedInstant());
+    }
+  }
+  return latest;
+}
+
+// The yes in force for a Mitz choice: the consent last imported for it and not withdrawn.
+const Fact* YesInForce(const std::string& choice, absl::Span<const Fact> history) {
+  absl::flat_hash_set<std::string> withdrawn;
+  for (const Fact& f : history) {
+    if (const auto* w = std::get_if<Withdrawal>(&f.body)) withdrawn.insert(w->target);
+  }
+  const Fact* out = nullptr;
+  for (const Fact& f : history) {
+    if (f.source && f.source->choice == choice && std::holds_alternative<Consent>(f.body) &&
+        !withdrawn.count(FactId(f.body))) {
+      out = &f;
+    }
+  }
+  return out;
+}
+
+bool SameConsent(const Consent& a, const Consent& b) {
+  return a.to == b.to && a.granted_by == b.granted_by && a.purposes == b.purposes && a.categories == b.categories &&
+         a.actions == b.actions && a.window.from == b.window.from && a.window.until == b.window.until;
+}
+
+// A custodian as evidence shows it: "custodian <system>|<value>" or "custodian Organization/<id>".
+std::string CustodianText(const ProvisionActor& a) {
+  const Reference& r = a.reference;
+  if (!r.id.empty()) return absl::StrCat("custodian Organization/", r.id);
+  if (r.identifier) return absl::StrCat("custodian ", r.identifier->system, "|", r.identifier->value);
+  if (!r.entry_identifiers.empty()) {
+    return absl::StrCat("custodian ", r.entry_identifiers.front().system, "|", r.entry_identifiers.front().value);
+  }
+  return "custodian not identified";
+}
+
+absl::StatusOr<ConsentPlan> PlanMitz(const ConsentResource& c, const MappingOptions& options, ConsentPlan plan,
+                                     const std::vector<std::string>& grantors, const std::string& acting,
+                                     const std::string& base, absl::Span<const Fact> history) {
+  const bool active = c.status == "active";
+  if (!c.provision) return UnsupportedError(c.path + ".provision", "is required: a Mitz consent says what it is about");
+  const Provision& root = *c.provision;
+  if (active && root.type != "permit") {
+    return UnsupportedError(root.path + ".type", "a Mitz choice is a yes (active, permit) or a no (inactive): "
+                                                 "an active deny is neither");
+  }
+  if (!root.nested.empty()) return UnsupportedError(root.nested.front().path, "a Mitz consent has no nested provisions");
+  if (root.recipient_role) {
+    return UnsupportedError(root.recipient_role_path, "a Mitz consent names its recipients by provider category");
+  }
+  std::vector<const ProvisionActor*> custodians;
+  TOEGANG_ASSIGN_OR_RETURN(Reach reach, ReachOf(root, /*permit=*/true, options, &custodians));
+  // Mitz asks whether the data may be made available to the providers: they read it, the
+  // custodian discloses it to them. Nobody else writes the custodian's record.
+  if (root.actions.empty()) reach.actions = ActionSet{Action::kRead, Action::kDisclose};
+  TOEGANG_ASSIGN_OR_RETURN(std::vector<DataCategory> data, DataCategoriesOf(c, options));
+
+  // When the patient made the choice: a yes counts from then (D19), a no ends the yes then.
+  std::optional<absl::Time> made = GivenAt(c);
+  if (!made) made = c.last_updated;
+  if (!made) {
+    return FhirError(c.path + ".dateTime", "is required: a Mitz choice counts from when the patient made it");
+  }
+  // A no ends the yes when the Consent became inactive (meta.lastUpdated, as toegang's
+  // export writes it), else from the first instant its dateTime names.
+  const absl::Time no_at = c.last_updated ? *c.last_updated : c.date_time ? c.date_time->start : *made;
+
+  std::string more = absl::StrCat("Mitz ", active ? "yes" : "no");
+  for (const ProvisionActor* a : custodians) absl::StrAppend(&more, "; ", CustodianText(*a));
+  const std::string evidence = EvidenceOf(c, more);
+
+  const size_t count = data.size() * c.provider_categories.size();
+  size_t n = 0;
+  std::vector<std::string> notes;
+  for (const DataCategory& d : data) {
+    for (const std::string& provider : c.provider_categories) {
+      ++n;
+      const std::string choice = absl::StrCat(d.code, "/", provider);
+      const FactSource source{kFhirSourceSystem, c.id, c.version, choice};
+      const Fact* yes = YesInForce(choice, history);
+      if (LatestAnswer(choice, history) > (active ? *made : no_at)) {
+        notes.push_back(absl::StrCat(choice, ": older than the choice in force"));
+        continue;
+      }
+      auto withdraw = [&](absl::Time at) {
+        Fact f{Withdrawal{FactId(yes->body), acting, at}, Provenance{}, source};
+        f.provenance.recorded_at = at;
+        plan.facts.push_back(std::move(f));
+      };
+      if (!active) {
+        if (yes == nullptr) {
+          notes.push_back(absl::StrCat(choice, ": no yes in force (no answer is no already)"));
+        } else {
+          withdraw(no_at);
+        }
+        continue;
+      }
+      Consent k;
+      k.id = count == 1 ? base : absl::StrCat(base, "#a", n);
+      k.patient = plan.patient;
+      k.granted_by = grantors;
+      k.to = Party{Party::Kind::kOrganizationCategory, provider, Role::kPatient};
+      k.purposes = reach.purposes;
+      k.categories = root.categories.empty() ? d.categories : reach.categories.Intersect(d.categories);
+      k.actions = reach.actions;
+      k.window = reach.window;
+      k.evidence = evidence;
+      if (k.categories.empty()) {
+        return UnsupportedError(root.category_paths.front(), "names no category its data category reaches");
+      }
+      if (yes != nullptr && SameConsent(std::get<Consent>(yes->body), k)) {
+        notes.push_back(absl::StrCat(choice, ": the same yes is in force"));
+        continue;
+      }
+      if (yes != nullptr) withdraw(*made);
+      Fact f{std::move(k), Provenance{}, source};
+      f.provenance.recorded_at = *made;
+      plan.facts.push_back(std::move(f));
+    }
+  }
+  plan.note = absl::StrJoin(notes, "; ");
+  if (!plan.facts.empty()) {
+    plan.outcome = ConsentOutcome::kStored;
+  } else {
+    plan.outcome = active ? ConsentOutcome::kUnchanged : ConsentOutcome::kSkipped;
+  }
+  return plan;
+}
+
 }  // namespace
 
 bool IsBsnSystem(absl::string_view system) {
@@ -383,10 +643,31 @@ absl::StatusOr<ConsentPlan> PlanConsent(const ConsentResource& c, const MappingO
   if (scope != "patient-privacy" && scope != "research") {
     return UnsupportedError(c.path + ".scope", absl::StrCat("needs a coding in ", kConsentScopeSystem, " (patient-privacy or research)"));
   }
-  TOEGANG_ASSIGN_OR_RETURN(std::vector<std::string> grantors, Grantors(c, options));
+  // A Mitz choice names the data category and the providers' categories: the pair is
+  // what a later answer replaces. Without a data category, a Consent naming provider
+  // categories (toegang's own export of such a consent) is versioned by id like any other.
+  TOEGANG_ASSIGN_OR_RETURN(std::vector<DataCategory> data, DataCategoriesOf(c, options));
+  const bool mitz = !c.provider_categories.empty() && !data.empty();
+  std::vector<std::string> grantors;
+  if (mitz && c.performers.empty()) {
+    grantors = {plan.patient};  // Mitz records the patient's own choice; mitz_grantor says how it counts
+  } else {
+    TOEGANG_ASSIGN_OR_RETURN(grantors, Grantors(c, options));
+  }
   const std::string acting = ActingParty(grantors, plan.patient);
-  const FactSource source{kFhirSourceSystem, c.id, c.version};
+  const FactSource source{kFhirSourceSystem, c.id, c.version, ""};
   const Prior prior = PriorOf(c.id, history);
+  if (mitz) {
+    const std::string& first = c.toegang_id.empty() ? c.id : c.toegang_id;
+    const std::string base = prior.versions.empty() ? first : absl::StrCat(first, "@", c.version);
+    TOEGANG_ASSIGN_OR_RETURN(ConsentPlan mitz_plan, PlanMitz(c, options, plan, grantors, acting, base, history));
+    if (std::find(prior.versions.begin(), prior.versions.end(), c.version) != prior.versions.end()) {
+      plan.outcome = ConsentOutcome::kUnchanged;
+      plan.note = c.version.empty() ? "already imported" : absl::StrCat("version ", c.version, " is already imported");
+      return plan;
+    }
+    return mitz_plan;
+  }
   // The whole Consent is checked before anything is decided about it: a version already
   // imported is still refused when toegang could not import it.
   std::vector<Fact> mapped;

@@ -13,11 +13,20 @@
 // Versions: importing a version already imported stores nothing. A new active version
 // withdraws what the earlier one still holds (at meta.lastUpdated) and adds its own
 // facts under `<id>@<versionId>`; an inactive one only withdraws.
+//
+// Mitz (a Consent with OTV-ProviderCategory extensions): each (data category, provider
+// category) pair is a choice, a yes or a no, which a later Consent about the same
+// choice replaces whatever its id. A yes (active, permit) is a consent to the
+// organization_category, granted by the patient (policy param mitz_grantor says how it
+// counts), for reading and disclosing; a no (inactive) withdraws the yes in force for
+// the choice, if any — no answer is no already. A choice older than the one in force
+// changes nothing.
 #ifndef TOEGANG_ENGINE_FHIR_CONSENT_MAPPING_H_
 #define TOEGANG_ENGINE_FHIR_CONSENT_MAPPING_H_
 
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -36,6 +45,9 @@ struct MappingOptions {
   // A deny that covers less data than a toegang category (class, code, securityLabel,
   // data, dataPeriod) becomes an objection to the whole category instead of a refusal.
   bool widen_denies = false;
+  // The policy's data-category table (policy.h DataCategory): what a Consent.category
+  // code of kDataCategorySystem stands for. A code not in it is refused.
+  std::vector<std::pair<std::string, CategorySet>> data_categories;
 };
 
 enum class ConsentOutcome { kStored, kUnchanged, kSkipped };

@@ -1,6 +1,8 @@
 // Copyright toegang authors.
 #include "engine/fhir/consent_resource.h"
 
+#include <algorithm>
+#include <map>
 #include <set>
 #include <utility>
 
@@ -136,6 +138,14 @@ class Element {
   std::set<std::string> taken_;
 };
 
+// An extension where only the one of `url` is supported: its element, the url read.
+absl::StatusOr<Element> SupportedExtension(const json& v, const std::string& path, absl::string_view url) {
+  TOEGANG_ASSIGN_OR_RETURN(Element x, Element::Of(v, path));
+  TOEGANG_ASSIGN_OR_RETURN(std::string given, x.RequiredString("url", 1024));
+  if (given != url) return UnsupportedError(x.Path("url"), absl::StrCat("no extension is supported here but ", url));
+  return x;
+}
+
 absl::StatusOr<Coding> ReadCoding(const json& v, const std::string& path) {
   TOEGANG_ASSIGN_OR_RETURN(Element e, Element::Of(v, path));
   Coding c;
@@ -197,9 +207,13 @@ absl::StatusOr<Reference> ReadReference(const json& v, const std::string& path) 
     if (absl::StartsWith(*literal, "#")) {
       return UnsupportedError(e.Path("reference"), "a reference to a contained resource is not supported");
     }
+    if (absl::StartsWith(*literal, "urn:uuid:") || absl::StartsWith(*literal, "urn:oid:")) {
+      r.entry_url = *literal;  // resolved against the Bundle's entries
+      r.type = type.value_or("");
+      return r;
+    }
     if (absl::StartsWith(*literal, "urn:")) {
-      return UnsupportedError(e.Path("reference"),
-                              "a reference to another Bundle entry (urn:) is not supported: refer to the resource by Type/id");
+      return FhirError(e.Path("reference"), "a urn: reference names a Bundle entry by urn:uuid: or urn:oid:");
     }
     if (absl::StrContains(*literal, "://")) {
       return UnsupportedError(e.Path("reference"),
@@ -299,11 +313,7 @@ absl::StatusOr<Provision> ReadProvision(const json& v, const std::string& path, 
   }
   TOEGANG_ASSIGN_OR_RETURN(auto extensions, e.Array("extension"));
   for (const auto& [item, xp] : extensions) {
-    TOEGANG_ASSIGN_OR_RETURN(Element x, Element::Of(*item, xp));
-    TOEGANG_ASSIGN_OR_RETURN(std::string url, x.RequiredString("url", 1024));
-    if (url != kRecipientRoleExtension) {
-      return UnsupportedError(x.Path("url"), absl::StrCat("no extension is supported here but ", kRecipientRoleExtension));
-    }
+    TOEGANG_ASSIGN_OR_RETURN(Element x, SupportedExtension(*item, xp, kRecipientRoleExtension));
     if (p.recipient_role) return FhirError(xp, "names a recipient role a second time");
     TOEGANG_ASSIGN_OR_RETURN(std::optional<std::string> role, x.Code("valueCode"));
     if (!role) return FhirError(x.Path("valueCode"), "is required");
@@ -350,9 +360,10 @@ absl::StatusOr<std::string> ReadSource(Element& e) {
   }
   if (const json* r = e.Get("sourceReference"); r != nullptr) {
     TOEGANG_ASSIGN_OR_RETURN(Reference ref, ReadReference(*r, e.Path("sourceReference")));
-    out = absl::StrCat(out, out.empty() ? "" : "; ", "source ",
-                       ref.id.empty() ? absl::StrCat(ref.identifier->system, "|", ref.identifier->value)
-                                      : absl::StrCat(ref.type, "/", ref.id));
+    std::string named = !ref.id.empty()        ? absl::StrCat(ref.type, "/", ref.id)
+                        : ref.identifier.has_value() ? absl::StrCat(ref.identifier->system, "|", ref.identifier->value)
+                                                     : std::string("an entry of the Bundle");
+    out = absl::StrCat(out, out.empty() ? "" : "; ", "source ", named);
   }
   return out;
 }
@@ -389,6 +400,27 @@ absl::StatusOr<ConsentResource> ReadConsent(const json& v, const std::string& pa
   }
   if (e.Get("contained") != nullptr) {
     return UnsupportedError(e.Path("contained"), "contained resources are not supported");
+  }
+  TOEGANG_ASSIGN_OR_RETURN(auto extensions, e.Array("extension"));
+  for (const auto& [item, xp] : extensions) {
+    TOEGANG_ASSIGN_OR_RETURN(Element x, SupportedExtension(*item, xp, kProviderCategoryExtension));
+    const json* value = x.Get("valueCodeableConcept");
+    if (value == nullptr) return FhirError(x.Path("valueCodeableConcept"), "is required");
+    TOEGANG_ASSIGN_OR_RETURN(CodeableConcept cc, ReadCodeableConcept(*value, x.Path("valueCodeableConcept")));
+    TOEGANG_RETURN_IF_ERROR(x.Finish());
+    std::string code;
+    for (const Coding& coding : cc.coding) {
+      if (coding.system == kProviderCategorySystem && !coding.code.empty()) code = coding.code;
+    }
+    if (code.empty()) {
+      return UnsupportedError(x.Path("valueCodeableConcept"), absl::StrCat("needs a coding in ", kProviderCategorySystem));
+    }
+    if (absl::Status s = CheckId(code, "code"); !s.ok()) return FhirError(x.Path("valueCodeableConcept"), s.message());
+    if (std::find(c.provider_categories.begin(), c.provider_categories.end(), code) != c.provider_categories.end()) {
+      return FhirError(xp, "names a provider category a second time");
+    }
+    c.provider_categories.push_back(code);
+    c.provider_category_paths.push_back(x.Path("valueCodeableConcept"));
   }
   TOEGANG_ASSIGN_OR_RETURN(std::optional<std::string> status, e.Code("status"));
   if (!status) return FhirError(e.Path("status"), "is required");
@@ -443,6 +475,60 @@ absl::StatusOr<ConsentResource> ReadConsent(const json& v, const std::string& pa
   }
   TOEGANG_RETURN_IF_ERROR(e.Finish());
   return c;
+}
+
+// A Patient or Organization entry of a Bundle, as far as a reference to it needs: its
+// type and identifiers. The rest of the resource describes the party, and is not read;
+// what could change what the identifiers mean is refused.
+struct Referenced {
+  std::string type;
+  std::vector<Identifier> identifiers;
+};
+
+absl::StatusOr<Referenced> ReadReferenced(const json& v, const std::string& path) {
+  TOEGANG_ASSIGN_OR_RETURN(Element e, Element::Of(v, path));
+  Referenced r;
+  TOEGANG_ASSIGN_OR_RETURN(r.type, e.RequiredString("resourceType", 64));
+  for (const char* refused : {"implicitRules", "modifierExtension", "contained"}) {
+    if (e.Get(refused) != nullptr) {
+      return UnsupportedError(e.Path(refused), absl::StrCat(refused, " on a referred-to ", r.type, " is not supported"));
+    }
+  }
+  TOEGANG_ASSIGN_OR_RETURN(auto identifiers, e.Array("identifier"));
+  for (const auto& [item, ip] : identifiers) {
+    TOEGANG_ASSIGN_OR_RETURN(Identifier id, ReadIdentifier(*item, ip));
+    r.identifiers.push_back(std::move(id));
+  }
+  return r;
+}
+
+// Gives each reference to a Bundle entry ("urn:uuid:...") the entry's type and identifiers.
+absl::Status Resolve(Reference& r, const std::map<std::string, Referenced>& entries) {
+  if (r.entry_url.empty()) return absl::OkStatus();
+  auto it = entries.find(r.entry_url);
+  if (it == entries.end()) {
+    return FhirError(r.path + ".reference", entries.empty() ? "refers to a Bundle entry, but there is no Patient or Organization entry to refer to"
+                                                            : "names no Patient or Organization entry of this Bundle");
+  }
+  if (!r.type.empty() && r.type != it->second.type) {
+    return FhirError(r.path + ".type", absl::StrCat("says ", Shown(r.type), " but the entry is a ", it->second.type));
+  }
+  r.type = it->second.type;
+  r.entry_identifiers = it->second.identifiers;
+  return absl::OkStatus();
+}
+
+absl::Status ResolveProvision(Provision& p, const std::map<std::string, Referenced>& entries) {
+  for (ProvisionActor& a : p.actors) TOEGANG_RETURN_IF_ERROR(Resolve(a.reference, entries));
+  for (Provision& n : p.nested) TOEGANG_RETURN_IF_ERROR(ResolveProvision(n, entries));
+  return absl::OkStatus();
+}
+
+absl::Status ResolveEntries(ConsentResource& c, const std::map<std::string, Referenced>& entries) {
+  if (c.patient) TOEGANG_RETURN_IF_ERROR(Resolve(*c.patient, entries));
+  for (Reference& r : c.performers) TOEGANG_RETURN_IF_ERROR(Resolve(r, entries));
+  if (c.provision) TOEGANG_RETURN_IF_ERROR(ResolveProvision(*c.provision, entries));
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -536,6 +622,7 @@ absl::StatusOr<ConsentInput> ParseConsentInput(absl::string_view text) {
   ConsentInput in;
   if (*type == "Consent") {
     TOEGANG_ASSIGN_OR_RETURN(ConsentResource c, ReadConsent(root, "Consent"));
+    TOEGANG_RETURN_IF_ERROR(ResolveEntries(c, {}));
     in.consents.push_back(std::move(c));
     return in;
   }
@@ -553,6 +640,7 @@ absl::StatusOr<ConsentInput> ParseConsentInput(absl::string_view text) {
   in.bundle_type = *bundle_type;
   TOEGANG_ASSIGN_OR_RETURN(auto entries, b.Array("entry", kMaxBundleEntries));
   std::set<std::string> ids;
+  std::map<std::string, Referenced> entries_by_url;
   for (const auto& [item, ep] : entries) {
     TOEGANG_ASSIGN_OR_RETURN(Element entry, Element::Of(*item, ep));
     entry.Ignore("fullUrl");
@@ -573,6 +661,22 @@ absl::StatusOr<ConsentInput> ParseConsentInput(absl::string_view text) {
     const json* resource = entry.Get("resource");
     if (resource == nullptr) return FhirError(entry.Path("resource"), "is required");
     TOEGANG_RETURN_IF_ERROR(entry.Finish());
+    std::optional<std::string> full_url;
+    if (const json* u = item->find("fullUrl") != item->end() ? &(*item)["fullUrl"] : nullptr; u != nullptr) {
+      if (!u->is_string() || u->get_ref<const std::string&>().empty()) {
+        return FhirError(entry.Path("fullUrl"), "must be a non-empty string");
+      }
+      full_url = u->get<std::string>();
+    }
+    const json* rtype = resource->is_object() && resource->contains("resourceType") ? &(*resource)["resourceType"] : nullptr;
+    if (rtype != nullptr && (*rtype == "Patient" || *rtype == "Organization")) {
+      TOEGANG_ASSIGN_OR_RETURN(Referenced r, ReadReferenced(*resource, entry.Path("resource")));
+      if (!full_url) return FhirError(entry.Path("fullUrl"), "is required: a Patient or Organization entry is there to be referred to");
+      if (!entries_by_url.emplace(*full_url, std::move(r)).second) {
+        return FhirError(entry.Path("fullUrl"), "is the fullUrl of another entry too");
+      }
+      continue;
+    }
     TOEGANG_ASSIGN_OR_RETURN(ConsentResource c, ReadConsent(*resource, entry.Path("resource")));
     if (!ids.insert(c.id).second) {
       return UnsupportedError(c.path + ".id", absl::StrCat("Consent/", c.id, " appears twice in the Bundle"));
@@ -581,6 +685,7 @@ absl::StatusOr<ConsentInput> ParseConsentInput(absl::string_view text) {
   }
   for (const char* ignored : {"id", "meta", "identifier", "timestamp", "total", "link"}) b.Ignore(ignored);
   TOEGANG_RETURN_IF_ERROR(b.Finish());
+  for (ConsentResource& c : in.consents) TOEGANG_RETURN_IF_ERROR(ResolveEntries(c, entries_by_url));
   return in;
 }
 

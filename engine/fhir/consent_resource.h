@@ -41,11 +41,22 @@ inline constexpr char kToegangActionSystem[] = "urn:toegang:action";
 inline constexpr char kToegangCategorySystem[] = "urn:toegang:category";
 inline constexpr char kRecipientRoleExtension[] = "urn:toegang:recipient-role";
 
+// Mitz (VZVZ's Consent-Mitz-Notify profile, Nictiz's OTV code systems): the category of
+// the care provider asking (an extension on the Consent) and the category of the data
+// (Consent.category). Both are opaque codes to toegang; the pack maps data categories to
+// its own (policy.h DataCategory).
+inline constexpr char kProviderCategoryExtension[] = "http://fhir.nl/StructureDefinition/OTV-ProviderCategory";
+inline constexpr char kProviderCategorySystem[] = "http://fhir.nl/otv/CodeSystem/raadplegende-zorgaanbiedercategorie";
+inline constexpr char kDataCategorySystem[] = "http://fhir.nl/otv/CodeSystem/gegevenscategorie";
+
 // FHIR's code systems the import reads and the export writes.
 inline constexpr char kConsentScopeSystem[] = "http://terminology.hl7.org/CodeSystem/consentscope";
 inline constexpr char kConsentActionSystem[] = "http://terminology.hl7.org/CodeSystem/consentaction";
 inline constexpr char kActReasonSystem[] = "http://terminology.hl7.org/CodeSystem/v3-ActReason";
 inline constexpr char kActReasonOid[] = "urn:oid:2.16.840.1.113883.5.8";
+// The same code system under its name before R4 (Mitz's notifications use it).
+inline constexpr char kActReasonLegacy[] = "http://hl7.org/fhir/v3/ActReason";
+inline constexpr char kParticipationTypeSystem[] = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType";
 
 // The v3 ActReason codes that stand for a toegang purpose, both ways (the rest of the
 // purposes go in kToegangPurposeSystem).
@@ -89,13 +100,17 @@ struct Identifier {
   std::string value;
 };
 
-// A Reference: a literal "Type/id" (optionally ".../_history/v"), or an identifier.
+// A Reference: a literal "Type/id" (optionally ".../_history/v"), an identifier, or
+// (in a Bundle) the fullUrl of another entry, "urn:uuid:...", resolved to that entry's
+// type and identifiers: a transaction's ids are the sender's, its identifiers are not.
 struct Reference {
   std::string path;        // its FHIRPath, for errors about what it refers to
   std::string type;        // "Patient", "Practitioner", ... ("" when unknown)
   std::string id;          // the logical id of a literal reference
   std::optional<Identifier> identifier;
   std::string display;
+  std::string entry_url;                  // "urn:uuid:..." ("" when not to an entry)
+  std::vector<Identifier> entry_identifiers;  // the entry's, once resolved
 };
 
 // A dateTime, with its precision: [start, end) is the unit it names (a year, a month,
@@ -143,6 +158,10 @@ struct Provision {
 struct ConsentResource {
   std::string path;                 // "Consent" or "Bundle.entry[3].resource"
   std::string id;                   // the logical id
+  // The Mitz shape: the categories of the care providers the consent is about (the
+  // extension kProviderCategoryExtension, codes in kProviderCategorySystem).
+  std::vector<std::string> provider_categories;
+  std::vector<std::string> provider_category_paths;
   std::string version;              // meta.versionId ("" when not given)
   std::optional<absl::Time> last_updated;
   std::string status;
@@ -156,7 +175,9 @@ struct ConsentResource {
   std::optional<Provision> provision;
 };
 
-// A parsed input: the Consents of a Bundle (or the one Consent), in order.
+// A parsed input: the Consents of a Bundle (or the one Consent), in order. A Bundle may
+// also hold the Patient and Organization resources its Consents refer to by fullUrl
+// (as a Mitz notification does); they only resolve those references.
 struct ConsentInput {
   bool is_bundle = false;
   std::string bundle_type;

@@ -54,6 +54,7 @@ absl::StatusOr<FhirImportReport> FhirImporter::Import(absl::string_view text) {
   fhir::MappingOptions mapping;
   mapping.identifier_systems = options_.identifier_systems;
   mapping.widen_denies = options_.widen_denies;
+  mapping.data_categories = engine_.policy()->data_categories();
 
   MutexLock lock(&mu_);
   FhirImportReport report;
@@ -93,6 +94,9 @@ absl::StatusOr<FhirImportReport> FhirImporter::Import(absl::string_view text) {
         entry.outcome = FhirImportEntry::Outcome::kSkipped;
         break;
     }
+    // A later Consent of the Bundle about the same patient sees what this one stores (a
+    // Mitz notification may answer the same choice twice; the later answer wins).
+    if (history != nullptr) history->insert(history->end(), plan.facts.begin(), plan.facts.end());
     for (Fact& f : plan.facts) {
       entry.facts.push_back(Describe(f));
       facts.push_back(std::move(f));

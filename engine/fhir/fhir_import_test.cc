@@ -73,7 +73,10 @@ std::string StoredSince(Engine& engine, uint64_t after) {
   std::string out;
   for (const Fact& f : all) {
     nlohmann::json j = nlohmann::json::parse(FactToJson(f, /*with_provenance=*/false));
-    if (f.source) j["source"] = {{"system", f.source->system}, {"id", f.source->id}, {"version", f.source->version}};
+    if (f.source) {
+      j["source"] = {{"system", f.source->system}, {"id", f.source->id}, {"version", f.source->version}};
+      if (!f.source->choice.empty()) j["source"]["choice"] = f.source->choice;
+    }
     absl::StrAppend(&out, j.dump(), "\n");
   }
   return out;
@@ -138,7 +141,7 @@ std::string Consent(absl::string_view status, absl::string_view version, absl::s
                       R"(","scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},
       "patient":{"reference":"Patient/pat-1"},"performer":[{"reference":")",
                       performer, R"("}],"dateTime":"2026-03-01T09:30:00+01:00",
-      "provision":{"type":"permit","actor":[{"role":{"text":"recipient"},"reference":{"reference":"Practitioner/clin-9"}}],
+      "provision":{"type":"permit","actor":[{"role":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ParticipationType","code":"IRCP"}]},"reference":{"reference":"Practitioner/clin-9"}}],
         "action":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentaction","code":"access"}]}],
         "purpose":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActReason","code":"TREAT"}]}})");
 }
@@ -259,6 +262,179 @@ TEST(FhirImport, AWithdrawalTheRulesDoNotAllowNamesTheConsentAndStoresNothing) {
   EXPECT_EQ(FhirHttpStatus(r.status()), 422) << r.status();
   EXPECT_THAT(r.status().message(), HasSubstr("Consent: "));
   EXPECT_EQ(engine->LastSequence(), last);
+}
+
+// --- Mitz -----------------------------------------------------------------------------
+
+// A Mitz notification (Consent-Mitz-Notify) answering one choice: data category GGC002
+// for providers of `provider`, a yes or a no, made at `made`, about `patient` (given by
+// the practice's own number beside a BSN, as a transaction's Patient entry).
+std::string MitzAnswer(absl::string_view id, bool yes, absl::string_view provider, absl::string_view made,
+                       absl::string_view patient = "pat-1") {
+  return absl::StrCat(R"({"resourceType":"Bundle","type":"transaction","entry":[
+    {"fullUrl":"urn:uuid:)", id, R"(","resource":{"resourceType":"Consent","id":")", id, R"(",
+      "meta":{"profile":["http://vzvz.nl/fhir/StructureDefinition/Consent-Mitz-Notify|3.8.0"]},
+      "extension":[{"url":"http://fhir.nl/StructureDefinition/OTV-ProviderCategory","valueCodeableConcept":{"coding":[
+        {"system":"http://fhir.nl/otv/CodeSystem/raadplegende-zorgaanbiedercategorie","code":")", provider, R"("}]}}],
+      "status":")", yes ? "active" : "inactive", R"(",
+      "scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},
+      "category":[{"coding":[{"system":"http://fhir.nl/otv/CodeSystem/gegevenscategorie","code":"GGC002"}]}],
+      "patient":{"reference":"urn:uuid:p"},"dateTime":")", made, R"(",
+      "provision":{)", yes ? R"("type":"permit",)" : "", R"(
+        "actor":[{"role":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ParticipationType","code":"CST"}]},
+                  "reference":{"reference":"urn:uuid:o"}}],
+        "purpose":[{"system":"http://hl7.org/fhir/v3/ActReason","code":"TREAT"}]}}},
+    {"fullUrl":"urn:uuid:p","resource":{"resourceType":"Patient","identifier":[
+      {"system":"http://fhir.nl/fhir/NamingSystem/bsn","value":"900186021"},
+      {"system":"https://praktijk.example/patient-id","value":")", patient, R"("}]}},
+    {"fullUrl":"urn:uuid:o","resource":{"resourceType":"Organization","identifier":[
+      {"system":"http://fhir.nl/fhir/NamingSystem/ura","value":"00000659"}]}}]})");
+}
+
+// A pharmacist of `organization` reads the patient's medical record for treatment.
+AccessRequest PharmacistRead(absl::string_view at, absl::string_view organization = "apotheek-1",
+                             absl::string_view patient = "pat-1") {
+  AccessRequest r;
+  r.at = *ParseInstant(at);
+  r.actor = {"apotheker-1", Role::kClinician, std::string(organization)};
+  r.patient = std::string(patient);
+  r.action = Action::kRead;
+  r.category = Category::kMedical;
+  r.purpose = Purpose::kTreatment;
+  return r;
+}
+
+std::unique_ptr<Engine> EngineWithPharmacies() {
+  std::unique_ptr<Engine> engine = NewEngine();
+  // apotheek-1 is a pharmacy (RPZAC005) from 2026 on; apotheek-2 was one until July.
+  absl::StatusOr<FactLines> categories = ParseFactLines(
+      R"({"type":"org_category","organization":"apotheek-1","category":"RPZAC005","from":"2026-01-01T00:00:00+01:00"}
+{"type":"org_category","organization":"apotheek-2","category":"RPZAC005","until":"2026-07-01T00:00:00+02:00"}
+{"type":"org_category","organization":"huisarts-1","category":"RPZAC001"})");
+  EXPECT_TRUE(categories.ok()) << categories.status();
+  EXPECT_TRUE(engine->Record(categories->facts).ok());
+  return engine;
+}
+
+FhirImportOptions PracticeNumbers() {
+  FhirImportOptions o;
+  o.identifier_systems = {kPatientIdSystem};
+  return o;
+}
+
+TEST(FhirImportMitz, AYesReachesTheProvidersOfTheCategoryWhileTheirCategoryHolds) {
+  std::unique_ptr<Engine> engine = EngineWithPharmacies();
+  FhirImporter importer(*engine, PracticeNumbers());
+  absl::StatusOr<FhirImportReport> yes = importer.Import(MitzAnswer("m-1", true, "RPZAC005", "2026-03-01T10:00:00Z"));
+  ASSERT_TRUE(yes.ok()) << yes.status();
+  ASSERT_EQ(yes->entries[0].facts, std::vector<std::string>{"consent m-1"});
+
+  EngineDecision d = engine->Decide(PharmacistRead("2026-04-01T10:00:00Z"));
+  EXPECT_TRUE(d.decision.permitted()) << DecisionToJson(d.decision, "");
+  EXPECT_THAT(std::vector<std::string>(d.decision.consents.begin(), d.decision.consents.end()),
+              ::testing::ElementsAre("m-1"));
+  // D19: not before the patient said yes.
+  EXPECT_FALSE(engine->Decide(PharmacistRead("2026-03-01T09:59:59Z")).decision.permitted());
+  // Another category, or a pharmacy no longer one, or no organisation: no.
+  EXPECT_FALSE(engine->Decide(PharmacistRead("2026-04-01T10:00:00Z", "huisarts-1")).decision.permitted());
+  EXPECT_TRUE(engine->Decide(PharmacistRead("2026-04-01T10:00:00Z", "apotheek-2")).decision.permitted());
+  EXPECT_FALSE(engine->Decide(PharmacistRead("2026-08-01T10:00:00Z", "apotheek-2")).decision.permitted());
+  EXPECT_FALSE(engine->Decide(PharmacistRead("2026-04-01T10:00:00Z", "")).decision.permitted());
+  // Behandelgegevens maps to the clinical categories only (the pack's data_category).
+  AccessRequest billing = PharmacistRead("2026-04-01T10:00:00Z");
+  billing.category = Category::kFinancial;
+  EXPECT_FALSE(engine->Decide(billing).decision.permitted());
+  // The custodian discloses to a pharmacy: the recipient's category counts too.
+  AccessRequest disclose = ReferralRead("2026-04-01T10:00:00Z");
+  disclose.actor = {"clin-1", Role::kClinician, "praktijk-a"};
+  disclose.action = Action::kDisclose;
+  disclose.recipient = Party{Party::Kind::kOrganization, "apotheek-1", Role::kPatient};
+  EXPECT_TRUE(engine->Decide(disclose).decision.permitted());
+  disclose.recipient = Party{Party::Kind::kOrganization, "huisarts-1", Role::kPatient};
+  EXPECT_FALSE(engine->Decide(disclose).decision.permitted());
+}
+
+TEST(FhirImportMitz, ANoEndsTheYesAndAnOlderAnswerChangesNothing) {
+  std::unique_ptr<Engine> engine = EngineWithPharmacies();
+  FhirImporter importer(*engine, PracticeNumbers());
+  ASSERT_TRUE(importer.Import(MitzAnswer("m-1", true, "RPZAC005", "2026-03-01T10:00:00Z")).ok());
+  // The same yes again, under another notification's id: nothing new.
+  absl::StatusOr<FhirImportReport> same = importer.Import(MitzAnswer("m-2", true, "RPZAC005", "2026-03-05T10:00:00Z"));
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_EQ(same->stored, 0u);
+  EXPECT_EQ(same->entries[0].outcome, FhirImportEntry::Outcome::kUnchanged);
+
+  absl::StatusOr<FhirImportReport> no = importer.Import(MitzAnswer("m-3", false, "RPZAC005", "2026-05-01T10:00:00Z"));
+  ASSERT_TRUE(no.ok()) << no.status();
+  ASSERT_EQ(no->entries[0].facts, std::vector<std::string>{"withdrawal of m-1"});
+  EXPECT_TRUE(engine->Decide(PharmacistRead("2026-04-30T10:00:00Z")).decision.permitted());  // D21: never back
+  EXPECT_FALSE(engine->Decide(PharmacistRead("2026-05-01T10:00:00Z")).decision.permitted());
+
+  // A yes made before the no, arriving after it (a late notification): changes nothing.
+  absl::StatusOr<FhirImportReport> late = importer.Import(MitzAnswer("m-4", true, "RPZAC005", "2026-04-15T10:00:00Z"));
+  ASSERT_TRUE(late.ok()) << late.status();
+  EXPECT_EQ(late->stored, 0u);
+  EXPECT_THAT(late->entries[0].note, HasSubstr("older than the choice in force"));
+  EXPECT_FALSE(engine->Decide(PharmacistRead("2026-06-01T10:00:00Z")).decision.permitted());
+  // A no for a choice with no yes: nothing to store (no answer is no already).
+  absl::StatusOr<FhirImportReport> other = importer.Import(MitzAnswer("m-5", false, "RPZAC001", "2026-05-02T10:00:00Z"));
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(other->entries[0].outcome, FhirImportEntry::Outcome::kSkipped);
+
+  // A newer yes counts again, from when it was made.
+  ASSERT_TRUE(importer.Import(MitzAnswer("m-6", true, "RPZAC005", "2026-07-01T10:00:00Z")).ok());
+  EXPECT_FALSE(engine->Decide(PharmacistRead("2026-06-30T10:00:00Z")).decision.permitted());
+  EXPECT_TRUE(engine->Decide(PharmacistRead("2026-07-02T10:00:00Z")).decision.permitted());
+  // Every fact names its choice in history.
+  absl::StatusOr<std::vector<Fact>> history = engine->History("pat-1");
+  ASSERT_TRUE(history.ok());
+  EXPECT_THAT(FactToJson(history->back(), /*with_provenance=*/true), HasSubstr(R"("choice":"GGC002/RPZAC005")"));
+}
+
+TEST(FhirImportMitz, MitzGrantorSaysWhetherAChildsYesNeedsAParent) {
+  std::unique_ptr<Engine> engine = EngineWithPharmacies();
+  FhirImporter importer(*engine, PracticeNumbers());
+  // kid-1 is 13: D20 wants the child and a parent with gezag.
+  ASSERT_TRUE(importer.Import(MitzAnswer("m-k", true, "RPZAC005", "2026-03-01T10:00:00Z", "kid-1")).ok());
+  const AccessRequest read = PharmacistRead("2026-04-01T10:00:00Z", "apotheek-1", "kid-1");
+  EXPECT_FALSE(engine->Decide(read).decision.permitted()) << "satisfies_d20 is the default: fail closed";
+
+  absl::StatusOr<std::shared_ptr<const Policy>> as_patient =
+      CompilePolicy("policy mitz-as-patient\nversion 1\nextends wgbo-default\nparam mitz_grantor as_patient\n");
+  ASSERT_TRUE(as_patient.ok()) << as_patient.status();
+  engine->SetPolicy(*as_patient);
+  EXPECT_TRUE(engine->Decide(read).decision.permitted());
+
+  // Under satisfies_d20 a parent's consent to the pharmacy completes the child's yes (D38).
+  engine->SetPolicy(*BuiltinPolicy("wgbo-default"));
+  absl::StatusOr<FactLines> parent = ParseFactLines(
+      R"({"type":"consent","id":"c-par","patient":"kid-1","granted_by":"par-1","to":{"organization":"apotheek-1"},"purposes":["treatment"],"categories":["medical"],"actions":["read"],"recorded_at":"2026-03-02T10:00:00Z"})");
+  ASSERT_TRUE(parent.ok()) << parent.status();
+  ASSERT_TRUE(engine->Record(parent->facts).ok());
+  EngineDecision both = engine->Decide(read);
+  EXPECT_TRUE(both.decision.permitted()) << DecisionToJson(both.decision, "");
+  EXPECT_THAT(std::vector<std::string>(both.decision.consents.begin(), both.decision.consents.end()),
+              ::testing::UnorderedElementsAre("m-k", "c-par"));
+}
+
+TEST(FhirImportMitz, AnUnmappedDataCategoryIsRefusedWhateverThePack) {
+  std::unique_ptr<Engine> engine = EngineWithPharmacies();
+  // A pack that maps medication data maps it as it says; the default pack refuses it.
+  std::string medication = MitzAnswer("m-1", true, "RPZAC005", "2026-03-01T10:00:00Z");
+  medication = absl::StrReplaceAll(medication, {{"GGC002", "GGC013"}});
+  FhirImporter importer(*engine, PracticeNumbers());
+  absl::StatusOr<FhirImportReport> refused = importer.Import(medication);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(FhirHttpStatus(refused.status()), 422);
+  absl::StatusOr<std::shared_ptr<const Policy>> mapped =
+      CompilePolicy("policy med\nversion 1\nextends wgbo-default\ndata_category GGC013 medical\n");
+  ASSERT_TRUE(mapped.ok()) << mapped.status();
+  engine->SetPolicy(*mapped);
+  absl::StatusOr<FhirImportReport> stored = importer.Import(medication);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  absl::StatusOr<std::vector<Fact>> history = engine->History("pat-1");
+  ASSERT_TRUE(history.ok());
+  EXPECT_EQ(std::get<toegang::Consent>(history->back().body).categories, CategorySet{Category::kMedical});
 }
 
 TEST(FhirImport, MalformedInputIsA400NamingTheElement) {

@@ -213,12 +213,15 @@ std::string CapabilityStatementJson() {
       {"updateCreate", false},
       {"interaction", json::array({{{"code", "read"}}, {{"code", "history-instance"}}, {{"code", "search-type"}}, {{"code", "create"}}})},
       {"searchParam", search_params},
-      {"documentation", "Consents and objections as toegang holds them; import maps a Consent to facts (docs/fhir.md)"},
+      {"supportedProfile", json::array({"http://vzvz.nl/fhir/StructureDefinition/Consent-Mitz-Notify"})},
+      {"documentation",
+       "Consents and objections as toegang holds them; import maps a Consent to facts, and a Mitz notification's "
+       "choices to consents per organisation category (docs/fhir.md)"},
   };
   return JsonText(json{
       {"resourceType", "CapabilityStatement"},
       {"status", "active"},
-      {"date", "2026-12-02"},
+      {"date", "2026-12-03"},
       {"kind", "instance"},
       {"software", {{"name", "toegang"}}},
       {"implementation", {{"description", "toegang: consent and access control for Dutch health platforms"}}},

@@ -11,6 +11,7 @@
 #include <random>
 #include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "engine/fhir/consent_export.h"
 #include "engine/fhir/fhir_import.h"
@@ -77,6 +78,12 @@ World Generate(uint32_t seed, int patients) {
     w.facts.push_back(std::move(f));
   };
   const Role recipient_roles[] = {Role::kResearcher, Role::kInsurer, Role::kParent, Role::kClinician, Role::kAssistant};
+  // The care-provider categories of the organisations (Mitz): org-k is of category
+  // RPZAC00k, some for a while only, and org-3 of RPZAC001 too.
+  for (int k = 0; k < 4; ++k) {
+    add(OrgCategory{"", absl::StrCat("org-", k), absl::StrCat("RPZAC00", k), k == 2 ? g.SomeWindow() : Window{}});
+  }
+  add(OrgCategory{"oc-3b", "org-3", "RPZAC001", Window{}});
   for (int p = 0; p < patients; ++p) {
     const std::string patient = absl::StrCat("pat-", p);
     const std::string parent = absl::StrCat("par-", p);
@@ -97,8 +104,9 @@ World Generate(uint32_t seed, int patients) {
       c.granted_by = who == 0 ? std::vector<std::string>{patient}
                      : who == 1 ? std::vector<std::string>{parent}
                                 : std::vector<std::string>{patient, parent};
-      const int to = g.Int(0, 3);
+      const int to = g.Int(0, 4);
       if (to == 0) c.to = Party{Party::Kind::kOrganization, absl::StrCat("org-", g.Int(0, 3)), Role::kPatient};
+      else if (to == 4) c.to = Party{Party::Kind::kOrganizationCategory, absl::StrCat("RPZAC00", g.Int(0, 3)), Role::kPatient};
       else if (to == 1) c.to = Party{Party::Kind::kRole, "", recipient_roles[g.Int(0, 4)]};
       else c.to = Party{Party::Kind::kActor, g.Chance(0.3) ? parent : absl::StrCat("clin-", g.Int(0, 9)), Role::kPatient};
       c.purposes = g.SomeOf<Purpose>(true);
@@ -110,6 +118,28 @@ World Generate(uint32_t seed, int patients) {
       const std::vector<std::string> by = c.granted_by;
       add(std::move(c), g.Recorded());
       if (g.Chance(0.3)) add(Withdrawal{id, by.front(), g.Instant()}, g.Recorded());
+    }
+    // A yes imported from Mitz: its source names the choice, which the export writes as
+    // the data category and the import files it under again. One per choice: a later
+    // answer for the same choice replaces the earlier.
+    if (g.Chance(0.5)) {
+      Consent c;
+      c.id = absl::StrCat("mitz-", p);
+      c.patient = patient;
+      c.granted_by = adult ? std::vector<std::string>{patient} : std::vector<std::string>{patient, parent};
+      const std::string provider = absl::StrCat("RPZAC00", g.Int(0, 3));
+      c.to = Party{Party::Kind::kOrganizationCategory, provider, Role::kPatient};
+      c.purposes = g.SomeOf<Purpose>(true);
+      c.categories = g.SomeOf<Category>(true).Intersect(ClinicalCategories());  // GGC002's, in wgbo-default
+      if (c.categories.empty()) c.categories = CategorySet{Category::kMedical};
+      c.actions = g.SomeOf<Action>(false);
+      c.window = g.SomeWindow();
+      const absl::Time given = g.Instant();
+      Fact f(std::move(c), Provenance{}, FactSource{"fhir", absl::StrCat("m-", p), "", absl::StrCat("GGC002/", provider)});
+      f.provenance.recorded_at = given;
+      w.facts.push_back(std::move(f));
+      // A no comes after the yes it ends (an older one is not imported).
+      if (g.Chance(0.3)) add(Withdrawal{absl::StrCat("mitz-", p), patient, given + absl::Hours(g.Int(1, 9000))}, g.Recorded());
     }
     const int objections = g.Int(0, 2);
     for (int k = 0; k < objections; ++k) {
@@ -182,6 +212,9 @@ World Generate(uint32_t seed, int patients) {
           case Party::Kind::kRole:
             q.actor = {"someone-1", c.to.role, "org-0"};
             break;
+          case Party::Kind::kOrganizationCategory:
+            q.actor = {"someone-2", Role::kClinician, absl::StrCat("org-", c.to.id.back() - '0')};
+            break;
         }
       } else if (who == 0) {
         q.actor = {absl::StrCat("clin-", g.Int(0, 9)), Role::kClinician, absl::StrCat("org-", g.Int(0, 3))};
@@ -215,6 +248,7 @@ std::string Shown(const Decision& d) {
 
 TEST(FhirRoundTrip, GeneratedStoresDecideAlikeAfterExportAndImport) {
   int by_consent = 0;
+  int by_mitz = 0;  // permits relying on a yes imported from Mitz
   int compared = 0;
   for (uint32_t seed : {1u, 2u, 3u}) {
     SCOPED_TRACE(absl::StrCat("seed ", seed));
@@ -222,11 +256,15 @@ TEST(FhirRoundTrip, GeneratedStoresDecideAlikeAfterExportAndImport) {
     std::unique_ptr<Engine> original = NewEngine();
     absl::StatusOr<uint64_t> recorded = original->Record(world.facts);
     ASSERT_TRUE(recorded.ok()) << recorded.status();
-    // What FHIR does not carry goes over as it is: the persons and relationships.
+    // What FHIR does not carry goes over as it is: the persons and relationships, and
+    // the organisations' categories.
     std::map<std::string, std::vector<Fact>> rest;
+    std::vector<Fact> categories;
     for (const Fact& f : world.facts) {
       if (std::holds_alternative<Person>(f.body) || std::holds_alternative<Relationship>(f.body)) {
         rest[*FactPatient(f.body)].push_back(f);
+      } else if (std::holds_alternative<OrgCategory>(f.body)) {
+        categories.push_back(f);
       }
     }
     FhirConsentReader reader(*original);
@@ -235,6 +273,7 @@ TEST(FhirRoundTrip, GeneratedStoresDecideAlikeAfterExportAndImport) {
       // A fresh copy per request: the second export is for the request's instant.
       std::unique_ptr<Engine> copy = NewEngine();
       ASSERT_TRUE(copy->Record(rest[q.patient]).ok());
+      ASSERT_TRUE(copy->Record(categories).ok());
       FhirImporter importer(*copy, {});
       for (absl::Time at : {absl::InfinitePast(), q.at}) {
         absl::StatusOr<std::string> bundle = reader.Export(q.patient, at, absl::InfiniteFuture());
@@ -246,12 +285,14 @@ TEST(FhirRoundTrip, GeneratedStoresDecideAlikeAfterExportAndImport) {
       const Decision got = copy->Decide(q).decision;
       EXPECT_EQ(Shown(got), Shown(want)) << "request " << JsonText(RequestToJsonValue(q));
       by_consent += want.permitted() && !want.consents.empty();
+      for (absl::string_view id : want.consents) by_mitz += want.permitted() && absl::StartsWith(id, "mitz-");
       ++compared;
       if (HasFailure()) return;
     }
   }
   // The generator must reach consents, not only the rules without them.
   EXPECT_GT(by_consent, compared / 20) << by_consent << " permits by consent of " << compared;
+  EXPECT_GT(by_mitz, 10) << by_mitz << " permits by a Mitz yes of " << compared;
 }
 
 TEST(FhirIds, EveryToegangIdHasAResourceIdThatLeadsBack) {

@@ -224,6 +224,10 @@ class ReplicatedStoreImpl final : public ReplicatedStore {
       absl::string_view clinician, absl::Time as_of) override {
     return local_->SubstitutionsOf(clinician, as_of);
   }
+  absl::StatusOr<std::shared_ptr<const std::vector<Stored<OrgCategory>>>> CategoriesOf(
+      absl::string_view organization, absl::Time as_of) override {
+    return local_->CategoriesOf(organization, as_of);
+  }
   absl::StatusOr<std::vector<Fact>> History(absl::string_view patient, absl::Time as_of) override {
     return local_->History(patient, as_of);
   }

@@ -9,6 +9,7 @@
 //            "toegang/audit_chain" -> the access log chain's name (AuditStorage::ChainId)
 //   facts    'p' patient '\0' seq(8, big-endian) -> StoredFact  (every fact about a patient)
 //            'c' clinician '\0' seq                -> StoredFact  (substitute_for coverage)
+//            'o' organisation '\0' seq             -> StoredFact  (org_category)
 //   ids      kind ':' id -> patient     (duplicate ids; withdrawal targets)
 //   audit    seq(8, big-endian) -> AuditRecord, prev hash(32), hash(32) (the chain)
 //   audit_by_patient  patient '\0' at(8, big-endian, sign-flipped) seq(8) -> ""
@@ -76,6 +77,9 @@ inline std::string PatientPrefix(absl::string_view patient) {
 }
 inline std::string ClinicianPrefix(absl::string_view clinician) {
   return absl::StrCat("c", clinician, absl::string_view("\0", 1));
+}
+inline std::string OrganizationPrefix(absl::string_view organization) {
+  return absl::StrCat("o", organization, absl::string_view("\0", 1));
 }
 
 // The prefix of a facts key: everything up to and including the first '\0'.

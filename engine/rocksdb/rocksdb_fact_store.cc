@@ -44,7 +44,8 @@ size_t RecordBytes(absl::string_view key, const PatientRecord& r) {
          VectorBytes(r.restrictions) + VectorBytes(r.capacities);
 }
 
-size_t CoverageBytes(absl::string_view key, const std::vector<Stored<Relationship>>& v) {
+template <typename T>
+size_t ListBytes(absl::string_view key, const std::vector<Stored<T>>& v) {
   return 2 * key.size() + 96 + sizeof(v) + VectorBytes(v);
 }
 
@@ -55,7 +56,8 @@ class RocksDbFactStore final : public FactStore {
         clock_(db_->options().clock),
         last_seq_(db_->facts_at_open()),
         record_cache_(db_->options().record_cache_bytes / 8 * 7, RecordBytes),
-        coverage_cache_(db_->options().record_cache_bytes / 8, CoverageBytes) {}
+        coverage_cache_(db_->options().record_cache_bytes / 16, ListBytes<Relationship>),
+        category_cache_(db_->options().record_cache_bytes / 16, ListBytes<OrgCategory>) {}
 
   absl::StatusOr<uint64_t> Append(std::vector<Fact> facts) override {
     if (db_->read_only()) return Database::ReadOnlyError();
@@ -199,23 +201,12 @@ class RocksDbFactStore final : public FactStore {
 
   absl::StatusOr<std::shared_ptr<const std::vector<Stored<Relationship>>>> SubstitutionsOf(
       absl::string_view clinician, absl::Time as_of) override {
-    const bool current = as_of == absl::InfiniteFuture();
-    std::string prefix = ClinicianPrefix(clinician);
-    if (current) {
-      if (auto hit = coverage_cache_.Get(prefix)) return hit;
-    }
-    uint64_t generation = generation_.load(std::memory_order_acquire);
-    auto subs = std::make_shared<std::vector<Stored<Relationship>>>();
-    absl::Status s = Scan(prefix, as_of, [&](Fact f) {
-      const Relationship* r = std::get_if<Relationship>(&f.body);
-      if (r == nullptr) return absl::DataLossError("a coverage key holds no relationship");
-      subs->push_back({*r, f.provenance});
-      return absl::OkStatus();
-    });
-    if (!s.ok()) return s;
-    std::shared_ptr<const std::vector<Stored<Relationship>>> out = std::move(subs);
-    if (current && generation == generation_.load(std::memory_order_acquire)) coverage_cache_.Put(prefix, out);
-    return out;
+    return ListOf<Relationship>(ClinicianPrefix(clinician), as_of, coverage_cache_);
+  }
+
+  absl::StatusOr<std::shared_ptr<const std::vector<Stored<OrgCategory>>>> CategoriesOf(
+      absl::string_view organization, absl::Time as_of) override {
+    return ListOf<OrgCategory>(OrganizationPrefix(organization), as_of, category_cache_);
   }
 
   absl::StatusOr<std::vector<Fact>> History(absl::string_view patient, absl::Time as_of) override {
@@ -313,8 +304,10 @@ class RocksDbFactStore final : public FactStore {
     for (const std::string& key : group.touched) {
       if (key[0] == 'p') {
         record_cache_.Erase(key);
-      } else {
+      } else if (key[0] == 'c') {
         coverage_cache_.Erase(key);
+      } else {
+        category_cache_.Erase(key);
       }
     }
   }
@@ -367,8 +360,9 @@ class RocksDbFactStore final : public FactStore {
     }
     const FactOwner owner_of = OwnerOf(f.body, withdrawal_patient);
     // The key prefix this fact is filed under.
-    std::string owner =
-        owner_of.kind == FactOwner::Kind::kClinician ? ClinicianPrefix(owner_of.id) : PatientPrefix(owner_of.id);
+    std::string owner = owner_of.kind == FactOwner::Kind::kClinician      ? ClinicianPrefix(owner_of.id)
+                        : owner_of.kind == FactOwner::Kind::kOrganization ? OrganizationPrefix(owner_of.id)
+                                                                          : PatientPrefix(owner_of.id);
     group->batch.Put(use.cf(kFacts), absl::StrCat(owner, BigEndian64(f.provenance.seq)),
                      EncodeFact(f, withdrawal_patient));
     std::string key = UniqueIdKey(f.body);
@@ -376,6 +370,30 @@ class RocksDbFactStore final : public FactStore {
       group->batch.Put(use.cf(kIds), key, IsWithdrawable(f.body) ? *FactPatient(f.body) : std::string());
     }
     group->touched.push_back(std::move(owner));
+  }
+
+  // The facts of type T filed under `prefix` (a clinician's coverages, an
+  // organisation's categories), as of `as_of`; the current list through `cache`.
+  template <typename T>
+  absl::StatusOr<std::shared_ptr<const std::vector<Stored<T>>>> ListOf(const std::string& prefix, absl::Time as_of,
+                                                                      RecordCache<std::vector<Stored<T>>>& cache) {
+    const bool current = as_of == absl::InfiniteFuture();
+    if (current) {
+      if (auto hit = cache.Get(prefix)) return hit;
+    }
+    uint64_t generation = generation_.load(std::memory_order_acquire);
+    auto list = std::make_shared<std::vector<Stored<T>>>();
+    absl::Status s = Scan(prefix, as_of, [&](Fact f) {
+      const T* item = std::get_if<T>(&f.body);
+      if (item == nullptr) return absl::DataLossError(absl::StrCat("a ", prefix[0] == 'c' ? "coverage" : "category",
+                                                                   " key holds another kind of fact"));
+      list->push_back({*item, f.provenance});
+      return absl::OkStatus();
+    });
+    if (!s.ok()) return s;
+    std::shared_ptr<const std::vector<Stored<T>>> out = std::move(list);
+    if (current && generation == generation_.load(std::memory_order_acquire)) cache.Put(prefix, out);
+    return out;
   }
 
   // Calls `visit` for each fact under `prefix` with arrival <= as_of, in sequence order.
@@ -416,6 +434,7 @@ class RocksDbFactStore final : public FactStore {
   std::atomic<uint64_t> generation_{0};
   RecordCache<PatientRecord> record_cache_;
   RecordCache<std::vector<Stored<Relationship>>> coverage_cache_;
+  RecordCache<std::vector<Stored<OrgCategory>>> category_cache_;
 };
 
 }  // namespace

@@ -151,11 +151,16 @@ TEST(DurableStore, ReopenKeepsEverythingAndTheSequence) {
   {
     auto store = Open(dir);
     ASSERT_TRUE(store->Append({F(kPerson), F(kParent), F(kConsent)}).ok());
-    ASSERT_TRUE(store->Append({F(R"({"type":"relationship","subject":"clin-2","relation":"substitute_for","object":"clin-1","from":"2026-07-01T00:00:00+02:00"})")}).ok());
+    ASSERT_TRUE(store->Append({F(R"({"type":"relationship","subject":"clin-2","relation":"substitute_for","object":"clin-1","from":"2026-07-01T00:00:00+02:00"})"),
+                               F(R"({"type":"org_category","organization":"apotheek-1","category":"RPZAC005"})")}).ok());
   }
   auto store = Open(dir, /*create=*/false);
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(store->LastSequence(), 4u);
+  EXPECT_EQ(store->LastSequence(), 5u);
+  auto categories = store->CategoriesOf("apotheek-1");
+  ASSERT_TRUE(categories.ok()) << categories.status();
+  ASSERT_EQ((*categories)->size(), 1u);
+  EXPECT_EQ((**categories)[0].value.category, "RPZAC005");
   auto h = store->History("pat-7");
   ASSERT_TRUE(h.ok());
   ASSERT_EQ(h->size(), 3u);
@@ -167,7 +172,7 @@ TEST(DurableStore, ReopenKeepsEverythingAndTheSequence) {
   // Ids survive reopening: a duplicate is still refused.
   EXPECT_FALSE(store->Append({F(kConsent)}).ok());
   ASSERT_TRUE(store->Append({F(kWithdrawal)}).ok());
-  EXPECT_EQ(store->LastSequence(), 5u);
+  EXPECT_EQ(store->LastSequence(), 6u);
 }
 
 TEST(DurableStore, NoStoreIsNotASilentEmptyStore) {

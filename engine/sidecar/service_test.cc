@@ -146,7 +146,7 @@ TEST_F(ServiceTest, FhirImportAnswersInFhir) {
   const std::string consent = R"({"resourceType":"Consent","id":"con-1","meta":{"versionId":"1"},"status":"active",
     "scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},
     "patient":{"reference":"Patient/pat-1"},"performer":[{"reference":"Patient/pat-1"}],
-    "provision":{"type":"permit","actor":[{"role":{"text":"recipient"},"reference":{"reference":"Practitioner/clin-9"}}],
+    "provision":{"type":"permit","actor":[{"role":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ParticipationType","code":"IRCP"}]},"reference":{"reference":"Practitioner/clin-9"}}],
       "purpose":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActReason","code":"TREAT"}]}})";
   const std::string bundle = absl::StrCat(R"({"resourceType":"Bundle","type":"transaction","entry":[{"resource":)", consent,
                                           R"(,"request":{"method":"POST","url":"Consent"}}]})");

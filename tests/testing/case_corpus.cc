@@ -100,7 +100,8 @@ class EvaluatorDoor final : public Decider {
   std::string name() const override { return "evaluator"; }
   json Decide(const Case& c) override {
     FactIndex index;
-    absl::Status s = index.Append(FactsOf(c));
+    const std::vector<Fact> facts = FactsOf(c);
+    absl::Status s = index.Append(facts);
     if (!s.ok()) return LoadRefused(s.message());
     absl::StatusOr<AccessRequest> req = ParseRequest(c.request);
     EXPECT_TRUE(req.ok()) << req.status();
@@ -108,7 +109,11 @@ class EvaluatorDoor final : public Decider {
     if (!req.ok() || !policy) return json();
     PatientRecord record = index.RecordFor(req->patient);
     std::vector<Stored<Relationship>> subs = index.SubstitutionsOf(req->actor.id);
-    return DecisionToJsonValue(Evaluate(*policy, *req, record, subs), "");
+    std::vector<Stored<OrgCategory>> categories;
+    for (const Fact& f : facts) {
+      if (const auto* oc = std::get_if<OrgCategory>(&f.body)) categories.push_back({*oc, f.provenance});
+    }
+    return DecisionToJsonValue(Evaluate(*policy, *req, record, subs, categories), "");
   }
 };
 
