@@ -109,6 +109,16 @@ class EngineImpl final : public Engine {
 
   absl::StatusOr<uint64_t> Record(std::vector<Fact> facts) override { return store_->Append(std::move(facts)); }
 
+  absl::StatusOr<std::vector<Fact>> OrganizationHistory(absl::string_view organization, absl::Time as_of) override {
+    absl::StatusOr<std::shared_ptr<const std::vector<Stored<OrgCategory>>>> categories =
+        store_->CategoriesOf(organization, as_of);
+    if (!categories.ok()) return categories.status();
+    std::vector<Fact> out;
+    out.reserve((*categories)->size());
+    for (const Stored<OrgCategory>& c : **categories) out.emplace_back(c.value, c.provenance);
+    return out;
+  }
+
   absl::StatusOr<std::vector<Fact>> History(absl::string_view patient, absl::Time as_of) override {
     return store_->History(patient, as_of);
   }

@@ -115,6 +115,12 @@ class Engine {
   virtual absl::StatusOr<std::vector<Fact>> History(absl::string_view patient,
                                                     absl::Time as_of = absl::InfiniteFuture()) = 0;
 
+  // The facts about an organisation — its care-provider categories (org_category), which
+  // consents to an organization_category reach through — in arrival order, as the store
+  // knew them at `as_of`.
+  virtual absl::StatusOr<std::vector<Fact>> OrganizationHistory(absl::string_view organization,
+                                                                absl::Time as_of = absl::InfiniteFuture()) = 0;
+
   // The patient of the consent, objection, restriction or capacity assessment `id`;
   // nullopt when there is none.
   virtual absl::StatusOr<std::optional<std::string>> PatientOfFact(absl::string_view id) = 0;

@@ -302,6 +302,32 @@ TEST(CliFhir, ImportRetryDecideAndRefuse) {
   EXPECT_EQ(std::count(history.out.begin(), history.out.end(), '\n'), 4) << history.out;
 }
 
+// An organisation's categories are its own history: loaded like any fact, listed with
+// --organization, as of an instant; a consent to the category (Mitz) reaches its people.
+TEST(CliStore, OrganisationCategoriesAreListedAndDecide) {
+  std::string db = Tmp("db_org");
+  std::filesystem::remove_all(db);
+  ASSERT_EQ(Toegang("load --db " + db + " " + Write("f.jsonl", kFacts)).status, 0);
+  const std::string facts =
+      R"({"type":"org_category","organization":"apotheek-1","category":"RPZAC005","from":"2026-01-01T00:00:00+01:00"})" "\n"
+      R"({"type":"consent","id":"mitz-7","patient":"pat-7","granted_by":"pat-7","to":{"organization_category":"RPZAC005"},"purposes":["treatment"],"categories":["medical"],"actions":["read"],"recorded_at":"2026-02-01T10:00:00+01:00"})" "\n";
+  Shell loaded = Toegang("load --db " + db + " " + Write("org.jsonl", facts));
+  ASSERT_EQ(loaded.status, 0) << loaded.out;
+  Shell listed = Toegang("history --db " + db + " --organization apotheek-1");
+  ASSERT_EQ(listed.status, 0) << listed.out;
+  EXPECT_THAT(listed.out, HasSubstr(R"("category":"RPZAC005")"));
+  EXPECT_EQ(std::count(listed.out.begin(), listed.out.end(), '\n'), 1) << listed.out;
+  EXPECT_EQ(Toegang("history --db " + db + " --organization apotheek-1 --as-of 2000-01-01T00:00:00Z").out, "");
+  EXPECT_EQ(Toegang("history --db " + db + " --organization nobody").out, "");
+  EXPECT_EQ(Toegang("history --db " + db + " --organization apotheek-1 --patient pat-7").status, 2);
+  EXPECT_EQ(Toegang("history --db " + db).status, 2);
+  // The category is not part of any patient's history.
+  EXPECT_THAT(Toegang("history --db " + db + " --patient pat-7").out, ::testing::Not(HasSubstr("org_category")));
+  Shell decided = Toegang("decide --db " + db,
+                          R"({"at":"2026-03-01T10:00:00+01:00","actor":{"id":"apo-1","role":"clinician","organization":"apotheek-1"},"patient":"pat-7","action":"read","category":"medical","purpose":"treatment"})" "\n");
+  EXPECT_THAT(decided.out, HasSubstr(R"("consents":["mitz-7"])")) << decided.out;
+}
+
 TEST(CliStore, DecideOnMissingStoreIsAnError) {
   Shell r = Toegang("decide --db " + Tmp("does_not_exist"), Request("2026-06-02T10:00:00+02:00"));
   EXPECT_EQ(r.status, 2);

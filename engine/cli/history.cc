@@ -2,7 +2,8 @@
 //
 // toegang history --db DIR --patient ID [--as-of INSTANT]: the patient's facts as JSON
 // Lines, in arrival order, as the store knew them at --as-of (by arrival), each with
-// its sequence number and arrival instant.
+// its sequence number and arrival instant. With --organization ID instead: the
+// organisation's facts (its care-provider categories), the same way.
 #include <iostream>
 
 #include "absl/flags/flag.h"
@@ -15,9 +16,15 @@
 namespace toegang::cli {
 
 int History(const std::vector<std::string>& args) {
-  std::string patient = absl::GetFlag(FLAGS_patient);
-  if (!args.empty() || patient.empty()) {
-    Complain("usage: toegang history --db DIR --patient ID [--as-of INSTANT]");
+  const std::string patient = absl::GetFlag(FLAGS_patient);
+  const std::string organization = absl::GetFlag(FLAGS_organization);
+  if (!args.empty() || patient.empty() == organization.empty()) {
+    Complain("usage: toegang history --db DIR (--patient ID | --organization ID) [--as-of INSTANT]");
+    return kBadInput;
+  }
+  if (absl::Status s = CheckId(patient.empty() ? organization : patient, patient.empty() ? "--organization" : "--patient");
+      !s.ok()) {
+    Complain(std::string(s.message()));
     return kBadInput;
   }
   absl::StatusOr<absl::Time> as_of = AsOfFlag();
@@ -27,7 +34,8 @@ int History(const std::vector<std::string>& args) {
   }
   std::unique_ptr<Engine> engine;
   if (int status = OpenReadingEngine(&engine); status != kOk) return status;
-  absl::StatusOr<std::vector<Fact>> facts = engine->History(patient, *as_of);
+  absl::StatusOr<std::vector<Fact>> facts =
+      patient.empty() ? engine->OrganizationHistory(organization, *as_of) : engine->History(patient, *as_of);
   if (!facts.ok()) {
     Complain(std::string(facts.status().message()));
     return kFailure;

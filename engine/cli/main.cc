@@ -22,6 +22,7 @@ ABSL_FLAG(std::string, policy, "", "a policy pack file or built-in pack name (de
 ABSL_FLAG(std::string, facts, "", "decide over the facts of this JSON Lines file, in memory, instead of --db");
 ABSL_FLAG(std::string, as_of, "", "an RFC 3339 instant: use the facts as the store knew them then");
 ABSL_FLAG(std::string, patient, "", "the patient id");
+ABSL_FLAG(std::string, organization, "", "the organisation id");
 
 namespace {
 
@@ -37,6 +38,8 @@ commands:
                           consistency token)
   history --db DIR --patient ID [--as-of INSTANT]
                           the patient's facts as the store knew them then
+  history --db DIR --organization ID [--as-of INSTANT]
+                          the organisation's care-provider categories (org_category)
   audit --db DIR --patient ID [--from INSTANT] [--until INSTANT]
                           who accessed the dossier, newest first (NEN 7513)
   audit verify --db DIR [--audit-key-file FILE]
@@ -76,6 +79,7 @@ const char* const kKnownFlags[] = {"db", "policy", "facts", "as_of", "patient", 
                                    "pin_threads", "token_file", "allow_uid", "allow_gid", "tls_cert", "tls_key",
                                    "tls_client_ca", "max_connections", "max_connections_per_client", "request_deadline", "batch_workers",
                                    "replicate", "node", "max_wait", "at_least", "identifier_system", "widen_denies", "at",
+                                   "organization",
                                    "help"};
 
 // absl exits with status 1 on an unknown flag, on a value it cannot parse

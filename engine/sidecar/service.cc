@@ -43,6 +43,26 @@ int DecisionStatus(const Decision& d) {
   return 200;
 }
 
+// An `as_of` query argument: absent is now (everything stored).
+absl::StatusOr<absl::Time> AsOfArg(absl::string_view text) {
+  if (text.empty()) return absl::InfiniteFuture();
+  absl::StatusOr<absl::Time> t = ParseInstant(text);
+  if (!t.ok()) return absl::InvalidArgumentError(absl::StrCat("as_of: ", t.status().message()));
+  return t;
+}
+
+// {"<whose>":"<id>","facts":[...]}: facts with their provenance, or the store's error.
+Reply FactsReply(absl::string_view whose, absl::string_view id, const absl::StatusOr<std::vector<Fact>>& facts) {
+  if (!facts.ok()) return ErrorReply(500, facts.status().message());
+  std::string out = absl::StrCat("{", JsonText(json(std::string(whose))), ":", JsonText(json(std::string(id))), ",\"facts\":[");
+  for (size_t i = 0; i < facts->size(); ++i) {
+    if (i) out += ",";
+    out += FactToJson((*facts)[i], /*with_provenance=*/true);
+  }
+  out += "]}";
+  return Reply{200, std::move(out)};
+}
+
 
 }  // namespace
 
@@ -155,6 +175,10 @@ Reply Service::Route(absl::string_view method, absl::string_view path, absl::str
                      [&] { return AccessLog(patient, arg("from"), arg("until")); });
       }
     }
+  }
+  if (absl::ConsumePrefix(&rest, "/v1/organizations/") && absl::ConsumeSuffix(&rest, "/history") && !rest.empty()) {
+    std::string organization(rest);
+    return needs(Scope::kReadHistory, get, "GET", [&] { return OrganizationHistory(organization, arg("as_of")); });
   }
   return ErrorReply(404, "no such endpoint");
 }
@@ -295,21 +319,16 @@ Reply Service::FhirRead(absl::string_view id, bool history) {
 
 Reply Service::History(absl::string_view patient, absl::string_view as_of_text) {
   if (absl::Status s = CheckId(patient, "patient"); !s.ok()) return ErrorReply(400, s.message());
-  absl::Time as_of = absl::InfiniteFuture();
-  if (!as_of_text.empty()) {
-    absl::StatusOr<absl::Time> t = ParseInstant(as_of_text);
-    if (!t.ok()) return ErrorReply(400, absl::StrCat("as_of: ", t.status().message()));
-    as_of = *t;
-  }
-  absl::StatusOr<std::vector<Fact>> facts = engine_->History(patient, as_of);
-  if (!facts.ok()) return ErrorReply(500, facts.status().message());
-  std::string out = absl::StrCat("{\"patient\":", JsonText(json(std::string(patient))), ",\"facts\":[");
-  for (size_t i = 0; i < facts->size(); ++i) {
-    if (i) out += ",";
-    out += FactToJson((*facts)[i], /*with_provenance=*/true);
-  }
-  out += "]}";
-  return Reply{200, std::move(out)};
+  absl::StatusOr<absl::Time> as_of = AsOfArg(as_of_text);
+  if (!as_of.ok()) return ErrorReply(400, as_of.status().message());
+  return FactsReply("patient", patient, engine_->History(patient, *as_of));
+}
+
+Reply Service::OrganizationHistory(absl::string_view organization, absl::string_view as_of_text) {
+  if (absl::Status s = CheckId(organization, "organization"); !s.ok()) return ErrorReply(400, s.message());
+  absl::StatusOr<absl::Time> as_of = AsOfArg(as_of_text);
+  if (!as_of.ok()) return ErrorReply(400, as_of.status().message());
+  return FactsReply("organization", organization, engine_->OrganizationHistory(organization, *as_of));
 }
 
 Reply Service::AccessLog(absl::string_view patient, absl::string_view from_text, absl::string_view until_text) {

@@ -73,6 +73,8 @@ class Service {
   Reply Facts(absl::string_view body, bool may_import = true);
   // GET /v1/patients/{id}/history?as_of=
   Reply History(absl::string_view patient, absl::string_view as_of);
+  // GET /v1/organizations/{id}/history?as_of=: its care-provider categories.
+  Reply OrganizationHistory(absl::string_view organization, absl::string_view as_of);
 
   // POST /fhir (a Bundle of Consents, or one) and POST /fhir/Consent: the import's
   // transaction-response Bundle, or an OperationOutcome (400, 422, 503, 500).

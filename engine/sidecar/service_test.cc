@@ -182,6 +182,66 @@ TEST_F(ServiceTest, FhirImportAnswersInFhir) {
   EXPECT_EQ(Get("/fhir").status, 405);
 }
 
+// A Mitz notification over POST /fhir (its Patient entry carries the practice's own
+// number beside the BSN), an organisation's category over /v1/facts: the pharmacist
+// reads by the yes; GET /v1/organizations/{id}/history shows the category.
+TEST_F(ServiceTest, AMitzNotificationDecidesForTheProvidersOfItsCategory) {
+  FhirImportOptions fhir;
+  fhir.identifier_systems = {"https://praktijk.example/patient-id"};
+  Service service(engine_.get(), Limits{}, [] { return BuiltinPolicy("wgbo-default"); }, nullptr, fhir);
+  auto route = [&](absl::string_view method, absl::string_view path, absl::string_view body) {
+    return service.Route(method, path, body, [](const char*) { return std::string(); }, Caller::Trusted());
+  };
+  ASSERT_EQ(route("POST", "/v1/facts",
+                  R"({"type":"person","id":"pat-1","birth_date":"1980-01-01"})"
+                  "\n"
+                  R"({"type":"org_category","organization":"apotheek-1","category":"RPZAC005","from":"2026-01-01T00:00:00+01:00"})")
+                .status,
+            200);
+  const std::string notification = R"({"resourceType":"Bundle","type":"transaction","entry":[
+    {"fullUrl":"urn:uuid:c1","resource":{"resourceType":"Consent","id":"c1",
+      "extension":[{"url":"http://fhir.nl/StructureDefinition/OTV-ProviderCategory","valueCodeableConcept":{"coding":[
+        {"system":"http://fhir.nl/otv/CodeSystem/raadplegende-zorgaanbiedercategorie","code":"RPZAC005"}]}}],
+      "status":"active","scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},
+      "category":[{"coding":[{"system":"http://fhir.nl/otv/CodeSystem/gegevenscategorie","code":"GGC002"}]}],
+      "patient":{"reference":"urn:uuid:p"},"dateTime":"2026-03-01T10:00:00Z",
+      "provision":{"type":"permit","purpose":[{"system":"http://hl7.org/fhir/v3/ActReason","code":"TREAT"}]}}},
+    {"fullUrl":"urn:uuid:p","resource":{"resourceType":"Patient","identifier":[
+      {"system":"http://fhir.nl/fhir/NamingSystem/bsn","value":"900186021"},
+      {"system":"https://praktijk.example/patient-id","value":"pat-1"}]}}]})";
+  Reply imported = route("POST", "/fhir", notification);
+  EXPECT_EQ(imported.status, 201) << imported.body;
+  EXPECT_THAT(imported.body, HasSubstr("stored: consent c1"));
+  EXPECT_THAT(imported.body, ::testing::Not(HasSubstr("900186021")));
+
+  const std::string read =
+      R"({"at":"2026-04-01T10:00:00+02:00","actor":{"id":"apo-1","role":"clinician","organization":"apotheek-1"},"patient":"pat-1","action":"read","category":"medical","purpose":"treatment"})";
+  Reply permitted = route("POST", "/v1/decisions", read);
+  EXPECT_EQ(permitted.status, 200);
+  EXPECT_THAT(permitted.body, HasSubstr(R"("decision":"permit")"));
+  EXPECT_THAT(permitted.body, HasSubstr(R"("consents":["c1"])"));
+  std::string elsewhere = read;
+  elsewhere.replace(elsewhere.find("apotheek-1"), 10, "apotheek-9");
+  EXPECT_THAT(route("POST", "/v1/decisions", elsewhere).body, HasSubstr(R"("decision":"deny")"));
+
+  Reply org = route("GET", "/v1/organizations/apotheek-1/history", "");
+  EXPECT_EQ(org.status, 200) << org.body;
+  EXPECT_THAT(org.body, HasSubstr(R"({"organization":"apotheek-1","facts":[{)"));
+  EXPECT_THAT(org.body, HasSubstr(R"("category":"RPZAC005")"));
+  Reply before = service.Route(
+      "GET", "/v1/organizations/apotheek-1/history", "",
+      [](const char* name) { return std::string(name) == "as_of" ? "2000-01-01T00:00:00Z" : ""; }, Caller::Trusted());
+  EXPECT_THAT(before.body, HasSubstr(R"("facts":[])"));
+  EXPECT_EQ(route("GET", "/v1/organizations/bsn 111 222 333/history", "").status, 400);
+  EXPECT_EQ(route("GET", "/v1/organizations//history", "").status, 404);
+  EXPECT_EQ(route("POST", "/v1/organizations/apotheek-1/history", "").status, 405);
+  Caller no_scope{true, Scopes::Of(Scope::kFactsWrite)};
+  EXPECT_EQ(service.Route("GET", "/v1/organizations/apotheek-1/history", "", [](const char*) { return std::string(); },
+                          no_scope)
+                .status,
+            403);
+}
+
 // GET /fhir/Consent, /fhir/Consent/{id}, its _history and /fhir/metadata: what toegang
 // holds, in FHIR, paged, each status as it is now.
 TEST_F(ServiceTest, FhirReadsConsentsBack) {
