@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -486,7 +487,9 @@ Decision Evaluate(const Policy& policy, const AccessRequest& request, const Pati
     absl::Span<const Stored<Relationship>> Substitutions() override { return subs; }
     absl::Span<const Stored<OrgCategory>> CategoriesOf(absl::string_view organization) override {
       // The categories of one organisation (in order); those of others are passed over.
-      auto [it, fresh] = by_org.try_emplace(std::string(organization));
+      // Made only when asked: most decisions never ask, and pay nothing for it.
+      if (by_org == nullptr) by_org = std::make_unique<std::map<std::string, std::vector<Stored<OrgCategory>>>>();
+      auto [it, fresh] = by_org->try_emplace(std::string(organization));
       if (fresh) {
         for (const Stored<OrgCategory>& c : all) {
           if (c.value.organization == organization) it->second.push_back(c);
@@ -496,7 +499,7 @@ Decision Evaluate(const Policy& policy, const AccessRequest& request, const Pati
     }
     absl::Span<const Stored<Relationship>> subs;
     absl::Span<const Stored<OrgCategory>> all;
-    std::map<std::string, std::vector<Stored<OrgCategory>>> by_org;
+    std::unique_ptr<std::map<std::string, std::vector<Stored<OrgCategory>>>> by_org;
   } at_hand(substitutions, categories);
   return Evaluate(policy, request, record, at_hand);
 }
