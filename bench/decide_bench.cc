@@ -21,7 +21,9 @@
 #include "benchmark/benchmark.h"
 #include "model/fact_index.h"
 #include "model/time.h"
+#include "model/json.h"
 #include "policy/evaluator.h"
+#include "policy/explain.h"
 
 namespace toegang {
 namespace {
@@ -194,6 +196,63 @@ void BM_DecideMixThroughput(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_DecideMixThroughput);
+
+// What a caller of the mix gets: the decision and its JSON.
+void BM_DecideMixJson(benchmark::State& state) {
+  World& w = TheWorld();
+  std::shared_ptr<const Policy> policy = *BuiltinPolicy("wgbo-default");
+  size_t i = 0;
+  for (auto _ : state) {
+    const Scenario& s = w.scenarios[i];
+    if (++i == w.scenarios.size()) i = 0;
+    benchmark::DoNotOptimize(DecisionToJson(Evaluate(*policy, s.request, *s.record, *s.subs), "d-1"));
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_DecideMixJson);
+
+// The same, explained (policy/explain.h): the trace alone, then with its JSON. The
+// budget: explaining at most doubles what a caller waits for (BM_DecideMixJson).
+void BM_DecideMixExplained(benchmark::State& state) {
+  World& w = TheWorld();
+  std::shared_ptr<const Policy> policy = *BuiltinPolicy("wgbo-default");
+  size_t i = 0;
+  Explanation why;
+  for (auto _ : state) {
+    const Scenario& s = w.scenarios[i];
+    if (++i == w.scenarios.size()) i = 0;
+    struct AtHand final : ActorFactSource {
+      explicit AtHand(absl::Span<const Stored<Relationship>> s) : subs(s) {}
+      absl::Span<const Stored<Relationship>> Substitutions() override { return subs; }
+      absl::Span<const Stored<OrgCategory>> CategoriesOf(absl::string_view) override { return {}; }
+      absl::Span<const Stored<Relationship>> subs;
+    } at_hand(*s.subs);
+    benchmark::DoNotOptimize(EvaluateExplained(*policy, s.request, *s.record, at_hand, &why));
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_DecideMixExplained);
+
+void BM_DecideMixExplainedJson(benchmark::State& state) {
+  World& w = TheWorld();
+  std::shared_ptr<const Policy> policy = *BuiltinPolicy("wgbo-default");
+  size_t i = 0;
+  Explanation why;
+  for (auto _ : state) {
+    const Scenario& s = w.scenarios[i];
+    if (++i == w.scenarios.size()) i = 0;
+    struct AtHand final : ActorFactSource {
+      explicit AtHand(absl::Span<const Stored<Relationship>> s) : subs(s) {}
+      absl::Span<const Stored<Relationship>> Substitutions() override { return subs; }
+      absl::Span<const Stored<OrgCategory>> CategoriesOf(absl::string_view) override { return {}; }
+      absl::Span<const Stored<Relationship>> subs;
+    } at_hand(*s.subs);
+    Decision d = EvaluateExplained(*policy, s.request, *s.record, at_hand, &why);
+    benchmark::DoNotOptimize(WithExplanation(DecisionToJson(d, "d-1"), ExplanationJson(*policy, d, why)));
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_DecideMixExplainedJson);
 
 // The most common path alone: a treating clinician reads medical data.
 void BM_DecideTreatingClinician(benchmark::State& state) {

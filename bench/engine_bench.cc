@@ -287,6 +287,30 @@ void BM_EngineDecideBatch(benchmark::State& state) {
 }
 BENCHMARK(BM_EngineDecideBatch)->ArgName("rocksdb")->Arg(0)->Arg(1)->MinTime(2.0);
 
+// What a caller of the embedded engine gets, as JSON: Engine::Decide on the memory
+// store, access log buffered, then EngineDecision::Json(). state.range(0): 1 with
+// "explain" (policy/explain.h), whose budget is at most twice the plain answer.
+void BM_EngineDecideJson(benchmark::State& state) {
+  Options options;
+  options.audit->mode = AuditMode::kBuffered;
+  std::unique_ptr<Engine> engine = OpenBenchEngine(state, /*durable_store=*/false, std::move(options));
+  if (engine == nullptr) return;
+  std::vector<AccessRequest> requests = Requests();
+  for (AccessRequest& r : requests) r.explain = state.range(0) == 1;
+  for (auto r = requests.rbegin(); r != requests.rend(); ++r) benchmark::DoNotOptimize(engine->Decide(*r).Json());
+  size_t k = 0;
+  size_t bytes = 0;
+  for (auto _ : state) {
+    std::string json = engine->Decide(requests[k++ % requests.size()]).Json();
+    bytes += json.size();
+    benchmark::DoNotOptimize(json);
+  }
+  state.counters["json_bytes"] = state.iterations() ? static_cast<double>(bytes) / state.iterations() : 0;
+  state.SetLabel(absl::StrCat(state.range(0) == 1 ? "explained" : "plain", ", memory, log buffered, ", Patients(),
+                              " patients"));
+}
+BENCHMARK(BM_EngineDecideJson)->ArgName("explain")->Arg(0)->Arg(1)->MinTime(2.0);
+
 BENCHMARK(BM_EngineDecide)
     ->ArgNames({"rocksdb", "log"})
     ->Args({0, 0})

@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "base/sync.h"
 #include "engine/open_on_stores.h"
+#include "model/json.h"
 #include "model/status_macros.h"
 #include "policy/evaluator.h"
 #include "absl/types/span.h"
@@ -236,6 +237,7 @@ class EngineImpl final : public Engine {
     denied.reasons.push_back(reason);
     denied.error = std::string(why.message());
     out->decision = std::move(denied);
+    out->explanation.reset();  // it explained a decision that no longer stands
   }
 
   // The facts on the actor's side, read from the store only if the decision asks: the
@@ -333,7 +335,13 @@ class EngineImpl final : public Engine {
     }
     out.facts = *std::move(record);
     StoredActorFacts actor_facts(*store_, request.actor.id, as_of);
-    out.decision = Evaluate(*out.policy, request, *out.facts, actor_facts);
+    if (request.explain) {
+      auto explanation = std::make_shared<Explanation>();
+      out.decision = EvaluateExplained(*out.policy, request, *out.facts, actor_facts, explanation.get());
+      out.explanation = std::move(explanation);
+    } else {
+      out.decision = Evaluate(*out.policy, request, *out.facts, actor_facts);
+    }
     // D1: a read that failed on the way is a deny with its cause, whatever the rules
     // made of the missing substitutions or categories.
     if (!actor_facts.error().ok()) Deny(&out, Reason::kPolicyError, actor_facts.error());
@@ -415,6 +423,12 @@ absl::StatusOr<std::unique_ptr<Engine>> OpenOnStores(Options options, std::uniqu
 }
 
 }  // namespace engine_internal
+
+std::string EngineDecision::Json() const {
+  std::string out = DecisionToJson(decision, decision_id);
+  if (explanation == nullptr || policy == nullptr) return out;
+  return WithExplanation(out, ExplanationJson(*policy, decision, *explanation));
+}
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(Options options) {
   if (options.db_path.empty()) {

@@ -33,6 +33,7 @@
 #include "engine/replica/shipper.h"
 #include "engine/rocksdb/rocksdb_store.h"
 #include "model/request.h"
+#include "policy/explain.h"
 #include "policy/policy.h"
 
 namespace toegang {
@@ -81,6 +82,12 @@ struct EngineDecision {
   std::string decision_id;                      // unique per engine and process run
   std::shared_ptr<const PatientRecord> facts;   // the facts decided over
   std::shared_ptr<const Policy> policy;         // the policy decided by
+  // How the decision was reached, when the request asked (AccessRequest::explain) and
+  // the rules were met; null otherwise (a request refused before, say).
+  std::shared_ptr<const Explanation> explanation;
+
+  // The decision as JSON (DecisionToJson), with "explanation" when there is one.
+  std::string Json() const;
 };
 
 class Engine {

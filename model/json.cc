@@ -820,6 +820,10 @@ absl::StatusOr<AccessRequest> ParseRequest(const json& value) {
     if (req.at_least.empty()) return FieldError("consistency.at_least", "must be a consistency token");
     TOEGANG_RETURN_IF_ERROR(cr.Finish());
   }
+  if (const json* e = r.Get("explain")) {
+    if (!e->is_boolean()) return FieldError("explain", "must be true or false");
+    req.explain = e->get<bool>();
+  }
   TOEGANG_RETURN_IF_ERROR(r.Finish());
   return req;
 }
@@ -838,6 +842,7 @@ json RequestToJsonValue(const AccessRequest& req) {
   if (req.legal_order) j["legal_order"] = *req.legal_order;
   if (req.recipient) j["recipient"] = PartyToJson(*req.recipient);
   if (!req.at_least.empty()) j["consistency"] = json{{"at_least", req.at_least}};
+  if (req.explain) j["explain"] = true;
   return j;
 }
 
@@ -866,15 +871,23 @@ namespace {
 
 // Appends `s` as a JSON string exactly as JsonText writes it: printable ASCII but `"`
 // and `\` as is; anything else (escapes, UTF-8, invalid bytes replaced) by the library.
+}  // namespace
+
 void AppendJsonString(std::string* out, absl::string_view s) {
   bool plain = true;
   for (char c : s) plain = plain && c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
   if (plain) {
-    absl::StrAppend(out, "\"", s, "\"");
+    // Three appends, not StrAppend: this libstdc++ has no uninitialised resize, so
+    // StrAppend zero-fills what it then overwrites (bench/RESULTS.md, "Explain").
+    out->push_back('"');
+    out->append(s.data(), s.size());
+    out->push_back('"');
   } else {
     out->append(JsonText(json(std::string(s))));
   }
 }
+
+namespace {
 
 template <typename E>
 void AppendNameOrNull(std::string* out, const std::optional<E>& value) {

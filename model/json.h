@@ -92,6 +92,10 @@ bool IsValidUtf8(absl::string_view s);
 // parsers refuse, so this is a last defence) is written with U+FFFD in its place.
 std::string JsonText(const nlohmann::json& value);
 
+// Appends `s` as a JSON string (quoted, escaped; bytes that are not UTF-8 replaced), for
+// writers that build their text by hand on a hot path.
+void AppendJsonString(std::string* out, absl::string_view s);
+
 
 }  // namespace toegang
 

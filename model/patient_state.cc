@@ -22,18 +22,19 @@ bool HasParentAuthorityDuring(const PatientRecord& rec, absl::string_view who, a
   return false;
 }
 
-bool HasRelationAt(const PatientRecord& rec, absl::string_view subject, Relation relation, absl::Time t) {
+const Stored<Relationship>* RelationAt(const PatientRecord& rec, absl::string_view subject, Relation relation,
+                                       absl::Time t) {
   for (const Stored<Relationship>& r : rec.relationships) {
-    if (r.value.relation == relation && r.value.subject == subject && r.value.window.Contains(t)) return true;
+    if (r.value.relation == relation && r.value.subject == subject && r.value.window.Contains(t)) return &r;
   }
-  return false;
+  return nullptr;
 }
 
-bool HasParentAuthorityAt(const PatientRecord& rec, absl::string_view who, absl::Time t) {
+const Stored<Relationship>* ParentAuthorityAt(const PatientRecord& rec, absl::string_view who, absl::Time t) {
   for (const Stored<Relationship>& r : rec.relationships) {
-    if (IsParentRelation(r.value.relation) && r.value.subject == who && r.value.window.Contains(t)) return true;
+    if (IsParentRelation(r.value.relation) && r.value.subject == who && r.value.window.Contains(t)) return &r;
   }
-  return false;
+  return nullptr;
 }
 
 bool WithdrawnAt(const PatientRecord& rec, absl::string_view id, absl::Time t, Ending ending) {
@@ -47,7 +48,7 @@ bool WithdrawnAt(const PatientRecord& rec, absl::string_view id, absl::Time t, E
   return false;
 }
 
-bool IncapableAt(const PatientRecord& rec, absl::Time t) {
+const Stored<Capacity>* CapacityAt(const PatientRecord& rec, absl::Time t) {
   const Stored<Capacity>* latest = nullptr;
   absl::Time latest_start = absl::InfinitePast();
   for (const Stored<Capacity>& c : rec.capacities) {
@@ -61,7 +62,7 @@ bool IncapableAt(const PatientRecord& rec, absl::Time t) {
       latest_start = start;
     }
   }
-  return latest != nullptr && !latest->value.capable;
+  return latest;
 }
 
 std::optional<AgeBand> BandAt(const PatientRecord& rec, absl::Time t, LeapDayRule rule) {

@@ -19,11 +19,20 @@
 
 namespace toegang {
 
-// Whether `subject` has a `relation` to the patient in force at `t`.
-bool HasRelationAt(const PatientRecord& rec, absl::string_view subject, Relation relation, absl::Time t);
+// The first relationship by which `subject` has a `relation` to the patient in force at
+// `t` (nullptr: none), and whether there is one.
+const Stored<Relationship>* RelationAt(const PatientRecord& rec, absl::string_view subject, Relation relation,
+                                       absl::Time t);
+inline bool HasRelationAt(const PatientRecord& rec, absl::string_view subject, Relation relation, absl::Time t) {
+  return RelationAt(rec, subject, relation, t) != nullptr;
+}
 
-// Whether `who` is a parent with gezag or a guardian (D37) of the patient at `t`.
-bool HasParentAuthorityAt(const PatientRecord& rec, absl::string_view who, absl::Time t);
+// The relationship by which `who` is a parent with gezag or a guardian (D37) of the
+// patient at `t` (nullptr: none), and whether there is one.
+const Stored<Relationship>* ParentAuthorityAt(const PatientRecord& rec, absl::string_view who, absl::Time t);
+inline bool HasParentAuthorityAt(const PatientRecord& rec, absl::string_view who, absl::Time t) {
+  return ParentAuthorityAt(rec, who, t) != nullptr;
+}
 
 // Whether `who` had parental authority at some instant of [lo, hi).
 bool HasParentAuthorityDuring(const PatientRecord& rec, absl::string_view who, absl::Time lo, absl::Time hi);
@@ -41,9 +50,14 @@ enum class Ending : uint8_t { kTakesAccess, kGivesAccess };
 // Whether fact `id` of the patient was withdrawn by `t`.
 bool WithdrawnAt(const PatientRecord& rec, absl::string_view id, absl::Time t, Ending ending);
 
-// D7, D35: whether the latest capacity assessment in force at `t` says incapable (none:
-// presumed capable). "Incapable" counts from its recorded_at at the earliest.
-bool IncapableAt(const PatientRecord& rec, absl::Time t);
+// D7, D35: the latest capacity assessment in force at `t` (nullptr: none, the patient
+// is presumed capable), and whether it says incapable. "Incapable" counts from its
+// recorded_at at the earliest.
+const Stored<Capacity>* CapacityAt(const PatientRecord& rec, absl::Time t);
+inline bool IncapableAt(const PatientRecord& rec, absl::Time t) {
+  const Stored<Capacity>* c = CapacityAt(rec, t);
+  return c != nullptr && !c->value.capable;
+}
 
 // The patient's age band on the civil day of `t` (D4, D5); nullopt when the birth date
 // is unknown or after `t`.

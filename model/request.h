@@ -36,6 +36,8 @@ struct AccessRequest {
   // A consistency token (engine/replica/replica.h): decide on facts at least as new as
   // the point of the history it names. Empty: on what the node has.
   std::string at_least;
+  // Answer with how the decision was reached (policy/explain.h); the decision is the same.
+  bool explain = false;
 };
 
 enum class Effect : uint8_t { kPermit, kDeny };

@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "policy/explain.h"
 #include "model/time.h"
 #include "policy/internal/rules.h"
 #include "model/patient_state.h"
@@ -52,11 +54,25 @@ class DecisionContext {
   bool Holds(Predicate p) {
     uint32_t bit = uint32_t{1} << static_cast<int>(p);
     if (known_ & bit) return (value_ & bit) != 0;
+    if (trace_ != nullptr) {
+      trace_->predicates.emplace_back();
+      trace_->predicates.back().predicate = policy_internal::PredicateName(p);
+      current_ = trace_->predicates.size() - 1;
+    }
     bool v = Compute(p);
+    if (trace_ != nullptr) {
+      PredicateTrace& done = trace_->predicates[current_];
+      done.holds = v;
+      if (!v) done.facts.clear();  // cited on the way to a result that did not come
+    }
     known_ |= bit;
     if (v) value_ |= bit;
     return v;
   }
+
+  // Explaining (explain.h): the predicates computed, with the facts that made them hold.
+  void TraceInto(Explanation* trace) { trace_ = trace; }
+  bool tracing() const { return trace_ != nullptr; }
 
   // The reason a failed requirement gives: age errors name the age problem.
   Reason FailureReason(Predicate p) const {
@@ -73,13 +89,20 @@ class DecisionContext {
         return SubstituteCoverage();
       case Predicate::kRegisteredWith:
         return !req_.actor.organization.empty() &&
-               HasRelation(req_.actor.organization, Relation::kRegisteredWith, req_.at);
+               Cited(RelationAt(rec_, req_.actor.organization, Relation::kRegisteredWith, req_.at));
       case Predicate::kSelf:
         return req_.actor.id == req_.patient;
       case Predicate::kParentWithAuthority:
-        return HasParentAuthority(req_.actor.id, req_.at);
-      case Predicate::kRepresentativeOfIncapable:
-        return HasRelation(req_.actor.id, Relation::kRepresentative, req_.at) && Incapable(req_.at);
+        return Cited(ParentAuthorityAt(rec_, req_.actor.id, req_.at));
+      case Predicate::kRepresentativeOfIncapable: {
+        const Stored<Capacity>* capacity = CapacityAt(rec_, req_.at);
+        if (!Cited(RelationAt(rec_, req_.actor.id, Relation::kRepresentative, req_.at)) || capacity == nullptr ||
+            capacity->value.capable) {
+          return false;
+        }
+        CiteFact(*capacity, "capacity");
+        return true;
+      }
       case Predicate::kConsent:
         return EffectiveConsent();
       case Predicate::kParentalConsent:
@@ -96,16 +119,40 @@ class DecisionContext {
         return req_.actor.role == Role::kLawEnforcement && req_.legal_order.has_value();
       case Predicate::kDeceased:
         // D29: from the civil day of death on (read in Europe/Amsterdam).
-        return rec_.person && rec_.person->value.death_date &&
-               AmsterdamDay(req_.at) >= *rec_.person->value.death_date;
+        if (rec_.person && rec_.person->value.death_date && AmsterdamDay(req_.at) >= *rec_.person->value.death_date) {
+          Cite(CitedFact{"person", rec_.person->value.id, "", std::nullopt, "", Window{}, rec_.person->value.death_date});
+          return true;
+        }
+        return false;
     }
     return false;
+  }
+
+  // --- citing facts, when explaining ----------------------------------------------
+
+  void Cite(CitedFact f) const {
+    if (trace_ != nullptr) trace_->predicates[current_].facts.push_back(std::move(f));
+  }
+  void Cite(const Stored<Relationship>* r) const {
+    if (trace_ == nullptr || r == nullptr) return;
+    const Relationship& v = r->value;
+    Cite(CitedFact{"relationship", v.id, v.subject, v.relation, v.object, v.window, std::nullopt});  // copies
+  }
+  template <typename T>
+  void CiteFact(const Stored<T>& f, absl::string_view type) const {
+    if (trace_ != nullptr) Cite(CitedFact{type, f.value.id, "", std::nullopt, "", f.value.window, std::nullopt});
   }
 
   // --- relationships (D6, D7, D12-D16) -------------------------------------------
 
   bool HasRelation(absl::string_view subject, Relation relation, absl::Time t) const {
     return HasRelationAt(rec_, subject, relation, t);
+  }
+
+  // Whether `r` is a relationship, citing it when explaining.
+  bool Cited(const Stored<Relationship>* r) const {
+    Cite(r);
+    return r != nullptr;
   }
 
   bool HasParentAuthority(absl::string_view who, absl::Time t) const { return HasParentAuthorityAt(rec_, who, t); }
@@ -116,7 +163,10 @@ class DecisionContext {
     for (const Stored<Relationship>& r : rec_.relationships) {
       const Relationship& rel = r.value;
       if (rel.relation != Relation::kTreating || rel.subject != clinician) continue;
-      if (rel.window.from <= t && t < rel.window.until + grace) return true;
+      if (rel.window.from <= t && t < rel.window.until + grace) {
+        Cite(&r);
+        return true;
+      }
     }
     return false;
   }
@@ -128,7 +178,10 @@ class DecisionContext {
       const Relationship& rel = s.value;
       if (rel.relation != Relation::kSubstituteFor || rel.subject != req_.actor.id) continue;
       if (!rel.window.Contains(req_.at)) continue;
-      if (Treats(rel.object, req_.at)) return true;
+      if (Treats(rel.object, req_.at)) {
+        Cite(&s);
+        return true;
+      }
     }
     return false;
   }
@@ -321,7 +374,11 @@ class DecisionContext {
   bool Rely(const Stored<Consent>* a, const Stored<Consent>* b) {
     consent_ids_.clear();
     consent_ids_.push_back(a->value.id);
-    if (b != nullptr && b != a) consent_ids_.push_back(b->value.id);
+    CiteFact(*a, "consent");
+    if (b != nullptr && b != a) {
+      consent_ids_.push_back(b->value.id);
+      CiteFact(*b, "consent");
+    }
     return true;
   }
 
@@ -337,6 +394,7 @@ class DecisionContext {
       for (const std::string& g : c.value.granted_by) {
         if (HasParentAuthority(g, req_.at)) {
           parental_ids_.assign({absl::string_view(c.value.id)});
+          CiteFact(c, "consent");
           return true;
         }
       }
@@ -376,7 +434,10 @@ class DecisionContext {
           !obj.actions.Contains(req_.action) || !ReachesParty(obj.to)) {
         continue;
       }
-      if (child_only ? obj.by == req_.patient : MayObject(obj.by, t)) return true;
+      if (child_only ? obj.by == req_.patient : MayObject(obj.by, t)) {
+        CiteFact(o, "objection");
+        return true;
+      }
     }
     return false;
   }
@@ -396,6 +457,7 @@ class DecisionContext {
       }
       if (res.to ? !ReachesParty(res.to) : req_.actor.id == res.by) continue;
       if (!Treats(res.by, start == absl::InfinitePast() ? t : start)) continue;
+      CiteFact(r, "restriction");
       return true;
     }
     return false;
@@ -411,70 +473,214 @@ class DecisionContext {
   uint32_t value_ = 0;
   absl::InlinedVector<absl::string_view, 2> consent_ids_;
   absl::InlinedVector<absl::string_view, 1> parental_ids_;
+  Explanation* trace_ = nullptr;  // explaining: where the predicates go
+  size_t current_ = 0;            // the predicate being computed, in trace_
 };
 
 static_assert(policy_internal::kPredicateCount <= 32, "predicate memo is a 32-bit mask");
 
-bool TargetHolds(const CompiledRule& r, const AccessRequest& req) {
-  return r.roles.Contains(req.actor.role) && r.purposes.Contains(req.purpose) &&
-         r.actions.Contains(req.action) && r.categories.Contains(req.category);
+// Whether the request falls in the rule's target; explaining, the first dimension that
+// does not.
+bool TargetHolds(const CompiledRule& r, const AccessRequest& req, RuleTrace* rt = nullptr) {
+  if (r.roles.Contains(req.actor.role) && r.purposes.Contains(req.purpose) && r.actions.Contains(req.action) &&
+      r.categories.Contains(req.category)) {
+    return true;
+  }
+  if (rt != nullptr) {
+    rt->outcome = RuleTrace::Outcome::kNoMatch;
+    rt->because = !r.roles.Contains(req.actor.role)     ? "role"
+                  : !r.purposes.Contains(req.purpose)   ? "purpose"
+                  : !r.actions.Contains(req.action)     ? "action"
+                                                        : "category";
+  }
+  return false;
+}
+
+void Trace(RuleTrace* rt, RuleTrace::Outcome outcome, absl::string_view because) {
+  if (rt == nullptr) return;
+  rt->outcome = outcome;
+  rt->because = because;
 }
 
 enum class PermitOutcome { kNotApplicable, kFailed, kPermits };
 
 // A permit rule against the request: not applicable (target), failed (with the
-// reason), or permits.
-PermitOutcome TryPermit(const CompiledRule& r, const AccessRequest& req, DecisionContext& ctx,
-                        Reason* failure) {
-  if (!TargetHolds(r, req)) return PermitOutcome::kNotApplicable;
+// reason), or permits. Explaining, `rt` says which and why.
+PermitOutcome TryPermit(const CompiledRule& r, const AccessRequest& req, DecisionContext& ctx, Reason* failure,
+                        RuleTrace* rt = nullptr) {
+  using O = RuleTrace::Outcome;
+  if (!TargetHolds(r, req, rt)) return PermitOutcome::kNotApplicable;
   if (r.needs_band) {
     if (!ctx.band()) {
       *failure = ctx.band_error();
+      Trace(rt, O::kFailed, Name(ctx.band_error()));
       return PermitOutcome::kFailed;
     }
-    if (!r.bands.Contains(*ctx.band())) return PermitOutcome::kNotApplicable;
+    if (!r.bands.Contains(*ctx.band())) {
+      Trace(rt, O::kNoMatch, "band");
+      return PermitOutcome::kNotApplicable;
+    }
   }
   for (Predicate p : r.unless) {
-    if (ctx.Holds(p)) return PermitOutcome::kNotApplicable;
+    if (ctx.Holds(p)) {
+      Trace(rt, O::kNotApplicable, policy_internal::PredicateName(p));
+      return PermitOutcome::kNotApplicable;
+    }
   }
   for (Predicate p : r.require) {
     if (!ctx.Holds(p)) {
       *failure = ctx.FailureReason(p);
+      Trace(rt, O::kFailed, policy_internal::PredicateName(p));
       return PermitOutcome::kFailed;
     }
   }
+  Trace(rt, O::kPermitted, "");
   return PermitOutcome::kPermits;
 }
 
 // Whether a forbid rule fires; *reason is its reason (or the age error when the rule
-// needs a band nobody can tell: on doubt, deny).
+// needs a band nobody can tell: on doubt, deny). Explaining, `rt` says why (not).
 bool Fires(const Policy& policy, const CompiledRule& r, const AccessRequest& req, DecisionContext& ctx,
-           Reason* reason) {
-  if (!TargetHolds(r, req)) return false;
+           Reason* reason, RuleTrace* rt = nullptr) {
+  using O = RuleTrace::Outcome;
+  if (!TargetHolds(r, req, rt)) return false;
   bool band_unknown = false;
   if (r.needs_band) {
     if (!ctx.band()) {
       band_unknown = true;
     } else if (!r.bands.Contains(*ctx.band())) {
+      Trace(rt, O::kNoMatch, "band");
       return false;
     }
   }
   for (Predicate p : r.when) {
-    if (!ctx.Holds(p)) return false;
+    if (!ctx.Holds(p)) {
+      Trace(rt, O::kNotFired, policy_internal::PredicateName(p));
+      return false;
+    }
   }
   for (Predicate p : r.unless) {
-    if (ctx.Holds(p)) return false;
+    if (ctx.Holds(p)) {
+      Trace(rt, O::kNotApplicable, policy_internal::PredicateName(p));
+      return false;
+    }
   }
   for (uint16_t i : r.unless_permitted_by) {
     Reason ignored;
-    if (TryPermit(policy.rules()[i], req, ctx, &ignored) == PermitOutcome::kPermits) return false;
+    if (TryPermit(policy.rules()[i], req, ctx, &ignored) == PermitOutcome::kPermits) {
+      if (rt != nullptr) {
+        Trace(rt, O::kNotApplicable, "");
+        rt->permitted_by = policy.rules()[i].id;
+      }
+      return false;
+    }
   }
   *reason = band_unknown ? ctx.band_error() : r.reason;
+  Trace(rt, O::kFired, band_unknown ? Name(ctx.band_error()) : "");
   return true;
 }
 
 void AddReason(Decision& d, Reason r) {
   if (std::find(d.reasons.begin(), d.reasons.end(), r) == d.reasons.end()) d.reasons.push_back(r);
+}
+
+// The decision (evaluator.h), and explaining (`trace` not null), how it was reached.
+// Both meet the rules the (role, purpose) index gives, in the same order; explaining
+// also lists those a parameter switched off. The decision is the same.
+Decision Decide(const Policy& policy, const AccessRequest& request, const PatientRecord& record,
+                ActorFactSource& actor_facts, Explanation* trace) {
+  Decision d;
+  d.policy = policy.id();
+  d.effect = Effect::kDeny;
+  if (record.patient != request.patient) {
+    // The caller handed over another patient's facts: never decide on them.
+    d.reasons.push_back(Reason::kPolicyError);
+    d.error = "facts of another patient were supplied";
+    return d;
+  }
+  DecisionContext ctx(policy, request, record, actor_facts);
+  d.age_band = ctx.band();
+  const std::vector<CompiledRule>& rules = policy.rules();
+
+  absl::Span<const uint16_t> candidates;
+  std::vector<uint16_t> every;  // explaining: the candidates and the rules switched off
+  if (trace == nullptr) {
+    candidates = policy.Candidates(request.actor.role, request.purpose);
+  } else {
+    ctx.TraceInto(trace);
+    for (int pass = 0; pass < 2; ++pass) {
+      for (size_t k = 0; k < rules.size(); ++k) {
+        const CompiledRule& r = rules[k];
+        if (r.is_forbid() == (pass == 0) && r.roles.Contains(request.actor.role) &&
+            r.purposes.Contains(request.purpose)) {
+          every.push_back(static_cast<uint16_t>(k));
+        }
+      }
+    }
+    candidates = every;
+    trace->rules.reserve(every.size());
+  }
+  bool decided = false;
+  // The rule's trace, explaining: a new entry (null when not explaining, or when the rule
+  // is off or the decision already made, which the entry then says).
+  auto traced = [&](const CompiledRule& r) -> RuleTrace* {
+    if (trace == nullptr) return nullptr;
+    trace->rules.push_back(RuleTrace{r.id, r.effect, RuleTrace::Outcome::kNotReached, {}, {}});
+    RuleTrace* rt = &trace->rules.back();
+    if (!r.enabled) {
+      rt->outcome = RuleTrace::Outcome::kOff;
+      rt->because = r.disabled_because;
+      return nullptr;
+    }
+    return decided ? nullptr : rt;
+  };
+
+  // 1. Prohibitions: any that fires denies (D1, D30-D33).
+  size_t i = 0;
+  for (; i < candidates.size() && rules[candidates[i]].is_forbid(); ++i) {
+    const CompiledRule& r = rules[candidates[i]];
+    RuleTrace* rt = traced(r);
+    if (trace != nullptr && rt == nullptr) continue;
+    Reason reason;
+    if (Fires(policy, r, request, ctx, &reason, rt)) {
+      d.reasons.push_back(reason);
+      d.rule = r.id;
+      if (trace == nullptr) return d;
+      decided = true;
+    }
+  }
+
+  // 2. The first permit rule that holds.
+  for (; i < candidates.size(); ++i) {
+    const CompiledRule& r = rules[candidates[i]];
+    RuleTrace* rt = traced(r);
+    if (trace != nullptr && rt == nullptr) continue;
+    Reason failure = Reason::kNoApplicableRule;
+    switch (TryPermit(r, request, ctx, &failure, rt)) {
+      case PermitOutcome::kNotApplicable:
+        break;
+      case PermitOutcome::kFailed:
+        AddReason(d, failure);
+        break;
+      case PermitOutcome::kPermits: {
+        d.effect = Effect::kPermit;
+        d.reasons.clear();
+        d.reasons.push_back(r.reason);
+        d.legal_basis = r.basis;
+        d.obligations = r.obligations;
+        bool uses_consent = std::find(r.require.begin(), r.require.end(), Predicate::kConsent) != r.require.end();
+        ctx.AppendReliedOn(uses_consent, &d.consents);
+        d.rule = r.id;
+        if (trace == nullptr) return d;
+        decided = true;
+      }
+    }
+  }
+  if (decided) return d;
+
+  // 3. Nothing permits: deny (D1).
+  if (d.reasons.empty()) d.reasons.push_back(Reason::kNoApplicableRule);
+  return d;
 }
 
 }  // namespace
@@ -506,60 +712,14 @@ Decision Evaluate(const Policy& policy, const AccessRequest& request, const Pati
 
 Decision Evaluate(const Policy& policy, const AccessRequest& request, const PatientRecord& record,
                   ActorFactSource& actor_facts) {
-  Decision d;
-  d.policy = policy.id();
-  d.effect = Effect::kDeny;
-  if (record.patient != request.patient) {
-    // The caller handed over another patient's facts: never decide on them.
-    d.reasons.push_back(Reason::kPolicyError);
-    d.error = "facts of another patient were supplied";
-    return d;
-  }
-  DecisionContext ctx(policy, request, record, actor_facts);
-  d.age_band = ctx.band();
+  return Decide(policy, request, record, actor_facts, nullptr);
+}
 
-  absl::Span<const uint16_t> candidates = policy.Candidates(request.actor.role, request.purpose);
-  const std::vector<CompiledRule>& rules = policy.rules();
-
-  // 1. Prohibitions: any that fires denies (D1, D30-D33).
-  size_t i = 0;
-  for (; i < candidates.size() && rules[candidates[i]].is_forbid(); ++i) {
-    const CompiledRule& r = rules[candidates[i]];
-    Reason reason;
-    if (Fires(policy, r, request, ctx, &reason)) {
-      d.reasons.push_back(reason);
-      d.rule = r.id;
-      return d;
-    }
-  }
-
-  // 2. The first permit rule that holds.
-  for (; i < candidates.size(); ++i) {
-    const CompiledRule& r = rules[candidates[i]];
-    Reason failure = Reason::kNoApplicableRule;
-    switch (TryPermit(r, request, ctx, &failure)) {
-      case PermitOutcome::kNotApplicable:
-        break;
-      case PermitOutcome::kFailed:
-        AddReason(d, failure);
-        break;
-      case PermitOutcome::kPermits: {
-        d.effect = Effect::kPermit;
-        d.reasons.clear();
-        d.reasons.push_back(r.reason);
-        d.legal_basis = r.basis;
-        d.obligations = r.obligations;
-        bool uses_consent = std::find(r.require.begin(), r.require.end(), Predicate::kConsent) != r.require.end();
-        ctx.AppendReliedOn(uses_consent, &d.consents);
-        d.rule = r.id;
-        return d;
-      }
-    }
-  }
-
-  // 3. Nothing permits: deny (D1).
-  if (d.reasons.empty()) d.reasons.push_back(Reason::kNoApplicableRule);
-  return d;
+Decision EvaluateExplained(const Policy& policy, const AccessRequest& request, const PatientRecord& record,
+                           ActorFactSource& actor_facts, Explanation* out) {
+  out->rules.clear();
+  out->predicates.clear();
+  return Decide(policy, request, record, actor_facts, out);
 }
 
 }  // namespace toegang

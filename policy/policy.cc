@@ -715,6 +715,11 @@ class PolicyCompiler {
     p->version_ = c.pack.version;
     p->id_ = absl::StrCat(c.pack.name, "@", c.pack.version);
     p->params_ = c.params;
+    for (const ParamSpec& spec : ParamSpecs()) {
+      auto it = c.pack.params.find(std::string(spec.name));
+      p->parameters_.emplace_back(std::string(spec.name),
+                                  it == c.pack.params.end() ? std::string(spec.Default()) : it->second.first);
+    }
     p->source_ = std::string(text);
     for (const auto& [code, mapped] : c.pack.data_categories) p->data_categories_.emplace_back(code, mapped.first);
     p->rules_ = std::move(c.pack.rules);

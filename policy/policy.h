@@ -70,6 +70,9 @@ class Policy {
   // "name@version", as decisions and audit records cite it.
   absl::string_view id() const { return id_; }
   const PolicyParams& params() const { return params_; }
+  // Every parameter a pack may set, with the value in force (as set, or the default),
+  // in the order docs/policy-format.md lists them.
+  const std::vector<std::pair<std::string, std::string>>& parameters() const { return parameters_; }
   // The toegang categories a consent's data-category code stands for (Mitz's
   // "gegevenscategorie", e.g. "GGC002"), as the pack's `data_category` lines map them;
   // nullopt for a code the pack does not map (an import refuses it rather than widen).
@@ -94,6 +97,7 @@ class Policy {
   int version_ = 0;
   std::string id_;
   PolicyParams params_;
+  std::vector<std::pair<std::string, std::string>> parameters_;
   std::string source_;
   std::vector<std::pair<std::string, CategorySet>> data_categories_;
   std::vector<policy_internal::CompiledRule> rules_;

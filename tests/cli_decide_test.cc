@@ -17,6 +17,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -80,6 +81,33 @@ TEST(CliDecide, AConsistencyTokenOnANodeThatDoesNotReplicateIsAnInvalidRequest) 
 
 // Lines are decided in batches of what is waiting: order and the one-answer-per-line
 // contract hold across batch boundaries, bad lines included.
+// --explain (or "explain":true on a line): the same decision, with how it was reached.
+TEST(CliDecide, ExplainAddsHowTheDecisionWasReached) {
+  std::string facts = TmpFile("f-explain.jsonl",
+      R"({"type":"person","id":"pat-1","birth_date":"1980-01-01"})" "\n"
+      R"({"type":"relationship","id":"rel-1","subject":"clin-1","relation":"treating","object":"pat-1"})" "\n");
+  const std::string req = R"({"at":"2026-03-10T10:00:00+01:00","actor":{"id":"clin-1","role":"clinician"},"patient":"pat-1","action":"read","category":"medical","purpose":"treatment")";
+  Shell plain = Toegang("decide --facts " + facts, req + "}\n");
+  Shell explained = Toegang("decide --facts " + facts + " --explain", req + "}\n");
+  ASSERT_EQ(explained.status, 0) << explained.out;
+  json p = json::parse(plain.out);
+  json e = json::parse(explained.out);
+  EXPECT_FALSE(p.contains("explanation"));
+  ASSERT_TRUE(e.contains("explanation")) << explained.out;
+  EXPECT_EQ(e["decision"], p["decision"]);
+  EXPECT_EQ(e["rule"], "treating_clinician");
+  EXPECT_EQ(e["explanation"]["policy"], "wgbo-default@1");
+  bool permitted = false;
+  for (const json& r : e["explanation"]["rules"]) permitted = permitted || (r["rule"] == "treating_clinician" && r["outcome"] == "permitted");
+  EXPECT_TRUE(permitted) << explained.out;
+  // Per line, and a value that is not a boolean is an invalid request naming the field.
+  Shell lines = Toegang("decide --facts " + facts, req + R"(,"explain":true})" "\n" + req + R"(,"explain":"yes"})" "\n");
+  std::vector<std::string> out = absl::StrSplit(lines.out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(out.size(), 2u) << lines.out;
+  EXPECT_TRUE(json::parse(out[0]).contains("explanation"));
+  EXPECT_THAT(json::parse(out[1])["error"].get<std::string>(), HasSubstr("explain: must be true or false"));
+}
+
 TEST(CliDecide, ManyLinesAnswerInOrderAcrossBatches) {
   std::string facts = TmpFile("f.jsonl",
       R"({"type":"relationship","subject":"clin-1","relation":"treating","object":"pat-1"})" "\n");

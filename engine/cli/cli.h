@@ -22,6 +22,7 @@ ABSL_DECLARE_FLAG(std::string, facts);
 ABSL_DECLARE_FLAG(std::string, as_of);
 ABSL_DECLARE_FLAG(std::string, patient);
 ABSL_DECLARE_FLAG(std::string, organization);
+ABSL_DECLARE_FLAG(bool, explain);
 ABSL_DECLARE_FLAG(std::string, audit_mode);
 ABSL_DECLARE_FLAG(std::string, audit_key_file);
 ABSL_DECLARE_FLAG(std::string, replicate);

@@ -97,6 +97,7 @@ int Decide(const std::vector<std::string>& args) {
     return kBadInput;
   }
   const std::string at_least = absl::GetFlag(FLAGS_at_least);
+  const bool explain = absl::GetFlag(FLAGS_explain);
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Open(std::move(options));
   if (!engine.ok()) {
     Complain(std::string(engine.status().message()));
@@ -115,10 +116,9 @@ int Decide(const std::vector<std::string>& args) {
   bool more = true;
   while (more) {
     more = ReadWaitingLines(&batch, &status);
-    if (!at_least.empty()) {
-      for (AccessRequest& r : batch.requests) {
-        if (r.at_least.empty()) r.at_least = at_least;
-      }
+    for (AccessRequest& r : batch.requests) {
+      if (r.at_least.empty()) r.at_least = at_least;
+      r.explain = r.explain || explain;
     }
     std::vector<EngineDecision> decided;
     if (*as_of == absl::InfiniteFuture()) {
@@ -127,7 +127,7 @@ int Decide(const std::vector<std::string>& args) {
       for (const AccessRequest& r : batch.requests) decided.push_back((*engine)->DecideAsOf(r, *as_of));
     }
     for (size_t i = 0; i < decided.size(); ++i) {
-      batch.answers[batch.answer_of[i]] = DecisionToJson(decided[i].decision, decided[i].decision_id);
+      batch.answers[batch.answer_of[i]] = decided[i].Json();
     }
     std::string out;
     for (const std::string& a : batch.answers) absl::StrAppend(&out, a, "\n");

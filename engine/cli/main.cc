@@ -23,6 +23,7 @@ ABSL_FLAG(std::string, facts, "", "decide over the facts of this JSON Lines file
 ABSL_FLAG(std::string, as_of, "", "an RFC 3339 instant: use the facts as the store knew them then");
 ABSL_FLAG(std::string, patient, "", "the patient id");
 ABSL_FLAG(std::string, organization, "", "the organisation id");
+ABSL_FLAG(bool, explain, false, "answer each decision with how it was reached (docs/explain.md)");
 
 namespace {
 
@@ -30,8 +31,9 @@ constexpr char kUsage[] = R"(usage: toegang COMMAND [flags] [args]
 
 commands:
   decide [--db DIR | --facts FILE] [--policy FILE] [--as-of INSTANT] [--at-least TOKEN]
-                          read access requests (JSON Lines) on stdin, write one
-                          decision per line on stdout
+         [--explain]      read access requests (JSON Lines) on stdin, write one
+                          decision per line on stdout (--explain: with how each
+                          was reached)
   load [--db DIR] [--replicate CONNINFO] FILE.jsonl
                           append facts durably, all or nothing; prints the count
                           and the last sequence number (and, replicating, the
@@ -79,7 +81,7 @@ const char* const kKnownFlags[] = {"db", "policy", "facts", "as_of", "patient", 
                                    "pin_threads", "token_file", "allow_uid", "allow_gid", "tls_cert", "tls_key",
                                    "tls_client_ca", "max_connections", "max_connections_per_client", "request_deadline", "batch_workers",
                                    "replicate", "node", "max_wait", "at_least", "identifier_system", "widen_denies", "at",
-                                   "organization",
+                                   "organization", "explain",
                                    "help"};
 
 // absl exits with status 1 on an unknown flag, on a value it cannot parse

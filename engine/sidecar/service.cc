@@ -227,7 +227,7 @@ Reply Service::Decisions(absl::string_view body) {
     }
     std::vector<EngineDecision> decided = DecideBatchCounted(valid);
     for (size_t k = 0; k < decided.size(); ++k) {
-      answers[where[k]] = DecisionToJson(decided[k].decision, decided[k].decision_id);
+      answers[where[k]] = decided[k].Json();
     }
     std::string out = "{\"decisions\":[";
     for (size_t i = 0; i < answers.size(); ++i) {
@@ -243,7 +243,7 @@ Reply Service::Decisions(absl::string_view body) {
     return InvalidRequest(req.status().message());
   }
   EngineDecision d = DecideCounted(*req);
-  return Reply{DecisionStatus(d.decision), DecisionToJson(d.decision, d.decision_id)};
+  return Reply{DecisionStatus(d.decision), d.Json()};
 }
 
 Reply Service::Facts(absl::string_view body, bool may_import) {

@@ -242,6 +242,37 @@ TEST_F(ServiceTest, AMitzNotificationDecidesForTheProvidersOfItsCategory) {
             403);
 }
 
+// "explain":true on a request, alone or in a batch: the same decision with how it was
+// reached; without it, none (the usual request stays on its fast path).
+TEST_F(ServiceTest, AnExplainedDecisionSaysHowItWasReached) {
+  auto post = [&](absl::string_view path, absl::string_view body) {
+    return service_->Route("POST", path, body, [](const char*) { return std::string(); }, Caller::Trusted());
+  };
+  ASSERT_EQ(post("/v1/facts", R"({"type":"person","id":"pat-1","birth_date":"1980-01-01"})"
+                              "\n"
+                              R"({"type":"relationship","id":"rel-1","subject":"clin-1","relation":"treating","object":"pat-1"})")
+                .status,
+            200);
+  const std::string req =
+      R"({"at":"2026-03-10T10:00:00+01:00","actor":{"id":"clin-1","role":"clinician"},"patient":"pat-1","action":"read","category":"medical","purpose":"treatment")";
+  Reply plain = post("/v1/decisions", req + "}");
+  EXPECT_THAT(plain.body, ::testing::Not(HasSubstr("explanation")));
+  Reply one = post("/v1/decisions", req + R"(,"explain":true})");
+  EXPECT_EQ(one.status, 200) << one.body;
+  EXPECT_THAT(one.body, HasSubstr(R"("decision":"permit")"));
+  EXPECT_THAT(one.body, HasSubstr(R"("explanation":{"policy":"wgbo-default@1")"));
+  EXPECT_THAT(one.body, HasSubstr(R"({"rule":"treating_clinician","effect":"permit","outcome":"permitted"})"));
+  EXPECT_THAT(one.body, HasSubstr(R"("id":"rel-1")"));
+  Reply batch = post("/v1/decisions", absl::StrCat(R"({"requests":[)", req, R"(,"explain":true},)", req, "}]}"));
+  EXPECT_EQ(batch.status, 200) << batch.body;
+  const size_t first = batch.body.find("\"explanation\"");
+  ASSERT_NE(first, std::string::npos) << batch.body;
+  EXPECT_EQ(batch.body.find("\"explanation\"", first + 1), std::string::npos) << "only the first asked";
+  Reply bad = post("/v1/decisions", req + R"(,"explain":1})");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_THAT(bad.body, HasSubstr("explain: must be true or false"));
+}
+
 // GET /fhir/Consent, /fhir/Consent/{id}, its _history and /fhir/metadata: what toegang
 // holds, in FHIR, paged, each status as it is now.
 TEST_F(ServiceTest, FhirReadsConsentsBack) {
