@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <cstdlib>
 #include <new>
 #include <string>
@@ -24,6 +25,7 @@
 #include "model/json.h"
 #include "policy/evaluator.h"
 #include "policy/explain.h"
+#include "policy/grants.h"
 
 namespace toegang {
 namespace {
@@ -253,6 +255,47 @@ void BM_DecideMixExplainedJson(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_DecideMixExplainedJson);
+
+// Who may read one patient's medical record (policy/grants.h), the GP-shaped patients
+// of the mix: every candidate decided, and each grant's valid_until found by deciding
+// at the instants the facts change. state.range(0): 1 for one purpose (treatment), 0
+// for every purpose. Budget: p99 <= 50 us for one patient.
+void BM_Grants(benchmark::State& state) {
+  World& w = TheWorld();
+  std::shared_ptr<const Policy> policy = *BuiltinPolicy("wgbo-default");
+  struct Sources final : GrantSources {
+    explicit Sources(const FactIndex& i) : index(i) {}
+    absl::Span<const Stored<Relationship>> SubstitutionsOf(absl::string_view actor) override {
+      auto [it, fresh] = subs.try_emplace(std::string(actor));
+      if (fresh) it->second = index.SubstitutionsOf(actor);
+      return it->second;
+    }
+    absl::Span<const Stored<OrgCategory>> CategoriesOf(absl::string_view) override { return {}; }
+    const FactIndex& index;
+    std::map<std::string, std::vector<Stored<Relationship>>> subs;
+  } sources(w.index);
+  GrantsQuery q{T(absl::CivilSecond(2026, 6, 15, 10, 30, 0)), Action::kRead, Category::kMedical, std::nullopt};
+  if (state.range(0) == 1) q.purpose = Purpose::kTreatment;
+  std::vector<int64_t> ns;
+  ns.reserve(1 << 20);
+  size_t i = 0, listed = 0;
+  for (auto _ : state) {
+    const PatientRecord& rec = w.records[i++ % w.records.size()];
+    const auto a = std::chrono::steady_clock::now();
+    GrantList list = ListGrants(*policy, rec, q, sources);
+    const auto b = std::chrono::steady_clock::now();
+    listed += list.grants.size();
+    benchmark::DoNotOptimize(list);
+    if (ns.size() < ns.capacity()) ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count());
+  }
+  std::sort(ns.begin(), ns.end());
+  if (!ns.empty()) {
+    state.counters["p50_us"] = static_cast<double>(ns[ns.size() / 2]) / 1000;
+    state.counters["p99_us"] = static_cast<double>(ns[ns.size() * 99 / 100]) / 1000;
+  }
+  state.counters["grants"] = state.iterations() ? static_cast<double>(listed) / state.iterations() : 0;
+}
+BENCHMARK(BM_Grants)->ArgName("one_purpose")->Arg(1)->Arg(0);
 
 // The most common path alone: a treating clinician reads medical data.
 void BM_DecideTreatingClinician(benchmark::State& state) {

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <random>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -109,6 +110,57 @@ class EngineImpl final : public Engine {
   }
 
   absl::StatusOr<uint64_t> Record(std::vector<Fact> facts) override { return store_->Append(std::move(facts)); }
+
+  absl::StatusOr<GrantsAnswer> Grants(absl::string_view patient, const GrantsQuery& query) override {
+    GrantsAnswer out;
+    out.patient = std::string(patient);
+    out.at = query.at;
+    out.sequence = store_->LastSequence();
+    out.policy = policy();
+    absl::StatusOr<std::shared_ptr<const PatientRecord>> record = store_->Patient(patient, absl::InfiniteFuture());
+    if (!record.ok()) return record.status();
+    out.facts = *std::move(record);
+    // The actors' side, read once per actor and organisation the lists ask about.
+    class StoredSources final : public GrantSources {
+     public:
+      explicit StoredSources(FactStore& store) : store_(store) {}
+      absl::Span<const Stored<Relationship>> SubstitutionsOf(absl::string_view actor) override {
+        auto [it, fresh] = subs_.try_emplace(std::string(actor));
+        if (fresh) {
+          absl::StatusOr<std::shared_ptr<const std::vector<Stored<Relationship>>>> read = store_.SubstitutionsOf(actor);
+          if (read.ok()) {
+            it->second = *std::move(read);
+          } else if (error_.ok()) {
+            error_ = read.status();
+          }
+        }
+        return it->second ? absl::Span<const Stored<Relationship>>(*it->second) : absl::Span<const Stored<Relationship>>();
+      }
+      absl::Span<const Stored<OrgCategory>> CategoriesOf(absl::string_view organization) override {
+        auto [it, fresh] = categories_.try_emplace(std::string(organization));
+        if (fresh) {
+          absl::StatusOr<std::shared_ptr<const std::vector<Stored<OrgCategory>>>> read = store_.CategoriesOf(organization);
+          if (read.ok()) {
+            it->second = *std::move(read);
+          } else if (error_.ok()) {
+            error_ = read.status();
+          }
+        }
+        return it->second ? absl::Span<const Stored<OrgCategory>>(*it->second) : absl::Span<const Stored<OrgCategory>>();
+      }
+      const absl::Status& error() const { return error_; }
+
+     private:
+      FactStore& store_;
+      absl::flat_hash_map<std::string, std::shared_ptr<const std::vector<Stored<Relationship>>>> subs_;
+      absl::flat_hash_map<std::string, std::shared_ptr<const std::vector<Stored<OrgCategory>>>> categories_;
+      absl::Status error_;
+    } sources(*store_);
+    out.list = ListGrants(*out.policy, *out.facts, query, sources);
+    // A list made on facts that could not all be read would be wrong: none at all.
+    if (!sources.error().ok()) return sources.error();
+    return out;
+  }
 
   absl::StatusOr<std::vector<Fact>> OrganizationHistory(absl::string_view organization, absl::Time as_of) override {
     absl::StatusOr<std::shared_ptr<const std::vector<Stored<OrgCategory>>>> categories =

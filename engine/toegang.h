@@ -34,6 +34,7 @@
 #include "engine/rocksdb/rocksdb_store.h"
 #include "model/request.h"
 #include "policy/explain.h"
+#include "policy/grants.h"
 #include "policy/policy.h"
 
 namespace toegang {
@@ -90,6 +91,19 @@ struct EngineDecision {
   std::string Json() const;
 };
 
+// Who may do what to one patient's dossier (Engine::Grants): the lists, with what keeps
+// their string views alive.
+struct GrantsAnswer {
+  std::string patient;
+  absl::Time at;
+  uint64_t sequence = 0;                        // the store's, when the facts were read
+  GrantList list;
+  std::shared_ptr<const PatientRecord> facts;   // the facts listed over
+  std::shared_ptr<const Policy> policy;
+
+  std::string Json() const { return GrantsJson(list, patient, at, sequence); }
+};
+
 class Engine {
  public:
   virtual ~Engine() = default;
@@ -121,6 +135,11 @@ class Engine {
   // The patient's facts in arrival order, as the store knew them at `as_of`.
   virtual absl::StatusOr<std::vector<Fact>> History(absl::string_view patient,
                                                     absl::Time as_of = absl::InfiniteFuture()) = 0;
+
+  // Who may do `query.action` to `query.category` of the patient at `query.at`
+  // (policy/grants.h): each grant is the decision Decide gives for that party, nothing
+  // listed that was not decided. Errors: the store's (the facts cannot be read).
+  virtual absl::StatusOr<GrantsAnswer> Grants(absl::string_view patient, const GrantsQuery& query) = 0;
 
   // The facts about an organisation — its care-provider categories (org_category), which
   // consents to an organization_category reach through — in arrival order, as the store

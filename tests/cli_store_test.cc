@@ -326,6 +326,20 @@ TEST(CliStore, OrganisationCategoriesAreListedAndDecide) {
   Shell decided = Toegang("decide --db " + db,
                           R"({"at":"2026-03-01T10:00:00+01:00","actor":{"id":"apo-1","role":"clinician","organization":"apotheek-1"},"patient":"pat-7","action":"read","category":"medical","purpose":"treatment"})" "\n");
   EXPECT_THAT(decided.out, HasSubstr(R"("consents":["mitz-7"])")) << decided.out;
+
+  // Who may read pat-7's medical record then: anyone acting for a pharmacy (by the
+  // consent to the category), as decide said.
+  Shell grants = Toegang("grants --db " + db + " --patient pat-7 --at 2026-03-01T10:00:00+01:00 --purpose treatment");
+  ASSERT_EQ(grants.status, 0) << grants.out;
+  json answer = json::parse(grants.out);
+  bool pharmacies = false;
+  for (const json& g : answer["grants"]) {
+    pharmacies = pharmacies || (g.value("organization_category", "") == "RPZAC005" && g["consents"] == json::array({"mitz-7"}));
+  }
+  EXPECT_TRUE(pharmacies) << grants.out;
+  EXPECT_EQ(Toegang("grants --db " + db + " --patient pat-7 --purpose marketing").status, 2);
+  EXPECT_EQ(Toegang("grants --db " + db + " --patient pat-7 --at yesterday").status, 2);
+  EXPECT_EQ(Toegang("grants --db " + db).status, 2);
 }
 
 TEST(CliStore, DecideOnMissingStoreIsAnError) {

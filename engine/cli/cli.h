@@ -38,6 +38,7 @@ inline constexpr int kBadInput = 2;
 int Decide(const std::vector<std::string>& args);
 int Load(const std::vector<std::string>& args);
 int History(const std::vector<std::string>& args);
+int Grants(const std::vector<std::string>& args);
 int Audit(const std::vector<std::string>& args);
 int Serve(const std::vector<std::string>& args);
 int Store(const std::vector<std::string>& args);

@@ -42,6 +42,9 @@ commands:
                           the patient's facts as the store knew them then
   history --db DIR --organization ID [--as-of INSTANT]
                           the organisation's care-provider categories (org_category)
+  grants --db DIR --patient ID [--at INSTANT] [--action A] [--category C] [--purpose P]
+                          who may do this to the dossier then, and who is denied
+                          by an objection or restriction (JSON)
   audit --db DIR --patient ID [--from INSTANT] [--until INSTANT]
                           who accessed the dossier, newest first (NEN 7513)
   audit verify --db DIR [--audit-key-file FILE]
@@ -81,7 +84,7 @@ const char* const kKnownFlags[] = {"db", "policy", "facts", "as_of", "patient", 
                                    "pin_threads", "token_file", "allow_uid", "allow_gid", "tls_cert", "tls_key",
                                    "tls_client_ca", "max_connections", "max_connections_per_client", "request_deadline", "batch_workers",
                                    "replicate", "node", "max_wait", "at_least", "identifier_system", "widen_denies", "at",
-                                   "organization", "explain",
+                                   "organization", "explain", "action", "category", "purpose",
                                    "help"};
 
 // absl exits with status 1 on an unknown flag, on a value it cannot parse
@@ -145,6 +148,7 @@ int main(int argc, char** argv) {
   if (command == "decide") return toegang::cli::Decide(args);
   if (command == "load") return toegang::cli::Load(args);
   if (command == "history") return toegang::cli::History(args);
+  if (command == "grants") return toegang::cli::Grants(args);
   if (command == "audit") return toegang::cli::Audit(args);
   if (command == "serve") return toegang::cli::Serve(args);
   if (command == "store") return toegang::cli::Store(args);

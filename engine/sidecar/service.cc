@@ -170,6 +170,9 @@ Reply Service::Route(absl::string_view method, absl::string_view path, absl::str
       if (what == "/history") {
         return needs(Scope::kReadHistory, get, "GET", [&] { return History(patient, arg("as_of")); });
       }
+      if (what == "/grants") {
+        return needs(Scope::kReadHistory, post, "POST", [&] { return Grants(patient, body); });
+      }
       if (what == "/access-log") {
         return needs(Scope::kReadAccessLog, get, "GET",
                      [&] { return AccessLog(patient, arg("from"), arg("until")); });
@@ -322,6 +325,43 @@ Reply Service::History(absl::string_view patient, absl::string_view as_of_text) 
   absl::StatusOr<absl::Time> as_of = AsOfArg(as_of_text);
   if (!as_of.ok()) return ErrorReply(400, as_of.status().message());
   return FactsReply("patient", patient, engine_->History(patient, *as_of));
+}
+
+Reply Service::Grants(absl::string_view patient, absl::string_view body) {
+  if (absl::Status s = CheckId(patient, "patient"); !s.ok()) return ErrorReply(400, s.message());
+  if (body.size() > limits_.max_body_bytes) return ErrorReply(413, "body too large");
+  absl::StatusOr<json> value = ParseJsonStrict(body, limits_.max_body_bytes);
+  if (!value.ok()) return ErrorReply(400, value.status().message());
+  if (!value->is_object()) return ErrorReply(400, "the body is an object: {\"at\",\"action\",\"category\",\"purpose\"}");
+  GrantsQuery query;
+  bool has_at = false;
+  for (auto it = value->begin(); it != value->end(); ++it) {
+    const std::string& key = it.key();
+    if (!it->is_string()) return ErrorReply(400, absl::StrCat(key == "at" || key == "action" || key == "category" || key == "purpose" ? key : "a field", ": must be a string"));
+    const std::string& text = it->get_ref<const std::string&>();
+    bool ok = true;
+    if (key == "at") {
+      absl::StatusOr<absl::Time> t = ParseInstant(text);
+      if (!t.ok()) return ErrorReply(400, absl::StrCat("at: ", t.status().message()));
+      query.at = *t;
+      has_at = true;
+    } else if (key == "action") {
+      ok = ParseName(text, &query.action);
+    } else if (key == "category") {
+      ok = ParseName(text, &query.category);
+    } else if (key == "purpose") {
+      Purpose p;
+      ok = ParseName(text, &p);
+      query.purpose = p;
+    } else {
+      return ErrorReply(400, "unknown field (expected at, action, category, purpose)");
+    }
+    if (!ok) return ErrorReply(400, absl::StrCat(key, ": unknown ", key));
+  }
+  if (!has_at) return ErrorReply(400, "at: required");
+  absl::StatusOr<GrantsAnswer> answer = engine_->Grants(patient, query);
+  if (!answer.ok()) return ErrorReply(500, answer.status().message());
+  return Reply{200, answer->Json()};
 }
 
 Reply Service::OrganizationHistory(absl::string_view organization, absl::string_view as_of_text) {

@@ -73,6 +73,8 @@ class Service {
   Reply Facts(absl::string_view body, bool may_import = true);
   // GET /v1/patients/{id}/history?as_of=
   Reply History(absl::string_view patient, absl::string_view as_of);
+  // POST /v1/patients/{id}/grants {"at","action","category","purpose"?}: who may.
+  Reply Grants(absl::string_view patient, absl::string_view body);
   // GET /v1/organizations/{id}/history?as_of=: its care-provider categories.
   Reply OrganizationHistory(absl::string_view organization, absl::string_view as_of);
 

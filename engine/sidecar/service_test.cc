@@ -273,6 +273,37 @@ TEST_F(ServiceTest, AnExplainedDecisionSaysHowItWasReached) {
   EXPECT_THAT(bad.body, HasSubstr("explain: must be true or false"));
 }
 
+// POST /v1/patients/{id}/grants: who may, each the decision /v1/decisions gives them.
+TEST_F(ServiceTest, GrantsListWhoMayAndAgreeWithDecisions) {
+  auto post = [&](absl::string_view path, absl::string_view body) {
+    return service_->Route("POST", path, body, [](const char*) { return std::string(); }, Caller::Trusted());
+  };
+  ASSERT_EQ(post("/v1/facts", R"({"type":"person","id":"pat-1","birth_date":"1980-01-01"})"
+                              "\n"
+                              R"({"type":"relationship","id":"rel-1","subject":"clin-1","relation":"treating","object":"pat-1","until":"2026-06-01T00:00:00+02:00"})")
+                .status,
+            200);
+  Reply grants = post("/v1/patients/pat-1/grants",
+                      R"({"at":"2026-03-10T10:00:00+01:00","action":"read","category":"medical","purpose":"treatment"})");
+  ASSERT_EQ(grants.status, 200) << grants.body;
+  const nlohmann::json j = nlohmann::json::parse(grants.body);
+  EXPECT_EQ(j["patient"], "pat-1");
+  EXPECT_EQ(j["sequence"], engine_->LastSequence());
+  ASSERT_EQ(j["grants"].size(), 1u) << grants.body;
+  EXPECT_EQ(j["grants"][0]["actor"], "clin-1");
+  EXPECT_EQ(j["grants"][0]["valid_until"], "2026-05-31T22:00:00Z");
+  Reply decided = post("/v1/decisions",
+                       R"({"at":"2026-03-10T10:00:00+01:00","actor":{"id":"clin-1","role":"clinician"},"patient":"pat-1","action":"read","category":"medical","purpose":"treatment"})");
+  EXPECT_THAT(decided.body, HasSubstr(R"("rule":"treating_clinician")"));
+  // Bad input names the field.
+  EXPECT_THAT(post("/v1/patients/pat-1/grants", R"({"action":"read"})").body, HasSubstr("at: required"));
+  EXPECT_THAT(post("/v1/patients/pat-1/grants", R"({"at":"2026-03-10T10:00:00+01:00","purpose":"marketing"})").body,
+              HasSubstr("purpose: unknown purpose"));
+  EXPECT_EQ(post("/v1/patients/pat-1/grants", R"({"at":"2026-03-10T10:00:00+01:00","colour":"red"})").status, 400);
+  EXPECT_EQ(post("/v1/patients/pat-1/grants", "[]").status, 400);
+  EXPECT_EQ(Get("/v1/patients/pat-1/grants").status, 405);
+}
+
 // GET /fhir/Consent, /fhir/Consent/{id}, its _history and /fhir/metadata: what toegang
 // holds, in FHIR, paged, each status as it is now.
 TEST_F(ServiceTest, FhirReadsConsentsBack) {

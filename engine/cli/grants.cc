@@ -1,0 +1,81 @@
+// Copyright toegang authors.
+//
+// toegang grants --db DIR --patient ID [--at INSTANT] [--action A] [--category C]
+// [--purpose P]: who may do this to the patient's dossier at --at (default now), as
+// JSON (docs/grants.md): each grant the decision `decide` gives that party.
+#include <iostream>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "engine/cli/cli.h"
+#include "engine/toegang.h"
+#include "model/json.h"
+#include "model/time.h"
+
+ABSL_DECLARE_FLAG(std::string, at);
+ABSL_FLAG(std::string, action, "read", "grants: the action (read, write, disclose, export, erase)");
+ABSL_FLAG(std::string, category, "medical", "grants: the data category");
+ABSL_FLAG(std::string, purpose, "", "grants: the purpose (default: every purpose)");
+
+namespace toegang::cli {
+namespace {
+
+// The flag's value as a name of vocabulary E, or why not.
+template <typename E>
+absl::StatusOr<E> NameFlag(absl::string_view flag, const std::string& value) {
+  E e;
+  if (!ParseName(value, &e)) return absl::InvalidArgumentError(absl::StrCat("--", flag, ": unknown ", flag));
+  return e;
+}
+
+}  // namespace
+
+int Grants(const std::vector<std::string>& args) {
+  const std::string patient = absl::GetFlag(FLAGS_patient);
+  if (!args.empty() || patient.empty()) {
+    Complain("usage: toegang grants --db DIR --patient ID [--at INSTANT] [--action A] [--category C] [--purpose P]");
+    return kBadInput;
+  }
+  if (absl::Status s = CheckId(patient, "--patient"); !s.ok()) {
+    Complain(std::string(s.message()));
+    return kBadInput;
+  }
+  GrantsQuery query;
+  query.at = absl::Now();
+  if (std::string text = absl::GetFlag(FLAGS_at); !text.empty()) {
+    absl::StatusOr<absl::Time> t = ParseInstant(text);
+    if (!t.ok()) {
+      Complain(absl::StrCat("--at: ", t.status().message()));
+      return kBadInput;
+    }
+    query.at = *t;
+  }
+  absl::StatusOr<Action> action = NameFlag<Action>("action", absl::GetFlag(FLAGS_action));
+  absl::StatusOr<Category> category = NameFlag<Category>("category", absl::GetFlag(FLAGS_category));
+  absl::Status bad = !action.ok() ? action.status() : category.status();
+  if (bad.ok() && !absl::GetFlag(FLAGS_purpose).empty()) {
+    absl::StatusOr<Purpose> purpose = NameFlag<Purpose>("purpose", absl::GetFlag(FLAGS_purpose));
+    if (purpose.ok()) {
+      query.purpose = *purpose;
+    } else {
+      bad = purpose.status();
+    }
+  }
+  if (!bad.ok()) {
+    Complain(std::string(bad.message()));
+    return kBadInput;
+  }
+  query.action = *action;
+  query.category = *category;
+  std::unique_ptr<Engine> engine;
+  if (int status = OpenReadingEngine(&engine); status != kOk) return status;
+  absl::StatusOr<GrantsAnswer> answer = engine->Grants(patient, query);
+  if (!answer.ok()) {
+    Complain(std::string(answer.status().message()));
+    return kFailure;
+  }
+  std::cout << answer->Json() << "\n";
+  return kOk;
+}
+
+}  // namespace toegang::cli
