@@ -1,6 +1,8 @@
 // Copyright toegang authors.
 #include "engine/sidecar/service.h"
 
+#include "engine/sidecar/authzen.h"
+
 #include "engine/fhir/fhir_read.h"
 
 #include <chrono>
@@ -142,6 +144,14 @@ Reply Service::Route(absl::string_view method, absl::string_view path, absl::str
     return handle();
   };
   if (path == "/v1/decisions") return needs(Scope::kDecide, post, "POST", [&] { return Decisions(body); });
+  if (path == "/access/v1/evaluation") return needs(Scope::kDecide, post, "POST", [&] { return AuthzenEvaluation(body); });
+  if (path == "/access/v1/evaluations") {
+    return needs(Scope::kDecide, post, "POST", [&] { return AuthzenEvaluations(body); });
+  }
+  // Who may see a dossier is its history's business, not a decision's.
+  if (path == "/access/v1/search/subject") {
+    return needs(Scope::kReadHistory, post, "POST", [&] { return AuthzenSubjectSearch(body); });
+  }
   if (path == "/v1/facts") {
     return needs(Scope::kFactsWrite, post, "POST", [&] { return Facts(body, caller.scopes.has(Scope::kFactsImport)); });
   }
@@ -325,6 +335,85 @@ Reply Service::History(absl::string_view patient, absl::string_view as_of_text) 
   absl::StatusOr<absl::Time> as_of = AsOfArg(as_of_text);
   if (!as_of.ok()) return ErrorReply(400, as_of.status().message());
   return FactsReply("patient", patient, engine_->History(patient, *as_of));
+}
+
+namespace {
+
+// An AuthZEN body: JSON, within the limit; or the 400/413 that says why not.
+absl::StatusOr<json> AuthzenBody(absl::string_view body, size_t limit) {
+  if (body.size() > limit) return absl::ResourceExhaustedError(absl::StrCat("body of ", body.size(), " bytes exceeds the limit of ", limit));
+  return ParseJsonStrict(body, limit);
+}
+
+Reply AuthzenError(const absl::Status& s) {
+  return ErrorReply(absl::IsResourceExhausted(s) ? 413 : 400, s.message());
+}
+
+}  // namespace
+
+Reply Service::AuthzenEvaluation(absl::string_view body) {
+  absl::StatusOr<json> value = AuthzenBody(body, limits_.max_body_bytes);
+  if (!value.ok()) return AuthzenError(value.status());
+  absl::StatusOr<AccessRequest> req = AuthzenRequest(*value, nullptr);
+  if (!req.ok()) {
+    invalid_requests_.fetch_add(1, std::memory_order_relaxed);
+    return ErrorReply(400, req.status().message());
+  }
+  return Reply{200, JsonText(AuthzenDecision(DecideCounted(*req)))};
+}
+
+Reply Service::AuthzenEvaluations(absl::string_view body) {
+  absl::StatusOr<json> value = AuthzenBody(body, limits_.max_body_bytes);
+  if (!value.ok()) return AuthzenError(value.status());
+  if (!value->is_object()) return ErrorReply(400, "the body is an object");
+  if (!value->contains("evaluations")) return AuthzenEvaluation(body);  // AuthZEN: then it is one evaluation
+  const json& list = (*value)["evaluations"];
+  if (!list.is_array()) return ErrorReply(400, "evaluations: must be an array");
+  if (list.size() > limits_.max_batch) {
+    return ErrorReply(413, absl::StrCat("evaluations: at most ", limits_.max_batch, ", not ", list.size()));
+  }
+  std::string semantic = "execute_all";
+  if (value->contains("options")) {
+    const json& options = (*value)["options"];
+    if (!options.is_object()) return ErrorReply(400, "options: must be an object");
+    for (auto it = options.begin(); it != options.end(); ++it) {
+      if (it.key() != "evaluations_semantic") return ErrorReply(400, "options: has a member toegang does not map");
+      if (!it->is_string()) return ErrorReply(400, "options.evaluations_semantic: must be a string");
+      semantic = it->get<std::string>();
+    }
+    if (semantic != "execute_all" && semantic != "deny_on_first_deny" && semantic != "permit_on_first_permit") {
+      return ErrorReply(400, "options.evaluations_semantic: execute_all, deny_on_first_deny or permit_on_first_permit");
+    }
+  }
+  json defaults = *value;
+  defaults.erase("evaluations");
+  defaults.erase("options");
+  json answers = json::array();
+  // In order, one at a time: the short-circuit semantics stop at the first deny or permit.
+  for (size_t i = 0; i < list.size(); ++i) {
+    absl::StatusOr<AccessRequest> req = AuthzenRequest(list[i], &defaults);
+    json answer;
+    if (!req.ok()) {
+      invalid_requests_.fetch_add(1, std::memory_order_relaxed);
+      answer = {{"decision", false}, {"context", {{"error", absl::StrCat("evaluations[", i, "].", req.status().message())}}}};
+    } else {
+      answer = AuthzenDecision(DecideCounted(*req));
+    }
+    const bool permitted = answer["decision"].get<bool>();
+    answers.push_back(std::move(answer));
+    if ((semantic == "deny_on_first_deny" && !permitted) || (semantic == "permit_on_first_permit" && permitted)) break;
+  }
+  return Reply{200, JsonText(json{{"evaluations", std::move(answers)}})};
+}
+
+Reply Service::AuthzenSubjectSearch(absl::string_view body) {
+  absl::StatusOr<json> value = AuthzenBody(body, limits_.max_body_bytes);
+  if (!value.ok()) return AuthzenError(value.status());
+  absl::StatusOr<std::pair<std::string, GrantsQuery>> search = sidecar::AuthzenSubjectSearch(*value);
+  if (!search.ok()) return ErrorReply(400, search.status().message());
+  absl::StatusOr<GrantsAnswer> answer = engine_->Grants(search->first, search->second);
+  if (!answer.ok()) return ErrorReply(500, answer.status().message());
+  return Reply{200, JsonText(AuthzenSubjects(*answer))};
 }
 
 Reply Service::Grants(absl::string_view patient, absl::string_view body) {

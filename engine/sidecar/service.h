@@ -73,6 +73,11 @@ class Service {
   Reply Facts(absl::string_view body, bool may_import = true);
   // GET /v1/patients/{id}/history?as_of=
   Reply History(absl::string_view patient, absl::string_view as_of);
+  // POST /access/v1/evaluation, /access/v1/evaluations, /access/v1/search/subject: the
+  // OpenID AuthZEN Authorization API 1.0 over the same engine (authzen.h).
+  Reply AuthzenEvaluation(absl::string_view body);
+  Reply AuthzenEvaluations(absl::string_view body);
+  Reply AuthzenSubjectSearch(absl::string_view body);
   // POST /v1/patients/{id}/grants {"at","action","category","purpose"?}: who may.
   Reply Grants(absl::string_view patient, absl::string_view body);
   // GET /v1/organizations/{id}/history?as_of=: its care-provider categories.

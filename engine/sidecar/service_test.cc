@@ -304,6 +304,93 @@ TEST_F(ServiceTest, GrantsListWhoMayAndAgreeWithDecisions) {
   EXPECT_EQ(Get("/v1/patients/pat-1/grants").status, 405);
 }
 
+// AuthZEN 1.0 over the same engine: an evaluation answers what /v1/decisions answers;
+// evaluations take defaults from the top level and stop as options say; a subject
+// search lists the grants; what does not map is a 400 naming the AuthZEN field.
+TEST_F(ServiceTest, AuthzenEvaluatesAsDecisionsDo) {
+  using nlohmann::json;
+  auto post = [&](absl::string_view path, absl::string_view body) {
+    return service_->Route("POST", path, body, [](const char*) { return std::string(); }, Caller::Trusted());
+  };
+  ASSERT_EQ(post("/v1/facts", R"({"type":"person","id":"pat-1","birth_date":"1980-01-01"})"
+                              "\n"
+                              R"({"type":"relationship","id":"rel-1","subject":"clin-1","relation":"treating","object":"pat-1"})")
+                .status,
+            200);
+  const std::string evaluation = R"({
+    "subject":{"type":"user","id":"clin-1","properties":{"role":"clinician","organization":"praktijk-a"}},
+    "resource":{"type":"dossier","id":"pat-1","properties":{"category":"medical"}},
+    "action":{"name":"read"},
+    "context":{"time":"2026-03-10T10:00:00+01:00","purpose":"treatment"}})";
+  Reply one = post("/access/v1/evaluation", evaluation);
+  ASSERT_EQ(one.status, 200) << one.body;
+  json j = json::parse(one.body);
+  EXPECT_EQ(j["decision"], true);
+  EXPECT_EQ(j["context"]["rule"], "treating_clinician");
+  EXPECT_EQ(j["context"]["legal_basis"], "gdpr_9_2_h_health_care");
+
+  Reply many = post("/access/v1/evaluations", R"({
+    "subject":{"type":"user","id":"clin-1","properties":{"role":"clinician"}},
+    "resource":{"type":"dossier","id":"pat-1","properties":{"category":"medical"}},
+    "context":{"time":"2026-03-10T10:00:00+01:00","purpose":"treatment"},
+    "evaluations":[{"action":{"name":"read"}},
+                   {"action":{"name":"read"},"subject":{"type":"user","id":"clin-7","properties":{"role":"clinician"}}},
+                   {"action":{"name":"fly"}}]})");
+  ASSERT_EQ(many.status, 200) << many.body;
+  json m = json::parse(many.body);
+  ASSERT_EQ(m["evaluations"].size(), 3u);
+  EXPECT_EQ(m["evaluations"][0]["decision"], true);
+  EXPECT_EQ(m["evaluations"][1]["decision"], false);
+  EXPECT_EQ(m["evaluations"][2]["decision"], false);
+  EXPECT_THAT(m["evaluations"][2]["context"]["error"].get<std::string>(), HasSubstr("evaluations[2].action.name"));
+  Reply first_deny = post("/access/v1/evaluations", R"({
+    "subject":{"type":"user","id":"clin-7","properties":{"role":"clinician"}},
+    "resource":{"type":"dossier","id":"pat-1","properties":{"category":"medical"}},
+    "context":{"time":"2026-03-10T10:00:00+01:00","purpose":"treatment"},
+    "evaluations":[{"action":{"name":"read"}},{"action":{"name":"write"}}],
+    "options":{"evaluations_semantic":"deny_on_first_deny"}})");
+  EXPECT_EQ(json::parse(first_deny.body)["evaluations"].size(), 1u) << first_deny.body;
+
+  Reply search = post("/access/v1/search/subject", R"({
+    "subject":{"type":"user"},
+    "resource":{"type":"dossier","id":"pat-1","properties":{"category":"medical"}},
+    "action":{"name":"read"},
+    "context":{"time":"2026-03-10T10:00:00+01:00","purpose":"treatment"}})");
+  ASSERT_EQ(search.status, 200) << search.body;
+  json found = json::parse(search.body);
+  ASSERT_EQ(found["results"].size(), 1u) << search.body;
+  EXPECT_EQ(found["results"][0]["id"], "clin-1");
+  EXPECT_EQ(found["page"]["next_token"], "");
+  EXPECT_FALSE(found["context"]["anyone"].empty());  // a substitute of clin-1, said as a condition
+
+  // What does not map, named as AuthZEN names it.
+  struct Bad {
+    const char* body;
+    const char* field;
+  } bad[] = {
+      {R"({"subject":{"type":"user","id":"clin-1"},"resource":{"type":"dossier","id":"pat-1","properties":{"category":"medical"}},"action":{"name":"read"},"context":{"time":"2026-03-10T10:00:00+01:00","purpose":"treatment"}})", "subject.properties.role"},
+      {R"({"subject":{"type":"group","id":"g"},"resource":{"type":"dossier","id":"pat-1"},"action":{"name":"read"},"context":{}})", "subject.type"},
+      {R"({"subject":{"type":"user","id":"clin-1","properties":{"role":"nurse"}},"resource":{"type":"dossier","id":"pat-1","properties":{"category":"medical"}},"action":{"name":"read"},"context":{"time":"2026-03-10T10:00:00+01:00","purpose":"treatment"}})", "subject.properties.role"},
+      {R"({"subject":{"type":"user","id":"clin-1","properties":{"role":"clinician"}},"resource":{"type":"dossier","id":"pat-1","properties":{"category":"medical"}},"action":{"name":"read"},"context":{"time":"2026-03-10T10:00:00+01:00","purpose":"marketing"}})", "context.purpose"},
+      {R"({"subject":{"type":"user","id":"clin-1","properties":{"role":"clinician"}},"resource":{"type":"dossier","id":"pat-1","properties":{"category":"medical"}},"action":{"name":"read"},"context":{"purpose":"treatment"}})", "context.time"},
+      {R"({"subject":{"type":"user","id":"clin-1","properties":{"role":"clinician","shoe_size":"44"}},"resource":{"type":"dossier","id":"pat-1"},"action":{"name":"read"},"context":{}})", "subject.properties"},
+      {R"({"subject":{"type":"user","id":"clin-1","properties":{"role":"clinician"}},"resource":{"type":"dossier","id":"pat-1"},"action":{"name":"read"},"context":{"time":"2026-03-10T10:00:00+01:00","purpose":"treatment"}})", "resource.properties.category"},
+  };
+  for (const Bad& b : bad) {
+    SCOPED_TRACE(b.field);
+    Reply r = post("/access/v1/evaluation", b.body);
+    EXPECT_EQ(r.status, 400) << r.body;
+    EXPECT_THAT(r.body, HasSubstr(b.field));
+  }
+  EXPECT_EQ(post("/access/v1/evaluation", "not json").status, 400);
+  EXPECT_EQ(Get("/access/v1/evaluation").status, 405);
+  Caller decide_only{true, Scopes::Of(Scope::kDecide)};
+  EXPECT_EQ(service_->Route("POST", "/access/v1/search/subject", "{}", [](const char*) { return std::string(); },
+                            decide_only)
+                .status,
+            403);
+}
+
 // GET /fhir/Consent, /fhir/Consent/{id}, its _history and /fhir/metadata: what toegang
 // holds, in FHIR, paged, each status as it is now.
 TEST_F(ServiceTest, FhirReadsConsentsBack) {
