@@ -213,6 +213,14 @@ void BM_DecideMixJson(benchmark::State& state) {
 }
 BENCHMARK(BM_DecideMixJson);
 
+// The mix's substitutions as the facts on the actor's side (no organisation categories).
+struct SubstitutionsAtHand final : ActorFactSource {
+  explicit SubstitutionsAtHand(absl::Span<const Stored<Relationship>> s) : subs(s) {}
+  absl::Span<const Stored<Relationship>> Substitutions() override { return subs; }
+  absl::Span<const Stored<OrgCategory>> CategoriesOf(absl::string_view) override { return {}; }
+  absl::Span<const Stored<Relationship>> subs;
+};
+
 // The same, explained (policy/explain.h): the trace alone, then with its JSON. The
 // budget: explaining at most doubles what a caller waits for (BM_DecideMixJson).
 void BM_DecideMixExplained(benchmark::State& state) {
@@ -223,12 +231,7 @@ void BM_DecideMixExplained(benchmark::State& state) {
   for (auto _ : state) {
     const Scenario& s = w.scenarios[i];
     if (++i == w.scenarios.size()) i = 0;
-    struct AtHand final : ActorFactSource {
-      explicit AtHand(absl::Span<const Stored<Relationship>> s) : subs(s) {}
-      absl::Span<const Stored<Relationship>> Substitutions() override { return subs; }
-      absl::Span<const Stored<OrgCategory>> CategoriesOf(absl::string_view) override { return {}; }
-      absl::Span<const Stored<Relationship>> subs;
-    } at_hand(*s.subs);
+    SubstitutionsAtHand at_hand(*s.subs);
     benchmark::DoNotOptimize(EvaluateExplained(*policy, s.request, *s.record, at_hand, &why));
   }
   state.SetItemsProcessed(state.iterations());
@@ -243,12 +246,7 @@ void BM_DecideMixExplainedJson(benchmark::State& state) {
   for (auto _ : state) {
     const Scenario& s = w.scenarios[i];
     if (++i == w.scenarios.size()) i = 0;
-    struct AtHand final : ActorFactSource {
-      explicit AtHand(absl::Span<const Stored<Relationship>> s) : subs(s) {}
-      absl::Span<const Stored<Relationship>> Substitutions() override { return subs; }
-      absl::Span<const Stored<OrgCategory>> CategoriesOf(absl::string_view) override { return {}; }
-      absl::Span<const Stored<Relationship>> subs;
-    } at_hand(*s.subs);
+    SubstitutionsAtHand at_hand(*s.subs);
     Decision d = EvaluateExplained(*policy, s.request, *s.record, at_hand, &why);
     benchmark::DoNotOptimize(WithExplanation(DecisionToJson(d, "d-1"), ExplanationJson(*policy, d, why)));
   }

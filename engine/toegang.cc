@@ -20,6 +20,41 @@ namespace toegang {
 
 namespace {
 
+// The actors' side, read once per actor and organisation the lists ask about.
+class StoredSources final : public GrantSources {
+ public:
+  explicit StoredSources(FactStore& store) : store_(store) {}
+  absl::Span<const Stored<Relationship>> SubstitutionsOf(absl::string_view actor) override {
+    return Read(subs_, actor, [&] { return store_.SubstitutionsOf(actor); });
+  }
+  absl::Span<const Stored<OrgCategory>> CategoriesOf(absl::string_view organization) override {
+    return Read(categories_, organization, [&] { return store_.CategoriesOf(organization); });
+  }
+  const absl::Status& error() const { return error_; }
+
+ private:
+  // The list under `key`, read once; a read that fails is kept, to refuse the lists on.
+  template <typename T, typename ReadFn>
+  absl::Span<const Stored<T>> Read(absl::flat_hash_map<std::string, std::shared_ptr<const std::vector<Stored<T>>>>& cache,
+                                   absl::string_view key, ReadFn read_fn) {
+    auto [it, fresh] = cache.try_emplace(std::string(key));
+    if (fresh) {
+      absl::StatusOr<std::shared_ptr<const std::vector<Stored<T>>>> read = read_fn();
+      if (read.ok()) {
+        it->second = *std::move(read);
+      } else if (error_.ok()) {
+        error_ = read.status();
+      }
+    }
+    return it->second ? absl::Span<const Stored<T>>(*it->second) : absl::Span<const Stored<T>>();
+  }
+
+  FactStore& store_;
+  absl::flat_hash_map<std::string, std::shared_ptr<const std::vector<Stored<Relationship>>>> subs_;
+  absl::flat_hash_map<std::string, std::shared_ptr<const std::vector<Stored<OrgCategory>>>> categories_;
+  absl::Status error_;
+};
+
 class EngineImpl final : public Engine {
  public:
   EngineImpl(std::unique_ptr<FactStore> store, ReplicatedStore* replica, std::unique_ptr<AuditStorage> audit_storage,
@@ -120,42 +155,7 @@ class EngineImpl final : public Engine {
     absl::StatusOr<std::shared_ptr<const PatientRecord>> record = store_->Patient(patient, absl::InfiniteFuture());
     if (!record.ok()) return record.status();
     out.facts = *std::move(record);
-    // The actors' side, read once per actor and organisation the lists ask about.
-    class StoredSources final : public GrantSources {
-     public:
-      explicit StoredSources(FactStore& store) : store_(store) {}
-      absl::Span<const Stored<Relationship>> SubstitutionsOf(absl::string_view actor) override {
-        auto [it, fresh] = subs_.try_emplace(std::string(actor));
-        if (fresh) {
-          absl::StatusOr<std::shared_ptr<const std::vector<Stored<Relationship>>>> read = store_.SubstitutionsOf(actor);
-          if (read.ok()) {
-            it->second = *std::move(read);
-          } else if (error_.ok()) {
-            error_ = read.status();
-          }
-        }
-        return it->second ? absl::Span<const Stored<Relationship>>(*it->second) : absl::Span<const Stored<Relationship>>();
-      }
-      absl::Span<const Stored<OrgCategory>> CategoriesOf(absl::string_view organization) override {
-        auto [it, fresh] = categories_.try_emplace(std::string(organization));
-        if (fresh) {
-          absl::StatusOr<std::shared_ptr<const std::vector<Stored<OrgCategory>>>> read = store_.CategoriesOf(organization);
-          if (read.ok()) {
-            it->second = *std::move(read);
-          } else if (error_.ok()) {
-            error_ = read.status();
-          }
-        }
-        return it->second ? absl::Span<const Stored<OrgCategory>>(*it->second) : absl::Span<const Stored<OrgCategory>>();
-      }
-      const absl::Status& error() const { return error_; }
-
-     private:
-      FactStore& store_;
-      absl::flat_hash_map<std::string, std::shared_ptr<const std::vector<Stored<Relationship>>>> subs_;
-      absl::flat_hash_map<std::string, std::shared_ptr<const std::vector<Stored<OrgCategory>>>> categories_;
-      absl::Status error_;
-    } sources(*store_);
+    StoredSources sources(*store_);
     out.list = ListGrants(*out.policy, *out.facts, query, sources);
     // A list made on facts that could not all be read would be wrong: none at all.
     if (!sources.error().ok()) return sources.error();

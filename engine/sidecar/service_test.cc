@@ -242,17 +242,19 @@ TEST_F(ServiceTest, AMitzNotificationDecidesForTheProvidersOfItsCategory) {
             403);
 }
 
+// pat-1, an adult, treated by clin-1.
+constexpr char kTreatedPatient[] =
+    R"({"type":"person","id":"pat-1","birth_date":"1980-01-01"})"
+    "\n"
+    R"({"type":"relationship","id":"rel-1","subject":"clin-1","relation":"treating","object":"pat-1"})";
+
 // "explain":true on a request, alone or in a batch: the same decision with how it was
 // reached; without it, none (the usual request stays on its fast path).
 TEST_F(ServiceTest, AnExplainedDecisionSaysHowItWasReached) {
   auto post = [&](absl::string_view path, absl::string_view body) {
     return service_->Route("POST", path, body, [](const char*) { return std::string(); }, Caller::Trusted());
   };
-  ASSERT_EQ(post("/v1/facts", R"({"type":"person","id":"pat-1","birth_date":"1980-01-01"})"
-                              "\n"
-                              R"({"type":"relationship","id":"rel-1","subject":"clin-1","relation":"treating","object":"pat-1"})")
-                .status,
-            200);
+  ASSERT_EQ(post("/v1/facts", kTreatedPatient).status, 200);
   const std::string req =
       R"({"at":"2026-03-10T10:00:00+01:00","actor":{"id":"clin-1","role":"clinician"},"patient":"pat-1","action":"read","category":"medical","purpose":"treatment")";
   Reply plain = post("/v1/decisions", req + "}");
@@ -312,11 +314,7 @@ TEST_F(ServiceTest, AuthzenEvaluatesAsDecisionsDo) {
   auto post = [&](absl::string_view path, absl::string_view body) {
     return service_->Route("POST", path, body, [](const char*) { return std::string(); }, Caller::Trusted());
   };
-  ASSERT_EQ(post("/v1/facts", R"({"type":"person","id":"pat-1","birth_date":"1980-01-01"})"
-                              "\n"
-                              R"({"type":"relationship","id":"rel-1","subject":"clin-1","relation":"treating","object":"pat-1"})")
-                .status,
-            200);
+  ASSERT_EQ(post("/v1/facts", kTreatedPatient).status, 200);
   const std::string evaluation = R"({
     "subject":{"type":"user","id":"clin-1","properties":{"role":"clinician","organization":"praktijk-a"}},
     "resource":{"type":"dossier","id":"pat-1","properties":{"category":"medical"}},
