@@ -8,7 +8,7 @@
 // Properties: every answer has a known status and (but for /metrics) a JSON body; no
 // bad input is a 500 (the store here never fails); a decision that is not a 200
 // answer, or that names invalid_request or an error, is never a permit; a permit has a
-// legal basis; a refused POST /v1/facts stores nothing and an accepted one stores
+// legal basis; an AuthZEN true is a toegang permit; a refused POST /v1/facts stores nothing and an accepted one stores
 // exactly what it says; nothing but POST /v1/facts changes the store.
 #include <cstdint>
 #include <string>
@@ -66,6 +66,20 @@ void CheckDecisionJson(const json& d, bool answer_ok) {
   const json& reasons = d.at("reasons");
   for (const json& r : reasons) FUZZ_CHECK(r != "invalid_request", "an invalid request was permitted");
   FUZZ_CHECK(d.contains("legal_basis") && d["legal_basis"].is_string(), "a permit without a legal basis");
+}
+
+// An AuthZEN answer, {"decision":bool,"context":{...}}: the boolean agrees with
+// toegang's decision in the context, and a true one is a permit by its rules.
+void CheckAuthzenAnswer(const json& a, bool answer_ok) {
+  FUZZ_CHECK(a.is_object() && a.contains("decision") && a["decision"].is_boolean(),
+             "an AuthZEN answer without a boolean decision");
+  const json context = a.value("context", json::object());
+  if (context.is_object() && context.contains("decision")) {
+    CheckDecisionJson(context, answer_ok);
+    FUZZ_CHECK(a["decision"].get<bool>() == (context["decision"] == "permit"), "AuthZEN and toegang disagree");
+  } else {
+    FUZZ_CHECK(!a["decision"].get<bool>(), "an AuthZEN true without toegang's decision");
+  }
 }
 
 }  // namespace
@@ -140,7 +154,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
 
-  for (const json* d : DecisionsIn(answer)) CheckDecisionJson(*d, s == 200);
+  if (path.rfind("/access/v1/evaluation", 0) == 0) {
+    if (s == 200 && answer.contains("evaluations")) {
+      for (const json& a : answer["evaluations"]) CheckAuthzenAnswer(a, true);
+    } else if (s == 200) {
+      CheckAuthzenAnswer(answer, true);
+    }
+  } else {
+    for (const json* d : DecisionsIn(answer)) CheckDecisionJson(*d, s == 200);
+  }
 
   if (method == "POST" && path == "/v1/facts") {
     if (s == 200) {
