@@ -9,6 +9,7 @@
 #include "model/json.h"
 #include "model/patient_state.h"
 #include "model/time.h"
+#include "policy/internal/rules.h"
 
 namespace toegang {
 namespace {
@@ -209,9 +210,20 @@ class Lister {
     return std::nullopt;
   }
 
+  // Whether a rule for (role, purpose) requires `p`: a condition worth trying.
+  bool SomeRuleRequires(Role role, Purpose purpose, policy_internal::Predicate p) const {
+    for (uint16_t i : policy_.Candidates(role, purpose)) {
+      const policy_internal::CompiledRule& r = policy_.rules()[i];
+      if (std::find(r.require.begin(), r.require.end(), p) != r.require.end()) return true;
+    }
+    return false;
+  }
+
   // A permit for `who`, listed in `*into` with its conditions; false when denied.
   bool TryGrant(const Grantee& who, Purpose purpose, const Asked& asked, std::vector<std::string> conditions,
                 std::vector<Grant>* into) {
+    // No rule for the role and purpose: the decision is a deny, whoever asks.
+    if (policy_.Candidates(who.role, purpose).empty()) return false;
     Decision d = DecideAt(who, purpose, asked, query_.at);
     if (!d.permitted()) return false;
     Grant g;
@@ -303,14 +315,17 @@ class Lister {
       const Grantee anyone{std::nullopt, role, std::nullopt, std::nullopt, false};
       for (Purpose p : purposes) {
         if (TryGrant(anyone, p, Asked{}, {}, &out.conditional)) continue;
-        if (p == Purpose::kEmergency) {
+        using policy_internal::Predicate;
+        if (SomeRuleRequires(role, p, Predicate::kEmergencyJustification)) {
           Asked emergency;
           emergency.emergency = true;
           if (TryGrant(anyone, p, emergency, {"emergency.justification"}, &out.conditional)) continue;
         }
-        Asked order;
-        order.legal_order = true;
-        TryGrant(anyone, p, order, {"legal_order"}, &out.conditional);
+        if (SomeRuleRequires(role, p, Predicate::kLegalOrder)) {
+          Asked order;
+          order.legal_order = true;
+          TryGrant(anyone, p, order, {"legal_order"}, &out.conditional);
+        }
       }
     }
     // Substitutes (D13): whoever covers a treating clinician, while the coverage holds.
