@@ -180,6 +180,25 @@ TEST(Sidecar, HttpJsonEndpoints) {
   EXPECT_THAT(metrics.out, HasSubstr("toegang_facts_written_total 2"));
   EXPECT_THAT(metrics.out, HasSubstr("toegang_decision_seconds_bucket{le=\"+Inf\"} 2"));
   EXPECT_THAT(metrics.out, HasSubstr("toegang_audit_queue_depth"));
+
+  // Who may, why, and AuthZEN, over the real server.
+  Shell grants = Curl("-X POST -d '{\"at\":\"2026-03-10T10:00:00+01:00\",\"purpose\":\"treatment\"}' " +
+                      s.url("/v1/patients/pat-1/grants"));
+  ASSERT_EQ(StatusOf(grants), 200) << grants.out;
+  ASSERT_EQ(BodyOf(grants)["grants"].size(), 1u) << grants.out;
+  EXPECT_EQ(BodyOf(grants)["grants"][0]["actor"], "clin-1");
+  std::string explained(kRequest);
+  explained.insert(explained.size() - 1, ",\"explain\":true");
+  Shell why = Curl("-X POST -d '" + explained + "' " + s.url("/v1/decisions"));
+  ASSERT_EQ(StatusOf(why), 200) << why.out;
+  EXPECT_EQ(BodyOf(why)["explanation"]["policy"], "wgbo-default@1");
+  Shell authzen = Curl(
+      "-X POST -d '{\"subject\":{\"type\":\"user\",\"id\":\"clin-1\",\"properties\":{\"role\":\"clinician\"}},"
+      "\"resource\":{\"type\":\"dossier\",\"id\":\"pat-1\",\"properties\":{\"category\":\"medical\"}},"
+      "\"action\":{\"name\":\"read\"},\"context\":{\"time\":\"2026-03-10T10:00:00+01:00\",\"purpose\":\"treatment\"}}' " +
+      s.url("/access/v1/evaluation"));
+  ASSERT_EQ(StatusOf(authzen), 200) << authzen.out;
+  EXPECT_EQ(BodyOf(authzen)["decision"], true);
   EXPECT_EQ(s.Stop(), 0);
 }
 
