@@ -20,6 +20,7 @@ ABSL_DECLARE_FLAG(std::string, db);
 ABSL_DECLARE_FLAG(std::string, policy);
 ABSL_DECLARE_FLAG(std::string, facts);
 ABSL_DECLARE_FLAG(std::string, as_of);
+ABSL_DECLARE_FLAG(std::string, at);
 ABSL_DECLARE_FLAG(std::string, patient);
 ABSL_DECLARE_FLAG(std::string, organization);
 ABSL_DECLARE_FLAG(bool, explain);
@@ -88,6 +89,8 @@ absl::Status RecordFactsFile(Engine& engine, const std::string& path);
 // The instant of --as-of, or InfiniteFuture() when it is not given. The error names
 // the flag.
 absl::StatusOr<absl::Time> AsOfFlag();
+// --at (an RFC 3339 instant), or now when it is not given. The error names the flag.
+absl::StatusOr<absl::Time> AtFlag();
 
 // Reads a whole file.
 absl::StatusOr<std::string> ReadFile(const std::string& path);

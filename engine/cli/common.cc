@@ -84,6 +84,14 @@ absl::StatusOr<absl::Time> AsOfFlag() {
   return *t;
 }
 
+absl::StatusOr<absl::Time> AtFlag() {
+  std::string s = absl::GetFlag(FLAGS_at);
+  if (s.empty()) return absl::Now();
+  absl::StatusOr<absl::Time> t = ParseInstant(s);
+  if (!t.ok()) return absl::InvalidArgumentError(absl::StrCat("--at: ", t.status().message()));
+  return *t;
+}
+
 absl::StatusOr<std::string> ReadFile(const std::string& path) { return ReadWholeFile(path); }
 
 absl::StatusOr<std::shared_ptr<const Policy>> LoadPolicyFlag() {

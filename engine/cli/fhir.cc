@@ -22,7 +22,6 @@
 
 ABSL_FLAG(std::vector<std::string>, identifier_system, {},
           "FHIR identifier systems whose values are toegang ids (comma-separated; never the BSN system)");
-ABSL_FLAG(std::string, at, "", "an RFC 3339 instant: the statuses of an export are for then (default: now)");
 ABSL_FLAG(bool, widen_denies, false,
           "import a FHIR deny that covers less than a toegang category as an objection to the whole category");
 
@@ -48,14 +47,10 @@ int Export(const std::vector<std::string>& args) {
     Complain("usage: toegang fhir export [--db DIR] --patient ID [--at INSTANT] [--as-of INSTANT]");
     return kBadInput;
   }
-  absl::Time at = absl::Now();
-  if (std::string text = absl::GetFlag(FLAGS_at); !text.empty()) {
-    absl::StatusOr<absl::Time> t = ParseInstant(text);
-    if (!t.ok()) {
-      Complain(absl::StrCat("--at: ", t.status().message()));
-      return kBadInput;
-    }
-    at = *t;
+  absl::StatusOr<absl::Time> at = AtFlag();
+  if (!at.ok()) {
+    Complain(std::string(at.status().message()));
+    return kBadInput;
   }
   absl::StatusOr<absl::Time> as_of = AsOfFlag();
   if (!as_of.ok()) {
@@ -64,7 +59,7 @@ int Export(const std::vector<std::string>& args) {
   }
   std::unique_ptr<Engine> engine;
   if (int status = OpenReadingEngine(&engine); status != kOk) return status;
-  absl::StatusOr<std::string> bundle = FhirConsentReader(*engine).Export(patient, at, *as_of);
+  absl::StatusOr<std::string> bundle = FhirConsentReader(*engine).Export(patient, *at, *as_of);
   if (!bundle.ok()) {
     Complain(std::string(bundle.status().message()));
     return IsCallersFault(bundle.status()) ? kBadInput : kFailure;

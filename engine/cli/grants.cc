@@ -12,7 +12,6 @@
 #include "model/json.h"
 #include "model/time.h"
 
-ABSL_DECLARE_FLAG(std::string, at);
 ABSL_FLAG(std::string, action, "read", "grants: the action (read, write, disclose, export, erase)");
 ABSL_FLAG(std::string, category, "medical", "grants: the data category");
 ABSL_FLAG(std::string, purpose, "", "grants: the purpose (default: every purpose)");
@@ -41,15 +40,12 @@ int Grants(const std::vector<std::string>& args) {
     return kBadInput;
   }
   GrantsQuery query;
-  query.at = absl::Now();
-  if (std::string text = absl::GetFlag(FLAGS_at); !text.empty()) {
-    absl::StatusOr<absl::Time> t = ParseInstant(text);
-    if (!t.ok()) {
-      Complain(absl::StrCat("--at: ", t.status().message()));
-      return kBadInput;
-    }
-    query.at = *t;
+  absl::StatusOr<absl::Time> at = AtFlag();
+  if (!at.ok()) {
+    Complain(std::string(at.status().message()));
+    return kBadInput;
   }
+  query.at = *at;
   absl::StatusOr<Action> action = NameFlag<Action>("action", absl::GetFlag(FLAGS_action));
   absl::StatusOr<Category> category = NameFlag<Category>("category", absl::GetFlag(FLAGS_category));
   absl::Status bad = !action.ok() ? action.status() : category.status();

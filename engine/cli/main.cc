@@ -22,6 +22,7 @@ ABSL_FLAG(std::string, policy, "", "a policy pack file or built-in pack name (de
 ABSL_FLAG(std::string, facts, "", "decide over the facts of this JSON Lines file, in memory, instead of --db");
 ABSL_FLAG(std::string, as_of, "", "an RFC 3339 instant: use the facts as the store knew them then");
 ABSL_FLAG(std::string, patient, "", "the patient id");
+ABSL_FLAG(std::string, at, "", "an RFC 3339 instant: what fhir export shows the statuses for, what grants are listed for (default: now)");
 ABSL_FLAG(std::string, organization, "", "the organisation id");
 ABSL_FLAG(bool, explain, false, "answer each decision with how it was reached (docs/explain.md)");
 
