@@ -79,12 +79,10 @@ bool SamePermit(const Decision& a, const Decision& b) {
          a.obligations == b.obligations;
 }
 
-// Every instant after `at` at which a decision about this patient may change: the ends
-// of every window, when facts were recorded or withdrawn, the birthdays that change
-// the age band, the day of death, and the windows on the candidate's side.
-std::vector<absl::Time> Boundaries(const Policy& policy, const PatientRecord& rec, absl::Time at,
-                                   absl::Span<const Stored<Relationship>> subs,
-                                   absl::Span<const Stored<OrgCategory>> categories) {
+// Every instant after `at` at which a decision about this patient may change, as far as
+// the patient's facts tell: the ends of every window, when facts were recorded or
+// withdrawn, the birthdays that change the age band, the day of death. Sorted, once.
+std::vector<absl::Time> Boundaries(const Policy& policy, const PatientRecord& rec, absl::Time at) {
   std::vector<absl::Time> out;
   auto add = [&](absl::Time t) {
     if (t > at && t != absl::InfiniteFuture()) out.push_back(t);
@@ -98,8 +96,6 @@ std::vector<absl::Time> Boundaries(const Policy& policy, const PatientRecord& re
     window(r.value.window);
     if (r.value.window.until != absl::InfiniteFuture()) add(r.value.window.until + grace);
   }
-  for (const Stored<Relationship>& r : subs) window(r.value.window);
-  for (const Stored<OrgCategory>& c : categories) window(c.value.window);
   for (const Stored<Consent>& c : rec.consents) {
     window(c.value.window);
     add(c.provenance.RecordedInstant());
@@ -132,9 +128,6 @@ std::vector<absl::Time> Boundaries(const Policy& policy, const PatientRecord& re
   return out;
 }
 
-}  // namespace
-
-namespace {
 
 bool SameGrantee(const Grantee& a, const Grantee& b) {
   return a.actor == b.actor && a.role == b.role && a.organization == b.organization &&
@@ -196,15 +189,30 @@ class Lister {
   // The first instant after `at` at which the facts known now stop giving `who` this
   // permit (nullopt: none they know of).
   std::optional<absl::Time> ValidUntil(const Grantee& who, Purpose purpose, const Asked& asked, const Decision& now) {
-    absl::Span<const Stored<Relationship>> subs;
+    if (!boundaries_) boundaries_ = Boundaries(policy_, record_, query_.at);
+    // The candidate's side changes too: its coverages and its organisation's categories.
+    std::vector<absl::Time> own;
+    auto window = [&](const Window& w) {
+      for (absl::Time t : {w.from, w.until}) {
+        if (t > query_.at && t != absl::InfiniteFuture()) own.push_back(t);
+      }
+    };
     if (asked.coverage) {
-      subs = absl::MakeConstSpan(&*asked.coverage, 1);
+      window(asked.coverage->value.window);
     } else if (who.actor) {
-      subs = sources_.SubstitutionsOf(*who.actor);
+      for (const Stored<Relationship>& r : sources_.SubstitutionsOf(*who.actor)) window(r.value.window);
     }
-    absl::Span<const Stored<OrgCategory>> categories;
-    if (who.organization) categories = sources_.CategoriesOf(*who.organization);
-    for (absl::Time t : Boundaries(policy_, record_, query_.at, subs, categories)) {
+    if (who.organization) {
+      for (const Stored<OrgCategory>& c : sources_.CategoriesOf(*who.organization)) window(c.value.window);
+    }
+    const std::vector<absl::Time>* instants = &*boundaries_;
+    if (!own.empty()) {
+      own.insert(own.end(), boundaries_->begin(), boundaries_->end());
+      std::sort(own.begin(), own.end());
+      own.erase(std::unique(own.begin(), own.end()), own.end());
+      instants = &own;
+    }
+    for (absl::Time t : *instants) {
       if (!SamePermit(DecideAt(who, purpose, asked, t), now)) return t;
     }
     return std::nullopt;
@@ -373,6 +381,7 @@ class Lister {
   const PatientRecord& record_;
   const GrantsQuery& query_;
   GrantSources& sources_;
+  std::optional<std::vector<absl::Time>> boundaries_;  // the patient's, made when first needed
 };
 
 }  // namespace

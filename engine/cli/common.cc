@@ -76,21 +76,24 @@ int OpenFailure(const absl::Status& status) {
 
 void Complain(const std::string& message) { std::cerr << "toegang: " << message << "\n"; }
 
-absl::StatusOr<absl::Time> AsOfFlag() {
-  std::string s = absl::GetFlag(FLAGS_as_of);
-  if (s.empty()) return absl::InfiniteFuture();
-  absl::StatusOr<absl::Time> t = ParseInstant(s);
-  if (!t.ok()) return absl::InvalidArgumentError(absl::StrCat("--as-of: ", t.status().message()));
+namespace {
+
+// An instant flag's value: `absent` when not given; the error names the flag.
+absl::StatusOr<absl::Time> InstantFlag(const std::string& value, absl::string_view flag, absl::Time absent) {
+  if (value.empty()) return absent;
+  absl::StatusOr<absl::Time> t = ParseInstant(value);
+  if (!t.ok()) return absl::InvalidArgumentError(absl::StrCat(flag, ": ", t.status().message()));
   return *t;
 }
 
-absl::StatusOr<absl::Time> AtFlag() {
-  std::string s = absl::GetFlag(FLAGS_at);
-  if (s.empty()) return absl::Now();
-  absl::StatusOr<absl::Time> t = ParseInstant(s);
-  if (!t.ok()) return absl::InvalidArgumentError(absl::StrCat("--at: ", t.status().message()));
-  return *t;
+}  // namespace
+
+absl::StatusOr<absl::Time> AsOfFlag() {
+  return InstantFlag(absl::GetFlag(FLAGS_as_of), "--as-of", absl::InfiniteFuture());
 }
+
+absl::StatusOr<absl::Time> AtFlag() { return InstantFlag(absl::GetFlag(FLAGS_at), "--at", absl::Now()); }
+
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) { return ReadWholeFile(path); }
 

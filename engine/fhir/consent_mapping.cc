@@ -360,6 +360,7 @@ std::string EvidenceOf(const ConsentResource& c, absl::string_view more) {
 
 // The facts an active Consent's provision stands for, under ids starting with `base`.
 absl::StatusOr<std::vector<Fact>> MapActive(const ConsentResource& c, const MappingOptions& options,
+                                            const std::vector<DataCategory>& data,
                                             const std::string& scope, const std::string& patient,
                                             const std::vector<std::string>& grantors, const std::string& acting,
                                             const std::string& base, const FactSource& source) {
@@ -381,7 +382,6 @@ absl::StatusOr<std::vector<Fact>> MapActive(const ConsentResource& c, const Mapp
     }
   }
   // Data categories (Consent.category) narrow what the provision reaches.
-  TOEGANG_ASSIGN_OR_RETURN(std::vector<DataCategory> data, DataCategoriesOf(c, options));
   if (!data.empty()) {
     CategorySet named;
     for (const DataCategory& d : data) named = named.Union(d.categories);
@@ -468,33 +468,25 @@ absl::StatusOr<std::vector<Fact>> MapActive(const ConsentResource& c, const Mapp
 
 // --- Mitz ---------------------------------------------------------------------------
 
-// When the latest answer for a Mitz choice was given: a yes's recorded instant, a no's
-// `at` (InfinitePast when there is none). An older answer arriving later changes nothing.
-absl::Time LatestAnswer(const std::string& choice, absl::Span<const Fact> history) {
+// What the history holds for a Mitz choice: the yes in force (the consent last imported
+// for it and not withdrawn), and when its latest answer was given — a yes's recorded
+// instant, a no's `at` (InfinitePast: none). An older answer arriving later changes
+// nothing.
+struct ChoiceState {
+  const Fact* yes = nullptr;
   absl::Time latest = absl::InfinitePast();
+};
+ChoiceState StateOf(const std::string& choice, absl::Span<const Fact> history,
+                    const absl::flat_hash_set<std::string>& withdrawn) {
+  ChoiceState out;
   for (const Fact& f : history) {
     if (!f.source || f.source->choice != choice) continue;
     if (const auto* w = std::get_if<Withdrawal>(&f.body)) {
-      latest = std::max(latest, w->at);
-    } else {
-      latest = std::max(latest, f.provenance.RecordedInstant());
+      out.latest = std::max(out.latest, w->at);
+      continue;
     }
-  }
-  return latest;
-}
-
-// The yes in force for a Mitz choice: the consent last imported for it and not withdrawn.
-const Fact* YesInForce(const std::string& choice, absl::Span<const Fact> history) {
-  absl::flat_hash_set<std::string> withdrawn;
-  for (const Fact& f : history) {
-    if (const auto* w = std::get_if<Withdrawal>(&f.body)) withdrawn.insert(w->target);
-  }
-  const Fact* out = nullptr;
-  for (const Fact& f : history) {
-    if (f.source && f.source->choice == choice && std::holds_alternative<Consent>(f.body) &&
-        !withdrawn.count(FactId(f.body))) {
-      out = &f;
-    }
+    out.latest = std::max(out.latest, f.provenance.RecordedInstant());
+    if (std::holds_alternative<Consent>(f.body) && !withdrawn.count(FactId(f.body))) out.yes = &f;
   }
   return out;
 }
@@ -515,7 +507,8 @@ std::string CustodianText(const ProvisionActor& a) {
   return "custodian not identified";
 }
 
-absl::StatusOr<ConsentPlan> PlanMitz(const ConsentResource& c, const MappingOptions& options, ConsentPlan plan,
+absl::StatusOr<ConsentPlan> PlanMitz(const ConsentResource& c, const MappingOptions& options,
+                                     const std::vector<DataCategory>& data, ConsentPlan plan,
                                      const std::vector<std::string>& grantors, const std::string& acting,
                                      const std::string& base, absl::Span<const Fact> history) {
   const bool active = c.status == "active";
@@ -534,7 +527,6 @@ absl::StatusOr<ConsentPlan> PlanMitz(const ConsentResource& c, const MappingOpti
   // Mitz asks whether the data may be made available to the providers: they read it, the
   // custodian discloses it to them. Nobody else writes the custodian's record.
   if (root.actions.empty()) reach.actions = ActionSet{Action::kRead, Action::kDisclose};
-  TOEGANG_ASSIGN_OR_RETURN(std::vector<DataCategory> data, DataCategoriesOf(c, options));
 
   // When the patient made the choice: a yes counts from then (D19), a no ends the yes then.
   std::optional<absl::Time> made = GivenAt(c);
@@ -550,6 +542,10 @@ absl::StatusOr<ConsentPlan> PlanMitz(const ConsentResource& c, const MappingOpti
   for (const ProvisionActor* a : custodians) absl::StrAppend(&more, "; ", CustodianText(*a));
   const std::string evidence = EvidenceOf(c, more);
 
+  absl::flat_hash_set<std::string> withdrawn;
+  for (const Fact& f : history) {
+    if (const auto* w = std::get_if<Withdrawal>(&f.body)) withdrawn.insert(w->target);
+  }
   const size_t count = data.size() * c.provider_categories.size();
   size_t n = 0;
   std::vector<std::string> notes;
@@ -558,8 +554,9 @@ absl::StatusOr<ConsentPlan> PlanMitz(const ConsentResource& c, const MappingOpti
       ++n;
       const std::string choice = absl::StrCat(d.code, "/", provider);
       const FactSource source{kFhirSourceSystem, c.id, c.version, choice};
-      const Fact* yes = YesInForce(choice, history);
-      if (LatestAnswer(choice, history) > (active ? *made : no_at)) {
+      const ChoiceState state = StateOf(choice, history, withdrawn);
+      const Fact* yes = state.yes;
+      if (state.latest > (active ? *made : no_at)) {
         notes.push_back(absl::StrCat(choice, ": older than the choice in force"));
         continue;
       }
@@ -657,10 +654,12 @@ absl::StatusOr<ConsentPlan> PlanConsent(const ConsentResource& c, const MappingO
   const std::string acting = ActingParty(grantors, plan.patient);
   const FactSource source{kFhirSourceSystem, c.id, c.version, ""};
   const Prior prior = PriorOf(c.id, history);
+  // A Consent toegang exported names the fact it came from (identifier urn:toegang:id);
+  // a later version's facts go under `<id>@<versionId>`.
+  const std::string& first = c.toegang_id.empty() ? c.id : c.toegang_id;
+  const std::string base = prior.versions.empty() ? first : absl::StrCat(first, "@", c.version);
   if (mitz) {
-    const std::string& first = c.toegang_id.empty() ? c.id : c.toegang_id;
-    const std::string base = prior.versions.empty() ? first : absl::StrCat(first, "@", c.version);
-    TOEGANG_ASSIGN_OR_RETURN(ConsentPlan mitz_plan, PlanMitz(c, options, plan, grantors, acting, base, history));
+    TOEGANG_ASSIGN_OR_RETURN(ConsentPlan mitz_plan, PlanMitz(c, options, data, plan, grantors, acting, base, history));
     if (std::find(prior.versions.begin(), prior.versions.end(), c.version) != prior.versions.end()) {
       plan.outcome = ConsentOutcome::kUnchanged;
       plan.note = c.version.empty() ? "already imported" : absl::StrCat("version ", c.version, " is already imported");
@@ -672,10 +671,7 @@ absl::StatusOr<ConsentPlan> PlanConsent(const ConsentResource& c, const MappingO
   // imported is still refused when toegang could not import it.
   std::vector<Fact> mapped;
   if (c.status == "active") {
-    // A Consent toegang exported names the fact it came from (identifier urn:toegang:id).
-    const std::string& first = c.toegang_id.empty() ? c.id : c.toegang_id;
-    const std::string base = prior.versions.empty() ? first : absl::StrCat(first, "@", c.version);
-    TOEGANG_ASSIGN_OR_RETURN(mapped, MapActive(c, options, scope, plan.patient, grantors, acting, base, source));
+    TOEGANG_ASSIGN_OR_RETURN(mapped, MapActive(c, options, data, scope, plan.patient, grantors, acting, base, source));
   }
   if (!prior.versions.empty()) {
     if (std::find(prior.versions.begin(), prior.versions.end(), c.version) != prior.versions.end()) {

@@ -5,6 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "model/json.h"
 #include "model/time.h"
 
@@ -30,11 +31,9 @@ absl::Status OnlyMembers(const json& v, absl::string_view field, std::initialize
   for (auto it = v.begin(); it != v.end(); ++it) {
     bool known = false;
     for (const char* a : allowed) known = known || it.key() == a;
-    if (!known) return Bad(field, absl::StrCat("has a member toegang does not map (expected ", [&] {
-                             std::string s;
-                             for (const char* a : allowed) absl::StrAppend(&s, s.empty() ? "" : ", ", a);
-                             return s;
-                           }(), ")"));
+    if (!known) {
+      return Bad(field, absl::StrCat("has a member toegang does not map (expected ", absl::StrJoin(allowed, ", "), ")"));
+    }
   }
   return absl::OkStatus();
 }
@@ -105,15 +104,12 @@ absl::StatusOr<AccessRequest> AuthzenRequest(const json& item, const json* defau
   for (const char* key : {"emergency", "legal_order", "recipient", "explain", "consistency"}) {
     if (context->contains(key)) req[key] = (*context)[key];
   }
-  for (const char* key : {"actor", "patient", "category", "action", "at", "purpose"}) {
-    if (req[key].is_null()) {
-      static const std::pair<const char*, const char*> kRequired[] = {
-          {"patient", "resource.id"}, {"category", "resource.properties.category"}, {"action", "action.name"},
-          {"at", "context.time"}, {"purpose", "context.purpose"}};
-      for (const auto& [ours, theirs] : kRequired) {
-        if (std::string(key) == ours) return Bad(theirs, "required");
-      }
-    }
+  // What the request needs, named as AuthZEN names it.
+  static const std::pair<const char*, const char*> kRequired[] = {
+      {"patient", "resource.id"}, {"category", "resource.properties.category"}, {"action", "action.name"},
+      {"at", "context.time"}, {"purpose", "context.purpose"}};
+  for (const auto& [ours, theirs] : kRequired) {
+    if (req[ours].is_null()) return Bad(theirs, "required");
   }
   if (actor["id"].is_null()) return Bad("subject.id", "required");
   if (actor["role"].is_null()) return Bad("subject.properties.role", "required (a toegang role)");

@@ -426,7 +426,10 @@ Reply Service::Grants(absl::string_view patient, absl::string_view body) {
   bool has_at = false;
   for (auto it = value->begin(); it != value->end(); ++it) {
     const std::string& key = it.key();
-    if (!it->is_string()) return ErrorReply(400, absl::StrCat(key == "at" || key == "action" || key == "category" || key == "purpose" ? key : "a field", ": must be a string"));
+    if (key != "at" && key != "action" && key != "category" && key != "purpose") {
+      return ErrorReply(400, "unknown field (expected at, action, category, purpose)");
+    }
+    if (!it->is_string()) return ErrorReply(400, absl::StrCat(key, ": must be a string"));
     const std::string& text = it->get_ref<const std::string&>();
     bool ok = true;
     if (key == "at") {
@@ -438,12 +441,10 @@ Reply Service::Grants(absl::string_view patient, absl::string_view body) {
       ok = ParseName(text, &query.action);
     } else if (key == "category") {
       ok = ParseName(text, &query.category);
-    } else if (key == "purpose") {
+    } else {  // purpose
       Purpose p;
       ok = ParseName(text, &p);
       query.purpose = p;
-    } else {
-      return ErrorReply(400, "unknown field (expected at, action, category, purpose)");
     }
     if (!ok) return ErrorReply(400, absl::StrCat(key, ": unknown ", key));
   }
