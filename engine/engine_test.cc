@@ -104,6 +104,12 @@ class UnreadableStore final : public FactStore {
   absl::StatusOr<std::vector<Fact>> History(absl::string_view, absl::Time) override {
     return absl::DataLossError("unreadable");
   }
+  // The index answers; the records it leads to cannot be read.
+  absl::StatusOr<std::vector<std::string>> IndexedPatients(absl::Span<const std::string>, absl::string_view after,
+                                                           size_t) override {
+    if (after.empty()) return std::vector<std::string>{"pat-1"};
+    return std::vector<std::string>();
+  }
   uint64_t LastSequence() const override { return 0; }
   absl::StatusOr<std::optional<std::string>> PatientOfFact(absl::string_view) override {
     return absl::DataLossError("unreadable");

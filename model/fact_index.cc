@@ -3,6 +3,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "model/patient_index.h"
 #include "model/patient_state.h"
 
 namespace toegang {
@@ -208,6 +209,7 @@ absl::Status FactIndex::Append(const std::vector<Fact>& batch) {
       mine->patient = owner.id;
     }
     mine->Add(fact);
+    for (std::string& key : IndexKeysOf(fact.body, owner.id)) patients_by_key_[std::move(key)].insert(owner.id);
   }
   // Filed as a fresh copy: its vectors exactly sized and allocated one after another, so
   // a decision reading the record touches few cache lines.
@@ -241,6 +243,23 @@ std::vector<Stored<Relationship>> FactIndex::SubstitutionsOf(absl::string_view c
   auto it = substitutions_.find(clinician);
   if (it == substitutions_.end()) return {};
   return *it->second;
+}
+
+std::vector<std::string> FactIndex::IndexedPatients(absl::Span<const std::string> keys, absl::string_view after,
+                                                   size_t limit) const {
+  struct Source {
+    absl::btree_set<std::string>::const_iterator at, end;
+    bool Valid() const { return at != end; }
+    absl::string_view Id() const { return *at; }
+    void Next() { ++at; }
+  };
+  std::vector<Source> sources;
+  for (const std::string& key : keys) {
+    auto it = patients_by_key_.find(key);
+    if (it == patients_by_key_.end()) continue;
+    sources.push_back({it->second.upper_bound(after), it->second.end()});
+  }
+  return MergeIndexed(sources, limit);
 }
 
 std::string FactIndex::PatientOfTarget(absl::string_view target) const {

@@ -17,11 +17,13 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "model/facts.h"
 #include "model/patient_record.h"
 
@@ -115,6 +117,11 @@ class FactIndex {
   // The patient a withdrawal's target belongs to, or "" if unknown.
   std::string PatientOfTarget(absl::string_view target) const;
 
+  // The patients filed under any of `keys` (model/patient_index.h) whose ids sort after
+  // `after`, each once, in byte order, at most `limit`.
+  std::vector<std::string> IndexedPatients(absl::Span<const std::string> keys, absl::string_view after,
+                                           size_t limit) const;
+
   size_t size() const { return count_; }
 
  private:
@@ -123,6 +130,7 @@ class FactIndex {
   absl::flat_hash_map<std::string, std::shared_ptr<const PatientRecord>> records_;
   absl::flat_hash_map<std::string, std::shared_ptr<const std::vector<Stored<Relationship>>>> substitutions_;
   absl::flat_hash_map<std::string, std::shared_ptr<const std::vector<Stored<OrgCategory>>>> categories_;
+  absl::flat_hash_map<std::string, absl::btree_set<std::string>> patients_by_key_;  // patient_index.h
   BatchIds stored_;  // every fact id seen, and target id -> patient for withdrawals
   size_t count_ = 0;
 };

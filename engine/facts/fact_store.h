@@ -66,6 +66,14 @@ class FactStore {
   // (their ids share one space); nullopt when the store holds none.
   virtual absl::StatusOr<std::optional<std::string>> PatientOfFact(absl::string_view id) = 0;
 
+  // The patients filed under any of `keys` in the index from parties to patients
+  // (model/patient_index.h) whose ids sort after `after`: each once, in byte order, at
+  // most `limit`. Entries are written with the facts that name them and never removed,
+  // so a later call sees a superset. FailedPrecondition on a store without the index
+  // (one written by an older toegang, read without opening it for writing).
+  virtual absl::StatusOr<std::vector<std::string>> IndexedPatients(absl::Span<const std::string> keys,
+                                                                   absl::string_view after, size_t limit) = 0;
+
   // The last sequence number given out (0: empty store).
   virtual uint64_t LastSequence() const = 0;
 

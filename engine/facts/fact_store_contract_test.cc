@@ -113,6 +113,47 @@ TYPED_TEST(FactStoreContract, D40_IdsAreUniqueAcrossBatchesAndWithinOne) {
   EXPECT_EQ(store.LastSequence(), 2u);
 }
 
+// The index from parties to patients (model/patient_index.h), which lists the patients
+// an actor may open: written with the facts, in id order, each patient once.
+TYPED_TEST(FactStoreContract, IndexFilesPatientsUnderThePartiesTheirFactsName) {
+  FactStore& store = *this->store_;
+  ASSERT_TRUE(store.Append({F(kPerson), F(kParent), F(kConsent), F(kOther), F(kSubstitute)}).ok());
+  ASSERT_TRUE(store
+                  .Append({F(R"({"type":"relationship","subject":"clin-1","relation":"treating","object":"pat-9"})"),
+                           F(R"({"type":"relationship","subject":"gp-1","relation":"registered_with","object":"pat-8"})"),
+                           F(R"({"type":"consent","id":"con-8","patient":"pat-8","granted_by":"pat-8","to":{"role":"researcher"},"purposes":["research"],"categories":["medical"],"actions":["read"]})"),
+                           F(R"({"type":"consent","id":"con-9","patient":"pat-9","granted_by":"pat-9","to":{"organization_category":"RPZAC005"},"purposes":["treatment"],"categories":["medical"],"actions":["read"]})"),
+                           F(R"({"type":"relationship","subject":"par-7","relation":"parent_with_authority","object":"pat-10"})")})
+                  .ok());
+  auto list = [&](std::vector<std::string> keys, absl::string_view after = "", size_t limit = 100) {
+    absl::StatusOr<std::vector<std::string>> got = store.IndexedPatients(keys, after, limit);
+    EXPECT_TRUE(got.ok()) << got.status();
+    return got.ok() ? *got : std::vector<std::string>{"error"};
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(list({"*"}), (V{"pat-10", "pat-7", "pat-8", "pat-9"}));  // byte order
+  EXPECT_EQ(list({"apar-7"}), (V{"pat-10", "pat-7"}));             // a relationship and a consent, once
+  EXPECT_EQ(list({"apat-7"}), (V{"pat-7"}));                       // the patient themself
+  EXPECT_EQ(list({"aclin-1"}), (V{"pat-9"}));                      // not the substitute_for coverage
+  EXPECT_EQ(list({"aclin-2"}), V{});
+  EXPECT_EQ(list({"ogp-1"}), (V{"pat-8"}));
+  EXPECT_EQ(list({"rresearcher"}), (V{"pat-8"}));
+  EXPECT_EQ(list({"kRPZAC005"}), (V{"pat-9"}));
+  // Several keys merge; `after` and `limit` page through.
+  EXPECT_EQ(list({"apar-7", "ogp-1", "kRPZAC005", "nothing"}), (V{"pat-10", "pat-7", "pat-8", "pat-9"}));
+  EXPECT_EQ(list({"apar-7", "ogp-1", "kRPZAC005"}, "pat-7", 2), (V{"pat-8", "pat-9"}));
+  EXPECT_EQ(list({"apar-7", "ogp-1", "kRPZAC005"}, "pat-7x", 1), (V{"pat-8"}));
+  EXPECT_EQ(list({"*"}, "pat-9"), V{});
+  EXPECT_EQ(list({}), V{});
+  // A refused batch indexes nothing.
+  ASSERT_FALSE(store
+                   .Append({F(R"({"type":"relationship","subject":"clin-5","relation":"treating","object":"pat-11"})"),
+                            F(kOther)})
+                   .ok());
+  EXPECT_EQ(list({"aclin-5"}), V{});
+  EXPECT_EQ(list({"*"}, "pat-10"), (V{"pat-7", "pat-8", "pat-9"}));
+}
+
 TYPED_TEST(FactStoreContract, D21_WithdrawalInTheSameBatchAsItsConsentIsFiledUnderThePatient) {
   FactStore& store = *this->store_;
   ASSERT_TRUE(store.Append({F(kPerson), F(kConsent), F(kWithdrawal)}).ok());

@@ -126,6 +126,12 @@ class MemoryFactStore final : public FactStore {
     return std::optional<std::string>(std::move(patient));
   }
 
+  absl::StatusOr<std::vector<std::string>> IndexedPatients(absl::Span<const std::string> keys,
+                                                           absl::string_view after, size_t limit) override {
+    ReaderMutexLock lock(&mu_);
+    return index_.IndexedPatients(keys, after, limit);
+  }
+
   uint64_t LastSequence() const override {
     ReaderMutexLock lock(&mu_);
     return last_seq_;

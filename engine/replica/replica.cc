@@ -231,6 +231,10 @@ class ReplicatedStoreImpl final : public ReplicatedStore {
   absl::StatusOr<std::vector<Fact>> History(absl::string_view patient, absl::Time as_of) override {
     return local_->History(patient, as_of);
   }
+  absl::StatusOr<std::vector<std::string>> IndexedPatients(absl::Span<const std::string> keys,
+                                                           absl::string_view after, size_t limit) override {
+    return local_->IndexedPatients(keys, after, limit);
+  }
   uint64_t LastSequence() const override { return local_->LastSequence(); }
   absl::StatusOr<std::optional<std::string>> PatientOfFact(absl::string_view id) override {
     return local_->PatientOfFact(id);

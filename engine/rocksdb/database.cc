@@ -18,6 +18,7 @@
 #include "engine/facts/fact_codec.h"
 #include "engine/rocksdb/file_systems.h"
 #include "model/fact_index.h"
+#include "model/patient_index.h"
 #include "model/status_macros.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/memtablerep.h"
@@ -391,6 +392,7 @@ absl::Status Database::Create() {
   wo.sync = true;
   rocksdb::Status ps = db_->Put(wo, handles_[kDefault], kFormatKey, std::to_string(kStoreFormatVersion));
   if (!ps.ok()) return FromRocks(ps, "writing the format version");
+  format_ = kStoreFormatVersion;
   absl::StatusOr<std::unique_ptr<AckRecord>> ack = AckRecord::OpenForWriting(path_, Acknowledged{});
   if (!ack.ok()) return ack.status();
   ack_ = *std::move(ack);
@@ -427,6 +429,7 @@ absl::Status Database::OpenExisting() {
   if (!inv.ok()) return inv.status();
   TOEGANG_RETURN_IF_ERROR(CheckFormat(*inv, had_facts_cf));
   if (inv->format < kStoreFormatVersion) TOEGANG_RETURN_IF_ERROR(Upgrade(inv->format));
+  format_ = kStoreFormatVersion;
   facts_at_open_ = inv->facts;
   TOEGANG_RETURN_IF_ERROR(AdoptAcknowledged(*inv));
   // Owner only, also for stores created before toegang set it.
@@ -476,22 +479,42 @@ absl::Status Database::OpenReadWrite(const std::vector<std::string>& names) {
 }
 
 // Format 1 → 2: persons' ids go into `ids`, so a second person fact with the same id
-// is refused like any other duplicate.
+// is refused like any other duplicate. Format 2 → 3: the index from parties to patients
+// (model/patient_index.h), built from every patient's facts. Its entries are idempotent,
+// so an upgrade a crash interrupts is done again, whole, at the next open; the format is
+// recorded last.
 absl::Status Database::Upgrade(int from) {
-  rocksdb::WriteBatch batch;
-  if (from < 2) {
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), handles_[kFacts]));
-    for (it->Seek("p"); it->Valid() && it->key().starts_with("p"); it->Next()) {
-      absl::StatusOr<Fact> fact = DecodeFact(absl::string_view(it->value().data(), it->value().size()));
-      if (!fact.ok()) return absl::DataLossError(absl::StrCat("upgrading the store: ", fact.status().message()));
-      if (std::holds_alternative<Person>(fact->body)) batch.Put(handles_[kIds], UniqueIdKey(fact->body), "");
-    }
-    if (!it->status().ok()) return FromRocks(it->status(), "upgrading the store");
-  }
-  batch.Put(handles_[kDefault], kFormatKey, std::to_string(kStoreFormatVersion));
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  return FromRocks(db_->Write(wo, &batch), "upgrading the store");
+  rocksdb::WriteBatch batch;
+  // Written as it grows: a store of millions of facts is not held in one batch.
+  auto flush = [&](size_t at_least) -> absl::Status {
+    if (batch.Count() < at_least) return absl::OkStatus();
+    TOEGANG_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &batch), "upgrading the store"));
+    batch.Clear();
+    return absl::OkStatus();
+  };
+  rocksdb::ReadOptions every_patient;
+  every_patient.total_order_seek = true;  // across owners' prefixes
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(every_patient, handles_[kFacts]));
+  for (it->Seek("p"); it->Valid() && it->key().starts_with("p"); it->Next()) {
+    absl::StatusOr<Fact> fact = DecodeFact(absl::string_view(it->value().data(), it->value().size()));
+    if (!fact.ok()) return absl::DataLossError(absl::StrCat("upgrading the store: ", fact.status().message()));
+    if (from < 2 && std::holds_alternative<Person>(fact->body)) {
+      batch.Put(handles_[kIds], UniqueIdKey(fact->body), "");
+    }
+    if (from < 3) {
+      const absl::string_view key(it->key().data(), it->key().size());
+      const absl::string_view patient = key.substr(1, key.find('\0') - 1);
+      for (const std::string& index_key : IndexKeysOf(fact->body, patient)) {
+        batch.Put(handles_[kFacts], absl::StrCat(PatientIndexPrefix(index_key), patient), "");
+      }
+    }
+    TOEGANG_RETURN_IF_ERROR(flush(100000));
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "upgrading the store");
+  batch.Put(handles_[kDefault], kFormatKey, std::to_string(kStoreFormatVersion));
+  return flush(0);
 }
 
 // A RocksDB secondary instance: it reads the store's files without its lock, beside a
@@ -544,6 +567,7 @@ absl::Status Database::OpenSecondary() {
   if (!inv.ok()) return inv.status();
   TOEGANG_RETURN_IF_ERROR(CheckFormat(*inv, true));
   TOEGANG_RETURN_IF_ERROR(CheckAcknowledged(*inv, *acked));
+  format_ = inv->format;
   facts_at_open_ = inv->facts;
   return absl::OkStatus();
 }

@@ -58,6 +58,9 @@ class Database {
   bool read_only() const { return options_.read_only; }
   // The last fact sequence the store held when opened.
   uint64_t facts_at_open() const { return facts_at_open_; }
+  // Whether the store holds the index from parties to patients (format 3): a reader of a
+  // store an older build wrote, not yet opened for writing, has none.
+  bool has_patient_index() const { return format_ >= 3; }
 
   // The database as it is now, kept open (not reopened) while this lives. Never hold
   // one across a call to Write or Recover.
@@ -149,6 +152,7 @@ class Database {
   rocksdb::DBOptions db_options_;
   std::shared_ptr<rocksdb::Cache> block_cache_;
   uint64_t facts_at_open_ = 0;
+  int format_ = 0;                  // as opened (after any upgrade)
   std::unique_ptr<AckRecord> ack_;  // null when read_only
   std::string secondary_dir_;       // read_only: the scratch directory
 

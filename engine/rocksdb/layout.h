@@ -10,6 +10,7 @@
 //   facts    'p' patient '\0' seq(8, big-endian) -> StoredFact  (every fact about a patient)
 //            'c' clinician '\0' seq                -> StoredFact  (substitute_for coverage)
 //            'o' organisation '\0' seq             -> StoredFact  (org_category)
+//            'i' key '\0' patient                  -> ""  (model/patient_index.h; format 3)
 //   ids      kind ':' id -> patient     (duplicate ids; withdrawal targets)
 //   audit    seq(8, big-endian) -> AuditRecord, prev hash(32), hash(32) (the chain)
 //   audit_by_patient  patient '\0' at(8, big-endian, sign-flipped) seq(8) -> ""
@@ -80,6 +81,11 @@ inline std::string ClinicianPrefix(absl::string_view clinician) {
 }
 inline std::string OrganizationPrefix(absl::string_view organization) {
   return absl::StrCat("o", organization, absl::string_view("\0", 1));
+}
+
+// Where `patient` is filed under index key `key` (model/patient_index.h).
+inline std::string PatientIndexPrefix(absl::string_view key) {
+  return absl::StrCat("i", key, absl::string_view("\0", 1));
 }
 
 // The prefix of a facts key: everything up to and including the first '\0'.

@@ -52,6 +52,27 @@ absl::Status RawPutForTesting(const std::string& path, const std::string& cf, co
   });
 }
 
+absl::StatusOr<int> RawErasePrefixForTesting(const std::string& path, const std::string& cf,
+                                             const std::string& prefix) {
+  int erased = 0;
+  absl::Status s = WithRawStore(path, cf, /*read_only=*/false, [&](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* h) {
+    rocksdb::ReadOptions ro;
+    ro.total_order_seek = true;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, h));
+    rocksdb::WriteBatch batch;
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      batch.Delete(h, it->key());
+      ++erased;
+    }
+    if (!it->status().ok()) return it->status();
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    return db->Write(wo, &batch);
+  });
+  if (!s.ok()) return s;
+  return erased;
+}
+
 absl::StatusOr<std::string> RawGetForTesting(const std::string& path, const std::string& cf, const std::string& key) {
   std::string value;
   absl::Status s = WithRawStore(path, cf, /*read_only=*/true, [&](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* h) {

@@ -17,6 +17,10 @@ namespace toegang::testing {
 absl::Status RawPutForTesting(const std::string& path, const std::string& cf, const std::string& key,
                               const std::string& value, bool erase = false);
 
+// Deletes every key of column family `cf` that starts with `prefix`, synced; the count.
+absl::StatusOr<int> RawErasePrefixForTesting(const std::string& path, const std::string& cf,
+                                             const std::string& prefix);
+
 // Reads one key of column family `cf` of the closed store at `path`.
 absl::StatusOr<std::string> RawGetForTesting(const std::string& path, const std::string& cf, const std::string& key);
 

@@ -22,7 +22,9 @@
 #include "engine/facts/prefetch.h"
 #include "engine/facts/record_cache.h"
 #include "engine/rocksdb/stores.h"
+#include "absl/container/flat_hash_set.h"
 #include "model/fact_index.h"
+#include "model/patient_index.h"
 #include "model/status_macros.h"
 
 namespace toegang {
@@ -219,6 +221,43 @@ class RocksDbFactStore final : public FactStore {
     return out;
   }
 
+  absl::StatusOr<std::vector<std::string>> IndexedPatients(absl::Span<const std::string> keys,
+                                                           absl::string_view after, size_t limit) override {
+    if (!db_->has_patient_index()) {
+      return absl::FailedPreconditionError(
+          "the store was written by an older toegang and has no index of patients yet: open it once for writing "
+          "(toegang serve or load) to build it");
+    }
+    Database::Use use(*db_);
+    if (!use.open()) return Database::Closed();
+    // One iterator per key, each over its own prefix.
+    struct Source {
+      std::unique_ptr<rocksdb::Iterator> it;
+      std::string prefix;
+      bool Valid() const { return it->Valid() && it->key().starts_with(prefix); }
+      absl::string_view Id() const {
+        return absl::string_view(it->key().data() + prefix.size(), it->key().size() - prefix.size());
+      }
+      void Next() { it->Next(); }
+    };
+    rocksdb::ReadOptions ro;
+    ro.prefix_same_as_start = true;
+    std::vector<Source> sources;
+    sources.reserve(keys.size());
+    for (const std::string& key : keys) {
+      Source s{std::unique_ptr<rocksdb::Iterator>(use.db()->NewIterator(ro, use.cf(kFacts))), PatientIndexPrefix(key)};
+      s.it->Seek(absl::StrCat(s.prefix, after));
+      if (s.Valid() && s.Id() == after) s.Next();
+      sources.push_back(std::move(s));
+    }
+    std::vector<std::string> out = MergeIndexed(sources, limit);
+    for (const Source& s : sources) {
+      // An iterator that stopped on an error would make the list silently short.
+      TOEGANG_RETURN_IF_ERROR(FromRocks(s.it->status(), "reading the index of patients"));
+    }
+    return out;
+  }
+
   uint64_t LastSequence() const override {
     MutexLock lock(&mu_);
     return last_seq_;
@@ -241,6 +280,7 @@ class RocksDbFactStore final : public FactStore {
     uint64_t last_seq = 0;              // after the group
     uint64_t instance = 0;              // the database opening the batch was built for
     std::vector<std::string> touched;   // cache keys the group changes
+    absl::flat_hash_set<std::string> indexed;  // patient index entries the batch puts
   };
 
   // Validates each writer's batch on its own (a bad batch leaves no trace in the
@@ -368,6 +408,12 @@ class RocksDbFactStore final : public FactStore {
     std::string key = UniqueIdKey(f.body);
     if (!key.empty()) {
       group->batch.Put(use.cf(kIds), key, IsWithdrawable(f.body) ? *FactPatient(f.body) : std::string());
+    }
+    if (owner_of.kind == FactOwner::Kind::kPatient) {
+      for (const std::string& key : IndexKeysOf(f.body, owner_of.id)) {
+        std::string entry = absl::StrCat(PatientIndexPrefix(key), owner_of.id);
+        if (group->indexed.insert(entry).second) group->batch.Put(use.cf(kFacts), entry, "");
+      }
     }
     group->touched.push_back(std::move(owner));
   }

@@ -65,9 +65,10 @@ absl::StatusOr<std::unique_ptr<FactStore>> OpenDurableFactStore(const std::strin
                                                                 const DurableStoreOptions& options);
 
 // The store format this build writes and reads. 2: every id, a person's included, is
-// in the `ids` column family, and TOEGANG-ACK records what was acknowledged (a version
-// 1 store is upgraded when first opened for writing).
-inline constexpr int kStoreFormatVersion = 2;
+// in the `ids` column family, and TOEGANG-ACK records what was acknowledged. 3: the
+// index from parties to patients (model/patient_index.h). An older store is upgraded
+// when first opened for writing.
+inline constexpr int kStoreFormatVersion = 3;
 
 }  // namespace toegang
 

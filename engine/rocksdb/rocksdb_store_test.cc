@@ -202,6 +202,36 @@ TEST(DurableStore, NewerFormatIsRefused) {
   EXPECT_THAT(std::string(s.status().message()), HasSubstr("format version 99, newer than this build"));
 }
 
+// A store an older build wrote (format 2) has no index of patients: it is built the
+// first time the store is opened for writing; a reader before that refuses to list.
+TEST(DurableStore, PatientIndexIsBuiltWhenAnOlderStoreIsOpened) {
+  std::string dir = FreshDir("index_upgrade");
+  {
+    auto store = Open(dir);
+    ASSERT_TRUE(store->Append({F(kPerson), F(kParent), F(kConsent)}).ok());
+  }
+  absl::StatusOr<int> erased = testing::RawErasePrefixForTesting(dir, "facts", "i");
+  ASSERT_TRUE(erased.ok()) << erased.status();
+  EXPECT_EQ(*erased, 3);  // every patient, the patient, the parent (relationship and consent)
+  ASSERT_TRUE(testing::RawPutForTesting(dir, "default", "toegang/format_version", "2").ok());
+  {
+    DurableStoreOptions ro;
+    ro.read_only = true;
+    absl::StatusOr<std::unique_ptr<FactStore>> reader = OpenDurableFactStore(dir, ro);
+    ASSERT_TRUE(reader.ok()) << reader.status();
+    absl::StatusOr<std::vector<std::string>> refused = (*reader)->IndexedPatients({"apar-7"}, "", 10);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_THAT(std::string(refused.status().message()), HasSubstr("open it once for writing"));
+  }
+  {
+    auto store = Open(dir);
+    absl::StatusOr<std::vector<std::string>> listed = store->IndexedPatients({"apar-7", "*"}, "", 10);
+    ASSERT_TRUE(listed.ok()) << listed.status();
+    EXPECT_EQ(*listed, std::vector<std::string>{"pat-7"});
+  }
+  EXPECT_EQ(*testing::RawGetForTesting(dir, "default", "toegang/format_version"), "3");
+}
+
 TEST(DurableStore, MissingFormatVersionIsNotAToegangStore) {
   std::string dir = FreshDir("noversion");
   {
