@@ -132,6 +132,18 @@ TEST(Engine, D1_AStoreThatCannotBeReadIsADenyWithTheCause) {
   EXPECT_FALSE(d.decision.legal_basis.has_value());
 }
 
+// A listing of patients whose records cannot be read is an error, never a short list.
+TEST(Engine, PatientsOnAStoreThatCannotBeReadIsAnErrorNotAShortList) {
+  absl::StatusOr<std::unique_ptr<Engine>> engine =
+      testing::OpenEngineOnStores(Options(), std::make_unique<UnreadableStore>(), NewMemoryAuditStorage());
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  PatientsQuery q;
+  q.request = Req("clin-1");
+  absl::StatusOr<PatientPage> page = (*engine)->Patients(q);
+  EXPECT_EQ(page.status().code(), absl::StatusCode::kDataLoss) << page.status();
+  EXPECT_THAT(std::string(page.status().message()), HasSubstr("corrupt"));
+}
+
 TEST(Engine, SetPolicySwapsForTheNextDecision) {
   std::unique_ptr<Engine> engine = Treated();
   EXPECT_EQ(engine->Decide(Req("clin-1")).decision.policy, "wgbo-default@1");

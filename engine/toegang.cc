@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "base/sync.h"
 #include "engine/open_on_stores.h"
+#include "engine/patient_search.h"
 #include "model/json.h"
 #include "model/status_macros.h"
 #include "policy/evaluator.h"
@@ -160,6 +161,10 @@ class EngineImpl final : public Engine {
     // A list made on facts that could not all be read would be wrong: none at all.
     if (!sources.error().ok()) return sources.error();
     return out;
+  }
+
+  absl::StatusOr<PatientPage> Patients(const PatientsQuery& query) override {
+    return engine_internal::SearchPatients(*store_, policy(), query);
   }
 
   absl::StatusOr<std::vector<Fact>> OrganizationHistory(absl::string_view organization, absl::Time as_of) override {

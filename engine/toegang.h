@@ -29,6 +29,7 @@
 #include "absl/types/span.h"
 #include "engine/audit/audit_log.h"
 #include "engine/facts/fact_store.h"
+#include "engine/patients.h"
 #include "engine/replica/replica.h"
 #include "engine/replica/shipper.h"
 #include "engine/rocksdb/rocksdb_store.h"
@@ -140,6 +141,14 @@ class Engine {
   // (policy/grants.h): each grant is the decision Decide gives for that party, nothing
   // listed that was not decided. Errors: the store's (the facts cannot be read).
   virtual absl::StatusOr<GrantsAnswer> Grants(absl::string_view patient, const GrantsQuery& query) = 0;
+
+  // The patients `query.request` would be permitted for, a page at a time: each decided
+  // by the evaluator as Decide would on the facts up to the listing's pinned sequence
+  // (PatientPage::sequence), so a listed patient is a Decide permit; not logged as
+  // accesses (none is opened). Errors: InvalidArgument naming page_size or cursor (a
+  // cursor of another request, policy or store, or damaged), and the store's — a page
+  // that could not be read whole is an error, never a shorter list.
+  virtual absl::StatusOr<PatientPage> Patients(const PatientsQuery& query) = 0;
 
   // The facts about an organisation — its care-provider categories (org_category), which
   // consents to an organization_category reach through — in arrival order, as the store

@@ -773,6 +773,42 @@ absl::StatusOr<AccessRequest> ParseRequestJson(absl::string_view text) {
   return ParseRequest(value);
 }
 
+namespace {
+
+// What a request asks, after who and about whom: action, category, purpose, emergency,
+// legal order, recipient. REQUIRES: `req` has its actor.
+absl::Status ReadWhatIsAsked(ObjectReader& r, AccessRequest* req) {
+  TOEGANG_ASSIGN_OR_RETURN(req->action, r.Enum<Action>("action", "action"));
+  TOEGANG_ASSIGN_OR_RETURN(req->category, r.Enum<Category>("category", "category"));
+  TOEGANG_ASSIGN_OR_RETURN(req->purpose, r.Enum<Purpose>("purpose", "purpose"));
+  if (const json* e = r.Get("emergency")) {
+    if (!e->is_object()) return FieldError("emergency", "must be an object with a justification");
+    ObjectReader er(*e, "emergency");
+    req->emergency = true;
+    TOEGANG_ASSIGN_OR_RETURN(req->emergency_justification, er.String("justification", false, kMaxTextBytes));
+    // Logged (NEN 7513) and answered: never a BSN.
+    req->emergency_justification = RedactBsn(req->emergency_justification);
+    TOEGANG_RETURN_IF_ERROR(er.Finish());
+  }
+  if (const json* lo = r.Get("legal_order")) {
+    if (lo->is_string()) {
+      const std::string& s = lo->get_ref<const std::string&>();
+      if (s.empty() || s.size() > kMaxTextBytes) return FieldError("legal_order", "must be a non-empty reference");
+      req->legal_order = RedactBsn(s);
+    } else if (lo->is_object() && !lo->empty()) {
+      std::string s = JsonText(*lo);
+      if (s.size() > kMaxTextBytes) return FieldError("legal_order", "is too large");
+      req->legal_order = RedactBsn(s);
+    } else {
+      return FieldError("legal_order", "must be a reference string or an object describing the order");
+    }
+  }
+  TOEGANG_ASSIGN_OR_RETURN(req->recipient, r.PartyField("recipient", false));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<AccessRequest> ParseRequest(const json& value) {
   if (!value.is_object()) return absl::InvalidArgumentError("a request must be a JSON object");
   ObjectReader r(value, "");
@@ -787,32 +823,7 @@ absl::StatusOr<AccessRequest> ParseRequest(const json& value) {
   TOEGANG_ASSIGN_OR_RETURN(req.actor.organization, ar.Id("organization", false));
   TOEGANG_RETURN_IF_ERROR(ar.Finish());
   TOEGANG_ASSIGN_OR_RETURN(req.patient, r.Id("patient", true));
-  TOEGANG_ASSIGN_OR_RETURN(req.action, r.Enum<Action>("action", "action"));
-  TOEGANG_ASSIGN_OR_RETURN(req.category, r.Enum<Category>("category", "category"));
-  TOEGANG_ASSIGN_OR_RETURN(req.purpose, r.Enum<Purpose>("purpose", "purpose"));
-  if (const json* e = r.Get("emergency")) {
-    if (!e->is_object()) return FieldError("emergency", "must be an object with a justification");
-    ObjectReader er(*e, "emergency");
-    req.emergency = true;
-    TOEGANG_ASSIGN_OR_RETURN(req.emergency_justification, er.String("justification", false, kMaxTextBytes));
-    // Logged (NEN 7513) and answered: never a BSN.
-    req.emergency_justification = RedactBsn(req.emergency_justification);
-    TOEGANG_RETURN_IF_ERROR(er.Finish());
-  }
-  if (const json* lo = r.Get("legal_order")) {
-    if (lo->is_string()) {
-      const std::string& s = lo->get_ref<const std::string&>();
-      if (s.empty() || s.size() > kMaxTextBytes) return FieldError("legal_order", "must be a non-empty reference");
-      req.legal_order = RedactBsn(s);
-    } else if (lo->is_object() && !lo->empty()) {
-      std::string s = JsonText(*lo);
-      if (s.size() > kMaxTextBytes) return FieldError("legal_order", "is too large");
-      req.legal_order = RedactBsn(s);
-    } else {
-      return FieldError("legal_order", "must be a reference string or an object describing the order");
-    }
-  }
-  TOEGANG_ASSIGN_OR_RETURN(req.recipient, r.PartyField("recipient", false));
+  TOEGANG_RETURN_IF_ERROR(ReadWhatIsAsked(r, &req));
   if (const json* c = r.Get("consistency")) {
     if (!c->is_object()) return FieldError("consistency", "must be an object with at_least (a consistency token)");
     ObjectReader cr(*c, "consistency");
@@ -824,6 +835,23 @@ absl::StatusOr<AccessRequest> ParseRequest(const json& value) {
     if (!e->is_boolean()) return FieldError("explain", "must be true or false");
     req.explain = e->get<bool>();
   }
+  TOEGANG_RETURN_IF_ERROR(r.Finish());
+  return req;
+}
+
+absl::StatusOr<AccessRequest> ParseActorRequest(const json& value, absl::string_view actor,
+                                                absl::Span<const absl::string_view> passed_over) {
+  if (!value.is_object()) return absl::InvalidArgumentError("the body must be a JSON object");
+  TOEGANG_RETURN_IF_ERROR(CheckId(actor, "actor"));
+  ObjectReader r(value, "");
+  for (absl::string_view key : passed_over) r.Get(key);
+  AccessRequest req;
+  TOEGANG_ASSIGN_OR_RETURN(std::optional<absl::Time> at, r.Instant("at", true));
+  req.at = *at;
+  req.actor.id = std::string(actor);
+  TOEGANG_ASSIGN_OR_RETURN(req.actor.role, r.Enum<Role>("role", "role"));
+  TOEGANG_ASSIGN_OR_RETURN(req.actor.organization, r.Id("organization", false));
+  TOEGANG_RETURN_IF_ERROR(ReadWhatIsAsked(r, &req));
   TOEGANG_RETURN_IF_ERROR(r.Finish());
   return req;
 }

@@ -24,6 +24,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "model/facts.h"
 #include "model/request.h"
 #include "nlohmann/json.hpp"
@@ -65,6 +66,12 @@ absl::StatusOr<AccessRequest> ParseRequestJson(absl::string_view text);
 std::optional<AccessRequest> UsualRequestJson(absl::string_view text);
 absl::StatusOr<AccessRequest> ParseRequest(const nlohmann::json& value);
 nlohmann::json RequestToJsonValue(const AccessRequest& request);
+// A request about no one patient, as `POST /v1/actors/{id}/patients` takes it (API.md):
+// at, role, organization, action, category, purpose, emergency, legal_order, recipient,
+// for `actor`. The fields in `passed_over` are the caller's to read (page_size, cursor);
+// any other unknown field is refused by name.
+absl::StatusOr<AccessRequest> ParseActorRequest(const nlohmann::json& value, absl::string_view actor,
+                                                absl::Span<const absl::string_view> passed_over);
 
 // The decision as API.md shows it. `decision_id` may be empty (then omitted).
 nlohmann::json DecisionToJsonValue(const Decision& decision, absl::string_view decision_id);
