@@ -154,6 +154,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
 
+  // A page of the patients an actor may open: each one a permit with its legal basis; a
+  // cursor exactly when the listing goes on.
+  if (s == 200 && path.rfind("/v1/actors/", 0) == 0) {
+    FUZZ_CHECK(answer.at("complete").is_boolean(), "a page that does not say whether it is the last");
+    FUZZ_CHECK(answer.at("complete").get<bool>() == answer.at("cursor").is_null(), "a cursor on the last page, or none before it");
+    for (const json& p : answer.at("patients")) {
+      FUZZ_CHECK(p.at("legal_basis").is_string() && !p.at("rule").get<std::string>().empty(),
+                 "a listed patient without the permit's rule and legal basis");
+    }
+  }
+  if (s == 200 && path == "/access/v1/search/resource") {
+    FUZZ_CHECK(answer.at("page").at("next_token").is_string(), "a resource search without page.next_token");
+    FUZZ_CHECK(answer.at("page").at("count") == answer.at("results").size(), "page.count is not the results'");
+  }
   if (path.rfind("/access/v1/evaluation", 0) == 0) {
     if (s == 200 && answer.contains("evaluations")) {
       for (const json& a : answer["evaluations"]) CheckAuthzenAnswer(a, true);

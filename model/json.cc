@@ -843,7 +843,13 @@ absl::StatusOr<AccessRequest> ParseActorRequest(const json& value, absl::string_
                                                 absl::Span<const absl::string_view> passed_over) {
   if (!value.is_object()) return absl::InvalidArgumentError("the body must be a JSON object");
   TOEGANG_RETURN_IF_ERROR(CheckId(actor, "actor"));
-  ObjectReader r(value, "");
+  // The question a clinician asks most: which dossiers may I read for treatment.
+  json asked = value;
+  for (const auto& [key, fallback] : {std::pair{"action", "read"}, std::pair{"category", "medical"},
+                                      std::pair{"purpose", "treatment"}}) {
+    if (!asked.contains(key)) asked[key] = fallback;
+  }
+  ObjectReader r(asked, "");
   for (absl::string_view key : passed_over) r.Get(key);
   AccessRequest req;
   TOEGANG_ASSIGN_OR_RETURN(std::optional<absl::Time> at, r.Instant("at", true));

@@ -67,8 +67,8 @@ std::optional<AccessRequest> UsualRequestJson(absl::string_view text);
 absl::StatusOr<AccessRequest> ParseRequest(const nlohmann::json& value);
 nlohmann::json RequestToJsonValue(const AccessRequest& request);
 // A request about no one patient, as `POST /v1/actors/{id}/patients` takes it (API.md):
-// at, role, organization, action, category, purpose, emergency, legal_order, recipient,
-// for `actor`. The fields in `passed_over` are the caller's to read (page_size, cursor);
+// at, role, organization, action (default read), category (default medical), purpose
+// (default treatment), emergency, legal_order, recipient, for `actor`. The fields in `passed_over` are the caller's to read (page_size, cursor);
 // any other unknown field is refused by name.
 absl::StatusOr<AccessRequest> ParseActorRequest(const nlohmann::json& value, absl::string_view actor,
                                                 absl::Span<const absl::string_view> passed_over);

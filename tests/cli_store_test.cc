@@ -340,6 +340,55 @@ TEST(CliStore, OrganisationCategoriesAreListedAndDecide) {
   EXPECT_EQ(Toegang("grants --db " + db + " --patient pat-7 --purpose marketing").status, 2);
   EXPECT_EQ(Toegang("grants --db " + db + " --patient pat-7 --at yesterday").status, 2);
   EXPECT_EQ(Toegang("grants --db " + db).status, 2);
+
+  // And the other way round: the patients anyone acting for the pharmacy may open.
+  Shell mine = Toegang("patients --db " + db +
+                       " --actor apo-1 --role clinician --organization apotheek-1 --at 2026-03-01T10:00:00+01:00");
+  ASSERT_EQ(mine.status, 0) << mine.out;
+  json page = json::parse(mine.out);
+  ASSERT_EQ(page["patients"].size(), 1u) << mine.out;
+  EXPECT_EQ(page["patients"][0]["patient"], "pat-7");
+  EXPECT_EQ(page["patients"][0]["consents"], json::array({"mitz-7"}));
+  EXPECT_EQ(page["complete"], true);
+  // Without the organisation, nothing names apo-1.
+  Shell alone = Toegang("patients --db " + db + " --actor apo-1 --role clinician --at 2026-03-01T10:00:00+01:00");
+  EXPECT_EQ(json::parse(alone.out)["patients"].size(), 0u) << alone.out;
+  EXPECT_EQ(Toegang("patients --db " + db + " --actor apo-1 --role nurse").status, 2);
+  EXPECT_EQ(Toegang("patients --db " + db + " --actor apo-1 --role clinician --page-size 0").status, 2);
+  Shell bad_cursor = Toegang("patients --db " + db + " --actor apo-1 --role clinician --cursor abc");
+  EXPECT_EQ(bad_cursor.status, 2);
+  EXPECT_THAT(bad_cursor.out, HasSubstr("cursor: not a cursor of this listing"));
+  EXPECT_EQ(Toegang("patients --db " + db + " --role clinician").status, 2);
+}
+
+// `patients --all` follows the cursors: every page, one JSON line each, until complete.
+TEST(CliStore, PatientsAllWritesEveryPage) {
+  std::string db = Tmp("db_patients");
+  std::filesystem::remove_all(db);
+  std::string facts;
+  for (int i = 0; i < 25; ++i) {
+    const std::string p = "p-" + std::to_string(100 + i);
+    facts += R"({"type":"person","id":")" + p + R"(","birth_date":"1970-05-05"})" "\n" +
+             R"({"type":"relationship","subject":"clin-9","relation":"treating","object":")" + p + R"("})" "\n";
+  }
+  ASSERT_EQ(Toegang("load --db " + db + " " + Write("many.jsonl", facts)).status, 0);
+  Shell all = Toegang("patients --db " + db +
+                      " --actor clin-9 --role clinician --page-size 10 --all --at 2026-03-01T10:00:00+01:00");
+  ASSERT_EQ(all.status, 0) << all.out;
+  std::vector<std::string> lines;
+  std::istringstream text(all.out);
+  for (std::string line; std::getline(text, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 3u) << all.out;
+  size_t listed = 0;
+  for (const std::string& line : lines) listed += json::parse(line)["patients"].size();
+  EXPECT_EQ(listed, 25u);
+  EXPECT_EQ(json::parse(lines.back())["complete"], true);
+  const std::string cursor = json::parse(lines[0])["cursor"];
+  Shell second = Toegang("patients --db " + db + " --actor clin-9 --role clinician --page-size 10 --cursor " + cursor +
+                         " --at 2026-03-01T10:00:00+01:00");
+  ASSERT_EQ(second.status, 0) << second.out;
+  EXPECT_EQ(json::parse(second.out)["patients"][0]["patient"], "p-110");
+  EXPECT_EQ(Toegang("patients --db " + db + " --actor clin-9 --role clinician --all --cursor " + cursor).status, 2);
 }
 
 TEST(CliStore, DecideOnMissingStoreIsAnError) {

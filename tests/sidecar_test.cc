@@ -199,6 +199,19 @@ TEST(Sidecar, HttpJsonEndpoints) {
       s.url("/access/v1/evaluation"));
   ASSERT_EQ(StatusOf(authzen), 200) << authzen.out;
   EXPECT_EQ(BodyOf(authzen)["decision"], true);
+  Shell mine = Curl(
+      "-X POST -d '{\"at\":\"2026-03-10T10:00:00+01:00\",\"role\":\"clinician\",\"purpose\":\"treatment\"}' " +
+      s.url("/v1/actors/clin-1/patients"));
+  ASSERT_EQ(StatusOf(mine), 200) << mine.out;
+  EXPECT_EQ(BodyOf(mine)["patients"].size(), 1u) << mine.out;
+  EXPECT_EQ(BodyOf(mine)["complete"], true);
+  Shell resources = Curl(
+      "-X POST -d '{\"subject\":{\"type\":\"user\",\"id\":\"clin-1\",\"properties\":{\"role\":\"clinician\"}},"
+      "\"resource\":{\"type\":\"dossier\",\"properties\":{\"category\":\"medical\"}},"
+      "\"action\":{\"name\":\"read\"},\"context\":{\"time\":\"2026-03-10T10:00:00+01:00\",\"purpose\":\"treatment\"}}' " +
+      s.url("/access/v1/search/resource"));
+  ASSERT_EQ(StatusOf(resources), 200) << resources.out;
+  EXPECT_EQ(BodyOf(resources)["results"][0]["id"], "pat-1");
   EXPECT_EQ(s.Stop(), 0);
 }
 

@@ -10,6 +10,7 @@
 
 #include "absl/flags/declare.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "engine/fhir/fhir_import.h"
 #include "engine/toegang.h"
@@ -24,6 +25,9 @@ ABSL_DECLARE_FLAG(std::string, at);
 ABSL_DECLARE_FLAG(std::string, patient);
 ABSL_DECLARE_FLAG(std::string, organization);
 ABSL_DECLARE_FLAG(bool, explain);
+ABSL_DECLARE_FLAG(std::string, action);
+ABSL_DECLARE_FLAG(std::string, category);
+ABSL_DECLARE_FLAG(std::string, purpose);
 ABSL_DECLARE_FLAG(std::string, audit_mode);
 ABSL_DECLARE_FLAG(std::string, audit_key_file);
 ABSL_DECLARE_FLAG(std::string, replicate);
@@ -40,6 +44,7 @@ int Decide(const std::vector<std::string>& args);
 int Load(const std::vector<std::string>& args);
 int History(const std::vector<std::string>& args);
 int Grants(const std::vector<std::string>& args);
+int Patients(const std::vector<std::string>& args);
 int Audit(const std::vector<std::string>& args);
 int Serve(const std::vector<std::string>& args);
 int Store(const std::vector<std::string>& args);
@@ -91,6 +96,17 @@ absl::Status RecordFactsFile(Engine& engine, const std::string& path);
 absl::StatusOr<absl::Time> AsOfFlag();
 // --at (an RFC 3339 instant), or now when it is not given. The error names the flag.
 absl::StatusOr<absl::Time> AtFlag();
+
+// The value of --FLAG as a name of vocabulary E (an action, a role, ...), or an error
+// naming the flag.
+template <typename E>
+absl::StatusOr<E> NameFlag(absl::string_view flag, const std::string& value) {
+  E e;
+  if (!ParseName(value, &e)) {
+    return absl::InvalidArgumentError(absl::StrCat("--", flag, ": unknown ", flag, " '", value, "'"));
+  }
+  return e;
+}
 
 // Reads a whole file.
 absl::StatusOr<std::string> ReadFile(const std::string& path);

@@ -12,22 +12,7 @@
 #include "model/json.h"
 #include "model/time.h"
 
-ABSL_FLAG(std::string, action, "read", "grants: the action (read, write, disclose, export, erase)");
-ABSL_FLAG(std::string, category, "medical", "grants: the data category");
-ABSL_FLAG(std::string, purpose, "", "grants: the purpose (default: every purpose)");
-
 namespace toegang::cli {
-namespace {
-
-// The flag's value as a name of vocabulary E, or why not.
-template <typename E>
-absl::StatusOr<E> NameFlag(absl::string_view flag, const std::string& value) {
-  E e;
-  if (!ParseName(value, &e)) return absl::InvalidArgumentError(absl::StrCat("--", flag, ": unknown ", flag));
-  return e;
-}
-
-}  // namespace
 
 int Grants(const std::vector<std::string>& args) {
   const std::string patient = absl::GetFlag(FLAGS_patient);

@@ -25,6 +25,9 @@ ABSL_FLAG(std::string, patient, "", "the patient id");
 ABSL_FLAG(std::string, at, "", "an RFC 3339 instant: what fhir export shows the statuses for, what grants are listed for (default: now)");
 ABSL_FLAG(std::string, organization, "", "the organisation id");
 ABSL_FLAG(bool, explain, false, "answer each decision with how it was reached (docs/explain.md)");
+ABSL_FLAG(std::string, action, "read", "grants, patients: the action (read, write, disclose, export, erase)");
+ABSL_FLAG(std::string, category, "medical", "grants, patients: the data category");
+ABSL_FLAG(std::string, purpose, "", "grants: the purpose (default: every purpose); patients: (default: treatment)");
 
 namespace {
 
@@ -46,6 +49,10 @@ commands:
   grants --db DIR --patient ID [--at INSTANT] [--action A] [--category C] [--purpose P]
                           who may do this to the dossier then, and who is denied
                           by an objection or restriction (JSON)
+  patients --db DIR --actor ID --role ROLE [--organization ID] [--at INSTANT] [--action A]
+           [--category C] [--purpose P] [--page-size N] [--cursor C | --all]
+                          the patients this actor may open, a page at a time
+                          (JSON; --all: every page, one per line)
   audit --db DIR --patient ID [--from INSTANT] [--until INSTANT]
                           who accessed the dossier, newest first (NEN 7513)
   audit verify --db DIR [--audit-key-file FILE]
@@ -86,6 +93,7 @@ const char* const kKnownFlags[] = {"db", "policy", "facts", "as_of", "patient", 
                                    "tls_client_ca", "max_connections", "max_connections_per_client", "request_deadline", "batch_workers",
                                    "replicate", "node", "max_wait", "at_least", "identifier_system", "widen_denies", "at",
                                    "organization", "explain", "action", "category", "purpose",
+                                   "actor", "role", "page_size", "cursor", "all",
                                    "help"};
 
 // absl exits with status 1 on an unknown flag, on a value it cannot parse
@@ -150,6 +158,7 @@ int main(int argc, char** argv) {
   if (command == "load") return toegang::cli::Load(args);
   if (command == "history") return toegang::cli::History(args);
   if (command == "grants") return toegang::cli::Grants(args);
+  if (command == "patients") return toegang::cli::Patients(args);
   if (command == "audit") return toegang::cli::Audit(args);
   if (command == "serve") return toegang::cli::Serve(args);
   if (command == "store") return toegang::cli::Store(args);

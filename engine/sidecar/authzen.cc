@@ -143,6 +143,53 @@ absl::StatusOr<std::pair<std::string, GrantsQuery>> AuthzenSubjectSearch(const j
   return std::pair<std::string, GrantsQuery>(req->patient, q);
 }
 
+absl::StatusOr<PatientsQuery> AuthzenResourceSearch(const json& body) {
+  if (!body.is_object()) return Bad("request", "must be an object");
+  absl::Status s = OnlyMembers(body, "request", {"subject", "resource", "action", "context", "page"});
+  if (!s.ok()) return s;
+  PatientsQuery q;
+  if (body.contains("page")) {
+    const json& page = body["page"];
+    if (!(s = OnlyMembers(page, "page", {"token", "limit"})).ok()) return s;
+    if (page.contains("limit")) {
+      const json& limit = page["limit"];
+      if (!limit.is_number_integer() || limit.get<int64_t>() < 1 || limit.get<int64_t>() > 1000) {
+        return Bad("page.limit", "must be an integer from 1 to 1000");
+      }
+      q.page_size = limit.get<size_t>();
+    }
+    if (page.contains("token")) {
+      if (!page["token"].is_string()) return Bad("page.token", "must be the next_token of the page before");
+      q.cursor = page["token"].get<std::string>();
+    }
+  }
+  json probe = body;
+  probe.erase("page");
+  if (probe.contains("resource") && probe["resource"].is_object()) probe["resource"]["id"] = "x";
+  absl::StatusOr<AccessRequest> req = AuthzenRequest(probe, nullptr);
+  if (!req.ok()) return req.status();
+  if (req->explain) return Bad("context.explain", "a search lists patients, it explains no decision");
+  if (!req->at_least.empty()) return Bad("context.consistency", "a search decides on the history it starts from");
+  q.request = *std::move(req);
+  q.request.patient.clear();
+  return q;
+}
+
+std::string AuthzenResources(const PatientPage& page) {
+  json results = json::array();
+  for (const ListedPatient& p : page.patients) {
+    results.push_back({{"type", "dossier"},
+                       {"id", p.patient},
+                       {"properties", {{"rule", std::string(p.decision.rule)}}}});
+  }
+  json paging = {{"next_token", page.complete ? std::string() : page.cursor},
+                 {"count", page.patients.size()},
+                 {"properties", {{"sequence", page.sequence}, {"examined", page.examined}}}};
+  json context = {{"sequence", page.sequence}, {"search", page.every_patient ? "every_patient" : "indexed"}};
+  return absl::StrCat("{\"page\":", JsonText(paging), ",\"results\":", JsonText(results),
+                      ",\"context\":", JsonText(context), "}");
+}
+
 json AuthzenSubjects(const GrantsAnswer& answer) {
   json results = json::array();
   json anyone = json::array();

@@ -35,6 +35,16 @@ absl::StatusOr<std::pair<std::string, GrantsQuery>> AuthzenSubjectSearch(const n
 // anyone of a role under the context's "anyone" (never a silently shorter list).
 nlohmann::json AuthzenSubjects(const GrantsAnswer& answer);
 
+// For a resource search: the listing it asks for — the request without resource.id
+// (ignored if given, as the spec says), page.limit as the page size (default 100, at
+// most 1,000) and page.token as the cursor.
+absl::StatusOr<PatientsQuery> AuthzenResourceSearch(const nlohmann::json& body);
+
+// A page of the listing as a resource search answers it: {"page":{"next_token","count",
+// "properties"},"results":[{"type":"dossier","id",...}],"context":{...}} ("page" first,
+// as the spec recommends). next_token is "" only when the listing is complete.
+std::string AuthzenResources(const PatientPage& page);
+
 }  // namespace toegang::sidecar
 
 #endif  // TOEGANG_ENGINE_SIDECAR_AUTHZEN_H_

@@ -152,6 +152,9 @@ Reply Service::Route(absl::string_view method, absl::string_view path, absl::str
   if (path == "/access/v1/search/subject") {
     return needs(Scope::kReadHistory, post, "POST", [&] { return AuthzenSubjectSearch(body); });
   }
+  if (path == "/access/v1/search/resource") {
+    return needs(Scope::kReadHistory, post, "POST", [&] { return AuthzenResourceSearch(body); });
+  }
   if (path == "/v1/facts") {
     return needs(Scope::kFactsWrite, post, "POST", [&] { return Facts(body, caller.scopes.has(Scope::kFactsImport)); });
   }
@@ -188,6 +191,12 @@ Reply Service::Route(absl::string_view method, absl::string_view path, absl::str
                      [&] { return AccessLog(patient, arg("from"), arg("until")); });
       }
     }
+  }
+  // Which dossiers an actor may open says as much as who may open one.
+  if (absl::ConsumePrefix(&rest, "/v1/actors/") && absl::ConsumeSuffix(&rest, "/patients") && !rest.empty() &&
+      rest.find('/') == absl::string_view::npos) {
+    std::string actor(rest);
+    return needs(Scope::kReadHistory, post, "POST", [&] { return ActorPatients(actor, body); });
   }
   if (absl::ConsumePrefix(&rest, "/v1/organizations/") && absl::ConsumeSuffix(&rest, "/history") && !rest.empty()) {
     std::string organization(rest);
@@ -414,6 +423,56 @@ Reply Service::AuthzenSubjectSearch(absl::string_view body) {
   absl::StatusOr<GrantsAnswer> answer = engine_->Grants(search->first, search->second);
   if (!answer.ok()) return ErrorReply(500, answer.status().message());
   return Reply{200, JsonText(AuthzenSubjects(*answer))};
+}
+
+Reply Service::AuthzenResourceSearch(absl::string_view body) {
+  absl::StatusOr<json> value = AuthzenBody(body, limits_.max_body_bytes);
+  if (!value.ok()) return AuthzenError(value.status());
+  absl::StatusOr<PatientsQuery> query = sidecar::AuthzenResourceSearch(*value);
+  if (!query.ok()) return ErrorReply(400, query.status().message());
+  return PatientsPage(*query, /*authzen=*/true);
+}
+
+Reply Service::ActorPatients(absl::string_view actor, absl::string_view body) {
+  if (body.size() > limits_.max_body_bytes) return ErrorReply(413, "body too large");
+  absl::StatusOr<json> value = ParseJsonStrict(body, limits_.max_body_bytes);
+  if (!value.ok()) return ErrorReply(400, value.status().message());
+  if (!value->is_object()) {
+    return ErrorReply(400, "the body is an object: {\"at\",\"role\",\"organization\",\"action\",\"category\","
+                           "\"purpose\",\"page_size\",\"cursor\"}");
+  }
+  PatientsQuery query;
+  if (const auto it = value->find("page_size"); it != value->end()) {
+    if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > 1000) {
+      return ErrorReply(400, "page_size: must be an integer from 1 to 1000");
+    }
+    query.page_size = it->get<size_t>();
+  }
+  if (const auto it = value->find("cursor"); it != value->end() && !it->is_null()) {
+    if (!it->is_string()) return ErrorReply(400, "cursor: must be the cursor of the page before (a string)");
+    query.cursor = it->get<std::string>();
+  }
+  if (const auto it = value->find("deadline_ms"); it != value->end()) {
+    if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > 30000) {
+      return ErrorReply(400, "deadline_ms: must be an integer from 1 to 30000");
+    }
+    query.deadline = absl::Milliseconds(it->get<int64_t>());
+  }
+  absl::StatusOr<AccessRequest> request = ParseActorRequest(*value, actor, {"page_size", "cursor", "deadline_ms"});
+  if (!request.ok()) return ErrorReply(400, request.status().message());
+  query.request = *std::move(request);
+  return PatientsPage(query, /*authzen=*/false);
+}
+
+Reply Service::PatientsPage(const PatientsQuery& query, bool authzen) {
+  absl::StatusOr<PatientPage> page = engine_->Patients(query);
+  if (!page.ok()) {
+    const int status = absl::IsInvalidArgument(page.status())       ? 400
+                       : absl::IsFailedPrecondition(page.status()) ? 409
+                                                                   : 500;
+    return ErrorReply(status, page.status().message());
+  }
+  return Reply{200, authzen ? sidecar::AuthzenResources(*page) : page->Json()};
 }
 
 Reply Service::Grants(absl::string_view patient, absl::string_view body) {

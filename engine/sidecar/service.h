@@ -78,6 +78,11 @@ class Service {
   Reply AuthzenEvaluation(absl::string_view body);
   Reply AuthzenEvaluations(absl::string_view body);
   Reply AuthzenSubjectSearch(absl::string_view body);
+  Reply AuthzenResourceSearch(absl::string_view body);
+  Reply ActorPatients(absl::string_view actor, absl::string_view body);
+  // A page of the listing, or the error as its status says (400 bad input, 409 a store
+  // that cannot list yet, 500 otherwise).
+  Reply PatientsPage(const PatientsQuery& query, bool authzen);
   // POST /v1/patients/{id}/grants {"at","action","category","purpose"?}: who may.
   Reply Grants(absl::string_view patient, absl::string_view body);
   // GET /v1/organizations/{id}/history?as_of=: its care-provider categories.

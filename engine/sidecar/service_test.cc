@@ -306,6 +306,101 @@ TEST_F(ServiceTest, GrantsListWhoMayAndAgreeWithDecisions) {
   EXPECT_EQ(Get("/v1/patients/pat-1/grants").status, 405);
 }
 
+// POST /v1/actors/{id}/patients and AuthZEN's resource search: the dossiers an actor
+// may open, a page at a time, each what /v1/decisions answers; bad pages named.
+TEST_F(ServiceTest, PatientsAnActorMayOpenArePagedAndAgreeWithDecisions) {
+  using nlohmann::json;
+  auto post = [&](absl::string_view path, absl::string_view body) {
+    return service_->Route("POST", path, body, [](const char*) { return std::string(); }, Caller::Trusted());
+  };
+  std::string facts;
+  for (int i = 1; i <= 5; ++i) {
+    absl::StrAppend(&facts, R"({"type":"person","id":"pat-)", i, R"(","birth_date":"1980-01-01"})", "\n");
+    if (i != 3) {
+      absl::StrAppend(&facts, R"({"type":"relationship","subject":"clin-1","relation":"treating","object":"pat-)", i,
+                      R"("})", "\n");
+    }
+  }
+  ASSERT_EQ(post("/v1/facts", facts).status, 200);
+  const std::string ask = R"("at":"2026-03-10T10:00:00+01:00","role":"clinician","purpose":"treatment")";
+  Reply first = post("/v1/actors/clin-1/patients", "{" + ask + R"(,"page_size":3})");
+  ASSERT_EQ(first.status, 200) << first.body;
+  json j = json::parse(first.body);
+  EXPECT_EQ(j["actor"]["id"], "clin-1");
+  EXPECT_EQ(j["sequence"], engine_->LastSequence());
+  EXPECT_EQ(j["complete"], false);
+  ASSERT_EQ(j["patients"].size(), 3u);
+  EXPECT_EQ(j["patients"][2]["patient"], "pat-4");  // pat-3 is not treated
+  Reply next = post("/v1/actors/clin-1/patients", "{" + ask + R"(,"page_size":3,"cursor":")" +
+                                                      j["cursor"].get<std::string>() + "\"}");
+  ASSERT_EQ(next.status, 200) << next.body;
+  json k = json::parse(next.body);
+  EXPECT_EQ(k["complete"], true);
+  ASSERT_EQ(k["patients"].size(), 1u);
+  EXPECT_EQ(k["patients"][0]["patient"], "pat-5");
+  EXPECT_TRUE(k["cursor"].is_null());
+
+  // The same as a resource search: page.limit and page.token.
+  const std::string search = R"({
+    "subject":{"type":"user","id":"clin-1","properties":{"role":"clinician"}},
+    "resource":{"type":"dossier","properties":{"category":"medical"}},
+    "action":{"name":"read"},
+    "context":{"time":"2026-03-10T10:00:00+01:00","purpose":"treatment"})";
+  Reply found = post("/access/v1/search/resource", search + R"(,"page":{"limit":2}})");
+  ASSERT_EQ(found.status, 200) << found.body;
+  EXPECT_EQ(found.body.rfind("{\"page\":", 0), 0u) << "page first, as AuthZEN recommends";
+  json r = json::parse(found.body);
+  ASSERT_EQ(r["results"].size(), 2u);
+  EXPECT_EQ(r["results"][0], json::parse(R"({"type":"dossier","id":"pat-1","properties":{"rule":"treating_clinician"}})"));
+  EXPECT_EQ(r["page"]["count"], 2);
+  std::vector<std::string> all = {"pat-1", "pat-2"};
+  for (std::string token = r["page"]["next_token"]; !token.empty();) {
+    Reply more = post("/access/v1/search/resource", search + R"(,"page":{"limit":2,"token":")" + token + "\"}}");
+    ASSERT_EQ(more.status, 200) << more.body;
+    json m = json::parse(more.body);
+    for (const json& x : m["results"]) all.push_back(x["id"]);
+    token = m["page"]["next_token"];
+  }
+  EXPECT_EQ(all, (std::vector<std::string>{"pat-1", "pat-2", "pat-4", "pat-5"}));
+
+  // Bad input names the field; nothing is listed.
+  struct Bad {
+    std::string path, body;
+    const char* message;
+  } bad[] = {
+      {"/v1/actors/clin-1/patients", "{" + ask + R"(,"page_size":0})", "page_size: must be an integer from 1 to 1000"},
+      {"/v1/actors/clin-1/patients", "{" + ask + R"(,"page_size":1001})", "page_size"},
+      {"/v1/actors/clin-1/patients", "{" + ask + R"(,"page_size":"10"})", "page_size"},
+      {"/v1/actors/clin-1/patients", "{" + ask + R"(,"cursor":"garbage"})", "cursor: not a cursor of this listing"},
+      {"/v1/actors/clin-2/patients", "{" + ask + R"(,"cursor":")" + j["cursor"].get<std::string>() + "\"}",
+       "cursor: made for another request"},
+      {"/v1/actors/clin-1/patients", "{" + ask + R"(,"deadline_ms":0})", "deadline_ms"},
+      {"/v1/actors/clin-1/patients", R"({"role":"clinician","purpose":"treatment"})", "at: required"},
+      {"/v1/actors/clin-1/patients", R"({"at":"2026-03-10T10:00:00+01:00","purpose":"treatment"})", "role"},
+      {"/v1/actors/clin-1/patients", "{" + ask + R"(,"patient":"pat-1"})", "patient"},
+      {"/v1/actors/clin-1/patients", "[]", "the body is an object"},
+      {"/access/v1/search/resource", search + R"(,"page":{"limit":0}})", "page.limit"},
+      {"/access/v1/search/resource", search + R"(,"page":{"token":"x"}})", "cursor"},
+      {"/access/v1/search/resource", search + R"(,"page":{"size":3}})", "page"},
+  };
+  for (const Bad& b : bad) {
+    SCOPED_TRACE(b.body);
+    Reply reply = post(b.path, b.body);
+    EXPECT_EQ(reply.status, 400) << reply.body;
+    EXPECT_THAT(reply.body, HasSubstr(b.message));
+  }
+  EXPECT_EQ(Get("/v1/actors/clin-1/patients").status, 405);
+  Caller decide_only{true, Scopes::Of(Scope::kDecide)};
+  EXPECT_EQ(service_->Route("POST", "/v1/actors/clin-1/patients", "{" + ask + "}",
+                            [](const char*) { return std::string(); }, decide_only)
+                .status,
+            403);
+  EXPECT_EQ(service_->Route("POST", "/access/v1/search/resource", search + "}",
+                            [](const char*) { return std::string(); }, decide_only)
+                .status,
+            403);
+}
+
 // AuthZEN 1.0 over the same engine: an evaluation answers what /v1/decisions answers;
 // evaluations take defaults from the top level and stop as options say; a subject
 // search lists the grants; what does not map is a 400 naming the AuthZEN field.
