@@ -272,6 +272,64 @@ TEST_P(PatientsOnStores, PagesStayOnTheirSequenceWhileFactsArrive) {
   EXPECT_EQ(AsMap(ListAll(*engine, clin3, 1000)), Permitted(*engine, clin3, known));
 }
 
+// The generated store with what moves decisions at an instant: consents withdrawn on
+// 2026-02-01, treating relationships ending 2026-03-01, children turning 12, 16 and 18.
+// For actors of every kind the pack knows, at those edges and a microsecond before:
+// listed exactly when Decide permits, by the same rule.
+TEST(Patients, AgreeWithDecideOnAGeneratedStoreAtItsEdges) {
+  Generated g = Generate(1500, 5);
+  const absl::Time withdrawn = absl::FromUnixSeconds(1769904000);  // 2026-02-01T00:00:00Z
+  std::vector<absl::Time> edges = {withdrawn, absl::FromUnixSeconds(1772323200)};  // 2026-03-01: treating ends
+  std::vector<std::string> parents;
+  for (size_t i = 0, n = g.facts.size(); i < n; ++i) {
+    if (const auto* c = std::get_if<Consent>(&g.facts[i].body); c != nullptr && i % 3 == 0) {
+      g.facts.push_back(Fact{Withdrawal{c->id, c->patient, withdrawn}, {}});
+    }
+    const auto* person = std::get_if<Person>(&g.facts[i].body);
+    if (person == nullptr || !person->birth_date || person->birth_date->year() < 2008) continue;
+    if (parents.size() < 8) parents.push_back("par-" + std::to_string(std::stoi(person->id.substr(4))));
+    for (int age : {12, 16, 18}) {
+      const absl::CivilDay birthday(person->birth_date->year() + age, person->birth_date->month(),
+                                    person->birth_date->day());
+      if (edges.size() < 10 && birthday.year() >= 2026 && birthday.year() <= 2027) {
+        edges.push_back(absl::FromCivil(absl::CivilSecond(birthday), Amsterdam()));
+      }
+    }
+  }
+  std::unique_ptr<Engine> engine = OpenEngine(nullptr);
+  ASSERT_TRUE(engine->Record(g.facts).ok());
+  std::vector<AccessRequest> actors = {
+      Asking("clin-1", Role::kClinician, "", Purpose::kTreatment),
+      Asking("clin-2", Role::kClinician, "gp-0", Purpose::kTreatment),
+      Asking("doc-zh", Role::kClinician, "zh-0", Purpose::kTreatment),
+      Asking("ass-1", Role::kAssistant, "gp-2", Purpose::kTreatment),
+      Asking("adm-1", Role::kAdministrator, "gp-1", Purpose::kBilling),
+      Asking("res-1", Role::kResearcher, "", Purpose::kResearch),
+      Asking("ins-1", Role::kInsurer, "zv-1", Purpose::kBilling),
+      Asking("pat-000042", Role::kPatient, "", Purpose::kPatientRequest),
+  };
+  for (const std::string& parent : parents) actors.push_back(Asking(parent, Role::kParent, "", Purpose::kPatientRequest));
+  AccessRequest emergency = Asking("clin-9", Role::kClinician, "", Purpose::kEmergency);
+  emergency.emergency = true;
+  emergency.emergency_justification = "unconscious at the front desk";
+  actors.push_back(emergency);
+  size_t listed = 0;
+  for (const absl::Time edge : edges) {
+    for (const absl::Time at : {edge - absl::Microseconds(1), edge}) {
+      for (AccessRequest asked : actors) {
+        asked.at = at;
+        SCOPED_TRACE(absl::StrCat(asked.actor.id, " at ", FormatInstant(at)));
+        const std::map<std::string, std::string> want = Permitted(*engine, asked, g.patients);
+        EXPECT_EQ(AsMap(ListAll(*engine, asked, 500)), want);
+        listed += want.size();
+      }
+    }
+  }
+  EXPECT_GT(edges.size(), 8u);
+  EXPECT_GE(parents.size(), 5u);
+  EXPECT_GT(listed, 20000u);
+}
+
 // A clock that moves a second each time it is read: every page meets its deadline.
 absl::Time g_clock = absl::UnixEpoch();
 absl::Time Jumping() { return g_clock += absl::Seconds(1); }
