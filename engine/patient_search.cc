@@ -176,10 +176,10 @@ absl::StatusOr<PatientPage> SearchPatients(FactStore& store, std::shared_ptr<con
   const std::vector<std::string> keys =
       plan.every_patient ? std::vector<std::string>{std::string(kEveryPatientKey)} : plan.keys;
 
-  // Candidates a fetch at a time; their records a window at a time (FactStore::Patients
-  // overlaps the lookups' waits for memory).
+  // Candidates a fetch at a time, in id order; their records a window at a time, read as
+  // a pass over many (FactStore::ScanPatients).
   constexpr size_t kFetch = 256;
-  constexpr size_t kWindow = 16;
+  constexpr size_t kWindow = 64;
   AccessRequest asked = page.request;
   std::string after = at.after;
   bool out_of_candidates = false;
@@ -190,7 +190,7 @@ absl::StatusOr<PatientPage> SearchPatients(FactStore& store, std::shared_ptr<con
     for (size_t start = 0; start < ids.size() && !stopped; start += kWindow) {
       const size_t end = std::min(ids.size(), start + kWindow);
       window.assign(ids.begin() + start, ids.begin() + end);
-      std::vector<absl::StatusOr<std::shared_ptr<const PatientRecord>>> records = store.Patients(window);
+      std::vector<absl::StatusOr<std::shared_ptr<const PatientRecord>>> records = store.ScanPatients(window);
       for (size_t i = start; i < end; ++i) {
         if (!records[i - start].ok()) return records[i - start].status();
         TOEGANG_ASSIGN_OR_RETURN(std::shared_ptr<const PatientRecord> record,

@@ -1,6 +1,7 @@
 // Copyright toegang authors.
 #include "model/fact_index.h"
 
+#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "model/patient_index.h"
@@ -209,11 +210,14 @@ absl::Status FactIndex::Append(const std::vector<Fact>& batch) {
       mine->patient = owner.id;
     }
     mine->Add(fact);
-    for (std::string& key : IndexKeysOf(fact.body, owner.id)) patients_by_key_[std::move(key)].insert(owner.id);
+    if (std::optional<std::string> key = IndexKeyOf(fact.body)) patients_by_key_[*std::move(key)].insert(owner.id);
   }
   // Filed as a fresh copy: its vectors exactly sized and allocated one after another, so
   // a decision reading the record touches few cache lines.
-  for (auto& [id, rec] : records) records_[id] = std::make_shared<const PatientRecord>(*rec);
+  for (auto& [id, rec] : records) {
+    records_[id] = std::make_shared<const PatientRecord>(*rec);
+    patients_.insert(id);
+  }
   for (auto& [id, list] : coverages) substitutions_[id] = std::move(list);
   for (auto& [id, list] : categories) categories_[id] = std::move(list);
   return absl::OkStatus();
@@ -255,9 +259,17 @@ std::vector<std::string> FactIndex::IndexedPatients(absl::Span<const std::string
   };
   std::vector<Source> sources;
   for (const std::string& key : keys) {
-    auto it = patients_by_key_.find(key);
-    if (it == patients_by_key_.end()) continue;
-    sources.push_back({it->second.upper_bound(after), it->second.end()});
+    const absl::btree_set<std::string>* set = nullptr;
+    if (key == kEveryPatientKey) {
+      set = &patients_;
+    } else if (absl::string_view self = key; absl::ConsumePrefix(&self, "=")) {
+      auto it = patients_.find(self);
+      if (it != patients_.end() && self > after) sources.push_back({it, std::next(it)});
+      continue;
+    } else if (auto it = patients_by_key_.find(key); it != patients_by_key_.end()) {
+      set = &it->second;
+    }
+    if (set != nullptr) sources.push_back({set->upper_bound(after), set->end()});
   }
   return MergeIndexed(sources, limit);
 }

@@ -131,6 +131,7 @@ class FactIndex {
   absl::flat_hash_map<std::string, std::shared_ptr<const std::vector<Stored<Relationship>>>> substitutions_;
   absl::flat_hash_map<std::string, std::shared_ptr<const std::vector<Stored<OrgCategory>>>> categories_;
   absl::flat_hash_map<std::string, absl::btree_set<std::string>> patients_by_key_;  // patient_index.h
+  absl::btree_set<std::string> patients_;  // every patient with a record, in order
   BatchIds stored_;  // every fact id seen, and target id -> patient for withdrawals
   size_t count_ = 0;
 };

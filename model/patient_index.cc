@@ -26,20 +26,15 @@ std::string PartyIndexKey(const Party& party) {
   return ActorIndexKey(party.id);
 }
 
-PatientIndexKeys IndexKeysOf(const FactBody& body, absl::string_view patient) {
-  PatientIndexKeys keys;
-  if (std::holds_alternative<OrgCategory>(body)) return keys;
-  const auto* r = std::get_if<Relationship>(&body);
-  if (r != nullptr && r->relation == Relation::kSubstituteFor) return keys;
-  keys.push_back(std::string(kEveryPatientKey));
-  keys.push_back(ActorIndexKey(patient));
-  if (r != nullptr) {
-    keys.push_back(r->relation == Relation::kRegisteredWith ? OrganizationIndexKey(r->subject)
-                                                            : ActorIndexKey(r->subject));
-  } else if (const auto* c = std::get_if<Consent>(&body)) {
-    keys.push_back(PartyIndexKey(c->to));
+std::string SelfKey(absl::string_view patient) { return absl::StrCat("=", patient); }
+
+std::optional<std::string> IndexKeyOf(const FactBody& body) {
+  if (const auto* r = std::get_if<Relationship>(&body)) {
+    if (r->relation == Relation::kSubstituteFor) return std::nullopt;
+    return r->relation == Relation::kRegisteredWith ? OrganizationIndexKey(r->subject) : ActorIndexKey(r->subject);
   }
-  return keys;
+  if (const auto* c = std::get_if<Consent>(&body)) return PartyIndexKey(c->to);
+  return std::nullopt;
 }
 
 }  // namespace toegang

@@ -7,25 +7,28 @@
 // patient, once named, stays a candidate, and the evaluator decides.
 //
 // Keys (bytes; ids never hold control bytes, model/json.cc):
-//   "a" ID   an actor: the patient themself (self), the subject of a treating, parent,
-//            guardian or representative relationship, a consent's actor recipient
+//   "a" ID   an actor: the subject of a treating, parent, guardian or representative
+//            relationship, a consent's actor recipient
 //   "o" ID   an organisation: the subject of registered_with, a consent's recipient
 //   "k" CODE an organisation category: a consent's recipient (Mitz)
 //   "r" ROLE a role: a consent's recipient
-//   "*"      every patient
+// and two a store answers from the patients' records themselves, with no entries:
+//   "*"      every patient the store holds facts about
+//   "=" ID   the patient ID, if the store holds facts about them (an actor as patient)
 #ifndef TOEGANG_MODEL_PATIENT_INDEX_H_
 #define TOEGANG_MODEL_PATIENT_INDEX_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "absl/container/inlined_vector.h"
 #include "absl/strings/string_view.h"
 #include "model/facts.h"
 
 namespace toegang {
 
 inline constexpr absl::string_view kEveryPatientKey = "*";
+std::string SelfKey(absl::string_view patient);
 
 std::string ActorIndexKey(absl::string_view actor);
 std::string OrganizationIndexKey(absl::string_view organization);
@@ -34,12 +37,9 @@ std::string RoleIndexKey(Role role);
 // The key of a consent's recipient.
 std::string PartyIndexKey(const Party& party);
 
-using PatientIndexKeys = absl::InlinedVector<std::string, 4>;
-
-// The keys a fact filed under `patient` files the patient under: always every-patient
-// and the patient's own actor key, and the party the fact names, if any. (A fact filed
-// elsewhere, a substitute_for coverage or an org_category, names no patient: none.)
-PatientIndexKeys IndexKeysOf(const FactBody& body, absl::string_view patient);
+// The key a fact files its patient under: the party a relationship or a consent names;
+// nullopt for any other fact (a coverage, filed under its clinician, names no patient).
+std::optional<std::string> IndexKeyOf(const FactBody& body);
 
 // For stores: the ids of several sources, each sorted ascending, merged: each id once,
 // in order, at most `limit`. A Source has `bool Valid()`, `absl::string_view Id()` and

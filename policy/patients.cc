@@ -51,6 +51,7 @@ PatientSearch PlanPatientSearch(const Policy& policy, const AccessRequest& reque
   }
   std::vector<std::string>& keys = plan.keys;
   keys.push_back(ActorIndexKey(request.actor.id));
+  keys.push_back(SelfKey(request.actor.id));
   keys.push_back(RoleIndexKey(request.actor.role));
   auto organization = [&](absl::string_view org) {
     keys.push_back(OrganizationIndexKey(org));

@@ -48,6 +48,15 @@ class FactStore {
   virtual std::vector<absl::StatusOr<std::shared_ptr<const PatientRecord>>> Patients(
       absl::Span<const absl::string_view> patients);
 
+  // The current records of `patients`, given in ascending order, for a pass over many
+  // of them (listing the patients an actor may open): a store may read them in one pass
+  // over its files and leave them out of its cache, which a pass over every patient
+  // would otherwise empty of the records decisions read. The default is Patients().
+  virtual std::vector<absl::StatusOr<std::shared_ptr<const PatientRecord>>> ScanPatients(
+      absl::Span<const absl::string_view> patients) {
+    return Patients(patients);
+  }
+
   // The substitute_for relationships of `clinician` that had arrived by `as_of`, as an
   // immutable snapshot (shared with the cache: no copy per decision).
   virtual absl::StatusOr<std::shared_ptr<const std::vector<Stored<Relationship>>>> SubstitutionsOf(

@@ -133,7 +133,10 @@ TYPED_TEST(FactStoreContract, IndexFilesPatientsUnderThePartiesTheirFactsName) {
   using V = std::vector<std::string>;
   EXPECT_EQ(list({"*"}), (V{"pat-10", "pat-7", "pat-8", "pat-9"}));  // byte order
   EXPECT_EQ(list({"apar-7"}), (V{"pat-10", "pat-7"}));             // a relationship and a consent, once
-  EXPECT_EQ(list({"apat-7"}), (V{"pat-7"}));                       // the patient themself
+  EXPECT_EQ(list({"=pat-7"}), (V{"pat-7"}));                       // the patient themself
+  EXPECT_EQ(list({"=pat-7"}, "pat-7"), V{});
+  EXPECT_EQ(list({"=par-7"}), V{});                                // no facts about par-7
+  EXPECT_EQ(list({"apat-7"}), V{});
   EXPECT_EQ(list({"aclin-1"}), (V{"pat-9"}));                      // not the substitute_for coverage
   EXPECT_EQ(list({"aclin-2"}), V{});
   EXPECT_EQ(list({"ogp-1"}), (V{"pat-8"}));
@@ -144,6 +147,9 @@ TYPED_TEST(FactStoreContract, IndexFilesPatientsUnderThePartiesTheirFactsName) {
   EXPECT_EQ(list({"apar-7", "ogp-1", "kRPZAC005"}, "pat-7", 2), (V{"pat-8", "pat-9"}));
   EXPECT_EQ(list({"apar-7", "ogp-1", "kRPZAC005"}, "pat-7x", 1), (V{"pat-8"}));
   EXPECT_EQ(list({"*"}, "pat-9"), V{});
+  EXPECT_EQ(list({"*"}, "pat-1"), (V{"pat-10", "pat-7", "pat-8", "pat-9"}));  // "pat-1" is no patient
+  EXPECT_EQ(list({"*"}, "", 2), (V{"pat-10", "pat-7"}));
+  EXPECT_EQ(list({"*", "=pat-8", "apar-7"}, "pat-10"), (V{"pat-7", "pat-8", "pat-9"}));
   EXPECT_EQ(list({}), V{});
   // A refused batch indexes nothing.
   ASSERT_FALSE(store
@@ -152,6 +158,25 @@ TYPED_TEST(FactStoreContract, IndexFilesPatientsUnderThePartiesTheirFactsName) {
                    .ok());
   EXPECT_EQ(list({"aclin-5"}), V{});
   EXPECT_EQ(list({"*"}, "pat-10"), (V{"pat-7", "pat-8", "pat-9"}));
+
+  // A pass over many records reads what Patient reads, cached or not.
+  ASSERT_TRUE(store.Patient("pat-8").ok());  // one of them in the cache
+  std::vector<absl::string_view> ids = {"pat-10", "pat-7", "pat-8", "pat-9", "pat-99"};
+  std::vector<absl::StatusOr<std::shared_ptr<const PatientRecord>>> scanned = store.ScanPatients(ids);
+  ASSERT_EQ(scanned.size(), ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    SCOPED_TRACE(ids[i]);
+    ASSERT_TRUE(scanned[i].ok()) << scanned[i].status();
+    const PatientRecord& got = **scanned[i];
+    const PatientRecord& want = **store.Patient(ids[i]);
+    EXPECT_EQ(got.patient, ids[i]);
+    EXPECT_EQ(got.person.has_value(), want.person.has_value());
+    EXPECT_EQ(got.relationships.size(), want.relationships.size());
+    EXPECT_EQ(got.consents.size(), want.consents.size());
+    EXPECT_EQ(got.withdrawals.size(), want.withdrawals.size());
+  }
+  EXPECT_EQ((*scanned[1])->consents.size(), 1u);
+  EXPECT_EQ((*scanned[3])->relationships.size(), 1u);
 }
 
 TYPED_TEST(FactStoreContract, D21_WithdrawalInTheSameBatchAsItsConsentIsFiledUnderThePatient) {

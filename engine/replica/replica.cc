@@ -231,6 +231,10 @@ class ReplicatedStoreImpl final : public ReplicatedStore {
   absl::StatusOr<std::vector<Fact>> History(absl::string_view patient, absl::Time as_of) override {
     return local_->History(patient, as_of);
   }
+  std::vector<absl::StatusOr<std::shared_ptr<const PatientRecord>>> ScanPatients(
+      absl::Span<const absl::string_view> patients) override {
+    return local_->ScanPatients(patients);
+  }
   absl::StatusOr<std::vector<std::string>> IndexedPatients(absl::Span<const std::string> keys,
                                                            absl::string_view after, size_t limit) override {
     return local_->IndexedPatients(keys, after, limit);

@@ -503,12 +503,10 @@ absl::Status Database::Upgrade(int from) {
     if (from < 2 && std::holds_alternative<Person>(fact->body)) {
       batch.Put(handles_[kIds], UniqueIdKey(fact->body), "");
     }
-    if (from < 3) {
+    if (std::optional<std::string> index_key = IndexKeyOf(fact->body); from < 3 && index_key) {
       const absl::string_view key(it->key().data(), it->key().size());
       const absl::string_view patient = key.substr(1, key.find('\0') - 1);
-      for (const std::string& index_key : IndexKeysOf(fact->body, patient)) {
-        batch.Put(handles_[kFacts], absl::StrCat(PatientIndexPrefix(index_key), patient), "");
-      }
+      batch.Put(handles_[kFacts], absl::StrCat(PatientIndexPrefix(*index_key), patient), "");
     }
     TOEGANG_RETURN_IF_ERROR(flush(100000));
   }

@@ -10,19 +10,20 @@
 // (database.h).
 //
 // Reads: decoded, immutable PatientRecords in a bounded LRU, invalidated on write.
+#include <algorithm>
 #include <atomic>
 #include <deque>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "base/sync.h"
 #include "engine/facts/fact_codec.h"
 #include "engine/facts/prefetch.h"
 #include "engine/facts/record_cache.h"
 #include "engine/rocksdb/stores.h"
-#include "absl/container/flat_hash_set.h"
 #include "model/fact_index.h"
 #include "model/patient_index.h"
 #include "model/status_macros.h"
@@ -114,6 +115,7 @@ class RocksDbFactStore final : public FactStore {
       BatchIds accepted;
       TOEGANG_RETURN_IF_ERROR(CheckBatch(facts, StoredIds(use), BatchIds{}, &accepted));
       for (const Fact& f : facts) AddToBatch(use, f, accepted, &group);
+      PutIndexEntries(use, &group);
       group.last_seq = facts.empty() ? last_seq_ : facts.back().provenance.seq;
       group.batch.Put(use.cf(kDefault), kLastSeqKey, BigEndian64(group.last_seq));
     }
@@ -182,6 +184,59 @@ class RocksDbFactStore final : public FactStore {
     return out;
   }
 
+  std::vector<absl::StatusOr<std::shared_ptr<const PatientRecord>>> ScanPatients(
+      absl::Span<const absl::string_view> patients) override {
+    std::vector<std::string> keys;
+    keys.reserve(patients.size());
+    for (absl::string_view p : patients) keys.push_back(PatientPrefix(p));
+    std::vector<std::shared_ptr<const PatientRecord>> hits(patients.size());
+    record_cache_.GetMany(keys, absl::MakeSpan(hits));
+    std::vector<absl::StatusOr<std::shared_ptr<const PatientRecord>>> out;
+    out.reserve(patients.size());
+    Database::Use use(*db_);
+    if (!use.open()) {
+      for (size_t i = 0; i < patients.size(); ++i) out.push_back(Database::Closed());
+      return out;
+    }
+    // One iterator for every miss. The patients come in key order, so where they follow
+    // one another in the store (a pass over every patient) the iterator is already on
+    // the next one's first fact and steps on, instead of seeking through every level
+    // again; otherwise it seeks, near where it was.
+    rocksdb::ReadOptions ro;
+    ro.total_order_seek = true;
+    ro.fill_cache = false;
+    std::unique_ptr<rocksdb::Iterator> it;
+    for (size_t i = 0; i < patients.size(); ++i) {
+      if (hits[i] != nullptr) {
+        out.push_back(std::move(hits[i]));
+        continue;
+      }
+      if (it == nullptr) it.reset(use.db()->NewIterator(ro, use.cf(kFacts)));
+      const std::string& prefix = keys[i];
+      if (!it->Valid() || !it->key().starts_with(prefix)) it->Seek(prefix);
+      auto rec = std::make_shared<PatientRecord>();
+      rec->patient = std::string(patients[i]);
+      absl::Status s;
+      for (; s.ok() && it->Valid() && it->key().starts_with(prefix); it->Next()) {
+        absl::StatusOr<Fact> fact = DecodeFact(absl::string_view(it->value().data(), it->value().size()));
+        if (!fact.ok()) {
+          s = absl::DataLossError(absl::StrCat("stored fact under '", patients[i], "' is corrupt: ",
+                                               fact.status().message()));
+        } else {
+          rec->Add(*fact);
+        }
+      }
+      if (s.ok()) s = FromRocks(it->status(), "reading facts");
+      if (s.ok()) {
+        out.push_back(std::shared_ptr<const PatientRecord>(std::move(rec)));
+      } else {
+        out.push_back(s);
+        it.reset();  // sought afresh for the next
+      }
+    }
+    return out;
+  }
+
   absl::StatusOr<std::shared_ptr<const PatientRecord>> Patient(absl::string_view patient, absl::Time as_of) override {
     const bool current = as_of == absl::InfiniteFuture();
     std::string prefix = PatientPrefix(patient);
@@ -230,25 +285,58 @@ class RocksDbFactStore final : public FactStore {
     }
     Database::Use use(*db_);
     if (!use.open()) return Database::Closed();
-    // One iterator per key, each over its own prefix.
+    // One iterator per key: an index entry's over its prefix; every patient's over the
+    // patients' facts, stepping from one patient to the next by seeking past the last
+    // one's facts ('\1' sorts after the '\0' ending a patient's prefix and before any
+    // byte of an id); a patient's own over theirs.
     struct Source {
+      enum class Kind { kEntries, kPatients, kSelf } kind;
       std::unique_ptr<rocksdb::Iterator> it;
-      std::string prefix;
-      bool Valid() const { return it->Valid() && it->key().starts_with(prefix); }
-      absl::string_view Id() const {
-        return absl::string_view(it->key().data() + prefix.size(), it->key().size() - prefix.size());
+      std::string prefix;  // kEntries: the entries'; kSelf: the patient's facts'
+      bool done = false;   // kSelf: the one id given
+      bool Valid() const {
+        if (done || !it->Valid()) return false;
+        if (kind == Kind::kEntries || kind == Kind::kSelf) return it->key().starts_with(prefix);
+        return it->key().size() > 1 && it->key()[0] == 'p';
       }
-      void Next() { it->Next(); }
+      absl::string_view Id() const {
+        const absl::string_view key(it->key().data(), it->key().size());
+        if (kind == Kind::kEntries) return key.substr(prefix.size());
+        return key.substr(1, key.find('\0') - 1);
+      }
+      void Next() {
+        if (kind == Kind::kEntries) return it->Next();
+        if (kind == Kind::kSelf) {
+          done = true;
+          return;
+        }
+        it->Seek(absl::StrCat("p", Id(), "\1"));
+      }
     };
-    rocksdb::ReadOptions ro;
-    ro.prefix_same_as_start = true;
+    rocksdb::ReadOptions within;
+    within.prefix_same_as_start = true;
+    rocksdb::ReadOptions across;
+    across.total_order_seek = true;
     std::vector<Source> sources;
     sources.reserve(keys.size());
     for (const std::string& key : keys) {
-      Source s{std::unique_ptr<rocksdb::Iterator>(use.db()->NewIterator(ro, use.cf(kFacts))), PatientIndexPrefix(key)};
-      s.it->Seek(absl::StrCat(s.prefix, after));
-      if (s.Valid() && s.Id() == after) s.Next();
-      sources.push_back(std::move(s));
+      if (key == kEveryPatientKey) {
+        Source s{Source::Kind::kPatients, std::unique_ptr<rocksdb::Iterator>(use.db()->NewIterator(across, use.cf(kFacts))), ""};
+        s.it->Seek(after.empty() ? std::string("p") : absl::StrCat("p", after, "\1"));
+        sources.push_back(std::move(s));
+      } else if (absl::string_view self = key; absl::ConsumePrefix(&self, "=")) {
+        if (self <= after) continue;
+        Source s{Source::Kind::kSelf, std::unique_ptr<rocksdb::Iterator>(use.db()->NewIterator(within, use.cf(kFacts))),
+                 PatientPrefix(self)};
+        s.it->Seek(s.prefix);
+        sources.push_back(std::move(s));
+      } else {
+        Source s{Source::Kind::kEntries, std::unique_ptr<rocksdb::Iterator>(use.db()->NewIterator(within, use.cf(kFacts))),
+                 PatientIndexPrefix(key)};
+        s.it->Seek(absl::StrCat(s.prefix, after));
+        if (s.Valid() && s.Id() == after) s.Next();
+        sources.push_back(std::move(s));
+      }
     }
     std::vector<std::string> out = MergeIndexed(sources, limit);
     for (const Source& s : sources) {
@@ -280,8 +368,18 @@ class RocksDbFactStore final : public FactStore {
     uint64_t last_seq = 0;              // after the group
     uint64_t instance = 0;              // the database opening the batch was built for
     std::vector<std::string> touched;   // cache keys the group changes
-    absl::flat_hash_set<std::string> indexed;  // patient index entries the batch puts
+    std::vector<std::string> indexed;   // patient index entries, put after the facts
   };
+
+  // Puts the group's index entries, in key order: RocksDB's memtable inserts a run of
+  // ascending keys from where the last one went, where keys interleaved with the facts'
+  // would send every insert, fact or entry, down the skip list from the top (a load of
+  // 420,000 facts took 30% longer so).
+  static void PutIndexEntries(const Database::Use& use, Group* group) {
+    std::sort(group->indexed.begin(), group->indexed.end());
+    group->indexed.erase(std::unique(group->indexed.begin(), group->indexed.end()), group->indexed.end());
+    for (const std::string& entry : group->indexed) group->batch.Put(use.cf(kFacts), entry, "");
+  }
 
   // Validates each writer's batch on its own (a bad batch leaves no trace in the
   // group), numbers and stamps the valid ones, and puts them in group->batch. False
@@ -317,6 +415,7 @@ class RocksDbFactStore final : public FactStore {
       g->result = seq;
       any = true;
     }
+    PutIndexEntries(use, group);
     if (any) group->batch.Put(use.cf(kDefault), kLastSeqKey, BigEndian64(seq));
     group->last_seq = seq;
     return any;
@@ -409,11 +508,8 @@ class RocksDbFactStore final : public FactStore {
     if (!key.empty()) {
       group->batch.Put(use.cf(kIds), key, IsWithdrawable(f.body) ? *FactPatient(f.body) : std::string());
     }
-    if (owner_of.kind == FactOwner::Kind::kPatient) {
-      for (const std::string& key : IndexKeysOf(f.body, owner_of.id)) {
-        std::string entry = absl::StrCat(PatientIndexPrefix(key), owner_of.id);
-        if (group->indexed.insert(entry).second) group->batch.Put(use.cf(kFacts), entry, "");
-      }
+    if (std::optional<std::string> key = IndexKeyOf(f.body); key && owner_of.kind == FactOwner::Kind::kPatient) {
+      group->indexed.push_back(absl::StrCat(PatientIndexPrefix(*key), owner_of.id));
     }
     group->touched.push_back(std::move(owner));
   }
