@@ -311,6 +311,67 @@ void BM_EngineDecideJson(benchmark::State& state) {
 }
 BENCHMARK(BM_EngineDecideJson)->ArgName("explain")->Arg(0)->Arg(1)->MinTime(2.0);
 
+// Engine::Patients (docs/patients.md): one page of the patients an actor may open, each
+// call timed alone. state.range(0): 0 memory store, 1 RocksDB. state.range(1): 0 a
+// clinician's whole list (the index; cycled over the clinicians), 1 a researcher's pages
+// of 1,000 (every patient a candidate; each page goes on from the last one's cursor).
+void BM_PatientsPage(benchmark::State& state) {
+  const bool durable_store = state.range(0) == 1;
+  const bool research = state.range(1) == 1;
+  Options options;
+  options.audit.reset();
+  std::unique_ptr<Engine> engine = OpenBenchEngine(state, durable_store, std::move(options));
+  if (engine == nullptr) return;
+  PatientsQuery q;
+  q.request.at = absl::FromCivil(absl::CivilSecond(2026, 6, 15, 10, 30, 0), Amsterdam());
+  q.request.action = Action::kRead;
+  q.request.category = Category::kMedical;
+  q.page_size = 1000;
+  q.deadline = absl::Seconds(10);
+  if (research) {
+    q.request.actor = {"res-1", Role::kResearcher, ""};
+    q.request.purpose = Purpose::kResearch;
+  } else {
+    q.request.purpose = Purpose::kTreatment;
+  }
+  std::vector<int64_t> ns;
+  ns.reserve(1 << 16);
+  size_t k = 0, listed = 0, examined = 0, pages = 0;
+  for (auto _ : state) {
+    if (!research) q.request.actor = {absl::StrCat("clin-", (k++ * 7919) % 5000), Role::kClinician, ""};
+    const auto a = std::chrono::steady_clock::now();
+    absl::StatusOr<PatientPage> page = engine->Patients(q);
+    const auto b = std::chrono::steady_clock::now();
+    if (!page.ok()) {
+      state.SkipWithError(std::string(page.status().message()).c_str());
+      return;
+    }
+    ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count());
+    listed += page->patients.size();
+    examined += page->examined;
+    ++pages;
+    if (research) q.cursor = page->complete ? "" : page->cursor;
+  }
+  std::sort(ns.begin(), ns.end());
+  auto quantile = [&](double f) {
+    return ns.empty() ? 0.0 : static_cast<double>(ns[static_cast<size_t>(f * (ns.size() - 1))]);
+  };
+  state.counters["p50_ms"] = quantile(0.5) / 1e6;
+  state.counters["p99_ms"] = quantile(0.99) / 1e6;
+  state.counters["listed_per_page"] = pages ? static_cast<double>(listed) / static_cast<double>(pages) : 0;
+  state.counters["examined_per_page"] = pages ? static_cast<double>(examined) / static_cast<double>(pages) : 0;
+  state.SetLabel(absl::StrCat(durable_store ? "rocksdb" : "memory", research ? ", researcher, pages of 1,000"
+                                                                             : ", a clinician's whole list",
+                              ", ", Patients(), " patients"));
+}
+BENCHMARK(BM_PatientsPage)
+    ->ArgNames({"rocksdb", "research"})
+    ->Args({0, 0})
+    ->Args({0, 1})
+    ->Args({1, 0})
+    ->Args({1, 1})
+    ->MinTime(2.0);
+
 BENCHMARK(BM_EngineDecide)
     ->ArgNames({"rocksdb", "log"})
     ->Args({0, 0})
