@@ -168,7 +168,8 @@ TYPED_TEST(FactStoreContract, IndexFilesPatientsUnderThePartiesTheirFactsName) {
     SCOPED_TRACE(ids[i]);
     ASSERT_TRUE(scanned[i].ok()) << scanned[i].status();
     const PatientRecord& got = **scanned[i];
-    const PatientRecord& want = **store.Patient(ids[i]);
+    const std::shared_ptr<const PatientRecord> read = *store.Patient(ids[i]);
+    const PatientRecord& want = *read;
     EXPECT_EQ(got.patient, ids[i]);
     EXPECT_EQ(got.person.has_value(), want.person.has_value());
     EXPECT_EQ(got.relationships.size(), want.relationships.size());
