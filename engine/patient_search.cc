@@ -53,12 +53,15 @@ uint64_t LastSeqOf(const PatientRecord& r) {
   each(r.objections);
   each(r.restrictions);
   each(r.capacities);
+  each(r.erasure_requests);
+  each(r.holds);
   return last;
 }
 
 bool Empty(const PatientRecord& r) {
   return !r.person && r.relationships.empty() && r.consents.empty() && r.withdrawals.empty() &&
-         r.objections.empty() && r.restrictions.empty() && r.capacities.empty();
+         r.objections.empty() && r.restrictions.empty() && r.capacities.empty() && r.erasure_requests.empty() &&
+         r.holds.empty();
 }
 
 // `record` as it stood at sequence `seq`: itself when nothing later has been filed in

@@ -31,6 +31,22 @@ std::string KindsText(uint8_t mask) {
   return absl::StrJoin(names, " or ");
 }
 
+// D61: whether `by` may request erasure of the dossier of `rec.patient` at `at`: whoever
+// may act for the patient then (model/who_may_act.h `request_erasure`).
+absl::Status CheckErasureRequester(const PatientRecord& rec, absl::string_view by, absl::Time at) {
+  const std::optional<AgeBand> band = BandAt(rec, at, LeapDayRule::kMarch1);
+  if (!band) {
+    return absl::InvalidArgumentError(absl::StrCat("'", by, "' may not request erasure for '", rec.patient,
+                                                   "': the patient's birth date is unknown, so who may act for them "
+                                                   "cannot be told (DOMAIN D61)"));
+  }
+  const uint8_t may = WhoMayActFor(*band).request_erasure;
+  if ((ActorKindsAt(rec, by, at) & may) != 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("'", by, "' may not request erasure for '", rec.patient,
+                                                 "': the patient being ", Name(*band), " then, ", KindsText(may),
+                                                 " may (DOMAIN D61)"));
+}
+
 // D36: whether `w.by` may end the objection, restriction or capacity assessment it names
 // (consents: anyone's withdrawal counts); `rec` holds every fact about its patient.
 absl::Status CheckWithdrawer(const Withdrawal& w, const PatientRecord& rec) {
@@ -60,6 +76,17 @@ absl::Status CheckWithdrawer(const Withdrawal& w, const PatientRecord& rec) {
   }
   for (const Stored<Capacity>& c : rec.capacities) {
     if (c.value.id == w.target) return author_or_treating("capacity assessment", c.value.by);
+  }
+  for (const Stored<RetentionHold>& h : rec.holds) {
+    if (h.value.id != w.target || w.by == h.value.by) continue;
+    return absl::InvalidArgumentError(absl::StrCat("withdrawal: '", w.by, "' may not end retention hold '", w.target,
+                                                   "': only its author ('", h.value.by, "') may (DOMAIN D61)"));
+  }
+  for (const Stored<ErasureRequest>& e : rec.erasure_requests) {
+    if (e.value.id != w.target || w.by == e.value.by) continue;
+    if (absl::Status may = CheckErasureRequester(rec, w.by, w.at); !may.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("withdrawal of erasure request '", w.target, "': ", may.message()));
+    }
   }
   return absl::OkStatus();
 }
@@ -108,6 +135,13 @@ absl::Status CheckBatch(const std::vector<Fact>& batch, const KnownIds& known, c
       added->keys.insert(key);
     }
     if (IsWithdrawable(body)) added->target_patient[FactId(body)] = *FactPatient(body);
+    if (const auto* e = std::get_if<ErasureRequest>(&body)) {
+      absl::StatusOr<PatientRecord> rec = RecordBefore(e->patient, known, earlier, *added, batch, i);
+      if (!rec.ok()) return AtFact(i + 1, rec.status());
+      if (absl::Status may = CheckErasureRequester(*rec, e->by, e->at); !may.ok()) {
+        return AtFact(i + 1, absl::InvalidArgumentError(absl::StrCat("erasure_request: ", may.message())));
+      }
+    }
     if (const auto* w = std::get_if<Withdrawal>(&body)) {
       std::string patient;
       if (const std::string* p = added->PatientOf(w->target)) {

@@ -20,6 +20,8 @@ struct TypeName {
   const char* operator()(const Restriction&) const { return "restriction"; }
   const char* operator()(const Capacity&) const { return "capacity"; }
   const char* operator()(const OrgCategory&) const { return "org_category"; }
+  const char* operator()(const ErasureRequest&) const { return "erasure_request"; }
+  const char* operator()(const RetentionHold&) const { return "retention_hold"; }
 };
 
 const std::string& Empty() {
@@ -33,7 +35,8 @@ const char* FactTypeName(const FactBody& body) { return std::visit(TypeName{}, b
 
 bool IsWithdrawable(const FactBody& body) {
   return std::holds_alternative<Consent>(body) || std::holds_alternative<Objection>(body) ||
-         std::holds_alternative<Restriction>(body) || std::holds_alternative<Capacity>(body);
+         std::holds_alternative<Restriction>(body) || std::holds_alternative<Capacity>(body) ||
+         std::holds_alternative<ErasureRequest>(body) || std::holds_alternative<RetentionHold>(body);
 }
 
 std::string UniqueIdKey(const FactBody& body) {

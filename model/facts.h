@@ -132,8 +132,30 @@ struct OrgCategory {
   Window window;
 };
 
-using FactBody =
-    std::variant<Person, Relationship, Consent, Withdrawal, Objection, Restriction, Capacity, OrgCategory>;
+// A request to erase the patient's dossier (WGBO 7:455; Jeugdwet from 12; DOMAIN D61),
+// made at `at` by whoever may act for the patient then (model/who_may_act.h
+// `request_erasure`). Carried out within 3 months unless a retention hold keeps it.
+struct ErasureRequest {
+  std::string id;
+  std::string patient;
+  std::string by;
+  absl::Time at;
+};
+
+// What keeps the patient's records past their term, or from an erasure, while `window`
+// holds (DOMAIN D60, D61): a dispute, a legal order, a child-protection measure, someone
+// else's substantial interest, good care. Recorded by `by`; ended by `until` or a
+// withdrawal by its author.
+struct RetentionHold {
+  std::string id;
+  std::string patient;
+  std::string by;
+  HoldReason reason = HoldReason::kDispute;
+  Window window;
+};
+
+using FactBody = std::variant<Person, Relationship, Consent, Withdrawal, Objection, Restriction, Capacity, OrgCategory,
+                              ErasureRequest, RetentionHold>;
 
 // The record an imported fact was made from (engine/fhir: system "fhir", the Consent's
 // id and meta.versionId). Kept with the fact and shown by `history`; not part of
@@ -177,8 +199,9 @@ const std::string& FactId(const FactBody& body);
 // are about the patient of what they withdraw, which only the store knows.
 const std::string* FactPatient(const FactBody& body);
 
-// Whether a withdrawal may name this fact: a consent, objection, restriction or capacity
-// assessment. Their ids share one space, so a withdrawal's target is never ambiguous.
+// Whether a withdrawal may name this fact: a consent, objection, restriction, capacity
+// assessment, erasure request or retention hold. Their ids share one space, so a
+// withdrawal's target is never ambiguous.
 bool IsWithdrawable(const FactBody& body);
 
 // The key under which a fact's id must be unique in a store ("" when it has none to

@@ -427,8 +427,26 @@ absl::StatusOr<FactBody> ParseBody(const std::string& type, ObjectReader& r) {
     TOEGANG_ASSIGN_OR_RETURN(oc.window, ReadWindow(r));
     return FactBody(std::move(oc));
   }
+  if (type == "erasure_request") {
+    ErasureRequest e;
+    TOEGANG_ASSIGN_OR_RETURN(e.id, r.Id("id", true));
+    TOEGANG_ASSIGN_OR_RETURN(e.patient, r.Id("patient", true));
+    TOEGANG_ASSIGN_OR_RETURN(e.by, r.Id("by", true));
+    TOEGANG_ASSIGN_OR_RETURN(std::optional<absl::Time> at, r.Instant("at", true));
+    e.at = *at;
+    return FactBody(std::move(e));
+  }
+  if (type == "retention_hold") {
+    RetentionHold h;
+    TOEGANG_ASSIGN_OR_RETURN(h.id, r.Id("id", true));
+    TOEGANG_ASSIGN_OR_RETURN(h.patient, r.Id("patient", true));
+    TOEGANG_ASSIGN_OR_RETURN(h.by, r.Id("by", true));
+    TOEGANG_ASSIGN_OR_RETURN(h.reason, r.Enum<HoldReason>("reason", "hold reason"));
+    TOEGANG_ASSIGN_OR_RETURN(h.window, ReadWindow(r));
+    return FactBody(std::move(h));
+  }
   return FieldError("type", "unknown fact type (expected person, relationship, consent, withdrawal, objection, "
-                            "restriction, capacity or org_category)");
+                            "restriction, capacity, org_category, erasure_request or retention_hold)");
 }
 
 // --- printing ---------------------------------------------------------------------
@@ -520,6 +538,17 @@ json BodyToJson(const FactBody& body) {
           if (!f.id.empty()) j["id"] = f.id;
           j["organization"] = f.organization;
           j["category"] = f.category;
+          PutWindow(j, f.window);
+        } else if constexpr (std::is_same_v<T, ErasureRequest>) {
+          j["id"] = f.id;
+          j["patient"] = f.patient;
+          j["by"] = f.by;
+          j["at"] = FormatInstant(f.at);
+        } else if constexpr (std::is_same_v<T, RetentionHold>) {
+          j["id"] = f.id;
+          j["patient"] = f.patient;
+          j["by"] = f.by;
+          j["reason"] = std::string(Name(f.reason));
           PutWindow(j, f.window);
         }
       },

@@ -31,6 +31,8 @@ struct PatientRecord {
   std::vector<Stored<Objection>> objections;
   std::vector<Stored<Restriction>> restrictions;
   std::vector<Stored<Capacity>> capacities;
+  std::vector<Stored<ErasureRequest>> erasure_requests;  // DOMAIN D61
+  std::vector<Stored<RetentionHold>> holds;              // D60, D61
 
   // Files `fact` under its type. REQUIRES: the fact is about this patient (a withdrawal:
   // of one of this patient's facts). A person fact replaces an older one.
@@ -54,6 +56,10 @@ struct PatientRecord {
             restrictions.push_back({f, fact.provenance});
           } else if constexpr (std::is_same_v<T, Capacity>) {
             capacities.push_back({f, fact.provenance});
+          } else if constexpr (std::is_same_v<T, ErasureRequest>) {
+            erasure_requests.push_back({f, fact.provenance});
+          } else if constexpr (std::is_same_v<T, RetentionHold>) {
+            holds.push_back({f, fact.provenance});
           }
         },
         fact.body);

@@ -34,6 +34,7 @@ constexpr std::array kAgeBandNames{TOEGANG_AGE_BANDS(TOEGANG_WIRE_NAME_)};
 constexpr std::array kLegalBasisNames{TOEGANG_LEGAL_BASES(TOEGANG_WIRE_NAME_)};
 constexpr std::array kObligationNames{TOEGANG_OBLIGATIONS(TOEGANG_WIRE_NAME_)};
 constexpr std::array kReasonNames{TOEGANG_REASONS(TOEGANG_WIRE_NAME_)};
+constexpr std::array kHoldReasonNames{TOEGANG_HOLD_REASONS(TOEGANG_WIRE_NAME_)};
 #undef TOEGANG_WIRE_NAME_
 
 }  // namespace
@@ -51,6 +52,7 @@ TOEGANG_DEFINE_NAMES_(AgeBand, kAgeBandNames)
 TOEGANG_DEFINE_NAMES_(LegalBasis, kLegalBasisNames)
 TOEGANG_DEFINE_NAMES_(Obligation, kObligationNames)
 TOEGANG_DEFINE_NAMES_(Reason, kReasonNames)
+TOEGANG_DEFINE_NAMES_(HoldReason, kHoldReasonNames)
 #undef TOEGANG_DEFINE_NAMES_
 
 }  // namespace toegang

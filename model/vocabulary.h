@@ -100,6 +100,16 @@ namespace toegang {
   X(kBillingFieldsOnly, "billing_fields_only")                     \
   X(kNotifyDataProtectionOfficer, "notify_data_protection_officer")
 
+// Why a patient's records are kept past their term or from an erasure (DOMAIN D60, D61):
+// a dispute, a legal order, a child-protection measure (Jeugdwet: 30 years after the
+// 18th birthday), someone else's substantial interest, good care.
+#define TOEGANG_HOLD_REASONS(X)                       \
+  X(kDispute, "dispute")                              \
+  X(kLegalOrder, "legal_order")                       \
+  X(kChildProtection, "child_protection")             \
+  X(kSubstantialInterest, "substantial_interest")     \
+  X(kGoodCare, "good_care")
+
 // Reason codes: stable, documented in docs/reasons.md with the rule each comes from.
 #define TOEGANG_REASONS(X)                                                     \
   X(kTreatingRelationship, "treating_relationship")                            \
@@ -152,6 +162,7 @@ enum class AgeBand : uint8_t { TOEGANG_AGE_BANDS(TOEGANG_DECLARE_ENUM_) };
 enum class LegalBasis : uint8_t { TOEGANG_LEGAL_BASES(TOEGANG_DECLARE_ENUM_) };
 enum class Obligation : uint8_t { TOEGANG_OBLIGATIONS(TOEGANG_DECLARE_ENUM_) };
 enum class Reason : uint8_t { TOEGANG_REASONS(TOEGANG_DECLARE_ENUM_) };
+enum class HoldReason : uint8_t { TOEGANG_HOLD_REASONS(TOEGANG_DECLARE_ENUM_) };
 #undef TOEGANG_DECLARE_ENUM_
 
 // The number of values of an enum of this file.
@@ -172,6 +183,7 @@ template <> constexpr int EnumCount<AgeBand>() { return 0 TOEGANG_AGE_BANDS(TOEG
 template <> constexpr int EnumCount<LegalBasis>() { return 0 TOEGANG_LEGAL_BASES(TOEGANG_COUNT_ONE_); }
 template <> constexpr int EnumCount<Obligation>() { return 0 TOEGANG_OBLIGATIONS(TOEGANG_COUNT_ONE_); }
 template <> constexpr int EnumCount<Reason>() { return 0 TOEGANG_REASONS(TOEGANG_COUNT_ONE_); }
+template <> constexpr int EnumCount<HoldReason>() { return 0 TOEGANG_HOLD_REASONS(TOEGANG_COUNT_ONE_); }
 #undef TOEGANG_COUNT_ONE_
 
 template <typename E>
@@ -189,6 +201,7 @@ absl::string_view Name(AgeBand v);
 absl::string_view Name(LegalBasis v);
 absl::string_view Name(Obligation v);
 absl::string_view Name(Reason v);
+absl::string_view Name(HoldReason v);
 
 // Parses a wire name. Exact and case-sensitive: "Clinician" is unknown. Returns false
 // and leaves *out unchanged for an unknown name.
@@ -201,6 +214,7 @@ bool ParseName(absl::string_view name, AgeBand* out);
 bool ParseName(absl::string_view name, LegalBasis* out);
 bool ParseName(absl::string_view name, Obligation* out);
 bool ParseName(absl::string_view name, Reason* out);
+bool ParseName(absl::string_view name, HoldReason* out);
 
 // A set of values of one enum, as a bit mask (bit i = value i). Trivially copyable.
 template <typename E>

@@ -40,6 +40,9 @@ struct WhoMayAct {
   uint8_t object;
   // D36: besides its author, these may withdraw an objection (at the withdrawal's `at`).
   uint8_t withdraw_objection;
+  // D61: these may request erasure of the dossier (WGBO 7:455; Jeugdwet: from 12 the
+  // young person), and withdraw such a request.
+  uint8_t request_erasure;
 };
 
 // Cited as it is in DOMAIN.md; WGBO 7:450 (under 12: the parents; 12-15: the child and
@@ -47,19 +50,19 @@ struct WhoMayAct {
 inline constexpr WhoMayAct kWhoMayAct[] = {
     // band             grant alone
     //                  grant together                    object
-    //                  withdraw an objection
+    //                  withdraw an objection             request erasure
     {AgeBand::kUnder12, kParentOrGuardian,
                         0,                                kParentOrGuardian | kRepresentativeWhileIncapable,
-                        kParentOrGuardian},
+                        kParentOrGuardian,                kParentOrGuardian},
     {AgeBand::k12To15,  0,
                         kThePatient | kParentOrGuardian,  kThePatient | kParentOrGuardian | kRepresentativeWhileIncapable,
-                        kThePatient},
+                        kThePatient,                      kThePatient},
     {AgeBand::k16To17,  kThePatient,
                         0,                                kThePatient | kRepresentativeWhileIncapable,
-                        kThePatient | kRepresentativeWhileIncapable},
+                        kThePatient | kRepresentativeWhileIncapable, kThePatient | kRepresentativeWhileIncapable},
     {AgeBand::kAdult,   kThePatient | kRepresentativeWhileIncapable,
                         0,                                kThePatient | kRepresentativeWhileIncapable,
-                        kThePatient | kRepresentativeWhileIncapable},
+                        kThePatient | kRepresentativeWhileIncapable, kThePatient | kRepresentativeWhileIncapable},
 };
 
 // The row for `band`.

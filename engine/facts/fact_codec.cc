@@ -140,6 +140,16 @@ std::string EncodeFact(const Fact& fact, absl::string_view withdrawal_patient) {
                                              f.category.c_str(), FromBound(f.window.from), FromBound(f.window.until))
                      .Union();
           type = fb::FactBody::OrgCategory;
+        } else if constexpr (std::is_same_v<T, ErasureRequest>) {
+          body = fb::CreateErasureRequestDirect(b, f.id.c_str(), f.patient.c_str(), f.by.c_str(), ToMicros(f.at))
+                     .Union();
+          type = fb::FactBody::ErasureRequest;
+        } else if constexpr (std::is_same_v<T, RetentionHold>) {
+          body = fb::CreateRetentionHoldDirect(b, f.id.c_str(), f.patient.c_str(), f.by.c_str(),
+                                               static_cast<uint8_t>(f.reason), FromBound(f.window.from),
+                                               FromBound(f.window.until))
+                     .Union();
+          type = fb::FactBody::RetentionHold;
         }
       },
       fact.body);
@@ -238,6 +248,20 @@ absl::StatusOr<Fact> DecodeFact(absl::string_view bytes) {
       const fb::OrgCategory* o = sf->body_as_OrgCategory();
       fact.body = OrgCategory{Str(o->id()), o->organization()->str(), o->category()->str(),
                               DecodeWindow(o->from_us(), o->until_us())};
+      break;
+    }
+    case fb::FactBody::ErasureRequest: {
+      const fb::ErasureRequest* e = sf->body_as_ErasureRequest();
+      fact.body = ErasureRequest{e->id()->str(), e->patient()->str(), e->by()->str(), FromMicros(e->at_us())};
+      break;
+    }
+    case fb::FactBody::RetentionHold: {
+      const fb::RetentionHold* h = sf->body_as_RetentionHold();
+      if (!IsEnumValue<HoldReason>(h->reason())) {
+        return absl::DataLossError(absl::StrCat("stored retention hold has unknown reason ", h->reason()));
+      }
+      fact.body = RetentionHold{h->id()->str(), h->patient()->str(), h->by()->str(),
+                                static_cast<HoldReason>(h->reason()), DecodeWindow(h->from_us(), h->until_us())};
       break;
     }
     default:

@@ -44,7 +44,8 @@ size_t VectorBytes(const std::vector<T>& v) {
 size_t RecordBytes(absl::string_view key, const PatientRecord& r) {
   return 2 * key.size() + 96 + sizeof(PatientRecord) + r.patient.capacity() + VectorBytes(r.relationships) +
          VectorBytes(r.consents) + VectorBytes(r.withdrawals) + VectorBytes(r.objections) +
-         VectorBytes(r.restrictions) + VectorBytes(r.capacities);
+         VectorBytes(r.restrictions) + VectorBytes(r.capacities) + VectorBytes(r.erasure_requests) +
+         VectorBytes(r.holds);
 }
 
 template <typename T>

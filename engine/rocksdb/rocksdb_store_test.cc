@@ -175,6 +175,36 @@ TEST(DurableStore, ReopenKeepsEverythingAndTheSequence) {
   EXPECT_EQ(store->LastSequence(), 6u);
 }
 
+// An erasure request and a retention hold come back as they went in, with the patient's
+// other facts; their ids are in the one space withdrawals name.
+TEST(DurableStore, ErasureRequestsAndHoldsAreKept) {
+  std::string dir = FreshDir("retention_facts");
+  const char kRequest[] = R"({"type":"erasure_request","id":"era-7","patient":"pat-7","by":"pat-7","at":"2026-03-01T09:00:00Z"})";
+  const char kHold[] = R"({"type":"retention_hold","id":"hold-7","patient":"pat-7","by":"clin-1","reason":"child_protection","from":"2026-02-01T00:00:00Z","until":"2040-01-10T00:00:00Z"})";
+  {
+    auto store = Open(dir);
+    ASSERT_TRUE(store->Append({F(kPerson), F(kParent), F(kRequest), F(kHold)}).ok());
+  }
+  auto store = Open(dir, /*create=*/false);
+  auto h = store->History("pat-7");
+  ASSERT_TRUE(h.ok());
+  ASSERT_EQ(h->size(), 4u);
+  EXPECT_EQ(FactToJson((*h)[2], false), FactToJson(F(kRequest), false));
+  EXPECT_EQ(FactToJson((*h)[3], false), FactToJson(F(kHold), false));
+  auto record = store->Patient("pat-7");
+  ASSERT_TRUE(record.ok());
+  ASSERT_EQ((*record)->erasure_requests.size(), 1u);
+  ASSERT_EQ((*record)->holds.size(), 1u);
+  EXPECT_EQ((*record)->holds[0].value.reason, HoldReason::kChildProtection);
+  EXPECT_EQ(*store->PatientOfFact("hold-7"), std::optional<std::string>("pat-7"));
+  EXPECT_EQ(store->Append({F(R"({"type":"consent","id":"era-7","patient":"pat-7","granted_by":"pat-7","to":{"actor":"par-7"},"purposes":["treatment"],"categories":["medical"],"actions":["read"]})")})
+                .status()
+                .code(),
+            absl::StatusCode::kAlreadyExists);
+  ASSERT_TRUE(store->Append({F(R"({"type":"withdrawal","consent":"hold-7","by":"clin-1","at":"2026-04-01T00:00:00Z"})")}).ok());
+  EXPECT_EQ((*store->Patient("pat-7"))->withdrawals.size(), 1u);
+}
+
 TEST(DurableStore, NoStoreIsNotASilentEmptyStore) {
   DurableStoreOptions o;
   o.create_if_missing = false;
