@@ -138,12 +138,22 @@ bool ParseSetLine(const std::vector<absl::string_view>& words, absl::string_view
 // One parameter a pack may set: its DOMAIN rule, its values (the first is the default;
 // none: a whole number of days 0..365, default 0), and the PolicyParams field it sets
 // (null: only the pack's rules read it, through only_if).
+// A parameter takes one of `values` (the first is the default), or, with none, a whole
+// number from `min` to `max` of `unit` (the default `fallback`).
+struct Number {
+  int min = 0;
+  int max = 365;
+  absl::string_view unit = "days";
+  absl::string_view fallback = "0";
+};
+
 struct ParamSpec {
   absl::string_view name;
   absl::string_view rule;
   std::vector<absl::string_view> values;
   void (*apply)(absl::string_view value, PolicyParams* p);
-  absl::string_view Default() const { return values.empty() ? absl::string_view("0") : values[0]; }
+  Number number = {};
+  absl::string_view Default() const { return values.empty() ? number.fallback : values[0]; }
 };
 
 // Every parameter, once. README "Policy packs" and the packs' headers list them.
@@ -173,6 +183,16 @@ const std::vector<ParamSpec>& ParamSpecs() {
        [](absl::string_view v, P* p) {
          p->mitz_grantor = v == "as_patient" ? P::MitzGrantor::kAsPatient : P::MitzGrantor::kSatisfiesD20;
        }},
+      // The law's terms are minimums: a pack may keep longer, never shorter.
+      {"retention_dossier_years", "D60", {},
+       [](absl::string_view v, P* p) { (void)absl::SimpleAtoi(v, &p->retention_dossier_years); },
+       {20, 115, "years", "20"}},
+      {"retention_access_log_years", "D51", {},
+       [](absl::string_view v, P* p) { (void)absl::SimpleAtoi(v, &p->retention_access_log_years); },
+       {5, 115, "years", "5"}},
+      {"retention_financial_years", "D60", {},
+       [](absl::string_view v, P* p) { (void)absl::SimpleAtoi(v, &p->retention_financial_years); },
+       {7, 115, "years", "7"}},
   };
   return *specs;
 }
@@ -188,9 +208,9 @@ const ParamSpec* FindParam(absl::string_view name) {
 std::string CheckParamValue(const ParamSpec& spec, absl::string_view value) {
   if (spec.values.empty()) {
     int n;
-    if (!absl::SimpleAtoi(value, &n) || n < 0 || n > 365) {
-      return absl::StrCat("parameter ", spec.name, " is a whole number of days 0..365, not '", value, "' (DOMAIN ",
-                          spec.rule, ")");
+    if (!absl::SimpleAtoi(value, &n) || n < spec.number.min || n > spec.number.max) {
+      return absl::StrCat("parameter ", spec.name, " is a whole number of ", spec.number.unit, " ", spec.number.min,
+                          "..", spec.number.max, ", not '", value, "' (DOMAIN ", spec.rule, ")");
     }
     return "";
   }

@@ -57,6 +57,12 @@ struct PolicyParams {
   // too; an under-12's never counts alone). Fail closed by default.
   enum class MitzGrantor : uint8_t { kSatisfiesD20, kAsPatient };
   MitzGrantor mitz_grantor = MitzGrantor::kSatisfiesD20;
+  // Retention (policy/retention.h): the dossier from its last change (D60, WGBO
+  // 7:454(3)), access-log records from when they were written (D51, NEN 7513), records
+  // of financial and insurance data (fiscal). Minimums: a pack may only lengthen them.
+  int retention_dossier_years = 20;
+  int retention_access_log_years = 5;
+  int retention_financial_years = 7;
 };
 
 class Policy {
