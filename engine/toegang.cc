@@ -12,6 +12,7 @@
 #include "base/sync.h"
 #include "engine/open_on_stores.h"
 #include "engine/patient_search.h"
+#include "model/patient_index.h"
 #include "model/json.h"
 #include "model/status_macros.h"
 #include "policy/evaluator.h"
@@ -161,6 +162,25 @@ class EngineImpl final : public Engine {
     // A list made on facts that could not all be read would be wrong: none at all.
     if (!sources.error().ok()) return sources.error();
     return out;
+  }
+
+  absl::StatusOr<std::vector<std::string>> PatientIds(absl::string_view after, size_t limit) override {
+    return store_->IndexedPatients({std::string(kEveryPatientKey)}, after, limit);
+  }
+
+  absl::StatusOr<RetentionReport> Retention(absl::string_view patient, absl::Time at) override {
+    if (audit_ == nullptr) {
+      return absl::FailedPreconditionError(
+          "the access log is off: a retention report counts its records (DOMAIN D41, D51)");
+    }
+    absl::StatusOr<std::shared_ptr<const PatientRecord>> record = store_->Patient(patient);
+    if (!record.ok()) return record.status();
+    absl::StatusOr<std::vector<AuditEvent>> events = audit_->PatientRecords(patient);
+    if (!events.ok()) return events.status();
+    std::vector<LoggedRecord> logged;
+    logged.reserve(events->size());
+    for (AuditEvent& e : *events) logged.push_back({e.seq, e.logged_at, e.category, std::move(e.consents)});
+    return RetentionOf(policy()->params(), **record, logged, at);
   }
 
   absl::StatusOr<PatientPage> Patients(const PatientsQuery& query) override {

@@ -37,6 +37,7 @@
 #include "policy/explain.h"
 #include "policy/grants.h"
 #include "policy/policy.h"
+#include "policy/retention.h"
 
 namespace toegang {
 
@@ -149,6 +150,16 @@ class Engine {
   // cursor of another request, policy or store, or damaged), and the store's — a page
   // that could not be read whole is an error, never a shorter list.
   virtual absl::StatusOr<PatientPage> Patients(const PatientsQuery& query) = 0;
+
+  // The ids of the patients the store holds facts about, in byte order, those after
+  // `after` only, at most `limit`.
+  virtual absl::StatusOr<std::vector<std::string>> PatientIds(absl::string_view after, size_t limit) = 0;
+
+  // What is held about the patient and when it is due, and why (policy/retention.h): the
+  // dossier's facts by the pack's terms, holds, erasure requests, and every access-log
+  // record about the patient. FailedPrecondition when the access log is off (the
+  // report must count its records, D41).
+  virtual absl::StatusOr<RetentionReport> Retention(absl::string_view patient, absl::Time at) = 0;
 
   // The facts about an organisation — its care-provider categories (org_category), which
   // consents to an organization_category reach through — in arrival order, as the store

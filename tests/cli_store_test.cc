@@ -361,6 +361,41 @@ TEST(CliStore, OrganisationCategoriesAreListedAndDecide) {
   EXPECT_EQ(Toegang("patients --db " + db + " --role clinician").status, 2);
 }
 
+// `retention report`: per patient what is held and when it is due, the access log
+// counted; without --patient, one line per patient.
+TEST(CliStore, RetentionReportPerPatient) {
+  std::string db = Tmp("db_retention");
+  std::filesystem::remove_all(db);
+  ASSERT_EQ(Toegang("load --db " + db + " " + Write("f.jsonl", kFacts)).status, 0);
+  const std::string more =
+      R"({"type":"person","id":"pat-8","birth_date":"1970-01-01","recorded_at":"2026-01-01T00:00:00+01:00"})" "\n"
+      R"({"type":"erasure_request","id":"era-8","patient":"pat-8","by":"pat-8","at":"2026-03-01T09:00:00+01:00"})" "\n";
+  ASSERT_EQ(Toegang("load --db " + db + " " + Write("more.jsonl", more)).status, 0);
+  ASSERT_EQ(Toegang("decide --db " + db, Request("2026-04-01T10:00:00+02:00")).status, 0);
+  Shell one = Toegang("retention report --db " + db + " --patient pat-7 --at 2026-05-01T00:00:00+02:00");
+  ASSERT_EQ(one.status, 0) << one.out;
+  json j = json::parse(one.out);
+  EXPECT_EQ(j["patient"], "pat-7");
+  EXPECT_EQ(j["facts"]["count"], 3);
+  EXPECT_TRUE(j["facts"]["last_change"].is_string());  // when they were loaded: no recorded_at says otherwise
+  EXPECT_EQ(j["facts"]["term"], "dossier_20_years");
+  EXPECT_EQ(j["facts"]["due_now"], false);
+  EXPECT_EQ(j["access_log"].size(), 1u) << one.out;
+  Shell all = Toegang("retention report --db " + db + " --at 2026-05-01T00:00:00+02:00");
+  ASSERT_EQ(all.status, 0) << all.out;
+  std::istringstream lines(all.out);
+  std::vector<json> reports;
+  for (std::string line; std::getline(lines, line);) reports.push_back(json::parse(line));
+  ASSERT_EQ(reports.size(), 2u) << all.out;
+  EXPECT_EQ(reports[1]["patient"], "pat-8");
+  EXPECT_EQ(reports[1]["facts"]["term"], "erasure_request era-8");
+  EXPECT_EQ(reports[1]["facts"]["due_now"], true);
+  EXPECT_EQ(reports[1]["erasure_requests"][0]["deadline"], "2026-06-01T07:00:00Z");
+  EXPECT_EQ(Toegang("retention report --db " + db + " --at yesterday").status, 2);
+  EXPECT_EQ(Toegang("retention apply --db " + db).status, 2);
+  EXPECT_EQ(Toegang("retention --db " + db).status, 2);
+}
+
 // `patients --all` follows the cursors: every page, one JSON line each, until complete.
 TEST(CliStore, PatientsAllWritesEveryPage) {
   std::string db = Tmp("db_patients");

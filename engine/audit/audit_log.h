@@ -167,6 +167,10 @@ class AuditLog {
   virtual absl::StatusOr<std::vector<AuditEvent>> PatientAccesses(absl::string_view patient, absl::Time from,
                                                                   absl::Time until, size_t limit = 10000) = 0;
 
+  // Every record about `patient`, replays included (each is kept for its own term,
+  // policy/retention.h), newest first.
+  virtual absl::StatusOr<std::vector<AuditEvent>> PatientRecords(absl::string_view patient) = 0;
+
   // Walks the chain from the first record kept to the head.
   virtual absl::StatusOr<AuditVerifyReport> Verify() = 0;
 

@@ -29,12 +29,15 @@ absl::Status Found(AuditVerifyReport* report, bool* found, uint64_t seq, std::st
 
 }  // namespace
 
-absl::StatusOr<std::vector<AuditEvent>> AuditLogImpl::PatientAccesses(absl::string_view patient, absl::Time from,
-                                                                  absl::Time until, size_t limit) {
+namespace {
+
+// The patient's records with `at` in [from_us, until_us), newest first, at most `limit`;
+// replays only when `replays`.
+absl::StatusOr<std::vector<AuditEvent>> ScanPatientRecords(AuditStorage* storage, absl::string_view patient,
+                                                           int64_t from_us, int64_t until_us, size_t limit,
+                                                           bool replays) {
   std::vector<AuditEvent> out;
-  int64_t from_us = from == absl::InfinitePast() ? INT64_MIN : absl::ToUnixMicros(from);
-  int64_t until_us = until == absl::InfiniteFuture() ? INT64_MAX : absl::ToUnixMicros(until);
-  absl::Status s = storage_->ScanPatient(patient, from_us, until_us, [&](uint64_t seq, absl::string_view bytes) {
+  absl::Status s = storage->ScanPatient(patient, from_us, until_us, [&](uint64_t seq, absl::string_view bytes) {
     absl::StatusOr<DecodedEntry> entry = DecodeEntry(bytes);
     if (!entry.ok()) return absl::DataLossError(absl::StrCat("access log record ", seq, ": ", entry.status().message()));
     absl::StatusOr<AuditEvent> e = DecodeAuditBody(entry->body);
@@ -47,12 +50,25 @@ absl::StatusOr<std::vector<AuditEvent>> AuditLogImpl::PatientAccesses(absl::stri
       return absl::DataLossError(absl::StrCat("the access log's patient index is damaged: its entry for record ", seq,
                                               " does not match the record (run `toegang audit verify`)"));
     }
-    if (!e->replay_as_of) out.push_back(*std::move(e));
+    if (replays || !e->replay_as_of) out.push_back(*std::move(e));
     if (out.size() >= limit) return absl::CancelledError("limit");
     return absl::OkStatus();
   });
   if (!s.ok() && !absl::IsCancelled(s)) return s;
   return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<AuditEvent>> AuditLogImpl::PatientAccesses(absl::string_view patient, absl::Time from,
+                                                                  absl::Time until, size_t limit) {
+  int64_t from_us = from == absl::InfinitePast() ? INT64_MIN : absl::ToUnixMicros(from);
+  int64_t until_us = until == absl::InfiniteFuture() ? INT64_MAX : absl::ToUnixMicros(until);
+  return ScanPatientRecords(storage_, patient, from_us, until_us, limit, /*replays=*/false);
+}
+
+absl::StatusOr<std::vector<AuditEvent>> AuditLogImpl::PatientRecords(absl::string_view patient) {
+  return ScanPatientRecords(storage_, patient, INT64_MIN, INT64_MAX, SIZE_MAX, /*replays=*/true);
 }
 
 namespace audit_internal {

@@ -45,6 +45,7 @@ int Load(const std::vector<std::string>& args);
 int History(const std::vector<std::string>& args);
 int Grants(const std::vector<std::string>& args);
 int Patients(const std::vector<std::string>& args);
+int Retention(const std::vector<std::string>& args);
 int Audit(const std::vector<std::string>& args);
 int Serve(const std::vector<std::string>& args);
 int Store(const std::vector<std::string>& args);

@@ -22,7 +22,7 @@ ABSL_FLAG(std::string, policy, "", "a policy pack file or built-in pack name (de
 ABSL_FLAG(std::string, facts, "", "decide over the facts of this JSON Lines file, in memory, instead of --db");
 ABSL_FLAG(std::string, as_of, "", "an RFC 3339 instant: use the facts as the store knew them then");
 ABSL_FLAG(std::string, patient, "", "the patient id");
-ABSL_FLAG(std::string, at, "", "an RFC 3339 instant: what fhir export shows the statuses for, what grants are listed for (default: now)");
+ABSL_FLAG(std::string, at, "", "an RFC 3339 instant: what fhir export shows the statuses for, what grants, patients and retention are listed for (default: now)");
 ABSL_FLAG(std::string, organization, "", "the organisation id");
 ABSL_FLAG(bool, explain, false, "answer each decision with how it was reached (docs/explain.md)");
 ABSL_FLAG(std::string, action, "read", "grants, patients: the action (read, write, disclose, export, erase)");
@@ -53,6 +53,9 @@ commands:
            [--category C] [--purpose P] [--page-size N] [--cursor C | --all]
                           the patients this actor may open, a page at a time
                           (JSON; --all: every page, one per line)
+  retention report --db DIR [--at INSTANT] [--patient ID]
+                          what is held about the patient (each patient, one
+                          line each) and when it is due, and why (JSON)
   audit --db DIR --patient ID [--from INSTANT] [--until INSTANT]
                           who accessed the dossier, newest first (NEN 7513)
   audit verify --db DIR [--audit-key-file FILE]
@@ -159,6 +162,7 @@ int main(int argc, char** argv) {
   if (command == "history") return toegang::cli::History(args);
   if (command == "grants") return toegang::cli::Grants(args);
   if (command == "patients") return toegang::cli::Patients(args);
+  if (command == "retention") return toegang::cli::Retention(args);
   if (command == "audit") return toegang::cli::Audit(args);
   if (command == "serve") return toegang::cli::Serve(args);
   if (command == "store") return toegang::cli::Store(args);

@@ -183,6 +183,9 @@ Reply Service::Route(absl::string_view method, absl::string_view path, absl::str
       if (what == "/history") {
         return needs(Scope::kReadHistory, get, "GET", [&] { return History(patient, arg("as_of")); });
       }
+      if (what == "/retention") {
+        return needs(Scope::kReadHistory, get, "GET", [&] { return RetentionReply(patient, arg("at")); });
+      }
       if (what == "/grants") {
         return needs(Scope::kReadHistory, post, "POST", [&] { return Grants(patient, body); });
       }
@@ -473,6 +476,21 @@ Reply Service::PatientsPage(const PatientsQuery& query, bool authzen) {
     return ErrorReply(status, page.status().message());
   }
   return Reply{200, authzen ? sidecar::AuthzenResources(*page) : page->Json()};
+}
+
+Reply Service::RetentionReply(absl::string_view patient, absl::string_view at_text) {
+  if (absl::Status s = CheckId(patient, "patient"); !s.ok()) return ErrorReply(400, s.message());
+  absl::Time at = absl::Now();
+  if (!at_text.empty()) {
+    absl::StatusOr<absl::Time> t = ParseInstant(at_text);
+    if (!t.ok()) return ErrorReply(400, absl::StrCat("at: ", t.status().message()));
+    at = *t;
+  }
+  absl::StatusOr<RetentionReport> report = engine_->Retention(patient, at);
+  if (!report.ok()) {
+    return ErrorReply(absl::IsFailedPrecondition(report.status()) ? 409 : 500, report.status().message());
+  }
+  return Reply{200, RetentionJson(*report)};
 }
 
 Reply Service::Grants(absl::string_view patient, absl::string_view body) {

@@ -80,6 +80,7 @@ class Service {
   Reply AuthzenSubjectSearch(absl::string_view body);
   Reply AuthzenResourceSearch(absl::string_view body);
   Reply ActorPatients(absl::string_view actor, absl::string_view body);
+  Reply RetentionReply(absl::string_view patient, absl::string_view at);
   // A page of the listing, or the error as its status says (400 bad input, 409 a store
   // that cannot list yet, 500 otherwise).
   Reply PatientsPage(const PatientsQuery& query, bool authzen);

@@ -401,6 +401,53 @@ TEST_F(ServiceTest, PatientsAnActorMayOpenArePagedAndAgreeWithDecisions) {
             403);
 }
 
+// GET /v1/patients/{id}/retention: what is held and when it is due, the access log's
+// records about the patient counted; an erasure request and its deadline.
+TEST_F(ServiceTest, RetentionReportCountsTheAccessLog) {
+  using nlohmann::json;
+  auto post = [&](absl::string_view path, absl::string_view body) {
+    return service_->Route("POST", path, body, [](const char*) { return std::string(); }, Caller::Trusted());
+  };
+  auto get = [&](absl::string_view path, std::string at) {
+    return service_->Route("GET", path, "", [&](const char* name) { return std::string(name) == "at" ? at : ""; },
+                           Caller::Trusted());
+  };
+  ASSERT_EQ(post("/v1/facts", std::string(kTreatedPatient) + "\n" +
+                                  R"({"type":"erasure_request","id":"era-1","patient":"pat-1","by":"pat-1","at":"2026-03-11T09:00:00+01:00"})")
+                .status,
+            200);
+  ASSERT_EQ(post("/v1/decisions", R"({"at":"2026-03-10T10:00:00+01:00","actor":{"id":"clin-1","role":"clinician"},"patient":"pat-1","action":"read","category":"medical","purpose":"treatment"})")
+                .status,
+            200);
+  ASSERT_TRUE(engine_->FlushAccessLog().ok());
+  Reply r = get("/v1/patients/pat-1/retention", "2026-03-12T00:00:00+01:00");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json j = json::parse(r.body);
+  EXPECT_EQ(j["patient"], "pat-1");
+  EXPECT_EQ(j["facts"]["count"], 2);
+  EXPECT_EQ(j["facts"]["term"], "erasure_request era-1");
+  EXPECT_EQ(j["facts"]["due_now"], true);
+  ASSERT_EQ(j["erasure_requests"].size(), 1u);
+  EXPECT_EQ(j["erasure_requests"][0]["deadline"], "2026-06-11T07:00:00Z");
+  ASSERT_EQ(j["access_log"].size(), 1u) << r.body;
+  EXPECT_EQ(j["access_log"][0]["term"], "access_log_5_years");
+  EXPECT_EQ(j["access_log"][0]["due_now"], false);
+  EXPECT_EQ(get("/v1/patients/pat-1/retention", "yesterday").status, 400);
+  EXPECT_EQ(service_->Route("POST", "/v1/patients/pat-1/retention", "", [](const char*) { return std::string(); },
+                            Caller::Trusted())
+                .status,
+            405);
+  // Without the access log there is no report: its records decide what must stay.
+  Options off;
+  off.audit.reset();
+  std::unique_ptr<Engine> no_log = *Engine::Open(std::move(off));
+  Service without(no_log.get(), Limits{}, [] { return BuiltinPolicy("wgbo-default"); });
+  Reply refused = without.Route("GET", "/v1/patients/pat-1/retention", "", [](const char*) { return std::string(); },
+                                Caller::Trusted());
+  EXPECT_EQ(refused.status, 409);
+  EXPECT_THAT(refused.body, HasSubstr("access log is off"));
+}
+
 // AuthZEN 1.0 over the same engine: an evaluation answers what /v1/decisions answers;
 // evaluations take defaults from the top level and stop as options say; a subject
 // search lists the grants; what does not map is a 400 naming the AuthZEN field.
