@@ -165,13 +165,20 @@ class RocksDbFactStore final : public FactStore {
     return db_->Write(&batch, /*sync=*/true, instance, "recording the replicated history");
   }
 
+  // The record cache's records of `patients` (null where it holds none), and their keys.
+  std::vector<std::shared_ptr<const PatientRecord>> Cached(absl::Span<const absl::string_view> patients,
+                                                           std::vector<std::string>* keys) {
+    keys->reserve(patients.size());
+    for (absl::string_view p : patients) keys->push_back(PatientPrefix(p));
+    std::vector<std::shared_ptr<const PatientRecord>> hits(patients.size());
+    record_cache_.GetMany(*keys, absl::MakeSpan(hits));
+    return hits;
+  }
+
   std::vector<absl::StatusOr<std::shared_ptr<const PatientRecord>>> Patients(
       absl::Span<const absl::string_view> patients) override {
     std::vector<std::string> keys;
-    keys.reserve(patients.size());
-    for (absl::string_view p : patients) keys.push_back(PatientPrefix(p));
-    std::vector<std::shared_ptr<const PatientRecord>> hits(patients.size());
-    record_cache_.GetMany(keys, absl::MakeSpan(hits));
+    std::vector<std::shared_ptr<const PatientRecord>> hits = Cached(patients, &keys);
     std::vector<absl::StatusOr<std::shared_ptr<const PatientRecord>>> out;
     out.reserve(patients.size());
     for (size_t i = 0; i < patients.size(); ++i) {
@@ -188,10 +195,7 @@ class RocksDbFactStore final : public FactStore {
   std::vector<absl::StatusOr<std::shared_ptr<const PatientRecord>>> ScanPatients(
       absl::Span<const absl::string_view> patients) override {
     std::vector<std::string> keys;
-    keys.reserve(patients.size());
-    for (absl::string_view p : patients) keys.push_back(PatientPrefix(p));
-    std::vector<std::shared_ptr<const PatientRecord>> hits(patients.size());
-    record_cache_.GetMany(keys, absl::MakeSpan(hits));
+    std::vector<std::shared_ptr<const PatientRecord>> hits = Cached(patients, &keys);
     std::vector<absl::StatusOr<std::shared_ptr<const PatientRecord>>> out;
     out.reserve(patients.size());
     Database::Use use(*db_);
