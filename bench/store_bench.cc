@@ -19,6 +19,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
+#include "engine/rocksdb/raw_store.h"
 #include "engine/rocksdb/rocksdb_store.h"
 #include "engine/toegang.h"
 #include "model/time.h"
@@ -213,6 +214,44 @@ void DecideLatency(benchmark::State& state, bool warm) {
 
 void BM_DecideWarm(benchmark::State& state) { DecideLatency(state, true); }
 void BM_DecideCold(benchmark::State& state) { DecideLatency(state, false); }
+// Opening a store an older build wrote (format 2, no index of patients): the first open
+// for writing builds the index from every patient's facts. The generated store, copied,
+// its index entries erased and its format set back.
+void BM_OpenBuildsPatientIndex(benchmark::State& state) {
+  EnsureStore();
+  const std::string old = Dir() + "-format2";
+  for (auto _ : state) {
+    state.PauseTiming();
+    fs::remove_all(old);
+    fs::copy(Dir(), old, fs::copy_options::recursive);
+    absl::StatusOr<int> erased = testing::RawErasePrefixForTesting(old, "facts", "i");
+    if (!erased.ok() || !testing::RawPutForTesting(old, "default", "toegang/format_version", "2").ok()) {
+      state.SkipWithError("cannot make an older store");
+      return;
+    }
+    state.counters["entries"] = *erased;
+    state.ResumeTiming();
+    absl::StatusOr<std::unique_ptr<FactStore>> store = OpenDurableFactStore(old, {});
+    if (!store.ok()) {
+      state.SkipWithError(std::string(store.status().message()).c_str());
+      return;
+    }
+  }
+  fs::remove_all(old);
+  state.counters["patients"] = Patients();
+}
+BENCHMARK(BM_OpenBuildsPatientIndex)->Iterations(1)->Unit(benchmark::kSecond);
+
+// The same open of the store as it is (format 3): what opening costs anyway.
+void BM_OpenCurrent(benchmark::State& state) {
+  EnsureStore();
+  for (auto _ : state) {
+    absl::StatusOr<std::unique_ptr<FactStore>> store = OpenDurableFactStore(Dir(), {});
+    if (!store.ok()) state.SkipWithError(std::string(store.status().message()).c_str());
+  }
+}
+BENCHMARK(BM_OpenCurrent)->Iterations(1)->Unit(benchmark::kSecond);
+
 BENCHMARK(BM_DecideWarm)->MinTime(2.0);
 BENCHMARK(BM_DecideCold)->MinTime(2.0);
 
