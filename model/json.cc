@@ -137,6 +137,14 @@ class ObjectReader {
     return ParseEnumValue<E>(*v, Path(key), kind);
   }
 
+  // The same, `fallback` when the field is absent (or null).
+  template <typename E>
+  absl::StatusOr<E> Enum(absl::string_view key, absl::string_view kind, E fallback) {
+    const json* v = Get(key);
+    if (v == nullptr) return fallback;
+    return ParseEnumValue<E>(*v, Path(key), kind);
+  }
+
   template <typename E>
   static absl::StatusOr<E> ParseEnumValue(const json& v, const std::string& path,
                                           absl::string_view kind) {
@@ -805,11 +813,18 @@ absl::StatusOr<AccessRequest> ParseRequestJson(absl::string_view text) {
 namespace {
 
 // What a request asks, after who and about whom: action, category, purpose, emergency,
-// legal order, recipient. REQUIRES: `req` has its actor.
-absl::Status ReadWhatIsAsked(ObjectReader& r, AccessRequest* req) {
-  TOEGANG_ASSIGN_OR_RETURN(req->action, r.Enum<Action>("action", "action"));
-  TOEGANG_ASSIGN_OR_RETURN(req->category, r.Enum<Category>("category", "category"));
-  TOEGANG_ASSIGN_OR_RETURN(req->purpose, r.Enum<Purpose>("purpose", "purpose"));
+// legal order, recipient. With `defaults`, an absent action, category or purpose is the
+// question a clinician asks most: read, medical, treatment.
+absl::Status ReadWhatIsAsked(ObjectReader& r, AccessRequest* req, bool defaults) {
+  if (defaults) {
+    TOEGANG_ASSIGN_OR_RETURN(req->action, r.Enum<Action>("action", "action", Action::kRead));
+    TOEGANG_ASSIGN_OR_RETURN(req->category, r.Enum<Category>("category", "category", Category::kMedical));
+    TOEGANG_ASSIGN_OR_RETURN(req->purpose, r.Enum<Purpose>("purpose", "purpose", Purpose::kTreatment));
+  } else {
+    TOEGANG_ASSIGN_OR_RETURN(req->action, r.Enum<Action>("action", "action"));
+    TOEGANG_ASSIGN_OR_RETURN(req->category, r.Enum<Category>("category", "category"));
+    TOEGANG_ASSIGN_OR_RETURN(req->purpose, r.Enum<Purpose>("purpose", "purpose"));
+  }
   if (const json* e = r.Get("emergency")) {
     if (!e->is_object()) return FieldError("emergency", "must be an object with a justification");
     ObjectReader er(*e, "emergency");
@@ -852,7 +867,7 @@ absl::StatusOr<AccessRequest> ParseRequest(const json& value) {
   TOEGANG_ASSIGN_OR_RETURN(req.actor.organization, ar.Id("organization", false));
   TOEGANG_RETURN_IF_ERROR(ar.Finish());
   TOEGANG_ASSIGN_OR_RETURN(req.patient, r.Id("patient", true));
-  TOEGANG_RETURN_IF_ERROR(ReadWhatIsAsked(r, &req));
+  TOEGANG_RETURN_IF_ERROR(ReadWhatIsAsked(r, &req, /*defaults=*/false));
   if (const json* c = r.Get("consistency")) {
     if (!c->is_object()) return FieldError("consistency", "must be an object with at_least (a consistency token)");
     ObjectReader cr(*c, "consistency");
@@ -872,13 +887,7 @@ absl::StatusOr<AccessRequest> ParseActorRequest(const json& value, absl::string_
                                                 absl::Span<const absl::string_view> passed_over) {
   if (!value.is_object()) return absl::InvalidArgumentError("the body must be a JSON object");
   TOEGANG_RETURN_IF_ERROR(CheckId(actor, "actor"));
-  // The question a clinician asks most: which dossiers may I read for treatment.
-  json asked = value;
-  for (const auto& [key, fallback] : {std::pair{"action", "read"}, std::pair{"category", "medical"},
-                                      std::pair{"purpose", "treatment"}}) {
-    if (!asked.contains(key)) asked[key] = fallback;
-  }
-  ObjectReader r(asked, "");
+  ObjectReader r(value, "");
   for (absl::string_view key : passed_over) r.Get(key);
   AccessRequest req;
   TOEGANG_ASSIGN_OR_RETURN(std::optional<absl::Time> at, r.Instant("at", true));
@@ -886,7 +895,7 @@ absl::StatusOr<AccessRequest> ParseActorRequest(const json& value, absl::string_
   req.actor.id = std::string(actor);
   TOEGANG_ASSIGN_OR_RETURN(req.actor.role, r.Enum<Role>("role", "role"));
   TOEGANG_ASSIGN_OR_RETURN(req.actor.organization, r.Id("organization", false));
-  TOEGANG_RETURN_IF_ERROR(ReadWhatIsAsked(r, &req));
+  TOEGANG_RETURN_IF_ERROR(ReadWhatIsAsked(r, &req, /*defaults=*/true));
   TOEGANG_RETURN_IF_ERROR(r.Finish());
   return req;
 }
@@ -909,9 +918,10 @@ json RequestToJsonValue(const AccessRequest& req) {
   return j;
 }
 
-json DecisionToJsonValue(const Decision& d, absl::string_view decision_id) {
-  json j = json::object();
-  j["decision"] = d.permitted() ? "permit" : "deny";
+namespace {
+
+// The parts of a decision that say on what grounds it stands.
+void PutGrounds(const Decision& d, json& j) {
   json reasons = json::array();
   for (Reason r : d.reasons) reasons.push_back(std::string(Name(r)));
   j["reasons"] = std::move(reasons);
@@ -922,6 +932,21 @@ json DecisionToJsonValue(const Decision& d, absl::string_view decision_id) {
   json consents = json::array();
   for (absl::string_view c : d.consents) consents.push_back(std::string(c));
   j["consents"] = std::move(consents);
+}
+
+}  // namespace
+
+json DecisionGroundsJson(const Decision& d) {
+  json j = json::object();
+  j["rule"] = std::string(d.rule);
+  PutGrounds(d, j);
+  return j;
+}
+
+json DecisionToJsonValue(const Decision& d, absl::string_view decision_id) {
+  json j = json::object();
+  j["decision"] = d.permitted() ? "permit" : "deny";
+  PutGrounds(d, j);
   j["age_band"] = d.age_band ? json(std::string(Name(*d.age_band))) : json(nullptr);
   j["policy"] = std::string(d.policy);
   if (!d.rule.empty()) j["rule"] = std::string(d.rule);

@@ -76,6 +76,9 @@ absl::StatusOr<AccessRequest> ParseActorRequest(const nlohmann::json& value, abs
 // The decision as API.md shows it. `decision_id` may be empty (then omitted).
 nlohmann::json DecisionToJsonValue(const Decision& decision, absl::string_view decision_id);
 std::string DecisionToJson(const Decision& decision, absl::string_view decision_id);
+// What a listing says of each decision in it (grants, the patients an actor may open):
+// {"rule","reasons","legal_basis","obligations","consents"}, as DecisionToJson says them.
+nlohmann::json DecisionGroundsJson(const Decision& decision);
 
 // The answer to a request that could not be parsed: deny, invalid_request, the error.
 std::string InvalidRequestJson(absl::string_view error);

@@ -395,19 +395,6 @@ namespace {
 
 using json = nlohmann::json;
 
-json Names(absl::Span<const absl::string_view> views) {
-  json a = json::array();
-  for (absl::string_view v : views) a.push_back(std::string(v));
-  return a;
-}
-
-template <typename E, size_t N>
-json Names(const absl::InlinedVector<E, N>& values) {
-  json a = json::array();
-  for (E e : values) a.push_back(std::string(Name(e)));
-  return a;
-}
-
 json WhoJson(const Grantee& who) {
   json j = json::object();
   if (who.everyone) {
@@ -424,11 +411,7 @@ json WhoJson(const Grantee& who) {
 json GrantJson(const Grant& g, bool conditional) {
   json j = WhoJson(g.who);
   j["purpose"] = std::string(Name(g.purpose));
-  j["rule"] = std::string(g.decision.rule);
-  j["reasons"] = Names(g.decision.reasons);
-  j["legal_basis"] = g.decision.legal_basis ? json(std::string(Name(*g.decision.legal_basis))) : json(nullptr);
-  j["obligations"] = Names(g.decision.obligations);
-  j["consents"] = Names(absl::MakeConstSpan(g.decision.consents.data(), g.decision.consents.size()));
+  j.update(DecisionGroundsJson(g.decision));
   j["valid_until"] = g.valid_until ? json(FormatInstant(*g.valid_until)) : json(nullptr);
   if (conditional) j["conditions"] = g.conditions;
   return j;
@@ -445,8 +428,9 @@ std::string GrantsJson(const GrantList& list, absl::string_view patient, absl::T
   for (const Denial& d : list.denied) {
     json j = WhoJson(d.who);
     j["purpose"] = std::string(Name(d.purpose));
-    j["rule"] = std::string(d.decision.rule);
-    j["reasons"] = Names(d.decision.reasons);
+    json grounds = DecisionGroundsJson(d.decision);
+    j["rule"] = std::move(grounds["rule"]);
+    j["reasons"] = std::move(grounds["reasons"]);
     j["facts"] = d.facts;
     denied.push_back(std::move(j));
   }
