@@ -8,6 +8,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "base/big_endian.h"
 #include "model/json.h"
 #include "model/patient_index.h"
 #include "model/status_macros.h"
@@ -30,38 +31,16 @@ std::string Sha256Prefix(absl::string_view bytes) {
   return std::string(reinterpret_cast<const char*>(md), kTagBytes);
 }
 
-std::string BigEndian(uint64_t v) {
-  std::string out(8, '\0');
-  for (int i = 7; i >= 0; --i, v >>= 8) out[i] = static_cast<char>(v & 0xff);
-  return out;
-}
-
-uint64_t ReadBigEndian(absl::string_view s) {
-  uint64_t v = 0;
-  for (char c : s.substr(0, 8)) v = (v << 8) | static_cast<unsigned char>(c);
-  return v;
-}
-
 uint64_t LastSeqOf(const PatientRecord& r) {
-  uint64_t last = r.person ? r.person->provenance.seq : 0;
-  auto each = [&](const auto& facts) {
-    for (const auto& f : facts) last = std::max(last, f.provenance.seq);
-  };
-  each(r.relationships);
-  each(r.consents);
-  each(r.withdrawals);
-  each(r.objections);
-  each(r.restrictions);
-  each(r.capacities);
-  each(r.erasure_requests);
-  each(r.holds);
+  uint64_t last = 0;
+  r.ForEachStored([&](const auto& f) { last = std::max(last, f.provenance.seq); });
   return last;
 }
 
 bool Empty(const PatientRecord& r) {
-  return !r.person && r.relationships.empty() && r.consents.empty() && r.withdrawals.empty() &&
-         r.objections.empty() && r.restrictions.empty() && r.capacities.empty() && r.erasure_requests.empty() &&
-         r.holds.empty();
+  bool empty = true;
+  r.ForEachStored([&](const auto&) { empty = false; });
+  return empty;
 }
 
 // `record` as it stood at sequence `seq`: itself when nothing later has been filed in
@@ -100,7 +79,7 @@ std::string QueryFingerprint(const AccessRequest& request, absl::string_view pol
 }
 
 std::string EncodeCursor(const CursorState& state, absl::string_view fingerprint) {
-  std::string bytes = absl::StrCat(std::string(1, kCursorVersion), BigEndian(state.sequence), fingerprint, state.after);
+  std::string bytes = absl::StrCat(std::string(1, kCursorVersion), BigEndian64(state.sequence), fingerprint, state.after);
   bytes += Sha256Prefix(bytes);
   return absl::WebSafeBase64Escape(bytes);
 }
@@ -122,7 +101,7 @@ absl::StatusOr<CursorState> DecodeCursor(absl::string_view cursor, absl::string_
         "again without a cursor");
   }
   CursorState state;
-  state.sequence = ReadBigEndian(absl::string_view(bytes).substr(1, 8));
+  state.sequence = ReadBigEndian64(absl::string_view(bytes).substr(1, 8));
   state.after = bytes.substr(1 + 8 + kTagBytes, bytes.size() - kFixed);
   return state;
 }
@@ -231,19 +210,9 @@ std::string PatientPage::Json() const {
   using json = nlohmann::json;
   json patients_json = json::array();
   for (const ListedPatient& p : patients) {
-    const Decision& d = p.decision;
-    json reasons = json::array();
-    for (Reason r : d.reasons) reasons.push_back(std::string(Name(r)));
-    json obligations = json::array();
-    for (Obligation o : d.obligations) obligations.push_back(std::string(Name(o)));
-    json consents = json::array();
-    for (absl::string_view c : d.consents) consents.push_back(std::string(c));
-    patients_json.push_back(json{{"patient", p.patient},
-                                 {"rule", std::string(d.rule)},
-                                 {"reasons", std::move(reasons)},
-                                 {"legal_basis", d.legal_basis ? json(std::string(Name(*d.legal_basis))) : json(nullptr)},
-                                 {"obligations", std::move(obligations)},
-                                 {"consents", std::move(consents)}});
+    json entry = DecisionGroundsJson(p.decision);
+    entry["patient"] = p.patient;
+    patients_json.push_back(std::move(entry));
   }
   json actor = {{"id", request.actor.id}, {"role", std::string(Name(request.actor.role))}};
   actor["organization"] = request.actor.organization.empty() ? json(nullptr) : json(request.actor.organization);

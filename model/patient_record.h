@@ -34,6 +34,22 @@ struct PatientRecord {
   std::vector<Stored<ErasureRequest>> erasure_requests;  // DOMAIN D61
   std::vector<Stored<RetentionHold>> holds;              // D60, D61
 
+  // Calls `fn` with every fact held, as its Stored<T> (the person first, then each type
+  // in the order above). The one place that lists a record's facts: a type added here is
+  // seen by every caller.
+  template <typename Fn>
+  void ForEachStored(Fn fn) const {
+    if (person) fn(*person);
+    for (const auto& f : relationships) fn(f);
+    for (const auto& f : consents) fn(f);
+    for (const auto& f : withdrawals) fn(f);
+    for (const auto& f : objections) fn(f);
+    for (const auto& f : restrictions) fn(f);
+    for (const auto& f : capacities) fn(f);
+    for (const auto& f : erasure_requests) fn(f);
+    for (const auto& f : holds) fn(f);
+  }
+
   // Files `fact` under its type. REQUIRES: the fact is about this patient (a withdrawal:
   // of one of this patient's facts). A person fact replaces an older one.
   void Add(const Fact& fact) {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <map>
+#include <type_traits>
 
 #include "absl/strings/str_cat.h"
 #include "model/json.h"
@@ -30,24 +31,24 @@ bool IsRetentionFact(const PatientRecord& r, absl::string_view id) {
   return false;
 }
 
-// The latest known instant the dossier's facts were recorded, and how many there are.
+// The latest known instant the dossier's facts were recorded, and how many there are:
+// every fact but erasure requests, retention holds and the withdrawals of those.
 std::optional<absl::Time> LastChange(const PatientRecord& r, size_t* count) {
   std::optional<absl::Time> last;
-  auto see = [&](const Provenance& p) {
-    ++*count;
-    const absl::Time t = p.RecordedInstant();
-    if (t == absl::InfinitePast()) return;  // read from a file: when is not known
-    if (!last || t > *last) last = t;
-  };
-  if (r.person) see(r.person->provenance);
-  for (const auto& f : r.relationships) see(f.provenance);
-  for (const auto& f : r.consents) see(f.provenance);
-  for (const auto& f : r.objections) see(f.provenance);
-  for (const auto& f : r.restrictions) see(f.provenance);
-  for (const auto& f : r.capacities) see(f.provenance);
-  for (const auto& f : r.withdrawals) {
-    if (!IsRetentionFact(r, f.value.target)) see(f.provenance);
-  }
+  r.ForEachStored([&](const auto& f) {
+    using T = std::decay_t<decltype(f.value)>;
+    if constexpr (std::is_same_v<T, ErasureRequest> || std::is_same_v<T, RetentionHold>) {
+      return;
+    } else {
+      if constexpr (std::is_same_v<T, Withdrawal>) {
+        if (IsRetentionFact(r, f.value.target)) return;
+      }
+      ++*count;
+      const absl::Time t = f.provenance.RecordedInstant();
+      if (t == absl::InfinitePast()) return;  // read from a file: when is not known
+      if (!last || t > *last) last = t;
+    }
+  });
   return last;
 }
 

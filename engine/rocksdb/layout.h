@@ -28,6 +28,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "base/big_endian.h"
 #include "rocksdb/slice_transform.h"
 #include "rocksdb/status.h"
 
@@ -56,21 +57,6 @@ inline absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) 
   if (s.IsNotFound()) return absl::NotFoundError(msg);
   if (s.IsNoSpace()) return absl::ResourceExhaustedError(msg);
   return absl::InternalError(msg);
-}
-
-inline std::string BigEndian64(uint64_t v) {
-  std::string out(8, '\0');
-  for (int i = 7; i >= 0; --i) {
-    out[i] = static_cast<char>(v & 0xff);
-    v >>= 8;
-  }
-  return out;
-}
-
-inline uint64_t ReadBigEndian64(absl::string_view s) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < 8 && i < s.size(); ++i) v = (v << 8) | static_cast<unsigned char>(s[i]);
-  return v;
 }
 
 inline std::string PatientPrefix(absl::string_view patient) {
