@@ -221,17 +221,10 @@ class RocksDbFactStore final : public FactStore {
       if (!it->Valid() || !it->key().starts_with(prefix)) it->Seek(prefix);
       auto rec = std::make_shared<PatientRecord>();
       rec->patient = std::string(patients[i]);
-      absl::Status s;
-      for (; s.ok() && it->Valid() && it->key().starts_with(prefix); it->Next()) {
-        absl::StatusOr<Fact> fact = DecodeFact(absl::string_view(it->value().data(), it->value().size()));
-        if (!fact.ok()) {
-          s = absl::DataLossError(absl::StrCat("stored fact under '", patients[i], "' is corrupt: ",
-                                               fact.status().message()));
-        } else {
-          rec->Add(*fact);
-        }
-      }
-      if (s.ok()) s = FromRocks(it->status(), "reading facts");
+      absl::Status s = ReadFrom(*it, prefix, absl::InfiniteFuture(), [&](Fact f) {
+        rec->Add(f);
+        return absl::OkStatus();
+      });
       if (s.ok()) {
         out.push_back(std::shared_ptr<const PatientRecord>(std::move(rec)));
       } else {
@@ -564,8 +557,16 @@ class RocksDbFactStore final : public FactStore {
     rocksdb::ReadOptions ro;
     ro.prefix_same_as_start = true;
     std::unique_ptr<rocksdb::Iterator> it(use.db()->NewIterator(ro, use.cf(kFacts)));
-    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      absl::StatusOr<Fact> fact = DecodeFact(absl::string_view(it->value().data(), it->value().size()));
+    it->Seek(prefix);
+    return ReadFrom(*it, prefix, as_of, visit);
+  }
+
+  // Calls `visit` for each fact under `prefix` with arrival <= as_of, from where `it`
+  // stands on (sought to the prefix, or stepped onto it) to the prefix's end.
+  template <typename Visit>
+  static absl::Status ReadFrom(rocksdb::Iterator& it, const std::string& prefix, absl::Time as_of, Visit visit) {
+    for (; it.Valid() && it.key().starts_with(prefix); it.Next()) {
+      absl::StatusOr<Fact> fact = DecodeFact(absl::string_view(it.value().data(), it.value().size()));
       if (!fact.ok()) {
         return absl::DataLossError(absl::StrCat("stored fact under '", prefix.substr(1, prefix.size() - 2),
                                                 "' is corrupt: ", fact.status().message()));
@@ -574,7 +575,7 @@ class RocksDbFactStore final : public FactStore {
       absl::Status s = visit(*std::move(fact));
       if (!s.ok()) return s;
     }
-    return FromRocks(it->status(), "reading facts");
+    return FromRocks(it.status(), "reading facts");
   }
 
   const std::shared_ptr<Database> db_;
