@@ -223,22 +223,7 @@ struct SubstitutionsAtHand final : ActorFactSource {
 
 // The same, explained (policy/explain.h): the trace alone, then with its JSON. The
 // budget: explaining at most doubles what a caller waits for (BM_DecideMixJson).
-void BM_DecideMixExplained(benchmark::State& state) {
-  World& w = TheWorld();
-  std::shared_ptr<const Policy> policy = *BuiltinPolicy("wgbo-default");
-  size_t i = 0;
-  Explanation why;
-  for (auto _ : state) {
-    const Scenario& s = w.scenarios[i];
-    if (++i == w.scenarios.size()) i = 0;
-    SubstitutionsAtHand at_hand(*s.subs);
-    benchmark::DoNotOptimize(EvaluateExplained(*policy, s.request, *s.record, at_hand, &why));
-  }
-  state.SetItemsProcessed(state.iterations());
-}
-BENCHMARK(BM_DecideMixExplained);
-
-void BM_DecideMixExplainedJson(benchmark::State& state) {
+void DecideMixExplained(benchmark::State& state, bool with_json) {
   World& w = TheWorld();
   std::shared_ptr<const Policy> policy = *BuiltinPolicy("wgbo-default");
   size_t i = 0;
@@ -248,10 +233,19 @@ void BM_DecideMixExplainedJson(benchmark::State& state) {
     if (++i == w.scenarios.size()) i = 0;
     SubstitutionsAtHand at_hand(*s.subs);
     Decision d = EvaluateExplained(*policy, s.request, *s.record, at_hand, &why);
-    benchmark::DoNotOptimize(WithExplanation(DecisionToJson(d, "d-1"), ExplanationJson(*policy, d, why)));
+    if (with_json) {
+      benchmark::DoNotOptimize(WithExplanation(DecisionToJson(d, "d-1"), ExplanationJson(*policy, d, why)));
+    } else {
+      benchmark::DoNotOptimize(d);
+    }
   }
   state.SetItemsProcessed(state.iterations());
 }
+
+void BM_DecideMixExplained(benchmark::State& state) { DecideMixExplained(state, /*with_json=*/false); }
+BENCHMARK(BM_DecideMixExplained);
+
+void BM_DecideMixExplainedJson(benchmark::State& state) { DecideMixExplained(state, /*with_json=*/true); }
 BENCHMARK(BM_DecideMixExplainedJson);
 
 // Who may read one patient's medical record (policy/grants.h), the GP-shaped patients
