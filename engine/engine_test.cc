@@ -118,6 +118,7 @@ class UnreadableStore final : public FactStore {
   absl::StatusOr<uint64_t> AppendReplicated(std::vector<Fact>) override { return absl::InternalError("unwritable"); }
   absl::Status BindReplica(absl::string_view) override { return absl::InternalError("unwritable"); }
   absl::StatusOr<std::string> ReplicaOf() override { return std::string(); }
+  absl::Status Remove(const FactRemoval&, AuditStorage*) override { return absl::InternalError("unwritable"); }
 };
 
 TEST(Engine, D1_AStoreThatCannotBeReadIsADenyWithTheCause) {

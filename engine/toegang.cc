@@ -6,6 +6,7 @@
 #include <random>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -15,6 +16,7 @@
 #include "model/patient_index.h"
 #include "model/json.h"
 #include "model/status_macros.h"
+#include "model/time.h"
 #include "policy/evaluator.h"
 #include "absl/types/span.h"
 
@@ -60,8 +62,9 @@ class StoredSources final : public GrantSources {
 class EngineImpl final : public Engine {
  public:
   EngineImpl(std::unique_ptr<FactStore> store, ReplicatedStore* replica, std::unique_ptr<AuditStorage> audit_storage,
-             std::unique_ptr<AuditLog> audit, std::shared_ptr<const Policy> policy)
-      : store_(std::move(store)),
+             std::unique_ptr<AuditLog> audit, std::shared_ptr<const Policy> policy, ArrivalClock log_clock)
+      : log_clock_(log_clock),
+        store_(std::move(store)),
         replica_(replica),
         audit_storage_(std::move(audit_storage)),
         audit_(std::move(audit)),
@@ -175,12 +178,76 @@ class EngineImpl final : public Engine {
     }
     absl::StatusOr<std::shared_ptr<const PatientRecord>> record = store_->Patient(patient);
     if (!record.ok()) return record.status();
-    absl::StatusOr<std::vector<AuditEvent>> events = audit_->PatientRecords(patient);
+    uint64_t removed = 0;
+    absl::StatusOr<std::vector<AuditEvent>> events = audit_->PatientRecords(patient, &removed);
     if (!events.ok()) return events.status();
     std::vector<LoggedRecord> logged;
     logged.reserve(events->size());
     for (AuditEvent& e : *events) logged.push_back({e.seq, e.logged_at, e.category, std::move(e.consents)});
-    return RetentionOf(policy()->params(), **record, logged, at);
+    RetentionReport report = RetentionOf(policy()->params(), **record, logged, at);
+    report.access_log_removed = removed;
+    return report;
+  }
+
+  absl::StatusOr<RetentionRemoval> ApplyRetention(absl::string_view patient, absl::Time at) override {
+    if (audit_ == nullptr) {
+      return absl::FailedPreconditionError(
+          "the access log is off: what retention removes depends on its records (DOMAIN D41, D51)");
+    }
+    if (const absl::Time now = log_clock_(); at > now) {
+      return absl::FailedPreconditionError(absl::StrCat("retention apply at ", FormatInstant(at),
+                                                        " is ahead of the clock (", FormatInstant(now),
+                                                        "): nothing is removed before it is due"));
+    }
+    absl::StatusOr<std::string> bound = store_->ReplicaOf();
+    if (!bound.ok()) return bound.status();
+    if (!bound->empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "this store is a replica of history ", *bound,
+          ": removing facts from one node would leave them in the history and on every other node"));
+    }
+    const uint64_t known = store_->LastSequence();
+    absl::StatusOr<RetentionReport> report = Retention(patient, at);
+    if (!report.ok()) return report.status();
+    absl::StatusOr<std::shared_ptr<const PatientRecord>> record = store_->Patient(patient);
+    if (!record.ok()) return record.status();
+    RetentionRemoval out;
+    out.patient = std::string(patient);
+    FactRemoval removal;
+    removal.patient = std::string(patient);
+    removal.removed_at = at;
+    removal.term = report->facts_term;
+    removal.covered_seq = std::min(report->facts_through_seq, known);
+    if (report->facts_due_now) {
+      absl::flat_hash_set<absl::string_view> kept;
+      for (const RetentionReport::Kept& k : report->kept) kept.insert(k.fact);
+      (*record)->ForEachDossierFact([&](const auto& f) {
+        using T = std::decay_t<decltype(f.value)>;
+        if (f.provenance.seq > removal.covered_seq) return;
+        if constexpr (std::is_same_v<T, Consent>) {
+          if (kept.contains(f.value.id)) {
+            ++out.kept;
+            return;
+          }
+        }
+        removal.seqs.push_back(f.provenance.seq);
+      });
+      out.facts = removal.seqs.size();
+      if (out.facts > 0) out.facts_term = report->facts_term;
+    }
+    std::vector<AuditLog::RecordRemoval> records;
+    for (const RetentionReport::Record& r : report->access_log) {
+      if (r.due_now) records.push_back({r.seq, r.term, r.years});
+    }
+    // Asked even for no record: without the key nothing is removed, facts included, so
+    // that a removal never depends on whether the patient's records happen to be due.
+    absl::StatusOr<std::vector<AuditRow>> rows = audit_->Tombstones(patient, records, at);
+    if (!rows.ok()) return rows.status();
+    removal.access_log = *std::move(rows);
+    out.access_log = removal.access_log.size();
+    if (removal.seqs.empty() && removal.access_log.empty()) return out;
+    TOEGANG_RETURN_IF_ERROR(store_->Remove(removal, audit_storage_.get()));
+    return out;
   }
 
   absl::StatusOr<PatientPage> Patients(const PatientsQuery& query) override {
@@ -452,6 +519,7 @@ class EngineImpl final : public Engine {
 
  private:
   // Destroyed in reverse: the log (writing what it queues), its storage, the facts.
+  const ArrivalClock log_clock_;  // the access log's: what "now" is to a removal
   std::unique_ptr<FactStore> store_;
   ReplicatedStore* const replica_;  // store_ itself when replicating; else null
   std::unique_ptr<AuditStorage> audit_storage_;
@@ -494,7 +562,8 @@ absl::StatusOr<std::unique_ptr<Engine>> OpenOnStores(Options options, std::uniqu
     facts = *std::move(replicated);
   }
   auto engine =
-      std::make_unique<EngineImpl>(std::move(facts), replica, std::move(access_log), std::move(audit), std::move(policy));
+      std::make_unique<EngineImpl>(std::move(facts), replica, std::move(access_log), std::move(audit), std::move(policy),
+                                   options.audit ? options.audit->clock : options.clock);
   if (options.replicate && options.audit) TOEGANG_RETURN_IF_ERROR(engine->StartShipping(*options.replicate));
   return std::unique_ptr<Engine>(std::move(engine));
 }

@@ -161,6 +161,24 @@ class Engine {
   // report must count its records, D41).
   virtual absl::StatusOr<RetentionReport> Retention(absl::string_view patient, absl::Time at) = 0;
 
+  // What ApplyRetention removed of one patient's.
+  struct RetentionRemoval {
+    std::string patient;
+    size_t facts = 0;        // the dossier's facts replaced by tombstones
+    std::string facts_term;  // under which term (RetentionReport::facts_term)
+    size_t kept = 0;         // consents kept because an access-log record relies on them (D41)
+    size_t access_log = 0;   // access-log records replaced by tombstones
+  };
+  // Removes what is due at `at` about `patient` and not held (docs/retention.md): the
+  // dossier's facts covered by the term that ended (but consents an access-log record
+  // still relies on, D41) and the access-log records whose term ended, each replaced by a
+  // tombstone that says what went, when and under which term — in one atomic write, so a
+  // crash leaves all of it or none. Applying again removes nothing more. Needs the access
+  // log and its key (AuditOptions::checkpoint_key); FailedPrecondition without them, on a
+  // replica of a shared history, and for an `at` after the engine's clock (nothing is
+  // removed before it is due).
+  virtual absl::StatusOr<RetentionRemoval> ApplyRetention(absl::string_view patient, absl::Time at) = 0;
+
   // The facts about an organisation — its care-provider categories (org_category), which
   // consents to an organization_category reach through — in arrival order, as the store
   // knew them at `as_of`.

@@ -6,6 +6,7 @@
 #include "absl/strings/str_join.h"
 #include "model/patient_index.h"
 #include "model/patient_state.h"
+#include "model/time.h"
 
 namespace toegang {
 
@@ -50,6 +51,12 @@ absl::Status CheckErasureRequester(const PatientRecord& rec, absl::string_view b
 // D36: whether `w.by` may end the objection, restriction or capacity assessment it names
 // (consents: anyone's withdrawal counts); `rec` holds every fact about its patient.
 absl::Status CheckWithdrawer(const Withdrawal& w, const PatientRecord& rec) {
+  for (const Stored<Removed>& r : rec.removed) {
+    if (r.value.id != w.target) continue;
+    return absl::InvalidArgumentError(absl::StrCat("withdrawal: ", r.value.type, " '", w.target,
+                                                      "' was removed by retention on ", FormatInstant(r.value.removed_at),
+                                                      " (", r.value.term, "): nothing is left to withdraw"));
+  }
   for (const Stored<Objection>& o : rec.objections) {
     if (o.value.id != w.target) continue;
     if (w.by == o.value.by) return absl::OkStatus();
@@ -123,6 +130,10 @@ absl::Status CheckBatch(const std::vector<Fact>& batch, const KnownIds& known, c
   added->batches.push_back(&batch);
   for (size_t i = 0; i < batch.size(); ++i) {
     const FactBody& body = batch[i].body;
+    if (std::holds_alternative<Removed>(body)) {
+      return AtFact(i + 1, absl::InvalidArgumentError(
+                               "a removed fact is what retention leaves (toegang retention apply); it cannot be recorded"));
+    }
     const std::string key = UniqueIdKey(body);
     if (!key.empty()) {
       bool taken = added->keys.contains(key) || earlier.keys.contains(key);
@@ -213,6 +224,19 @@ void AddTo(absl::flat_hash_map<std::string, std::shared_ptr<std::vector<Stored<T
 }
 
 }  // namespace
+
+void FactIndex::ReplaceRecord(const PatientRecord& record, absl::Span<const std::string> dropped,
+                              absl::Span<const std::string> freed) {
+  for (const std::string& key : freed) stored_.keys.erase(key);
+  records_[record.patient] = std::make_shared<const PatientRecord>(record);
+  patients_.insert(record.patient);
+  for (const std::string& key : dropped) {
+    auto it = patients_by_key_.find(key);
+    if (it == patients_by_key_.end()) continue;
+    it->second.erase(record.patient);
+    if (it->second.empty()) patients_by_key_.erase(it);
+  }
+}
 
 absl::Status FactIndex::Append(const std::vector<Fact>& batch) {
   BatchIds added;

@@ -85,6 +85,12 @@ class FactIndex {
   // ("fact 3: ...", 1-based) and the problem.
   absl::Status Append(const std::vector<Fact>& batch);
 
+  // Retention (FactStore::Remove): `record` becomes the patient's record, the patient
+  // leaves the index of patients under `dropped` keys, and the unique-id keys `freed` may
+  // be used again. Other ids stay taken.
+  void ReplaceRecord(const PatientRecord& record, absl::Span<const std::string> dropped,
+                     absl::Span<const std::string> freed);
+
   // Checks without filing.
   absl::Status Validate(const std::vector<Fact>& batch) const;
 

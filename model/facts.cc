@@ -22,6 +22,7 @@ struct TypeName {
   const char* operator()(const OrgCategory&) const { return "org_category"; }
   const char* operator()(const ErasureRequest&) const { return "erasure_request"; }
   const char* operator()(const RetentionHold&) const { return "retention_hold"; }
+  const char* operator()(const Removed&) const { return "removed"; }
 };
 
 const std::string& Empty() {

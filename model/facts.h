@@ -154,8 +154,25 @@ struct RetentionHold {
   Window window;
 };
 
+// What is left of a fact removed when its retention term ended or on an erasure request
+// (DOMAIN D60, D61; `toegang retention apply`): which fact it was, when it went and under
+// which term. It keeps the removed fact's place (sequence number, arrival) and leaves its
+// id taken; nothing else of the fact is kept. Only a store makes one: a batch holding
+// one is refused.
+struct Removed {
+  std::string id;        // the removed fact's id ("" for a relationship given without one)
+  std::string patient;
+  std::string type;      // the removed fact's type ("consent")
+  absl::Time removed_at;
+  std::string term;      // policy/retention.h: "dossier_20_years", "erasure_request era-1", ...
+  // The removal covered the patient's facts up to this sequence number: all of them but
+  // those it left (consents an access-log record still relies on, D41). An erasure
+  // request covers what was recorded before it; a term ending, everything known then.
+  uint64_t covered_seq = 0;
+};
+
 using FactBody = std::variant<Person, Relationship, Consent, Withdrawal, Objection, Restriction, Capacity, OrgCategory,
-                              ErasureRequest, RetentionHold>;
+                              ErasureRequest, RetentionHold, Removed>;
 
 // The record an imported fact was made from (engine/fhir: system "fhir", the Consent's
 // id and meta.versionId). Kept with the fact and shown by `history`; not part of

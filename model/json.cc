@@ -453,6 +453,10 @@ absl::StatusOr<FactBody> ParseBody(const std::string& type, ObjectReader& r) {
     TOEGANG_ASSIGN_OR_RETURN(h.window, ReadWindow(r));
     return FactBody(std::move(h));
   }
+  if (type == "removed") {
+    return FieldError("type", "'removed' is what retention leaves of a removed fact (toegang retention apply); it "
+                              "cannot be recorded");
+  }
   return FieldError("type", "unknown fact type (expected person, relationship, consent, withdrawal, objection, "
                             "restriction, capacity, org_category, erasure_request or retention_hold)");
 }
@@ -558,6 +562,12 @@ json BodyToJson(const FactBody& body) {
           j["by"] = f.by;
           j["reason"] = std::string(Name(f.reason));
           PutWindow(j, f.window);
+        } else if constexpr (std::is_same_v<T, Removed>) {
+          if (!f.id.empty()) j["id"] = f.id;
+          j["patient"] = f.patient;
+          j["removed_type"] = f.type;
+          j["removed_at"] = FormatInstant(f.removed_at);
+          j["term"] = f.term;
         }
       },
       body);

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "model/facts.h"
 
 namespace toegang {
@@ -33,6 +35,26 @@ struct PatientRecord {
   std::vector<Stored<Capacity>> capacities;
   std::vector<Stored<ErasureRequest>> erasure_requests;  // DOMAIN D61
   std::vector<Stored<RetentionHold>> holds;              // D60, D61
+  std::vector<Stored<Removed>> removed;  // what is left of facts removed by retention
+  // The instant the store's knowledge was taken at (FactStore::Patient's `as_of`):
+  // InfiniteFuture for the facts as they are now.
+  absl::Time as_of = absl::InfiniteFuture();
+
+  // Whether a decision on this record would be made without facts it once held (DOMAIN
+  // D60, D61): the record is as the store knew it before a removal (a replay of the
+  // facts then), or facts known before a removal remain beside it (consents kept while
+  // an access-log record relies on them, D41: kept as evidence, never to grant). Facts
+  // recorded after every removal stand on their own.
+  bool MissesRemovedFacts() const {
+    for (const Stored<Removed>& r : removed) {
+      if (as_of < r.value.removed_at) return true;
+      bool survivor = false;
+      ForEachDossierFact([&](const auto& f) { survivor = survivor || f.provenance.seq <= r.value.covered_seq; });
+      if (survivor) return true;
+    }
+    return false;
+  }
+
 
   // Calls `fn` with every fact held, as its Stored<T> (the person first, then each type
   // in the order above). The one place that lists a record's facts: a type added here is
@@ -48,6 +70,36 @@ struct PatientRecord {
     for (const auto& f : capacities) fn(f);
     for (const auto& f : erasure_requests) fn(f);
     for (const auto& f : holds) fn(f);
+    for (const auto& f : removed) fn(f);
+  }
+
+  // Whether `id` is one of the record's erasure requests or retention holds.
+  bool IsRetentionFact(absl::string_view id) const {
+    for (const auto& e : erasure_requests) {
+      if (e.value.id == id) return true;
+    }
+    for (const auto& h : holds) {
+      if (h.value.id == id) return true;
+    }
+    return false;
+  }
+
+  // Calls `fn` with each fact of the dossier, as its Stored<T>: every fact held but
+  // erasure requests, retention holds, their withdrawals and what is left of removed
+  // facts — what the retention terms count from and what a removal removes
+  // (policy/retention.h).
+  template <typename Fn>
+  void ForEachDossierFact(Fn fn) const {
+    ForEachStored([&](const auto& f) {
+      using T = std::decay_t<decltype(f.value)>;
+      if constexpr (!std::is_same_v<T, ErasureRequest> && !std::is_same_v<T, RetentionHold> &&
+                    !std::is_same_v<T, Removed>) {
+        if constexpr (std::is_same_v<T, Withdrawal>) {
+          if (IsRetentionFact(f.value.target)) return;
+        }
+        fn(f);
+      }
+    });
   }
 
   // Files `fact` under its type. REQUIRES: the fact is about this patient (a withdrawal:
@@ -76,6 +128,8 @@ struct PatientRecord {
             erasure_requests.push_back({f, fact.provenance});
           } else if constexpr (std::is_same_v<T, RetentionHold>) {
             holds.push_back({f, fact.provenance});
+          } else if constexpr (std::is_same_v<T, Removed>) {
+            removed.push_back({f, fact.provenance});
           }
         },
         fact.body);

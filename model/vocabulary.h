@@ -150,7 +150,8 @@ namespace toegang {
   X(kPolicyError, "policy_error")                                              \
   X(kChildSelfAccessWithParent, "child_self_access_with_parent")              \
   X(kAuditLogUnavailable, "audit_log_unavailable")                            \
-  X(kReplicaBehind, "replica_behind")
+  X(kReplicaBehind, "replica_behind")                                          \
+  X(kFactsRemovedByRetention, "facts_removed_by_retention")
 
 #define TOEGANG_DECLARE_ENUM_(Enumerator, wire) Enumerator,
 enum class Role : uint8_t { TOEGANG_ROLES(TOEGANG_DECLARE_ENUM_) };

@@ -598,6 +598,12 @@ Decision Decide(const Policy& policy, const AccessRequest& request, const Patien
     d.error = "facts of another patient were supplied";
     return d;
   }
+  if (record.MissesRemovedFacts()) {
+    // Decided without facts retention removed, a permit could rest on a consent whose
+    // withdrawal, or a relationship whose objection, is gone (DOMAIN D60, D61).
+    d.reasons.push_back(Reason::kFactsRemovedByRetention);
+    return d;
+  }
   DecisionContext ctx(policy, request, record, actor_facts);
   d.age_band = ctx.band();
   const std::vector<CompiledRule>& rules = policy.rules();

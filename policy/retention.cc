@@ -21,35 +21,27 @@ bool WithdrawnBy(const PatientRecord& r, absl::string_view id, absl::Time at) {
   return false;
 }
 
-bool IsRetentionFact(const PatientRecord& r, absl::string_view id) {
-  for (const auto& e : r.erasure_requests) {
-    if (e.value.id == id) return true;
-  }
-  for (const auto& h : r.holds) {
-    if (h.value.id == id) return true;
-  }
-  return false;
-}
-
 // The latest known instant the dossier's facts were recorded, and how many there are:
-// every fact but erasure requests, retention holds and the withdrawals of those.
+// every fact of the dossier (PatientRecord::ForEachDossierFact).
 std::optional<absl::Time> LastChange(const PatientRecord& r, size_t* count) {
   std::optional<absl::Time> last;
-  r.ForEachStored([&](const auto& f) {
-    using T = std::decay_t<decltype(f.value)>;
-    if constexpr (std::is_same_v<T, ErasureRequest> || std::is_same_v<T, RetentionHold>) {
-      return;
-    } else {
-      if constexpr (std::is_same_v<T, Withdrawal>) {
-        if (IsRetentionFact(r, f.value.target)) return;
-      }
-      ++*count;
-      const absl::Time t = f.provenance.RecordedInstant();
-      if (t == absl::InfinitePast()) return;  // read from a file: when is not known
-      if (!last || t > *last) last = t;
-    }
+  r.ForEachDossierFact([&](const auto& f) {
+    ++*count;
+    const absl::Time t = f.provenance.RecordedInstant();
+    if (t == absl::InfinitePast()) return;  // read from a file: when is not known
+    if (!last || t > *last) last = t;
   });
   return last;
+}
+
+// Whether a removal under `term` left none of the dossier's facts up to `through_seq`.
+bool CarriedOut(const PatientRecord& r, absl::string_view term, uint64_t through_seq) {
+  const bool removed = std::any_of(r.removed.begin(), r.removed.end(),
+                                   [&](const Stored<Removed>& f) { return f.value.term == term; });
+  if (!removed) return false;
+  bool left = false;
+  r.ForEachDossierFact([&](const auto& f) { left = left || f.provenance.seq <= through_seq; });
+  return !left;
 }
 
 bool Financial(Category c) { return c == Category::kFinancial || c == Category::kInsurance; }
@@ -121,13 +113,18 @@ RetentionReport RetentionOf(const PolicyParams& params, const PatientRecord& rec
     }
   }
 
-  // An erasure request makes the dossier due when it is made (D61).
+  // An erasure request makes the dossier's facts recorded before it due when it is made
+  // (D61); what is recorded after it is a new dossier, with its own term.
   for (const Stored<ErasureRequest>& e : record.erasure_requests) {
     RetentionReport::Erasure erasure{e.value.id, e.value.by, e.value.at, AddCivilMonths(e.value.at, 3), ""};
+    const std::string term = absl::StrCat("erasure_request ", e.value.id);
+    const uint64_t before = e.provenance.seq == 0 ? UINT64_MAX : e.provenance.seq - 1;
     if (WithdrawnBy(record, e.value.id, at)) {
       erasure.status = "withdrawn";
     } else if (e.value.at > at) {
       erasure.status = "future";
+    } else if (CarriedOut(record, term, before)) {
+      erasure.status = "carried_out";
     } else if (held || child_protection) {
       // Kept for someone else's interest or by law (Jeugdwet: a child-protection measure).
       erasure.status = "held";
@@ -135,12 +132,21 @@ RetentionReport RetentionOf(const PolicyParams& params, const PatientRecord& rec
       erasure.status = "requested";
       if (!out.facts_due || e.value.at < *out.facts_due) {
         out.facts_due = e.value.at;
-        out.facts_term = absl::StrCat("erasure_request ", e.value.id);
+        out.facts_term = term;
+        out.facts_through_seq = before;
       }
     }
     out.erasures.push_back(std::move(erasure));
   }
-  out.facts_due_now = out.facts > 0 && out.facts_due && *out.facts_due <= at && !held;
+  size_t covered = 0;
+  record.ForEachDossierFact([&](const auto& f) { covered += f.provenance.seq <= out.facts_through_seq; });
+  out.facts_due_now = covered > 0 && out.facts_due && *out.facts_due <= at && !held;
+  for (const Stored<Removed>& r : record.removed) {
+    if (out.removed.empty() || out.removed.back().at != r.value.removed_at || out.removed.back().term != r.value.term) {
+      out.removed.push_back({r.value.removed_at, r.value.term, 0});
+    }
+    ++out.removed.back().facts;
+  }
 
   // The access log: the law's minimum from when each record was written.
   std::map<std::string, RetentionReport::Kept> kept;
@@ -148,7 +154,7 @@ RetentionReport RetentionOf(const PolicyParams& params, const PatientRecord& rec
     const int years = Financial(l.category) ? params.retention_financial_years : params.retention_access_log_years;
     RetentionReport::Record r{l.seq, l.logged_at, AddCivilYears(l.logged_at, years, rule),
                               absl::StrCat(Financial(l.category) ? "financial_" : "access_log_", years, "_years"),
-                              false};
+                              years, false};
     r.due_now = r.due <= at && !held;
     if (!r.due_now) {
       for (const std::string& c : l.consents) {
@@ -197,6 +203,11 @@ std::string RetentionJson(const RetentionReport& r) {
                         {"deadline", FormatInstant(e.deadline)},
                         {"status", e.status}});
   }
+  json removed = json::array();
+  for (const auto& m : r.removed) {
+    removed.push_back({{"at", FormatInstant(m.at)}, {"term", m.term}, {"facts", m.facts}});
+  }
+  facts["removed"] = std::move(removed);
   json log = json::array();
   for (const auto& l : r.access_log) {
     log.push_back({{"seq", l.seq},
@@ -206,6 +217,7 @@ std::string RetentionJson(const RetentionReport& r) {
                    {"due_now", l.due_now}});
   }
   return JsonText(json{{"patient", r.patient},
+                       {"access_log_removed", r.access_log_removed},
                        {"at", FormatInstant(r.at)},
                        {"held", r.held()},
                        {"facts", std::move(facts)},

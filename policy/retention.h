@@ -10,8 +10,8 @@
 //   holds) are due `retention_dossier_years` (20) after the last change: the latest
 //   instant one of them was recorded. With a child-protection hold (Jeugdwet), not
 //   before 30 years after the 18th birthday.
-// - An erasure request (D61) makes them due from its `at`; it must be carried out within
-//   3 months (its deadline).
+// - An erasure request (D61) makes those recorded before it due from its `at`; it must
+//   be carried out within 3 months (its deadline).
 // - An access-log record is due `retention_access_log_years` (5) after it was written,
 //   `retention_financial_years` (7) for financial or insurance data: the law's minimum
 //   prevails over "not longer than the dossier" (D51).
@@ -58,6 +58,17 @@ struct RetentionReport {
   std::optional<absl::Time> facts_due;
   std::string facts_term;
   bool facts_due_now = false;  // due at `at`, and no hold in force
+  // What is due is the dossier's facts up to this sequence number: an erasure request
+  // covers those recorded before it (UINT64_MAX: all of them).
+  uint64_t facts_through_seq = UINT64_MAX;
+  // What retention already removed (`toegang retention apply`): per removal, when, under
+  // which term, how many facts.
+  struct Removal {
+    absl::Time at;
+    std::string term;
+    size_t facts = 0;
+  };
+  std::vector<Removal> removed;
   // D41: consents kept past facts_due because an access-log record relied on them.
   struct Kept {
     std::string fact;
@@ -78,7 +89,9 @@ struct RetentionReport {
     std::string id, by;
     absl::Time requested;
     absl::Time deadline;  // 3 months after
-    std::string status;   // "requested" (due), "held", "withdrawn", "future" (requested after `at`)
+    // "requested" (due), "held", "withdrawn", "future" (requested after `at`),
+    // "carried_out" (a removal under it left none of the facts recorded before it).
+    std::string status;
   };
   std::vector<Erasure> erasures;
 
@@ -87,9 +100,11 @@ struct RetentionReport {
     absl::Time logged_at;
     absl::Time due;
     std::string term;  // "access_log_N_years", "financial_N_years"
+    int years = 0;     // N
     bool due_now = false;
   };
   std::vector<Record> access_log;
+  uint64_t access_log_removed = 0;  // the patient's records retention already removed
 
   bool held() const;
 };

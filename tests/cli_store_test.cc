@@ -394,6 +394,31 @@ TEST(CliStore, RetentionReportPerPatient) {
   EXPECT_EQ(Toegang("retention report --db " + db + " --at yesterday").status, 2);
   EXPECT_EQ(Toegang("retention apply --db " + db).status, 2);
   EXPECT_EQ(Toegang("retention --db " + db).status, 2);
+
+  // `retention apply`: pat-8 asked for erasure; what was recorded before goes, leaving
+  // tombstones; pat-7's young dossier stays.
+  const std::string key = Write("retention.key", "k3y-material-of-32-bytes-length!\n");
+  std::filesystem::permissions(key, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  EXPECT_EQ(Toegang("retention apply --db " + db + " --audit-key-file " + key + " --at 2099-01-01T00:00:00Z").status, 2);
+  Shell applied = Toegang("retention apply --db " + db + " --audit-key-file " + key);
+  ASSERT_EQ(applied.status, 0) << applied.out;
+  json removed = json::parse(applied.out.substr(0, applied.out.find('\n')));
+  EXPECT_EQ(removed["patient"], "pat-8");
+  EXPECT_EQ(removed["facts"], 1);
+  EXPECT_EQ(removed["term"], "erasure_request era-8");
+  EXPECT_THAT(applied.out, HasSubstr("removed 1 facts and 0 access log records of 1 patients"));
+  Shell history = Toegang("history --db " + db + " --patient pat-8");
+  ASSERT_EQ(history.status, 0) << history.out;
+  EXPECT_THAT(history.out, HasSubstr(R"("type":"removed")"));
+  EXPECT_THAT(history.out, HasSubstr(R"("removed_type":"person")"));
+  EXPECT_THAT(history.out, ::testing::Not(HasSubstr("1970-01-01")));
+  Shell again = Toegang("retention apply --db " + db + " --audit-key-file " + key);
+  ASSERT_EQ(again.status, 0) << again.out;
+  EXPECT_THAT(again.out, HasSubstr("removed 0 facts and 0 access log records of 0 patients"));
+  Shell carried = Toegang("retention report --db " + db + " --patient pat-8");
+  ASSERT_EQ(carried.status, 0) << carried.out;
+  EXPECT_EQ(json::parse(carried.out)["erasure_requests"][0]["status"], "carried_out");
+  EXPECT_EQ(Toegang("audit verify --db " + db + " --audit-key-file " + key).status, 0);
 }
 
 // `patients --all` follows the cursors: every page, one JSON line each, until complete.

@@ -21,6 +21,10 @@
 // and those queued behind it were told their records were not logged, so their numbers
 // are given out again. kBuffered: records already accepted are written first, unchanged.
 //
+// Retention replaces a record that is due by a tombstone (Tombstones()): it keeps the
+// record's place and two hashes, so the chain still links, and carries an HMAC with the
+// same key, so Verify tells a removal toegang made when due from a record wiped by hand.
+//
 // Purging the start of the chain leaves a checkpoint authenticated with
 // `checkpoint_key` (HMAC-SHA-256), a key kept outside the store: Verify refuses a
 // checkpoint it cannot authenticate, one written by hand, and one that removed records
@@ -112,6 +116,7 @@ struct AuditStats {
 struct AuditVerifyReport {
   bool ok = false;
   uint64_t records = 0;
+  uint64_t removed = 0;    // of the records, how many retention replaced by tombstones
   uint64_t first_seq = 0;
   uint64_t last_seq = 0;
   std::string head_hash;   // hex
@@ -168,8 +173,27 @@ class AuditLog {
                                                                   absl::Time until, size_t limit = 10000) = 0;
 
   // Every record about `patient`, replays included (each is kept for its own term,
-  // policy/retention.h), newest first.
-  virtual absl::StatusOr<std::vector<AuditEvent>> PatientRecords(absl::string_view patient) = 0;
+  // policy/retention.h), newest first. Records retention removed are left out;
+  // `*removed`, when given, says how many.
+  virtual absl::StatusOr<std::vector<AuditEvent>> PatientRecords(absl::string_view patient,
+                                                                 uint64_t* removed = nullptr) = 0;
+
+  // One record to remove under its retention term (policy/retention.h).
+  struct RecordRemoval {
+    uint64_t seq = 0;
+    std::string term;  // "access_log_5_years", "financial_7_years"
+    int years = 0;     // the term's length: at least 5 (D51)
+  };
+  // Retention (`toegang retention apply`): the entries that replace `records` of
+  // `patient` — tombstones that keep each record's place and hashes in the chain, say
+  // when it went and under which term, and are authenticated with
+  // options.checkpoint_key — to be stored by FactStore::Remove (with the patient's facts)
+  // or AuditStorage::Replace. A record already removed is left out. FailedPrecondition
+  // without the key, or for a record its term still keeps at `removed_at`;
+  // InvalidArgument for a record of another patient; NotFound for one not stored.
+  virtual absl::StatusOr<std::vector<AuditRow>> Tombstones(absl::string_view patient,
+                                                            absl::Span<const RecordRemoval> records,
+                                                            absl::Time removed_at) = 0;
 
   // Walks the chain from the first record kept to the head.
   virtual absl::StatusOr<AuditVerifyReport> Verify() = 0;

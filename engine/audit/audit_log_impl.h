@@ -33,7 +33,9 @@ class AuditLogImpl final : public AuditLog {
   absl::Status Health() const override;
 
   // audit_verify.cc.
-  absl::StatusOr<std::vector<AuditEvent>> PatientRecords(absl::string_view patient) override;
+  absl::StatusOr<std::vector<AuditEvent>> PatientRecords(absl::string_view patient, uint64_t* removed) override;
+  absl::StatusOr<std::vector<AuditRow>> Tombstones(absl::string_view patient, absl::Span<const RecordRemoval> records,
+                                                   absl::Time removed_at) override;
   absl::StatusOr<std::vector<AuditEvent>> PatientAccesses(absl::string_view patient, absl::Time from,
                                                           absl::Time until, size_t limit) override;
   absl::StatusOr<AuditVerifyReport> Verify() override;

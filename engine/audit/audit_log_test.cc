@@ -495,6 +495,7 @@ class SlowStorage : public AuditStorage {
   }
   absl::Status Purge(const std::vector<AuditRow>& r, absl::string_view c) override { return inner_->Purge(r, c); }
   absl::StatusOr<std::string> ReadCheckpoint() override { return inner_->ReadCheckpoint(); }
+  absl::Status Replace(const std::vector<AuditRow>& r) override { return inner_->Replace(r); }
   absl::StatusOr<std::string> ReadEntry(uint64_t seq) override { return inner_->ReadEntry(seq); }
   absl::Status ScanIndex(const AuditIndexVisitor& v) override { return inner_->ScanIndex(v); }
   absl::StatusOr<bool> HasIndexEntry(absl::string_view p, int64_t at, uint64_t seq) override {

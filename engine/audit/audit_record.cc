@@ -5,12 +5,14 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <algorithm>
 #include <optional>
 #include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/time/civil_time.h"
 #include "model/time.h"
 #include "schemas/aligned.h"
 #include "schemas/audit_generated.h"
@@ -194,6 +196,113 @@ absl::Status CheckCheckpoint(const Checkpoint& cp, absl::string_view key, absl::
         ", purged at ", FormatInstant(purged_at), "; DOMAIN D51)"));
   }
   return absl::OkStatus();
+}
+
+namespace {
+constexpr char kTombstoneId[] = "TGAT";
+}  // namespace
+
+std::string TombstoneMac(absl::string_view key, const Tombstone& t, absl::string_view prev, absl::string_view hash) {
+  std::string msg = "toegang-audit-tombstone-v1";
+  auto put64 = [&](uint64_t v) {
+    for (int i = 7; i >= 0; --i) msg.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  };
+  auto put = [&](absl::string_view bytes) {
+    put64(bytes.size());
+    msg.append(bytes.data(), bytes.size());
+  };
+  put64(t.seq);
+  put64(static_cast<uint64_t>(t.at_us));
+  put64(static_cast<uint64_t>(t.logged_at_us));
+  put64(static_cast<uint64_t>(t.removed_at_us));
+  put64(static_cast<uint64_t>(t.years));
+  put(t.patient);
+  put(t.term);
+  put(prev);
+  put(hash);
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(msg.data()),
+       msg.size(), md, &len);
+  return std::string(reinterpret_cast<const char*>(md), len);
+}
+
+std::string EncodeTombstoneEntry(const Tombstone& t, absl::string_view prev, absl::string_view hash) {
+  flatbuffers::FlatBufferBuilder b(256);
+  auto patient = b.CreateString(t.patient);
+  auto term = b.CreateString(t.term);
+  auto mac = b.CreateVector(reinterpret_cast<const uint8_t*>(t.mac.data()), t.mac.size());
+  b.Finish(fb::CreateAuditTombstone(b, t.seq, patient, t.at_us, t.logged_at_us, t.removed_at_us, term,
+                                    static_cast<uint16_t>(t.years), mac),
+           kTombstoneId);
+  std::string entry(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+  entry.append(prev.data(), prev.size());
+  entry.append(hash.data(), hash.size());
+  return entry;
+}
+
+bool IsTombstone(absl::string_view body) {
+  return body.size() >= 8 && flatbuffers::BufferHasIdentifier(body.data(), kTombstoneId);
+}
+
+absl::StatusOr<Tombstone> DecodeTombstone(absl::string_view body) {
+  AlignedBytes a(body);
+  flatbuffers::Verifier v(a.data(), a.size());
+  if (!IsTombstone(body) || !v.VerifyBuffer<fb::AuditTombstone>(kTombstoneId)) {
+    return absl::DataLossError("tombstone fails FlatBuffers verification");
+  }
+  const fb::AuditTombstone* t = flatbuffers::GetRoot<fb::AuditTombstone>(a.data());
+  Tombstone out;
+  out.seq = t->seq();
+  out.patient = t->patient()->str();
+  out.at_us = t->at_us();
+  out.logged_at_us = t->logged_at_us();
+  out.removed_at_us = t->removed_at_us();
+  out.term = t->term()->str();
+  out.years = t->years();
+  out.mac = std::string(reinterpret_cast<const char*>(t->mac()->data()), t->mac()->size());
+  return out;
+}
+
+absl::Status CheckTombstone(const Tombstone& t, absl::string_view key, absl::string_view prev,
+                            absl::string_view hash, absl::Time now) {
+  if (key.empty()) {
+    return absl::FailedPreconditionError(
+        "was removed by retention; its tombstone cannot be authenticated without the key it was made with "
+        "(--audit-key-file)");
+  }
+  const std::string mac = TombstoneMac(key, t, prev, hash);
+  if (t.mac.size() != mac.size() || CRYPTO_memcmp(t.mac.data(), mac.data(), mac.size()) != 0) {
+    return absl::DataLossError(
+        "was replaced by a tombstone toegang did not write with this key: the record may have been removed by hand");
+  }
+  // Due: at least 5 years (D51) after it was written, by the Amsterdam calendar (a 29
+  // February counted to 28 February, the earliest any leap-day rule makes it), and
+  // removed no later than now (a clock set years ahead removes records young today).
+  const absl::Time removed_at = absl::FromUnixMicros(t.removed_at_us);
+  const absl::CivilDay logged = AmsterdamDay(absl::FromUnixMicros(t.logged_at_us));
+  const absl::CivilMonth month(logged.year() + std::max(t.years, 5), logged.month());
+  const absl::CivilDay last = absl::CivilDay(month + 1) - 1;
+  const absl::CivilDay due(month.year(), month.month(), std::min<int>(logged.day(), last.day()));
+  if (t.years < 5 || AmsterdamDay(std::min(removed_at, now)) < due) {
+    return absl::DataLossError(absl::StrCat("was removed before its term ended (written ",
+                                            FormatInstant(absl::FromUnixMicros(t.logged_at_us)), ", removed ",
+                                            FormatInstant(removed_at), ", term ", t.term, "; DOMAIN D51)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<IndexedAs> IndexedAsOf(absl::string_view bytes) {
+  absl::StatusOr<DecodedEntry> entry = DecodeEntry(bytes);
+  if (!entry.ok()) return entry.status();
+  if (IsTombstone(entry->body)) {
+    absl::StatusOr<Tombstone> t = DecodeTombstone(entry->body);
+    if (!t.ok()) return t.status();
+    return IndexedAs{t->patient, t->at_us, true};
+  }
+  absl::StatusOr<AuditEvent> e = DecodeAuditBody(entry->body);
+  if (!e.ok()) return e.status();
+  return IndexedAs{e->patient, absl::ToUnixMicros(e->at), false};
 }
 
 absl::StatusOr<AuditEvent> DecodeStoredEntry(absl::string_view bytes) {

@@ -58,6 +58,42 @@ std::string EncodeCheckpoint(const Checkpoint& cp);
 // The stored checkpoint (stored == false when there is none). DataLoss when corrupt.
 absl::StatusOr<Checkpoint> ReadCheckpoint(AuditStorage* storage);
 
+// What retention leaves of a removed record (schemas/audit.fbs AuditTombstone): stored
+// as its body, then the removed record's prev hash and hash.
+struct Tombstone {
+  uint64_t seq = 0;
+  std::string patient;
+  int64_t at_us = 0;
+  int64_t logged_at_us = 0;
+  int64_t removed_at_us = 0;
+  std::string term;
+  int years = 0;
+  std::string mac;
+};
+
+// HMAC-SHA-256 over the tombstone's fields but the MAC and the entry's two hashes.
+std::string TombstoneMac(absl::string_view key, const Tombstone& t, absl::string_view prev, absl::string_view hash);
+// The stored entry: the tombstone's body, `prev`, `hash`.
+std::string EncodeTombstoneEntry(const Tombstone& t, absl::string_view prev, absl::string_view hash);
+// Whether an entry's body is a tombstone rather than a record.
+bool IsTombstone(absl::string_view body);
+// DataLoss when the body is no intact tombstone.
+absl::StatusOr<Tombstone> DecodeTombstone(absl::string_view body);
+// OK for a tombstone toegang wrote with `key` for a record that was due when removed
+// (at least 5 years after it was written, D51, and not after `now`); otherwise what is
+// wrong, phrased to follow "access log record N".
+absl::Status CheckTombstone(const Tombstone& t, absl::string_view key, absl::string_view prev,
+                            absl::string_view hash, absl::Time now);
+
+// Whom and when a stored entry — a record or a tombstone — is filed under in the
+// patient index, and whether it is a tombstone.
+struct IndexedAs {
+  std::string patient;
+  int64_t at_us = 0;
+  bool removed = false;
+};
+absl::StatusOr<IndexedAs> IndexedAsOf(absl::string_view entry);
+
 // The latest cut-off a purge at `now` may use: records are kept at least 5 years from
 // when they were written (DOMAIN D51), counted in Amsterdam's calendar.
 absl::Time RetentionLimit(absl::Time now);

@@ -56,6 +56,11 @@ class AuditStorage {
   // `checkpoint`, atomically and synced.
   virtual absl::Status Purge(const std::vector<AuditRow>& rows, absl::string_view checkpoint) = 0;
 
+  // Replaces the entries of `rows` (each already stored under its seq) by `rows[i].entry`,
+  // keeping their patient-index keys, atomically and synced: retention's tombstones
+  // (AuditLog::Tombstones). NotFound, and nothing replaced, when an entry is not stored.
+  virtual absl::Status Replace(const std::vector<AuditRow>& rows) = 0;
+
   // The stored checkpoint bytes, or "" when nothing was ever purged.
   virtual absl::StatusOr<std::string> ReadCheckpoint() = 0;
 

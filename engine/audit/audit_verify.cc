@@ -32,24 +32,34 @@ absl::Status Found(AuditVerifyReport* report, bool* found, uint64_t seq, std::st
 namespace {
 
 // The patient's records with `at` in [from_us, until_us), newest first, at most `limit`;
-// replays only when `replays`.
+// replays only when `replays`. Records retention removed are left out; `*removed` (when
+// given) counts them.
 absl::StatusOr<std::vector<AuditEvent>> ScanPatientRecords(AuditStorage* storage, absl::string_view patient,
                                                            int64_t from_us, int64_t until_us, size_t limit,
-                                                           bool replays) {
+                                                           bool replays, uint64_t* removed = nullptr) {
   std::vector<AuditEvent> out;
   absl::Status s = storage->ScanPatient(patient, from_us, until_us, [&](uint64_t seq, absl::string_view bytes) {
     absl::StatusOr<DecodedEntry> entry = DecodeEntry(bytes);
     if (!entry.ok()) return absl::DataLossError(absl::StrCat("access log record ", seq, ": ", entry.status().message()));
+    auto damaged = [&] {
+      return absl::DataLossError(absl::StrCat("the access log's patient index is damaged: its entry for record ", seq,
+                                              " does not match the record (run `toegang audit verify`)"));
+    };
+    if (IsTombstone(entry->body)) {
+      // Removed by retention: no access left to show, only that one was removed.
+      absl::StatusOr<Tombstone> t = DecodeTombstone(entry->body);
+      if (!t.ok()) return absl::DataLossError(absl::StrCat("access log record ", seq, ": ", t.status().message()));
+      if (t->patient != patient || t->seq != seq) return damaged();
+      if (removed != nullptr) ++*removed;
+      return absl::OkStatus();
+    }
     absl::StatusOr<AuditEvent> e = DecodeAuditBody(entry->body);
     if (!e.ok()) return absl::DataLossError(absl::StrCat("access log record ", seq, ": ", e.status().message()));
     // The index is not hashed into the chain: an entry filed under this patient (or at
     // this time) must point at a record that says so, or the list would show another
     // patient's access as this one's.
     const int64_t at_us = absl::ToUnixMicros(e->at);
-    if (e->patient != patient || at_us < from_us || at_us >= until_us || e->seq != seq) {
-      return absl::DataLossError(absl::StrCat("the access log's patient index is damaged: its entry for record ", seq,
-                                              " does not match the record (run `toegang audit verify`)"));
-    }
+    if (e->patient != patient || at_us < from_us || at_us >= until_us || e->seq != seq) return damaged();
     if (replays || !e->replay_as_of) out.push_back(*std::move(e));
     if (out.size() >= limit) return absl::CancelledError("limit");
     return absl::OkStatus();
@@ -67,8 +77,10 @@ absl::StatusOr<std::vector<AuditEvent>> AuditLogImpl::PatientAccesses(absl::stri
   return ScanPatientRecords(storage_, patient, from_us, until_us, limit, /*replays=*/false);
 }
 
-absl::StatusOr<std::vector<AuditEvent>> AuditLogImpl::PatientRecords(absl::string_view patient) {
-  return ScanPatientRecords(storage_, patient, INT64_MIN, INT64_MAX, SIZE_MAX, /*replays=*/true);
+absl::StatusOr<std::vector<AuditEvent>> AuditLogImpl::PatientRecords(absl::string_view patient,
+                                                                      uint64_t* removed) {
+  if (removed != nullptr) *removed = 0;
+  return ScanPatientRecords(storage_, patient, INT64_MIN, INT64_MAX, SIZE_MAX, /*replays=*/true, removed);
 }
 
 namespace audit_internal {
@@ -80,9 +92,12 @@ struct ChainWalk {
   uint64_t expected;   // the record that must come next
   std::string prev;    // the hash it must link to
   uint64_t records = 0;
+  uint64_t removed = 0;  // of them, tombstones retention left
   uint64_t last_seq = 0;
   uint64_t bad_seq = 0;
   std::string problem;  // empty while the chain holds
+  std::string key;      // authenticates tombstones ("" : none can be)
+  absl::Time now = absl::InfiniteFuture();
 
   explicit ChainWalk(const Checkpoint& cp) : first_seq(cp.first_seq), expected(cp.first_seq), prev(cp.prev_hash) {}
 
@@ -100,12 +115,24 @@ struct ChainWalk {
     }
     absl::StatusOr<DecodedEntry> entry = DecodeEntry(bytes);
     if (!entry.ok()) return Broken(seq, absl::StrCat("was changed: ", entry.status().message()));
-    absl::StatusOr<AuditEvent> body = DecodeAuditBody(entry->body);
-    if (body.ok() && body->seq != seq) {
-      return Broken(seq, absl::StrCat("was reordered: its place holds record ", body->seq));
-    }
-    if (Sha256(entry->prev, entry->body) != entry->hash || !body.ok()) {
-      return Broken(seq, "was changed: its contents no longer match its hash");
+    if (IsTombstone(entry->body)) {
+      // Removed by retention: the tombstone keeps the record's hashes, and its MAC says
+      // toegang removed it, when due.
+      absl::StatusOr<Tombstone> t = DecodeTombstone(entry->body);
+      if (!t.ok()) return Broken(seq, absl::StrCat("was changed: ", t.status().message()));
+      if (t->seq != seq) return Broken(seq, absl::StrCat("was reordered: its place holds record ", t->seq));
+      if (absl::Status c = CheckTombstone(*t, key, entry->prev, entry->hash, now); !c.ok()) {
+        return Broken(seq, std::string(c.message()));
+      }
+      ++removed;
+    } else {
+      absl::StatusOr<AuditEvent> body = DecodeAuditBody(entry->body);
+      if (body.ok() && body->seq != seq) {
+        return Broken(seq, absl::StrCat("was reordered: its place holds record ", body->seq));
+      }
+      if (Sha256(entry->prev, entry->body) != entry->hash || !body.ok()) {
+        return Broken(seq, "was changed: its contents no longer match its hash");
+      }
     }
     if (entry->prev != prev) {
       if (seq == first_seq) return Broken(seq, "does not continue the purge checkpoint: changed or reordered");
@@ -134,6 +161,7 @@ struct ChainWalk {
     AuditVerifyReport r;
     r.ok = problem.empty();
     r.records = records;
+    r.removed = removed;
     r.first_seq = first_seq;
     r.last_seq = last_seq;
     r.bad_seq = bad_seq;
@@ -182,6 +210,8 @@ absl::StatusOr<AuditVerifyReport> AuditLogImpl::Verify() {
   absl::StatusOr<Checkpoint> cp = ReadCheckpoint(storage_);
   if (!cp.ok()) return cp.status();
   ChainWalk walk(*cp);
+  walk.key = options_.checkpoint_key;
+  walk.now = options_.clock();
   if (absl::Status c = CheckCheckpoint(*cp, options_.checkpoint_key, options_.clock()); !c.ok()) {
     walk.Broken(cp->first_seq, std::string(c.message()));
     return walk.Report();
@@ -215,9 +245,9 @@ absl::StatusOr<AuditVerifyReport> AuditLogImpl::VerifyIndex(AuditVerifyReport re
       return fail(seq, "is listed in the patient index but not in the chain: the index was changed");
     }
     if (!bytes.ok()) return bytes.status();
-    absl::StatusOr<AuditEvent> e = DecodeStoredEntry(*bytes);
+    absl::StatusOr<IndexedAs> e = IndexedAsOf(*bytes);
     if (!e.ok()) return e.status();
-    if (e->patient != patient || absl::ToUnixMicros(e->at) != at_us) {
+    if (e->patient != patient || e->at_us != at_us) {
       return fail(seq, "is listed in the patient index under another patient or instant: the index was changed");
     }
     return absl::OkStatus();
@@ -232,9 +262,9 @@ absl::StatusOr<AuditVerifyReport> AuditLogImpl::VerifyIndex(AuditVerifyReport re
   // Fewer entries than records: find the first record without its entry.
   s = storage_->ScanChain([&](uint64_t seq, absl::string_view bytes) -> absl::Status {
     if (seq > head_seq) return absl::OkStatus();
-    absl::StatusOr<AuditEvent> e = DecodeStoredEntry(bytes);
+    absl::StatusOr<IndexedAs> e = IndexedAsOf(bytes);
     if (!e.ok()) return e.status();
-    absl::StatusOr<bool> has = storage_->HasIndexEntry(e->patient, absl::ToUnixMicros(e->at), seq);
+    absl::StatusOr<bool> has = storage_->HasIndexEntry(e->patient, e->at_us, seq);
     if (!has.ok()) return has.status();
     if (!*has) {
       return fail(seq, "is missing from the patient index: the patient's list of accesses would not show it");
@@ -246,6 +276,43 @@ absl::StatusOr<AuditVerifyReport> AuditLogImpl::VerifyIndex(AuditVerifyReport re
   report.ok = false;
   report.problem = "is not what the patient index says: it holds fewer entries than the chain has records";
   return report;
+}
+
+absl::StatusOr<std::vector<AuditRow>> AuditLogImpl::Tombstones(absl::string_view patient,
+                                                               absl::Span<const RecordRemoval> records,
+                                                               absl::Time removed_at) {
+  if (options_.checkpoint_key.empty()) {
+    return absl::FailedPreconditionError(
+        "removing access log records needs the key that authenticates their tombstones (--audit-key-file)");
+  }
+  std::vector<AuditRow> out;
+  for (const RecordRemoval& r : records) {
+    absl::StatusOr<std::string> bytes = storage_->ReadEntry(r.seq);
+    if (!bytes.ok()) return bytes.status();
+    absl::StatusOr<DecodedEntry> entry = DecodeEntry(*bytes);
+    if (!entry.ok()) return absl::DataLossError(absl::StrCat("access log record ", r.seq, ": ", entry.status().message()));
+    if (IsTombstone(entry->body)) continue;  // removed before
+    absl::StatusOr<AuditEvent> e = DecodeAuditBody(entry->body);
+    if (!e.ok()) return absl::DataLossError(absl::StrCat("access log record ", r.seq, ": ", e.status().message()));
+    if (e->patient != patient) {
+      return absl::InvalidArgumentError(absl::StrCat("access log record ", r.seq, " is not about '", patient, "'"));
+    }
+    Tombstone t;
+    t.seq = r.seq;
+    t.patient = e->patient;
+    t.at_us = absl::ToUnixMicros(e->at);
+    t.logged_at_us = absl::ToUnixMicros(e->logged_at);
+    t.removed_at_us = absl::ToUnixMicros(removed_at);
+    t.term = r.term;
+    t.years = r.years;
+    t.mac = TombstoneMac(options_.checkpoint_key, t, entry->prev, entry->hash);
+    // What Verify will check, checked before anything is written.
+    if (absl::Status c = CheckTombstone(t, options_.checkpoint_key, entry->prev, entry->hash, removed_at); !c.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat("access log record ", r.seq, " ", c.message()));
+    }
+    out.push_back({r.seq, EncodeTombstoneEntry(t, entry->prev, entry->hash), t.patient, t.at_us});
+  }
+  return out;
 }
 
 absl::StatusOr<AuditPurgeReport> AuditLogImpl::Purge(absl::Time before, absl::Time now) {
@@ -271,10 +338,21 @@ absl::StatusOr<AuditPurgeReport> AuditLogImpl::Purge(absl::Time before, absl::Ti
   absl::Status s = storage_->ScanChain([&](uint64_t seq, absl::string_view bytes) -> absl::Status {
     absl::StatusOr<DecodedEntry> entry = DecodeEntry(bytes);
     if (!entry.ok()) return absl::DataLossError(absl::StrCat("record ", seq, ": ", entry.status().message()));
-    absl::StatusOr<AuditEvent> e = DecodeAuditBody(entry->body);
-    if (!e.ok()) return absl::DataLossError(absl::StrCat("record ", seq, ": ", e.status().message()));
-    if (e->logged_at >= before) return absl::CancelledError("done");  // the prefix ends here
-    rows.push_back({seq, "", e->patient, absl::ToUnixMicros(e->at)});
+    absl::Time logged_at;
+    IndexedAs filed;
+    if (IsTombstone(entry->body)) {
+      absl::StatusOr<Tombstone> t = DecodeTombstone(entry->body);
+      if (!t.ok()) return absl::DataLossError(absl::StrCat("record ", seq, ": ", t.status().message()));
+      logged_at = absl::FromUnixMicros(t->logged_at_us);
+      filed = {t->patient, t->at_us, true};
+    } else {
+      absl::StatusOr<AuditEvent> e = DecodeAuditBody(entry->body);
+      if (!e.ok()) return absl::DataLossError(absl::StrCat("record ", seq, ": ", e.status().message()));
+      logged_at = e->logged_at;
+      filed = {e->patient, absl::ToUnixMicros(e->at), false};
+    }
+    if (logged_at >= before) return absl::CancelledError("done");  // the prefix ends here
+    rows.push_back({seq, "", filed.patient, filed.at_us});
     last_hash = entry->hash;
     return absl::OkStatus();
   });

@@ -102,6 +102,15 @@ class MemoryAuditStorage final : public AuditStorage {
     return absl::OkStatus();
   }
 
+  absl::Status Replace(const std::vector<AuditRow>& rows) override {
+    MutexLock lock(&mu_);
+    for (const AuditRow& r : rows) {
+      if (!entries_.contains(r.seq)) return absl::NotFoundError(absl::StrCat("no access log record ", r.seq));
+    }
+    for (const AuditRow& r : rows) entries_[r.seq] = r.entry;
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<std::string> ReadCheckpoint() override {
     MutexLock lock(&mu_);
     return checkpoint_;

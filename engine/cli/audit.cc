@@ -118,6 +118,7 @@ int Audit(const std::vector<std::string>& args) {
     }
     std::cout << "ok: " << r->records << " records";
     if (r->records > 0) std::cout << " (" << r->first_seq << ".." << r->last_seq << "), head sha256 " << r->head_hash;
+    if (r->removed > 0) std::cout << "; " << r->removed << " of them removed by retention, their tombstones authentic";
     std::cout << "; " << r->index_entries << " patient-index entries\n";
     return VerifyShipped();
   }

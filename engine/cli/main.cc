@@ -56,6 +56,9 @@ commands:
   retention report --db DIR [--at INSTANT] [--patient ID]
                           what is held about the patient (each patient, one
                           line each) and when it is due, and why (JSON)
+  retention apply --db DIR --audit-key-file FILE [--at INSTANT] [--patient ID]
+                          remove what is due and not held, leaving tombstones
+                          (JSON, a line per patient something was removed of)
   audit --db DIR --patient ID [--from INSTANT] [--until INSTANT]
                           who accessed the dossier, newest first (NEN 7513)
   audit verify --db DIR [--audit-key-file FILE]

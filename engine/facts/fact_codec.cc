@@ -150,6 +150,11 @@ std::string EncodeFact(const Fact& fact, absl::string_view withdrawal_patient) {
                                                FromBound(f.window.until))
                      .Union();
           type = fb::FactBody::RetentionHold;
+        } else if constexpr (std::is_same_v<T, Removed>) {
+          body = fb::CreateRemovedDirect(b, f.id.empty() ? nullptr : f.id.c_str(), f.patient.c_str(), f.type.c_str(),
+                                         ToMicros(f.removed_at), f.term.c_str(), f.covered_seq)
+                     .Union();
+          type = fb::FactBody::Removed;
         }
       },
       fact.body);
@@ -262,6 +267,12 @@ absl::StatusOr<Fact> DecodeFact(absl::string_view bytes) {
       }
       fact.body = RetentionHold{h->id()->str(), h->patient()->str(), h->by()->str(),
                                 static_cast<HoldReason>(h->reason()), DecodeWindow(h->from_us(), h->until_us())};
+      break;
+    }
+    case fb::FactBody::Removed: {
+      const fb::Removed* r = sf->body_as_Removed();
+      fact.body = Removed{Str(r->id()), r->patient()->str(), r->type()->str(), FromMicros(r->removed_at_us()),
+                          r->term()->str(), r->covered_seq()};
       break;
     }
     default:

@@ -1,7 +1,11 @@
 // Copyright toegang authors.
 #include "engine/facts/fact_store.h"
 
+#include <algorithm>
+
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "model/patient_index.h"
 
 namespace toegang {
 
@@ -43,6 +47,49 @@ absl::Status MayBind(absl::string_view bound, absl::string_view history, uint64_
         " facts recorded without replication; a replica starts empty (load its facts through the replicated "
         "history instead: toegang load --replicate)"));
   }
+  return absl::OkStatus();
+}
+
+absl::Status ApplyRemoval(const FactRemoval& removal, std::vector<Fact>* history, AppliedRemoval* applied) {
+  PatientRecord record;  // what says which facts are about retention itself
+  record.patient = removal.patient;
+  for (const Fact& f : *history) record.Add(f);
+  const absl::flat_hash_set<uint64_t> wanted(removal.seqs.begin(), removal.seqs.end());
+  absl::flat_hash_set<std::string> before, after;
+  for (size_t i = 0; i < history->size(); ++i) {
+    Fact& f = (*history)[i];
+    const std::optional<std::string> key = IndexKeyOf(f.body);
+    if (key) before.insert(*key);
+    if (!wanted.contains(f.provenance.seq) || std::holds_alternative<Removed>(f.body)) {
+      if (key) after.insert(*key);
+      continue;
+    }
+    const auto* w = std::get_if<Withdrawal>(&f.body);
+    if (std::holds_alternative<ErasureRequest>(f.body) || std::holds_alternative<RetentionHold>(f.body) ||
+        (w != nullptr && record.IsRetentionFact(w->target))) {
+      return absl::InvalidArgumentError(absl::StrCat("fact ", f.provenance.seq, " of '", removal.patient, "' is a ",
+                                                     FactTypeName(f.body),
+                                                     ": it says why the dossier goes or stays, and is kept"));
+    }
+    // A person is recorded once (UniqueIdKey), so a patient who returns after their
+    // dossier went could never be again; nothing withdraws a person by id.
+    if (std::holds_alternative<Person>(f.body)) applied->freed.push_back(UniqueIdKey(f.body));
+    const std::string* patient = FactPatient(f.body);
+    f.body = Removed{FactId(f.body), patient != nullptr ? *patient : removal.patient, FactTypeName(f.body),
+                     removal.removed_at, removal.term, removal.covered_seq};
+    f.source.reset();
+    applied->changed.push_back(i);
+  }
+  size_t found = 0;
+  for (const Fact& f : *history) found += wanted.contains(f.provenance.seq);
+  if (found != wanted.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("the removal names facts that are not '", removal.patient,
+                                                   "''s: ", wanted.size() - found, " of ", wanted.size()));
+  }
+  for (const std::string& key : before) {
+    if (!after.contains(key)) applied->dropped.push_back(key);
+  }
+  std::sort(applied->dropped.begin(), applied->dropped.end());
   return absl::OkStatus();
 }
 

@@ -21,10 +21,24 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "absl/time/time.h"
+#include "engine/audit/audit_storage.h"
 #include "model/facts.h"
 #include "model/patient_record.h"
 
 namespace toegang {
+
+// One patient's removal under the retention terms (policy/retention.h, `toegang
+// retention apply`).
+struct FactRemoval {
+  std::string patient;
+  std::vector<uint64_t> seqs;  // the patient's facts to remove, by sequence number
+  absl::Time removed_at;
+  std::string term;            // why: "dossier_20_years", "erasure_request ID", ...
+  uint64_t covered_seq = 0;    // Removed::covered_seq
+  // Entries of the access log to replace with theirs: the record tombstones
+  // AuditLog::Tombstones made for the same patient.
+  std::vector<AuditRow> access_log;
+};
 
 class FactStore {
  public:
@@ -77,11 +91,22 @@ class FactStore {
 
   // The patients filed under any of `keys` in the index from parties to patients
   // (model/patient_index.h) whose ids sort after `after`: each once, in byte order, at
-  // most `limit`. Entries are written with the facts that name them and never removed,
-  // so a later call sees a superset. FailedPrecondition on a store without the index
+  // most `limit`. Entries are written with the facts that name them and removed only
+  // with those facts, by retention (Remove). FailedPrecondition on a store without the index
   // (one written by an older toegang, read without opening it for writing).
   virtual absl::StatusOr<std::vector<std::string>> IndexedPatients(absl::Span<const std::string> keys,
                                                                    absl::string_view after, size_t limit) = 0;
+
+  // Replaces each of the patient's facts in `removal.seqs` by what is left of it (a
+  // Removed fact: its id, type, place and arrival, with when and why it went; its id stays
+  // taken, but for a person's, so that a patient who returns can be recorded again), takes the patient out of the index of patients under the keys no remaining
+  // fact files them under, and replaces `removal.access_log`'s entries in `log`. All in
+  // one atomic, synced write when `log` keeps its entries in this store (the durable
+  // store: all or nothing, even across a crash); otherwise the facts, then the log. A
+  // fact already removed is left as it is. InvalidArgument, and nothing changed, when a
+  // sequence number is not one of the patient's facts or names an erasure request, a
+  // retention hold or a withdrawal of one (they say why the rest went).
+  virtual absl::Status Remove(const FactRemoval& removal, AuditStorage* log) = 0;
 
   // The last sequence number given out (0: empty store).
   virtual uint64_t LastSequence() const = 0;
@@ -124,6 +149,16 @@ absl::Status MayBind(absl::string_view bound, absl::string_view history, uint64_
 using ArrivalClock = absl::Time (*)();
 absl::Time WallClock();
 absl::Time NoArrivalClock();
+
+// For implementations of Remove: `history` (the patient's facts, in order) with the
+// removal applied — each fact removed replaced by its Removed fact, its source dropped.
+struct AppliedRemoval {
+  std::vector<size_t> changed;       // the positions in the history replaced
+  std::vector<std::string> dropped;  // index keys (model/patient_index.h) no remaining fact files the patient under
+  std::vector<std::string> freed;    // unique-id keys (UniqueIdKey) given up: a removed person's
+};
+// Errors as Remove's.
+absl::Status ApplyRemoval(const FactRemoval& removal, std::vector<Fact>* history, AppliedRemoval* applied);
 
 // An in-memory store with the same semantics as the durable one.
 std::unique_ptr<FactStore> NewMemoryFactStore(ArrivalClock clock = WallClock);

@@ -16,6 +16,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "model/json.h"
+#include "model/patient_index.h"
 
 namespace toegang {
 namespace {
@@ -410,6 +411,99 @@ TYPED_TEST(FactStoreContract, AReplicaBindsToOneHistoryAndOnlyWhenEmpty) {
   absl::Status holds = local->BindReplica("h1");
   EXPECT_EQ(holds.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(holds.message()), HasSubstr("1 facts recorded without replication"));
+}
+
+
+// Retention (FactStore::Remove): a removed fact leaves its tombstone in its place, its
+// id taken and its patient out of the index where nothing else files them there.
+TYPED_TEST(FactStoreContract, D60_RemoveLeavesTombstonesKeepsIdsAndDropsIndexEntries) {
+  FactStore& store = *this->store_;
+  ASSERT_TRUE(store.Append({F(kPerson), F(kParent), F(kConsent), F(kOther)}).ok());
+  const absl::Time removed_at = g_now + absl::Hours(2);
+  FactRemoval r;
+  r.patient = "pat-7";
+  r.seqs = {1, 3};
+  r.removed_at = removed_at;
+  r.term = "dossier_20_years";
+  r.covered_seq = 4;
+  ASSERT_TRUE(store.Remove(r, nullptr).ok());
+
+  absl::StatusOr<std::vector<Fact>> history = store.History("pat-7");
+  ASSERT_TRUE(history.ok());
+  ASSERT_EQ(history->size(), 3u);
+  const auto* person = std::get_if<Removed>(&(*history)[0].body);
+  ASSERT_NE(person, nullptr);
+  EXPECT_EQ(person->type, "person");
+  EXPECT_EQ(person->id, "pat-7");
+  EXPECT_EQ(person->removed_at, removed_at);
+  EXPECT_EQ(person->term, "dossier_20_years");
+  EXPECT_EQ(person->covered_seq, 4u);
+  EXPECT_EQ((*history)[0].provenance.seq, 1u);
+  EXPECT_TRUE(std::holds_alternative<Relationship>((*history)[1].body));
+  const auto* consent = std::get_if<Removed>(&(*history)[2].body);
+  ASSERT_NE(consent, nullptr);
+  EXPECT_EQ(consent->type, "consent");
+  EXPECT_EQ(consent->id, "con-7");
+
+  std::shared_ptr<const PatientRecord> rec = *store.Patient("pat-7");
+  EXPECT_FALSE(rec->person.has_value());
+  EXPECT_TRUE(rec->consents.empty());
+  EXPECT_EQ(rec->relationships.size(), 1u);
+  EXPECT_EQ(rec->removed.size(), 2u);
+  // The relationship still files pat-7 under par-7 (as the consent did).
+  EXPECT_EQ(*store.IndexedPatients({ActorIndexKey("par-7")}, "", 10), std::vector<std::string>{"pat-7"});
+
+  // Ids stay taken; what was removed cannot be withdrawn.
+  absl::Status dup = store.Append({F(kConsent)}).status();
+  EXPECT_EQ(dup.code(), absl::StatusCode::kAlreadyExists) << dup;
+  absl::Status withdrawn = store.Append({F(kWithdrawal)}).status();
+  EXPECT_EQ(withdrawn.code(), absl::StatusCode::kInvalidArgument) << withdrawn;
+  EXPECT_THAT(std::string(withdrawn.message()), HasSubstr("was removed by retention"));
+
+  // Applying again changes nothing; the last fact filing pat-7 under par-7 goes.
+  ASSERT_TRUE(store.Remove(r, nullptr).ok());
+  EXPECT_EQ(store.History("pat-7")->size(), 3u);
+  r.seqs = {2};
+  ASSERT_TRUE(store.Remove(r, nullptr).ok());
+  EXPECT_TRUE(store.IndexedPatients({ActorIndexKey("par-7")}, "", 10)->empty());
+  EXPECT_EQ(*store.IndexedPatients({std::string(kEveryPatientKey)}, "", 10),
+            (std::vector<std::string>{"pat-7", "pat-8"}));
+
+  // As the store knew it before the removal, the record misses what went.
+  EXPECT_TRUE((*store.Patient("pat-7", removed_at - absl::Seconds(1)))->MissesRemovedFacts());
+  EXPECT_FALSE((*store.Patient("pat-7"))->MissesRemovedFacts());
+  EXPECT_EQ(store.LastSequence(), 4u);
+}
+
+TYPED_TEST(FactStoreContract, D60_RemoveRefusesWhatIsNotThePatientsOrSaysWhy) {
+  FactStore& store = *this->store_;
+  ASSERT_TRUE(store.Append({F(kPerson), F(kParent), F(kOther)}).ok());
+  ASSERT_TRUE(store
+                  .Append({F(R"({"type":"erasure_request","id":"era-7","patient":"pat-7","by":"par-7",)"
+                             R"("at":"2018-01-01T00:00:00Z"})")})
+                  .ok());
+  FactRemoval r;
+  r.patient = "pat-7";
+  r.removed_at = g_now;
+  r.term = "erasure_request era-7";
+  r.seqs = {1, 3};  // 3 is pat-8's
+  absl::Status other = store.Remove(r, nullptr);
+  EXPECT_EQ(other.code(), absl::StatusCode::kInvalidArgument) << other;
+  r.seqs = {1, 4};  // 4 is the erasure request itself
+  absl::Status request = store.Remove(r, nullptr);
+  EXPECT_EQ(request.code(), absl::StatusCode::kInvalidArgument) << request;
+  EXPECT_THAT(std::string(request.message()), HasSubstr("erasure_request"));
+  // Nothing changed by either.
+  EXPECT_TRUE((*store.Patient("pat-7"))->removed.empty());
+  EXPECT_TRUE((*store.Patient("pat-7"))->person.has_value());
+  // An access-log entry that is not stored: refused by the log.
+  std::unique_ptr<AuditStorage> log = NewMemoryAuditStorage();
+  r.seqs = {1};
+  r.access_log = {{9, "tombstone", "pat-7", 0}};
+  EXPECT_EQ(store.Remove(r, log.get()).code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(log->Append({{9, "record", "pat-7", 0}}, "head", true).ok());
+  ASSERT_TRUE(store.Remove(r, log.get()).ok());
+  EXPECT_EQ(*log->ReadEntry(9), "tombstone");
 }
 
 }  // namespace

@@ -70,6 +70,7 @@ class MemoryFactStore final : public FactStore {
     }
     auto rec = std::make_shared<PatientRecord>();
     rec->patient = std::string(patient);
+    rec->as_of = as_of;
     ForEachOf(patient, as_of, [&](const Fact& fact) { rec->Add(fact); });
     return std::shared_ptr<const PatientRecord>(std::move(rec));
   }
@@ -130,6 +131,26 @@ class MemoryFactStore final : public FactStore {
                                                            absl::string_view after, size_t limit) override {
     ReaderMutexLock lock(&mu_);
     return index_.IndexedPatients(keys, after, limit);
+  }
+
+  absl::Status Remove(const FactRemoval& removal, AuditStorage* log) override {
+    {
+      WriterMutexLock lock(&mu_);
+      std::vector<Fact> history;
+      ForEachOf(removal.patient, absl::InfiniteFuture(), [&](const Fact& fact) { history.push_back(fact); });
+      AppliedRemoval applied;
+      absl::Status s = ApplyRemoval(removal, &history, &applied);
+      if (!s.ok()) return s;
+      const std::vector<size_t>& positions = by_patient_[removal.patient];
+      for (size_t i : applied.changed) log_[positions[i]] = history[i];
+      PatientRecord record;
+      record.patient = removal.patient;
+      for (const Fact& f : history) record.Add(f);
+      index_.ReplaceRecord(record, applied.dropped, applied.freed);
+    }
+    if (removal.access_log.empty()) return absl::OkStatus();
+    if (log == nullptr) return absl::InvalidArgumentError("access-log entries to replace, but no access log");
+    return log->Replace(removal.access_log);
   }
 
   uint64_t LastSequence() const override {

@@ -240,6 +240,13 @@ class ReplicatedStoreImpl final : public ReplicatedStore {
     return local_->IndexedPatients(keys, after, limit);
   }
   uint64_t LastSequence() const override { return local_->LastSequence(); }
+  // The history in PostgreSQL, and every node's replica of it, would keep what this one
+  // removed: a removal must be made in the history itself, which is not built.
+  absl::Status Remove(const FactRemoval&, AuditStorage*) override {
+    return absl::FailedPreconditionError(
+        "this store is a replica of a history kept in PostgreSQL: removing facts from one node would leave them in "
+        "the history and on every other node; retention apply works on a store of its own");
+  }
   absl::StatusOr<std::optional<std::string>> PatientOfFact(absl::string_view id) override {
     return local_->PatientOfFact(id);
   }

@@ -125,6 +125,18 @@ class RocksDbAuditStorage final : public AuditStorage {
                         });
   }
 
+  absl::Status Replace(const std::vector<AuditRow>& rows) override {
+    if (rows.empty()) return absl::OkStatus();
+    absl::Status missing;
+    TOEGANG_RETURN_IF_ERROR(WriteBatchOf(/*sync=*/true, "replacing access log records",
+                                         [&](const Database::Use& use, rocksdb::WriteBatch* batch) {
+                                           missing = PutReplacements(use, rows, batch);
+                                         }));
+    return missing;
+  }
+
+  const Database* database() const { return db_.get(); }
+
   absl::StatusOr<std::string> ReadCheckpoint() override {
     Database::Use use(*db_);
     if (!use.open()) return Database::Closed();
@@ -186,6 +198,7 @@ class RocksDbAuditStorage final : public AuditStorage {
       instance = use.instance();
       fill(use, &batch);
     }
+    if (batch.Count() == 0) return absl::OkStatus();
     return db_->Write(&batch, sync, instance, what);
   }
 
@@ -194,6 +207,22 @@ class RocksDbAuditStorage final : public AuditStorage {
 };
 
 }  // namespace
+
+absl::Status PutReplacements(const Database::Use& use, const std::vector<AuditRow>& rows, rocksdb::WriteBatch* batch) {
+  for (const AuditRow& r : rows) {
+    std::string ignored;
+    rocksdb::Status s = use.db()->Get(rocksdb::ReadOptions(), use.cf(kAudit), BigEndian64(r.seq), &ignored);
+    if (s.IsNotFound()) return absl::NotFoundError(absl::StrCat("no access log record ", r.seq));
+    if (!s.ok()) return FromRocks(s, "reading the access log");
+  }
+  for (const AuditRow& r : rows) batch->Put(use.cf(kAudit), BigEndian64(r.seq), r.entry);
+  return absl::OkStatus();
+}
+
+const Database* DatabaseOf(const AuditStorage* log) {
+  const auto* mine = dynamic_cast<const RocksDbAuditStorage*>(log);
+  return mine == nullptr ? nullptr : mine->database();
+}
 
 std::unique_ptr<AuditStorage> NewRocksDbAuditStorage(std::shared_ptr<Database> db) {
   return std::make_unique<RocksDbAuditStorage>(std::move(db));

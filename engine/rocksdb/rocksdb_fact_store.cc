@@ -45,7 +45,7 @@ size_t RecordBytes(absl::string_view key, const PatientRecord& r) {
   return 2 * key.size() + 96 + sizeof(PatientRecord) + r.patient.capacity() + VectorBytes(r.relationships) +
          VectorBytes(r.consents) + VectorBytes(r.withdrawals) + VectorBytes(r.objections) +
          VectorBytes(r.restrictions) + VectorBytes(r.capacities) + VectorBytes(r.erasure_requests) +
-         VectorBytes(r.holds);
+         VectorBytes(r.holds) + VectorBytes(r.removed);
 }
 
 template <typename T>
@@ -244,6 +244,7 @@ class RocksDbFactStore final : public FactStore {
     uint64_t generation = generation_.load(std::memory_order_acquire);
     auto rec = std::make_shared<PatientRecord>();
     rec->patient = std::string(patient);
+    rec->as_of = as_of;
     absl::Status s = Scan(prefix, as_of, [&](Fact f) {
       rec->Add(f);
       return absl::OkStatus();
@@ -349,6 +350,50 @@ class RocksDbFactStore final : public FactStore {
       TOEGANG_RETURN_IF_ERROR(FromRocks(s.it->status(), "reading the index of patients"));
     }
     return out;
+  }
+
+  absl::Status Remove(const FactRemoval& removal, AuditStorage* log) override {
+    if (db_->read_only()) return Database::ReadOnlyError();
+    const bool with_log = !removal.access_log.empty() && log != nullptr && DatabaseOf(log) == db_.get();
+    if (!removal.access_log.empty() && log == nullptr) {
+      return absl::InvalidArgumentError("access-log entries to replace, but no access log");
+    }
+    MutexLock lock(&mu_);
+    // Written under the lock, once no group is being written: the patient's facts read
+    // here are the ones replaced.
+    while (!writers_.empty()) writers_cv_.Wait(&mu_);
+    TOEGANG_RETURN_IF_ERROR(db_->Recover());
+    rocksdb::WriteBatch batch;
+    uint64_t instance = 0;
+    const std::string prefix = PatientPrefix(removal.patient);
+    {
+      Database::Use use(*db_);
+      if (!use.open()) return Database::Closed();
+      instance = use.instance();
+      std::vector<Fact> history;
+      TOEGANG_RETURN_IF_ERROR(ScanUnder(use, prefix, absl::InfiniteFuture(), [&](Fact f) {
+        history.push_back(std::move(f));
+        return absl::OkStatus();
+      }));
+      AppliedRemoval applied;
+      TOEGANG_RETURN_IF_ERROR(ApplyRemoval(removal, &history, &applied));
+      for (size_t i : applied.changed) {
+        batch.Put(use.cf(kFacts), absl::StrCat(prefix, BigEndian64(history[i].provenance.seq)),
+                  EncodeFact(history[i], ""));
+      }
+      for (const std::string& key : applied.dropped) {
+        batch.Delete(use.cf(kFacts), absl::StrCat(PatientIndexPrefix(key), removal.patient));
+      }
+      for (const std::string& key : applied.freed) batch.Delete(use.cf(kIds), key);
+      if (with_log) TOEGANG_RETURN_IF_ERROR(PutReplacements(use, removal.access_log, &batch));
+    }
+    if (batch.Count() > 0) {
+      TOEGANG_RETURN_IF_ERROR(db_->Write(&batch, /*sync=*/true, instance, "removing facts under retention"));
+      generation_.fetch_add(1, std::memory_order_release);
+      record_cache_.Erase(prefix);
+    }
+    if (!with_log && !removal.access_log.empty()) return log->Replace(removal.access_log);
+    return absl::OkStatus();
   }
 
   uint64_t LastSequence() const override {

@@ -7,6 +7,9 @@
 //
 // crash_writer DIR TAG decide: decides requests forever (durable access log) and prints
 // "ack EVENT_ID" after each decision returns.
+//
+// crash_writer DIR KEY retention: applies retention to every patient (the access log's
+// key KEY) and prints "ack PATIENT" after each.
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -40,10 +43,36 @@ int DecideForever(const char* dir, const char* tag) {
   }
 }
 
+// Applies retention to every patient, in id order, now, with `key` for the access log's
+// tombstones; prints "ack PATIENT" after each.
+int ApplyRetention(const char* dir, const char* key) {
+  toegang::Options options;
+  options.db_path = dir;
+  options.audit->checkpoint_key = key;
+  absl::StatusOr<std::unique_ptr<toegang::Engine>> engine = toegang::Engine::Open(std::move(options));
+  if (!engine.ok()) {
+    std::fprintf(stderr, "open: %s\n", std::string(engine.status().message()).c_str());
+    return 1;
+  }
+  absl::StatusOr<std::vector<std::string>> ids = (*engine)->PatientIds("", 100000);
+  if (!ids.ok()) return 1;
+  for (const std::string& id : *ids) {
+    absl::StatusOr<toegang::Engine::RetentionRemoval> r = (*engine)->ApplyRetention(id, absl::Now());
+    if (!r.ok()) {
+      std::fprintf(stderr, "apply: %s\n", std::string(r.status().message()).c_str());
+      return 1;
+    }
+    std::printf("ack %s\n", id.c_str());
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc == 4 && std::string(argv[3]) == "decide") return DecideForever(argv[1], argv[2]);
+  if (argc == 4 && std::string(argv[3]) == "retention") return ApplyRetention(argv[1], argv[2]);
   if (argc != 3) {
     std::fprintf(stderr, "usage: crash_writer DIR TAG [decide]\n");
     return 2;
