@@ -55,7 +55,6 @@ struct PatientRecord {
     return false;
   }
 
-
   // Calls `fn` with every fact held, as its Stored<T> (the person first, then each type
   // in the order above). The one place that lists a record's facts: a type added here is
   // seen by every caller.
