@@ -178,13 +178,19 @@ class EngineImpl final : public Engine {
     }
     absl::StatusOr<std::shared_ptr<const PatientRecord>> record = store_->Patient(patient);
     if (!record.ok()) return record.status();
+    return RetentionOn(**record, at);
+  }
+
+  // The report on `record` (the patient's facts, read once by the caller) and the
+  // patient's access-log records. REQUIRES: audit_ != nullptr.
+  absl::StatusOr<RetentionReport> RetentionOn(const PatientRecord& record, absl::Time at) {
     uint64_t removed = 0;
-    absl::StatusOr<std::vector<AuditEvent>> events = audit_->PatientRecords(patient, &removed);
+    absl::StatusOr<std::vector<AuditEvent>> events = audit_->PatientRecords(record.patient, &removed);
     if (!events.ok()) return events.status();
     std::vector<LoggedRecord> logged;
     logged.reserve(events->size());
     for (AuditEvent& e : *events) logged.push_back({e.seq, e.logged_at, e.category, std::move(e.consents)});
-    RetentionReport report = RetentionOf(policy()->params(), **record, logged, at);
+    RetentionReport report = RetentionOf(policy()->params(), record, logged, at);
     report.access_log_removed = removed;
     return report;
   }
@@ -207,10 +213,11 @@ class EngineImpl final : public Engine {
           ": removing facts from one node would leave them in the history and on every other node"));
     }
     const uint64_t known = store_->LastSequence();
-    absl::StatusOr<RetentionReport> report = Retention(patient, at);
-    if (!report.ok()) return report.status();
+    // One read of the facts for both what is due and which facts those are.
     absl::StatusOr<std::shared_ptr<const PatientRecord>> record = store_->Patient(patient);
     if (!record.ok()) return record.status();
+    absl::StatusOr<RetentionReport> report = RetentionOn(**record, at);
+    if (!report.ok()) return report.status();
     RetentionRemoval out;
     out.patient = std::string(patient);
     FactRemoval removal;

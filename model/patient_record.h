@@ -8,6 +8,8 @@
 #ifndef TOEGANG_MODEL_PATIENT_RECORD_H_
 #define TOEGANG_MODEL_PATIENT_RECORD_H_
 
+#include <algorithm>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -46,13 +48,15 @@ struct PatientRecord {
   // an access-log record relies on them, D41: kept as evidence, never to grant). Facts
   // recorded after every removal stand on their own.
   bool MissesRemovedFacts() const {
+    if (removed.empty()) return false;
+    uint64_t covered = 0;
     for (const Stored<Removed>& r : removed) {
       if (as_of < r.value.removed_at) return true;
-      bool survivor = false;
-      ForEachDossierFact([&](const auto& f) { survivor = survivor || f.provenance.seq <= r.value.covered_seq; });
-      if (survivor) return true;
+      covered = std::max(covered, r.value.covered_seq);
     }
-    return false;
+    bool survivor = false;
+    ForEachDossierFact([&](const auto& f) { survivor = survivor || f.provenance.seq <= covered; });
+    return survivor;
   }
 
   // Calls `fn` with every fact held, as its Stored<T> (the person first, then each type

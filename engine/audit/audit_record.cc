@@ -281,9 +281,7 @@ absl::Status CheckTombstone(const Tombstone& t, absl::string_view key, absl::str
   // removed no later than now (a clock set years ahead removes records young today).
   const absl::Time removed_at = absl::FromUnixMicros(t.removed_at_us);
   const absl::CivilDay logged = AmsterdamDay(absl::FromUnixMicros(t.logged_at_us));
-  const absl::CivilMonth month(logged.year() + std::max(t.years, 5), logged.month());
-  const absl::CivilDay last = absl::CivilDay(month + 1) - 1;
-  const absl::CivilDay due(month.year(), month.month(), std::min<int>(logged.day(), last.day()));
+  const absl::CivilDay due = BirthdayIn(logged, logged.year() + std::max(t.years, 5), LeapDayRule::kFeb28);
   if (t.years < 5 || AmsterdamDay(std::min(removed_at, now)) < due) {
     return absl::DataLossError(absl::StrCat("was removed before its term ended (written ",
                                             FormatInstant(absl::FromUnixMicros(t.logged_at_us)), ", removed ",
@@ -298,11 +296,11 @@ absl::StatusOr<IndexedAs> IndexedAsOf(absl::string_view bytes) {
   if (IsTombstone(entry->body)) {
     absl::StatusOr<Tombstone> t = DecodeTombstone(entry->body);
     if (!t.ok()) return t.status();
-    return IndexedAs{t->patient, t->at_us, true};
+    return IndexedAs{t->patient, t->at_us, t->logged_at_us, std::move(entry->hash)};
   }
   absl::StatusOr<AuditEvent> e = DecodeAuditBody(entry->body);
   if (!e.ok()) return e.status();
-  return IndexedAs{e->patient, absl::ToUnixMicros(e->at), false};
+  return IndexedAs{e->patient, absl::ToUnixMicros(e->at), absl::ToUnixMicros(e->logged_at), std::move(entry->hash)};
 }
 
 absl::StatusOr<AuditEvent> DecodeStoredEntry(absl::string_view bytes) {

@@ -85,12 +85,13 @@ absl::StatusOr<Tombstone> DecodeTombstone(absl::string_view body);
 absl::Status CheckTombstone(const Tombstone& t, absl::string_view key, absl::string_view prev,
                             absl::string_view hash, absl::Time now);
 
-// Whom and when a stored entry — a record or a tombstone — is filed under in the
-// patient index, and whether it is a tombstone.
+// What a stored entry — a record or a tombstone — says of itself alike: whom and when
+// it is filed under in the patient index, when it was written, and its hash.
 struct IndexedAs {
   std::string patient;
   int64_t at_us = 0;
-  bool removed = false;
+  int64_t logged_at_us = 0;
+  std::string hash;
 };
 absl::StatusOr<IndexedAs> IndexedAsOf(absl::string_view entry);
 

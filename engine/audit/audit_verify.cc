@@ -336,24 +336,11 @@ absl::StatusOr<AuditPurgeReport> AuditLogImpl::Purge(absl::Time before, absl::Ti
   std::vector<AuditRow> rows;
   std::string last_hash;
   absl::Status s = storage_->ScanChain([&](uint64_t seq, absl::string_view bytes) -> absl::Status {
-    absl::StatusOr<DecodedEntry> entry = DecodeEntry(bytes);
-    if (!entry.ok()) return absl::DataLossError(absl::StrCat("record ", seq, ": ", entry.status().message()));
-    absl::Time logged_at;
-    IndexedAs filed;
-    if (IsTombstone(entry->body)) {
-      absl::StatusOr<Tombstone> t = DecodeTombstone(entry->body);
-      if (!t.ok()) return absl::DataLossError(absl::StrCat("record ", seq, ": ", t.status().message()));
-      logged_at = absl::FromUnixMicros(t->logged_at_us);
-      filed = {t->patient, t->at_us, true};
-    } else {
-      absl::StatusOr<AuditEvent> e = DecodeAuditBody(entry->body);
-      if (!e.ok()) return absl::DataLossError(absl::StrCat("record ", seq, ": ", e.status().message()));
-      logged_at = e->logged_at;
-      filed = {e->patient, absl::ToUnixMicros(e->at), false};
-    }
-    if (logged_at >= before) return absl::CancelledError("done");  // the prefix ends here
-    rows.push_back({seq, "", filed.patient, filed.at_us});
-    last_hash = entry->hash;
+    absl::StatusOr<IndexedAs> e = IndexedAsOf(bytes);
+    if (!e.ok()) return absl::DataLossError(absl::StrCat("record ", seq, ": ", e.status().message()));
+    if (absl::FromUnixMicros(e->logged_at_us) >= before) return absl::CancelledError("done");  // the prefix ends here
+    rows.push_back({seq, "", e->patient, e->at_us});
+    last_hash = std::move(e->hash);
     return absl::OkStatus();
   });
   if (!s.ok() && !absl::IsCancelled(s)) return s;
