@@ -17,6 +17,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "engine/testing/crash_harness.h"
 #include "tests/testing/e2e.h"
 
 namespace toegang {
@@ -145,27 +146,56 @@ TEST(CliStore, ADirectoryOrMissingFileIsNotAnEmptyFile) {
   EXPECT_EQ(decide.status, 2) << decide.out;
 }
 
-TEST(CliStore, DamagedWriteAheadLogIsRefusedAndAcceptLossGoesOn) {
-  std::string db = Tmp("db_wal");
+void RemoveWriteAheadLogs(const std::string& db) {
+  for (const auto& e : std::filesystem::directory_iterator(db)) {
+    if (e.path().extension() == ".log") std::filesystem::remove(e.path());  // "cleaning up the logs"
+  }
+}
+
+// A store closed as usual has written its write-ahead log into tables: losing the logs
+// then loses nothing.
+TEST(CliStore, LogsOfAStoreClosedAsUsualHoldNothingLeft) {
+  std::string db = Tmp("db_closed");
   std::filesystem::remove_all(db);
   ASSERT_EQ(Toegang("load --db " + db + " " + Write("f.jsonl", kFacts)).status, 0);
   Shell w = Toegang("load --db " + db + " " +
                     Write("w.jsonl", R"({"type":"withdrawal","consent":"con-7","by":"pat-7","at":"2026-06-01T00:00:00+02:00"})" "\n"));
   ASSERT_THAT(w.out, HasSubstr("last sequence 4"));
-  for (const auto& e : std::filesystem::directory_iterator(db)) {
-    if (e.path().extension() == ".log") std::filesystem::remove(e.path());  // "cleaning up the logs"
-  }
+  RemoveWriteAheadLogs(db);
+  Shell h = Toegang("history --db " + db + " --patient pat-7");
+  ASSERT_EQ(h.status, 0) << h.out;
+  EXPECT_EQ(std::count(h.out.begin(), h.out.end(), '\n'), 4) << h.out;
+  Shell d = Toegang("decide --db " + db, Request("2026-07-01T00:00:00+02:00"));
+  ASSERT_EQ(d.status, 0) << d.out;
+  EXPECT_EQ(json::parse(d.out)["decision"], "deny") << "the withdrawal was lost";
+}
+
+// A writer killed after acknowledging facts leaves them in the write-ahead log alone:
+// without the log the store would come back short, and is refused until an operator
+// accepts the loss.
+TEST(CliStore, DamagedWriteAheadLogIsRefusedAndAcceptLossGoesOn) {
+  std::string db = Tmp("db_wal");
+  std::filesystem::remove_all(db);
+  ASSERT_EQ(Toegang("load --db " + db + " " + Write("f.jsonl", kFacts)).status, 0);  // facts 1-3, in tables
+  bool ran = false;
+  const std::string acks = testing::RunThenKill({db, "wal"}, 200000, /*after_first_ack=*/true, &ran);
+  ASSERT_TRUE(ran);
+  ASSERT_THAT(acks, HasSubstr("ack ")) << "the writer acknowledged nothing before it was killed";
+  RemoveWriteAheadLogs(db);
   Shell d = Toegang("decide --db " + db, Request("2026-07-01T00:00:00+02:00"));
   EXPECT_EQ(d.status, 1) << d.out;
   EXPECT_THAT(d.out, HasSubstr("shorter than it acknowledged"));
   EXPECT_THAT(d.out, ::testing::Not(HasSubstr("permit")));
-  Shell h = Toegang("history --db " + db + " --patient pat-7");
+  Shell h = Toegang("history --db " + db + " --patient wal-1");
   EXPECT_EQ(h.status, 1) << h.out;
   Shell accept = Toegang("store accept-loss --db " + db);
   EXPECT_EQ(accept.status, 0) << accept.out;
   EXPECT_THAT(accept.out, HasSubstr("accepted: the store now holds facts up to sequence 3"));
   Shell again = Toegang("store accept-loss --db " + db);
   EXPECT_THAT(again.out, HasSubstr("nothing to accept"));
+  Shell after = Toegang("decide --db " + db, Request("2026-07-01T00:00:00+02:00"));
+  ASSERT_EQ(after.status, 0) << after.out;
+  EXPECT_EQ(json::parse(after.out)["decision"], "permit");  // the consent, never withdrawn
 }
 
 TEST(CliStore, StoreHeldByAnotherProcess) {

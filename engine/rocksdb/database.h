@@ -144,6 +144,8 @@ class Database {
   absl::Status ReopenLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // REQUIRES: db_mu_ held exclusively, or the database not yet shared.
   void CloseDb();
+  // At the end of a healthy primary's life: writes the memtables to tables.
+  void FlushForClose() ABSL_LOCKS_EXCLUDED(mu_);
 
   const std::string path_;
   const DurableStoreOptions options_;
