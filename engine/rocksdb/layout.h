@@ -85,9 +85,20 @@ class OwnerPrefix : public rocksdb::SliceTransform {
   bool InDomain(const rocksdb::Slice& key) const override { return memchr(key.data(), '\0', key.size()) != nullptr; }
 };
 
+// The access log's patient index key: the patient, '\0', the instant (its sign bit
+// flipped, so that keys sort by time) and the record, big-endian. Set into `*key`,
+// reusing its storage (the writer's, record after record).
+inline void SetAuditIndexKey(std::string* key, absl::string_view patient, int64_t at_us, uint64_t seq) {
+  key->assign(patient.data(), patient.size());
+  key->push_back('\0');
+  key->append(BigEndian64(static_cast<uint64_t>(at_us) ^ (uint64_t{1} << 63)));
+  key->append(BigEndian64(seq));
+}
+
 inline std::string AuditIndexKey(absl::string_view patient, int64_t at_us, uint64_t seq) {
-  return absl::StrCat(patient, absl::string_view("\0", 1),
-                      BigEndian64(static_cast<uint64_t>(at_us) ^ (uint64_t{1} << 63)), BigEndian64(seq));
+  std::string key;
+  SetAuditIndexKey(&key, patient, at_us, seq);
+  return key;
 }
 
 // (patient, at_us, seq) of an index key; false when the key is malformed.
