@@ -2,6 +2,8 @@
 // DOMAIN D4–D5: age on the civil date of `at` in Europe/Amsterdam.
 #include "model/time.h"
 
+#include <random>
+
 #include "gtest/gtest.h"
 
 namespace toegang {
@@ -56,6 +58,57 @@ TEST(AgeTest, D4_D5_Table) {
 
 TEST(AgeTest, D5_BirthAfterAtIsNegative) {
   EXPECT_LT(AgeInYears(absl::CivilDay(2026, 3, 2), absl::CivilDay(2026, 3, 1), LeapDayRule::kMarch1), 0);
+}
+
+// AmsterdamDay keeps the bounds of the last day per thread; whatever order instants
+// come in, each must get the day the time zone gives it. Around midnight, on the days
+// summer time starts and ends, on the 1940 day whose midnight did not exist (clocks
+// went from 00:00 to 01:40), and far in the past and future.
+TEST(AmsterdamDayTest, EveryInstantGetsTheZonesDay) {
+  const absl::TimeZone& zone = Amsterdam();
+  std::vector<absl::Time> around;
+  for (absl::CivilDay d : {absl::CivilDay(2026, 3, 28), absl::CivilDay(2026, 3, 29), absl::CivilDay(2026, 3, 30),
+                           absl::CivilDay(2026, 10, 24), absl::CivilDay(2026, 10, 25), absl::CivilDay(2026, 10, 26),
+                           absl::CivilDay(1940, 5, 15), absl::CivilDay(1940, 5, 16), absl::CivilDay(1937, 7, 1),
+                           absl::CivilDay(2000, 2, 29), absl::CivilDay(1900, 1, 1), absl::CivilDay(2200, 12, 31)}) {
+    const absl::Time midnight = absl::FromCivil(d, zone);
+    for (absl::Duration step : {absl::Nanoseconds(1), absl::Seconds(1), absl::Minutes(20), absl::Hours(1),
+                                absl::Hours(2), absl::Hours(3), absl::Hours(12), absl::Hours(23), absl::Hours(24)}) {
+      around.push_back(midnight + step);
+      around.push_back(midnight - step);
+    }
+    around.push_back(midnight);
+  }
+  around.push_back(absl::InfiniteFuture());
+  around.push_back(absl::InfinitePast());
+  auto check = [&](absl::Time t) {
+    ASSERT_EQ(AmsterdamDay(t), absl::ToCivilDay(t, zone)) << absl::FormatTime(t, zone);
+  };
+  // In order (each day's bounds are filled and then crossed), each instant twice in a
+  // row (filled on the spot), and shuffled.
+  for (absl::Time t : around) check(t);
+  for (absl::Time t : around) {
+    check(t);
+    check(t);
+  }
+  std::mt19937 rng(7);
+  for (int round = 0; round < 20; ++round) {
+    std::shuffle(around.begin(), around.end(), rng);
+    for (size_t i = 0; i + 1 < around.size(); ++i) {
+      check(around[i]);
+      check(around[i]);
+      check(around[i + 1]);
+    }
+  }
+  // A minute at a time over both 2026 changes of the clock.
+  for (absl::Time t = absl::FromCivil(absl::CivilDay(2026, 3, 28), zone);
+       t < absl::FromCivil(absl::CivilDay(2026, 3, 31), zone); t += absl::Minutes(1)) {
+    check(t);
+  }
+  for (absl::Time t = absl::FromCivil(absl::CivilDay(2026, 10, 24), zone);
+       t < absl::FromCivil(absl::CivilDay(2026, 10, 27), zone); t += absl::Minutes(1)) {
+    check(t);
+  }
 }
 
 TEST(ParseInstantTest, AcceptsOffsetsAndFractions) {
