@@ -789,6 +789,31 @@ TEST(SidecarAbuse, DribblingClientsAreClosedAtTheRequestDeadline) {
   EXPECT_EQ(StatusOf(Curl(s.url("/v1/patients/pat-1/history"))), 200);
 }
 
+// SIGTERM closes the store as usual: what was written is in its tables, and the next
+// open has no write-ahead log to replay (after a day of traffic, that was seconds).
+TEST(Sidecar, SigtermLeavesNothingToReplay) {
+  std::string db;
+  {
+    Sidecar s("sigterm_flush");
+    db = s.db();
+    ASSERT_EQ(StatusOf(Curl("-X POST --data-binary @" + Write("f.jsonl", kFacts) + " " + s.url("/v1/facts"))), 200);
+    auto client = sidecar::Client::ConnectUnix(s.socket());
+    ASSERT_TRUE(client.ok()) << client.status();
+    ASSERT_TRUE((*client)->Decide(FrameRequest()).ok());
+    ASSERT_EQ(s.Stop(), 0);
+  }
+  uintmax_t wal_bytes = 0;
+  for (const auto& e : std::filesystem::directory_iterator(db)) {
+    if (e.path().extension() == ".log") wal_bytes += std::filesystem::file_size(e.path());
+  }
+  EXPECT_EQ(wal_bytes, 0u) << "the server left its memtables to be replayed";
+  Shell history = e2e::Sh(Runfile("toegang") + " history --db " + db + " --patient pat-1 2>&1");
+  EXPECT_EQ(history.status, 0) << history.out;
+  EXPECT_EQ(std::count(history.out.begin(), history.out.end(), '\n'), 2) << history.out;
+  Shell verify = e2e::Sh(Runfile("toegang") + " audit verify --db " + db + " 2>&1");
+  EXPECT_EQ(verify.status, 0) << verify.out;
+}
+
 // SIGTERM: no new connections, but a request on a keep-alive connection that is
 // already open is answered — with Connection: close — and the server exits 0.
 TEST(SidecarAbuse, SigtermAnswersKeepAliveClientsWithConnectionClose) {
