@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <algorithm>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -812,6 +813,37 @@ TEST(Sidecar, SigtermLeavesNothingToReplay) {
   EXPECT_EQ(std::count(history.out.begin(), history.out.end(), '\n'), 2) << history.out;
   Shell verify = e2e::Sh(Runfile("toegang") + " audit verify --db " + db + " 2>&1");
   EXPECT_EQ(verify.status, 0) << verify.out;
+}
+
+std::string EnvironmentOf(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/environ"), std::ios::binary);
+  std::string env((std::istreambuf_iterator<char>(in)), {});
+  std::replace(env.begin(), env.end(), '\0', '\n');
+  return env;
+}
+
+// The server runs with its heap on huge pages where the kernel gives them on request
+// (it starts itself again with glibc's tunable: same pid), and not when told not to.
+TEST(Sidecar, RunsWithHugePagesUnlessToldNot) {
+  std::ifstream thp("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string modes;
+  const bool available = std::getline(thp, modes) && modes.find("[never]") == std::string::npos;
+  {
+    Sidecar s("huge_pages");
+    ASSERT_EQ(StatusOf(Curl(s.url("/healthz"))), 200);
+    if (available) {
+      EXPECT_THAT(EnvironmentOf(s.pid()), HasSubstr("GLIBC_TUNABLES=glibc.malloc.hugetlb=1\n"));
+    } else {
+      EXPECT_THAT(EnvironmentOf(s.pid()), Not(HasSubstr("glibc.malloc.hugetlb")));
+    }
+    EXPECT_EQ(s.Stop(), 0);
+  }
+  setenv("TOEGANG_HUGE_PAGES", "0", 1);
+  Sidecar off("huge_pages_off");
+  unsetenv("TOEGANG_HUGE_PAGES");
+  ASSERT_EQ(StatusOf(Curl(off.url("/healthz"))), 200);
+  EXPECT_THAT(EnvironmentOf(off.pid()), Not(HasSubstr("glibc.malloc.hugetlb")));
+  EXPECT_EQ(off.Stop(), 0);
 }
 
 // SIGTERM: no new connections, but a request on a keep-alive connection that is

@@ -1,9 +1,13 @@
 // Copyright toegang authors.
 //
 // The `toegang` binary: one subcommand per file in this folder.
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <fstream>
 #include <iostream>
 #include <iterator>
 #include <string>
@@ -133,6 +137,34 @@ std::string FlagProblem(const char* arg, const char* next) {
   return "";
 }
 
+// serve and decide read a record per decision from memory, at random: with the heap on
+// 2 MiB pages a lookup misses the TLB far less (a decision 13-24% faster,
+// bench/RESULTS.md). glibc reads its tunables once, as a process starts, so the process
+// starts itself again, same pid and arguments, with glibc.malloc.hugetlb=1 added —
+// unless TOEGANG_HUGE_PAGES=0, the tunable is set already (by whoever started it, or by
+// the first start), or the kernel gives no huge pages. If it cannot, it goes on as is.
+void StartAgainWithHugePages(char** argv) {
+  const char* wanted = std::getenv("TOEGANG_HUGE_PAGES");
+  if (wanted != nullptr && std::strcmp(wanted, "0") == 0) return;
+  const char* set = std::getenv("GLIBC_TUNABLES");
+  const bool was_set = set != nullptr;
+  const std::string before = was_set ? set : "";
+  std::string tunables = before;
+  if (tunables.find("glibc.malloc.hugetlb") != std::string::npos) return;
+  std::ifstream thp("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string modes;
+  if (!std::getline(thp, modes) || modes.find("[never]") != std::string::npos) return;
+  tunables += tunables.empty() ? "glibc.malloc.hugetlb=1" : ":glibc.malloc.hugetlb=1";
+  if (setenv("GLIBC_TUNABLES", tunables.c_str(), 1) != 0) return;
+  execv("/proc/self/exe", argv);
+  // Still here: not started again. Leave the environment as it was for what follows.
+  if (was_set) {
+    setenv("GLIBC_TUNABLES", before.c_str(), 1);
+  } else {
+    unsetenv("GLIBC_TUNABLES");
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -142,6 +174,7 @@ int main(int argc, char** argv) {
     return argc < 2 ? toegang::cli::kBadInput : toegang::cli::kOk;
   }
   std::string command = argv[1];
+  if (command == "serve" || command == "decide") StartAgainWithHugePages(argv);
   std::vector<char*> rest = {argv[0]};
   for (int i = 2; i < argc; ++i) {
     if (std::strncmp(argv[i], "--", 2) == 0) {
