@@ -560,6 +560,32 @@ TEST(DurableStore, FullDiskIsAnErrorNotACrashAndTheStoreWritesAgainByItself) {
   EXPECT_EQ(reopened->History("pat-7")->size(), 2u);
 }
 
+// The disk fills up after the last write and before the close: the flush at close
+// fails, and the write-ahead log, which holds every acknowledged fact, is replayed at
+// the next open as after a crash. Nothing is lost.
+TEST(DurableStore, AFullDiskAtCloseLeavesTheLogToReplay) {
+  std::string dir = FreshDir("full_at_close");
+  DurableStoreOptions o;
+  o.clock = TestClock;
+  auto faults = std::make_shared<DiskFaults>();
+  {
+    absl::StatusOr<DurableStore> s = OpenDurableStoreWithFaults(dir, o, faults);
+    ASSERT_TRUE(s.ok()) << s.status();
+    ASSERT_TRUE(s->facts->Append({F(kPerson), F(kParent), F(kConsent)}).ok());
+    ASSERT_TRUE(s->facts->Append({F(kWithdrawal)}).ok());
+    faults->full = true;
+  }
+  uintmax_t wal_bytes = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().extension() == ".log") wal_bytes += std::filesystem::file_size(e.path());
+  }
+  EXPECT_GT(wal_bytes, 0u) << "the flush was expected to fail on the full disk";
+  auto reopened = Open(dir, false);
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_EQ(reopened->LastSequence(), 4u);
+  EXPECT_EQ(reopened->History("pat-7")->size(), 4u);
+}
+
 // The same on a real full file system. Needs root (a tmpfs mounted in a private mount
 // namespace); as another user the fault-injecting test above covers the code paths.
 TEST(DurableStore, RealFullDiskOnATmpfs) {
