@@ -360,6 +360,15 @@ std::map<std::string, std::string> Snapshot(const std::string& dir) {
   return files;
 }
 
+// The bytes of the write-ahead log files in `dir`.
+uintmax_t WalBytes(const std::string& dir) {
+  uintmax_t bytes = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().extension() == ".log") bytes += std::filesystem::file_size(e.path());
+  }
+  return bytes;
+}
+
 std::string NewestWal(const std::string& dir) {
   std::string newest;
   for (const auto& e : std::filesystem::directory_iterator(dir)) {
@@ -397,14 +406,10 @@ TEST(DurableStore, AStoreClosedAsUsualNeedsNoWriteAheadLog) {
     ASSERT_TRUE(store->Append({F(kPerson), F(kParent), F(kConsent)}).ok());
     ASSERT_TRUE(store->Append({F(kWithdrawal)}).ok());
   }
-  uintmax_t wal_bytes = 0;
+  EXPECT_EQ(WalBytes(dir), 0u) << "the write-ahead log still held records after a clean close";
   for (const auto& e : std::filesystem::directory_iterator(dir)) {
-    if (e.path().extension() == ".log") {
-      wal_bytes += std::filesystem::file_size(e.path());
-      std::filesystem::remove(e.path());
-    }
+    if (e.path().extension() == ".log") std::filesystem::remove(e.path());
   }
-  EXPECT_EQ(wal_bytes, 0u) << "the write-ahead log still held records after a clean close";
   auto store = Open(dir, /*create=*/false);
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(store->LastSequence(), 4u);
@@ -530,12 +535,17 @@ TEST(DurableStore, D40_APersonIdIsStoredOnce) {
   EXPECT_EQ(memory->Append({F(kPerson)}).status().code(), absl::StatusCode::kAlreadyExists);
 }
 
-TEST(DurableStore, FullDiskIsAnErrorNotACrashAndTheStoreWritesAgainByItself) {
-  std::string dir = FreshDir("full_disk");
+// A store at `dir` whose disk is full while `faults->full`.
+absl::StatusOr<DurableStore> OpenWithFaults(const std::string& dir, std::shared_ptr<DiskFaults> faults) {
   DurableStoreOptions o;
   o.clock = TestClock;
+  return OpenDurableStoreWithFaults(dir, o, std::move(faults));
+}
+
+TEST(DurableStore, FullDiskIsAnErrorNotACrashAndTheStoreWritesAgainByItself) {
+  std::string dir = FreshDir("full_disk");
   auto faults = std::make_shared<DiskFaults>();
-  absl::StatusOr<DurableStore> s = OpenDurableStoreWithFaults(dir, o, faults);
+  absl::StatusOr<DurableStore> s = OpenWithFaults(dir, faults);
   ASSERT_TRUE(s.ok()) << s.status();
   FactStore& store = *s->facts;
   ASSERT_TRUE(store.Append({F(kPerson)}).ok());
@@ -565,21 +575,15 @@ TEST(DurableStore, FullDiskIsAnErrorNotACrashAndTheStoreWritesAgainByItself) {
 // the next open as after a crash. Nothing is lost.
 TEST(DurableStore, AFullDiskAtCloseLeavesTheLogToReplay) {
   std::string dir = FreshDir("full_at_close");
-  DurableStoreOptions o;
-  o.clock = TestClock;
   auto faults = std::make_shared<DiskFaults>();
   {
-    absl::StatusOr<DurableStore> s = OpenDurableStoreWithFaults(dir, o, faults);
+    absl::StatusOr<DurableStore> s = OpenWithFaults(dir, faults);
     ASSERT_TRUE(s.ok()) << s.status();
     ASSERT_TRUE(s->facts->Append({F(kPerson), F(kParent), F(kConsent)}).ok());
     ASSERT_TRUE(s->facts->Append({F(kWithdrawal)}).ok());
     faults->full = true;
   }
-  uintmax_t wal_bytes = 0;
-  for (const auto& e : std::filesystem::directory_iterator(dir)) {
-    if (e.path().extension() == ".log") wal_bytes += std::filesystem::file_size(e.path());
-  }
-  EXPECT_GT(wal_bytes, 0u) << "the flush was expected to fail on the full disk";
+  EXPECT_GT(WalBytes(dir), 0u) << "the flush was expected to fail on the full disk";
   auto reopened = Open(dir, false);
   ASSERT_NE(reopened, nullptr);
   EXPECT_EQ(reopened->LastSequence(), 4u);
