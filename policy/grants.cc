@@ -2,6 +2,7 @@
 #include "policy/grants.h"
 
 #include <algorithm>
+#include <array>
 #include <set>
 #include <utility>
 
@@ -263,12 +264,7 @@ class Lister {
       case Predicate::kRegisteredWith:
         return !who.organization && !who.organization_category;
       case Predicate::kConsent:
-        // An effective consent is one of the record's that covers the purpose, the
-        // category and the action (whoever it names, whenever it holds).
-        return std::none_of(record_.consents.begin(), record_.consents.end(), [&](const Stored<Consent>& c) {
-          return c.value.patient == record_.patient && c.value.purposes.Contains(purpose) &&
-                 c.value.categories.Contains(query_.category) && c.value.actions.Contains(query_.action);
-        });
+        return !SomeConsentCovers(purpose);
       case Predicate::kTreatingRelationship: {
         const std::string id = who.actor.value_or(kAnyone);
         return std::none_of(record_.relationships.begin(), record_.relationships.end(),
@@ -279,6 +275,20 @@ class Lister {
       default:
         return false;
     }
+  }
+
+  // Whether one of the record's consents covers `purpose` and the query's category and
+  // action (whoever it names, whenever it holds): an effective consent must. Worked out
+  // once per purpose.
+  bool SomeConsentCovers(Purpose purpose) const {
+    std::optional<bool>& known = consent_covers_[static_cast<size_t>(purpose)];
+    if (!known) {
+      known = std::any_of(record_.consents.begin(), record_.consents.end(), [&](const Stored<Consent>& c) {
+        return c.value.patient == record_.patient && c.value.purposes.Contains(purpose) &&
+               c.value.categories.Contains(query_.category) && c.value.actions.Contains(query_.action);
+      });
+    }
+    return *known;
   }
 
   // A permit for `who`, listed in `*into` with its conditions; false when denied.
@@ -436,6 +446,7 @@ class Lister {
   const GrantsQuery& query_;
   GrantSources& sources_;
   std::optional<std::vector<absl::Time>> boundaries_;  // the patient's, made when first needed
+  mutable std::array<std::optional<bool>, EnumCount<Purpose>()> consent_covers_;  // SomeConsentCovers
 };
 
 }  // namespace
