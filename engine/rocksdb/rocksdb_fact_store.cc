@@ -206,19 +206,12 @@ class RocksDbFactStore final : public FactStore {
       }
       const std::string& prefix = keys[i];
       it->Seek(prefix);
-      auto rec = std::make_shared<PatientRecord>();
-      rec->patient = std::string(patients[i]);
-      absl::Status s = ReadFrom(*it, prefix, absl::InfiniteFuture(), [&](Fact f) {
-        rec->Add(f);
-        return absl::OkStatus();
-      });
-      if (!s.ok()) {
-        out.push_back(s);
+      absl::StatusOr<std::shared_ptr<const PatientRecord>> read = RecordFrom(*it, prefix, patients[i]);
+      if (!read.ok()) {
         it.reset();  // made afresh for the next
-        continue;
+      } else if (generation == generation_.load(std::memory_order_acquire)) {
+        record_cache_.Put(prefix, *read);
       }
-      std::shared_ptr<const PatientRecord> read = std::move(rec);
-      if (generation == generation_.load(std::memory_order_acquire)) record_cache_.Put(prefix, read);
       out.push_back(std::move(read));
     }
     return out;
@@ -251,18 +244,8 @@ class RocksDbFactStore final : public FactStore {
       if (it == nullptr) it.reset(use.db()->NewIterator(ro, use.cf(kFacts)));
       const std::string& prefix = keys[i];
       if (!it->Valid() || !it->key().starts_with(prefix)) it->Seek(prefix);
-      auto rec = std::make_shared<PatientRecord>();
-      rec->patient = std::string(patients[i]);
-      absl::Status s = ReadFrom(*it, prefix, absl::InfiniteFuture(), [&](Fact f) {
-        rec->Add(f);
-        return absl::OkStatus();
-      });
-      if (s.ok()) {
-        out.push_back(std::shared_ptr<const PatientRecord>(std::move(rec)));
-      } else {
-        out.push_back(s);
-        it.reset();  // sought afresh for the next
-      }
+      out.push_back(RecordFrom(*it, prefix, patients[i]));
+      if (!out.back().ok()) it.reset();  // sought afresh for the next
     }
     return out;
   }
@@ -636,6 +619,20 @@ class RocksDbFactStore final : public FactStore {
     std::unique_ptr<rocksdb::Iterator> it(use.db()->NewIterator(ro, use.cf(kFacts)));
     it->Seek(prefix);
     return ReadFrom(*it, prefix, as_of, visit);
+  }
+
+  // `patient`'s record as it is now, read from where `it` stands on (sought to `prefix`,
+  // or stepped onto it).
+  static absl::StatusOr<std::shared_ptr<const PatientRecord>> RecordFrom(rocksdb::Iterator& it,
+                                                                         const std::string& prefix,
+                                                                         absl::string_view patient) {
+    auto rec = std::make_shared<PatientRecord>();
+    rec->patient = std::string(patient);
+    TOEGANG_RETURN_IF_ERROR(ReadFrom(it, prefix, absl::InfiniteFuture(), [&](Fact f) {
+      rec->Add(f);
+      return absl::OkStatus();
+    }));
+    return std::shared_ptr<const PatientRecord>(std::move(rec));
   }
 
   // Calls `visit` for each fact under `prefix` with arrival <= as_of, from where `it`
