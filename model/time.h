@@ -29,7 +29,8 @@ namespace toegang {
 const absl::TimeZone& Amsterdam();
 
 // Parses an RFC 3339 instant with an explicit offset. Rejects a missing offset,
-// out-of-range fields (2026-02-30, 25:00) and years outside 1800..2999.
+// out-of-range fields (2026-02-30, 25:00) and years outside 1800..2999. Up to nine
+// fractional digits are read; the instant is kept to the microsecond (toward the past).
 // The error message is about the value only; the caller names the field.
 absl::StatusOr<absl::Time> ParseInstant(absl::string_view text);
 

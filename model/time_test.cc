@@ -115,6 +115,11 @@ TEST(ParseInstantTest, AcceptsOffsetsAndFractions) {
   EXPECT_EQ(At("2026-11-23T10:15:00+01:00"), At("2026-11-23T09:15:00Z"));
   EXPECT_EQ(At("2026-11-23T09:15:00.5Z") - At("2026-11-23T09:15:00Z"), absl::Milliseconds(500));
   EXPECT_EQ(FormatInstant(At("2026-03-01T00:00:00+01:00")), "2026-02-28T23:00:00Z");
+  // Kept to the microsecond, the store's resolution: further digits are dropped, toward
+  // the past also before 1970.
+  EXPECT_EQ(At("2026-01-01T00:00:00.666666666+01:00"), At("2026-01-01T00:00:00.666666+01:00"));
+  EXPECT_EQ(FormatInstant(At("2026-01-01T00:00:00.1234567Z")), "2026-01-01T00:00:00.123456Z");
+  EXPECT_EQ(At("1900-01-01T00:00:00.9999999Z"), At("1900-01-01T00:00:00.999999Z"));
 }
 
 TEST(ParseInstantTest, RejectsWhatIsNotAnInstant) {
