@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
 #include "base/sync.h"
 #include "base/threads.h"
 #include "engine/audit/audit_log_impl.h"
@@ -28,6 +29,13 @@ namespace {
 // (bench/RESULTS.md).
 constexpr size_t kBufferedBatch = 256;
 constexpr absl::Duration kBufferedInterval = absl::Milliseconds(2);
+
+// Buffered mode: a batch is encoded and handed to the storage this many records at a
+// time, synced once at its end. A batch can hold hundreds of thousands of records (the
+// queue fills while the last one syncs); written whole, its encoded rows and the
+// storage's copies of them streamed through memory three times over. A part this size
+// stays in the CPU's caches from encoding to memtable (bench/RESULTS.md).
+constexpr size_t kWriteChunk = 1024;
 
 }  // namespace
 
@@ -202,6 +210,29 @@ AuditStats AuditLogImpl::stats() const {
   return s;
 }
 
+namespace {
+
+// Reads the next `n` queued records into `rows`, each chained to the one before it;
+// `prev` ends as the hash of the last. False when the queue cannot be read (a bug).
+bool EncodeRows(QueueReader& in, absl::Time logged_at, size_t n, AuditEvent* e, std::string* prev,
+                              AuditRow* rows, uint64_t* last_seq) {
+  for (size_t i = 0; i < n; ++i) {
+    if (!ReadQueued(in, e)) return false;
+    e->logged_at = logged_at;
+    AuditRow& row = rows[i];
+    EncodeEntryOf(*e, *prev, &row.entry);
+    row.seq = e->seq;
+    row.patient.assign(e->patient);
+    row.at_us = absl::ToUnixMicros(e->at);
+    // The entry ends with its own hash: the next one links to it.
+    prev->assign(row.entry, row.entry.size() - kHashBytes, kHashBytes);
+    *last_seq = e->seq;
+  }
+  return true;
+}
+
+}  // namespace
+
 void AuditLogImpl::WriterLoop() {
   std::string bytes;
   AuditEvent e;  // reused: its strings keep their capacity from record to record
@@ -241,27 +272,39 @@ void AuditLogImpl::WriterLoop() {
     // Decode, chain and encode outside the lock: SHA-256 is the expensive part. The rows
     // are reused from batch to batch, so their strings keep their storage: a record
     // costs the writer no allocation once they have grown.
-    rows.resize(count);
+    //
+    // Buffered, the batch goes to the storage in parts, each written as soon as it is
+    // encoded and only the last synced: the sync covers the parts before it, and no
+    // record is acknowledged before it. A durable batch is one write, so that records
+    // refused after a failure (their numbers given out again) were never stored.
+    const size_t part = options_.mode == AuditMode::kBuffered ? kWriteChunk : count;
+    if (rows.size() < std::min(part, count)) rows.resize(std::min(part, count));
     QueueReader in(bytes);
     // Stamped here, as the batch is written, rather than by each decision under the lock.
     const absl::Time logged_at = options_.clock();
+    const std::string batch_prev = prev;
     uint64_t last_seq = 0;
-    bool readable = true;
-    for (size_t i = 0; i < count; ++i) {
-      readable = ReadQueued(in, &e);
-      if (!readable) break;
-      e.logged_at = logged_at;
-      AuditRow& row = rows[i];
-      EncodeEntryOf(e, prev, &row.entry);
-      row.seq = e.seq;
-      row.patient.assign(e.patient);
-      row.at_us = absl::ToUnixMicros(e.at);
-      // The entry ends with its own hash: the next one links to it.
-      prev.assign(row.entry, row.entry.size() - kHashBytes, kHashBytes);
-      last_seq = e.seq;
+    absl::Status s;
+    for (size_t begin = 0; begin < count && s.ok(); begin += part) {
+      const size_t n = std::min(part, count - begin);
+      if (!EncodeRows(in, logged_at, n, &e, &prev, rows.data(), &last_seq)) {
+        s = absl::InternalError("the access log's queue is unreadable (a bug in toegang)");
+        break;
+      }
+      s = storage_->Append(absl::MakeConstSpan(rows.data(), n), prev, /*sync=*/begin + n == count);
     }
-    absl::Status s = readable ? storage_->Append(rows, prev, /*sync=*/true)
-                              : absl::InternalError("the access log's queue is unreadable (a bug in toegang)");
+    if (!s.ok() && options_.mode == AuditMode::kBuffered) {
+      // Parts may have been written but not synced: the whole batch is kept, to be
+      // written again (the same bytes under the same keys) as a single write would be.
+      QueueReader again(bytes);
+      prev = batch_prev;
+      rows.resize(count);
+      size_t n = 0;
+      while (n < count && EncodeRows(again, logged_at, 1, &e, &prev, &rows[n], &last_seq)) ++n;
+      rows.resize(n);
+    } else if (!s.ok()) {
+      rows.resize(count);
+    }
     bytes.clear();
     {
       MutexLock lock(&mu_);

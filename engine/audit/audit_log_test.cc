@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "base/sync.h"
 #include "base/testing/thread_cpus.h"
 #include "base/threads.h"
 #include "engine/audit/audit_log.h"
@@ -482,7 +483,7 @@ TEST(AuditLog, D51_APurgeUnderAClockYearsAheadIsRefusedByVerify) {
 class SlowStorage : public AuditStorage {
  public:
   explicit SlowStorage(absl::Duration delay) : inner_(NewMemoryAuditStorage()), delay_(delay) {}
-  absl::Status Append(const std::vector<AuditRow>& rows, absl::string_view head, bool sync) override {
+  absl::Status Append(absl::Span<const AuditRow> rows, absl::string_view head, bool sync) override {
     absl::SleepFor(delay_);
     stored_ += rows.size();
     return inner_->Append(rows, head, sync);
@@ -630,7 +631,7 @@ TEST(AuditLog, QueueFullPastTheWaitRefusesLoudlyNeverSilently) {
 class BrokenAuditStorage : public SlowStorage {
  public:
   BrokenAuditStorage() : SlowStorage(absl::ZeroDuration()) {}
-  absl::Status Append(const std::vector<AuditRow>&, absl::string_view, bool) override {
+  absl::Status Append(absl::Span<const AuditRow>, absl::string_view, bool) override {
     return absl::InternalError("disk full");
   }
 };
@@ -640,7 +641,7 @@ class BrokenAuditStorage : public SlowStorage {
 class FullDiskStorage : public SlowStorage {
  public:
   FullDiskStorage() : SlowStorage(absl::ZeroDuration()) {}
-  absl::Status Append(const std::vector<AuditRow>& rows, absl::string_view head, bool sync) override {
+  absl::Status Append(absl::Span<const AuditRow> rows, absl::string_view head, bool sync) override {
     if (full) return absl::ResourceExhaustedError("injected: no space left on device");
     return SlowStorage::Append(rows, head, sync);
   }
@@ -718,6 +719,94 @@ TEST(AuditLog, BufferedFullDiskKeepsWhatItAcceptedAndWritesItLater) {
   ASSERT_TRUE((*log)->Flush().ok());
   accepted.push_back("ev-99");
   EXPECT_EQ(LoggedIds(storage), accepted) << "an accepted record was lost, or a refused one written";
+  absl::StatusOr<AuditVerifyReport> v = (*log)->Verify();
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->ok) << v->problem;
+}
+
+// Storage that holds the writer inside Append while `hold` is set, records each write
+// it is handed, and fails the write numbered `fail_write` (counting from 1).
+class PartsStorage : public SlowStorage {
+ public:
+  PartsStorage() : SlowStorage(absl::ZeroDuration()) {}
+  absl::Status Append(absl::Span<const AuditRow> rows, absl::string_view head, bool sync) override {
+    ++entered;
+    while (hold) absl::SleepFor(absl::Milliseconds(1));
+    MutexLock lock(&mu_);
+    writes.push_back({rows.size(), sync});
+    if (static_cast<int>(writes.size()) == fail_write) return absl::UnavailableError("injected: write failed");
+    return SlowStorage::Append(rows, head, sync);
+  }
+  std::vector<std::pair<size_t, bool>> Writes() {
+    MutexLock lock(&mu_);
+    return writes;
+  }
+  std::atomic<bool> hold{false};
+  std::atomic<int> entered{0};
+  std::atomic<int> fail_write{0};
+
+ private:
+  Mutex mu_;
+  std::vector<std::pair<size_t, bool>> writes ABSL_GUARDED_BY(mu_);
+};
+
+TEST(AuditLog, ALargeBufferedBatchIsWrittenInPartsAndSyncedOnceAtItsEnd) {
+  PartsStorage storage;
+  AuditOptions o;
+  o.mode = AuditMode::kBuffered;
+  o.queue_capacity = 10000;
+  absl::StatusOr<std::unique_ptr<AuditLog>> log = AuditLog::Open(&storage, o);
+  ASSERT_TRUE(log.ok());
+  storage.hold = true;
+  ASSERT_TRUE((*log)->Append(Event(0)).ok());
+  while (storage.entered == 0) absl::SleepFor(absl::Milliseconds(1));
+  // The writer is inside the first write: these wait for it as one batch.
+  for (int i = 1; i <= 3000; ++i) ASSERT_TRUE((*log)->Append(Event(i)).ok());
+  storage.hold = false;
+  ASSERT_TRUE((*log)->Flush().ok());
+  std::vector<std::pair<size_t, bool>> writes = storage.Writes();
+  ASSERT_GE(writes.size(), 3u);
+  EXPECT_EQ(writes[0], std::make_pair(size_t{1}, true));
+  size_t records = 0;
+  for (size_t i = 1; i < writes.size(); ++i) {
+    records += writes[i].first;
+    EXPECT_EQ(writes[i].second, i + 1 == writes.size()) << "write " << i << ": only a batch's last part syncs";
+  }
+  EXPECT_EQ(records, 3000u);
+  EXPECT_EQ(LoggedIds(storage).size(), 3001u);
+  absl::StatusOr<AuditVerifyReport> v = (*log)->Verify();
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->ok) << v->problem;
+}
+
+TEST(AuditLog, ABufferedBatchWhosePartFailsIsWrittenAgainWholeAndOnce) {
+  PartsStorage storage;
+  AuditOptions o;
+  o.mode = AuditMode::kBuffered;
+  o.queue_capacity = 10000;
+  o.retry_interval = absl::Milliseconds(20);
+  absl::StatusOr<std::unique_ptr<AuditLog>> log = AuditLog::Open(&storage, o);
+  ASSERT_TRUE(log.ok());
+  storage.hold = true;
+  ASSERT_TRUE((*log)->Append(Event(0)).ok());
+  while (storage.entered == 0) absl::SleepFor(absl::Milliseconds(1));
+  std::vector<std::string> accepted = {"ev-0"};
+  for (int i = 1; i <= 3000; ++i) {
+    ASSERT_TRUE((*log)->Append(Event(i)).ok());
+    accepted.push_back(absl::StrCat("ev-", i));
+  }
+  storage.fail_write = 3;  // the batch's second part, after its first was written unsynced
+  storage.hold = false;
+  for (int i = 0; i < 500 && storage.Writes().size() < 4; ++i) absl::SleepFor(absl::Milliseconds(10));
+  ASSERT_TRUE(WaitUntilHealthy(**log)) << (*log)->Health();
+  ASSERT_TRUE((*log)->Flush().ok());
+  std::vector<std::pair<size_t, bool>> writes = storage.Writes();
+  ASSERT_EQ(writes.size(), 4u);
+  EXPECT_FALSE(writes[1].second);
+  EXPECT_EQ(writes[3], std::make_pair(size_t{3000}, true)) << "the whole batch, synced";
+  EXPECT_EQ(LoggedIds(storage), accepted) << "a record was lost or written twice";
+  EXPECT_EQ((*log)->stats().written, 3001u);
+  EXPECT_EQ((*log)->stats().recoveries, 1u);
   absl::StatusOr<AuditVerifyReport> v = (*log)->Verify();
   ASSERT_TRUE(v.ok());
   EXPECT_TRUE(v->ok) << v->problem;

@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 
 namespace toegang {
 
@@ -40,7 +41,7 @@ class AuditStorage {
 
   // Stores `rows` (ascending seq), their patient-index keys and the new head
   // (`rows.back().seq`, `head_hash`) atomically; synced to disk when `sync`.
-  virtual absl::Status Append(const std::vector<AuditRow>& rows, absl::string_view head_hash, bool sync) = 0;
+  virtual absl::Status Append(absl::Span<const AuditRow> rows, absl::string_view head_hash, bool sync) = 0;
 
   // The head as last stored: the last sequence and its hash (0 and "" when empty).
   virtual absl::Status ReadHead(uint64_t* last_seq, std::string* head_hash) = 0;

@@ -21,7 +21,7 @@ namespace {
 // nodes (a heap allocation and a cache miss per record) made the writer fall behind.
 class MemoryAuditStorage final : public AuditStorage {
  public:
-  absl::Status Append(const std::vector<AuditRow>& rows, absl::string_view head_hash, bool) override {
+  absl::Status Append(absl::Span<const AuditRow> rows, absl::string_view head_hash, bool) override {
     MutexLock lock(&mu_);
     for (const AuditRow& r : rows) {
       entries_.insert_or_assign(entries_.end(), r.seq, r.entry);

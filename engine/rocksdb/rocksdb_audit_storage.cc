@@ -22,7 +22,7 @@ class RocksDbAuditStorage final : public AuditStorage {
  public:
   explicit RocksDbAuditStorage(std::shared_ptr<Database> db) : db_(std::move(db)) {}
 
-  absl::Status Append(const std::vector<AuditRow>& rows, absl::string_view head_hash, bool sync) override {
+  absl::Status Append(absl::Span<const AuditRow> rows, absl::string_view head_hash, bool sync) override {
     if (rows.empty()) return absl::OkStatus();
     MutexLock lock(&append_mu_);
     // The batch and the index key are reused from call to call, like the writer's own
