@@ -23,6 +23,7 @@
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/memtablerep.h"
 #include "rocksdb/options.h"
+#include "rocksdb/slice_transform.h"
 #include "rocksdb/table.h"
 
 namespace toegang {
@@ -199,6 +200,11 @@ rocksdb::DBOptions Database::DbOptions(const std::string& info_log_path) {
   // error at open. (The live WAL is not tracked: TOEGANG-ACK covers it.)
   o.track_and_verify_wals_in_manifest = !options_.accept_loss;
   o.max_background_jobs = 2;
+  // Two flushes may run at once (RocksDB gives one of two jobs otherwise): a flush of the
+  // access log's patient index sorts every key it holds, and the log's own memtables
+  // filled up behind it until writes stopped; the writer then held the deciders past the
+  // queue's wait and decisions were refused (bench/RESULTS.md).
+  o.max_background_flushes = 2;
   o.keep_log_file_num = 4;
   // The default column family holds two tiny keys and is almost never flushed; without
   // a cap it would keep every write-ahead log file alive.
@@ -257,16 +263,27 @@ std::vector<rocksdb::ColumnFamilyDescriptor> Database::ColumnFamilies(const std:
       {kAuditCf, rocksdb::ColumnFamilyOptions()},
       {kAuditIndexCf, rocksdb::ColumnFamilyOptions()},
   };
-  // The access log is append-mostly and rarely read: a vector memtable makes appends
-  // cheap (it is sorted once, at flush or on a read), which keeps the log writer ahead
-  // of the deciders. A reader (secondary or read-only) only reads, one point lookup per
-  // index entry when verifying, and a vector memtable sorts itself anew for each:
-  // readers keep RocksDB's skip list.
-  for (size_t i = 3; i < cfs.size(); ++i) {
+  // The access log is append-mostly. A third memtable lets a burst of records wait out a
+  // slow flush rather than stop the writer.
+  for (size_t i = kAudit; i < cfs.size(); ++i) {
     rocksdb::BlockBasedTableOptions t;
     t.block_cache = block_cache_;
     cfs[i].options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
-    if (!for_reading) cfs[i].options.memtable_factory = std::make_shared<rocksdb::VectorRepFactory>();
+    cfs[i].options.max_write_buffer_number = 3;
+  }
+  // Records arrive in key order (their sequence numbers): the skip list, told where the
+  // last one went (one hint for every key), appends without searching, and stays sorted
+  // for a flush and for each read. (A vector memtable sorted itself at every flush, and a
+  // copy of itself at every read: a patient's listing on a busy server took seconds.)
+  cfs[kAudit].options.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(0));
+  // The patient index's keys arrive in random order, which a skip list takes at half
+  // the writer's pace: a vector memtable appends them and sorts at flush. A read of the
+  // active one sorts a copy, so it is kept small (4 MiB, some 80,000 keys): a patient's
+  // listing on a busy primary sorts tens of milliseconds, not seconds. A reader
+  // (secondary or read-only) only reads: it keeps RocksDB's skip list.
+  if (!for_reading) {
+    cfs[kAuditIndex].options.memtable_factory = std::make_shared<rocksdb::VectorRepFactory>();
+    cfs[kAuditIndex].options.write_buffer_size = size_t{4} << 20;
   }
   for (const std::string& n : existing) {
     if (n != rocksdb::kDefaultColumnFamilyName && n != kFactsCf && n != kIdsCf && n != kAuditCf &&
