@@ -212,12 +212,13 @@ AuditStats AuditLogImpl::stats() const {
 
 namespace {
 
-// Reads the next `n` queued records into `rows`, each chained to the one before it;
-// `prev` ends as the hash of the last. False when the queue cannot be read (a bug).
-bool EncodeRows(QueueReader& in, absl::Time logged_at, size_t n, AuditEvent* e, std::string* prev,
-                              AuditRow* rows, uint64_t* last_seq) {
+// Reads up to `n` queued records into `rows`, each chained to the one before it;
+// `prev` ends as the hash of the last. Returns how many it read: fewer than `n` only
+// when the queue cannot be read (a bug).
+size_t EncodeRows(QueueReader& in, absl::Time logged_at, size_t n, AuditEvent* e, std::string* prev, AuditRow* rows,
+                  uint64_t* last_seq) {
   for (size_t i = 0; i < n; ++i) {
-    if (!ReadQueued(in, e)) return false;
+    if (!ReadQueued(in, e)) return i;
     e->logged_at = logged_at;
     AuditRow& row = rows[i];
     EncodeEntryOf(*e, *prev, &row.entry);
@@ -228,7 +229,7 @@ bool EncodeRows(QueueReader& in, absl::Time logged_at, size_t n, AuditEvent* e, 
     prev->assign(row.entry, row.entry.size() - kHashBytes, kHashBytes);
     *last_seq = e->seq;
   }
-  return true;
+  return n;
 }
 
 }  // namespace
@@ -282,12 +283,11 @@ void AuditLogImpl::WriterLoop() {
     QueueReader in(bytes);
     // Stamped here, as the batch is written, rather than by each decision under the lock.
     const absl::Time logged_at = options_.clock();
-    const std::string batch_prev = prev;
     uint64_t last_seq = 0;
     absl::Status s;
     for (size_t begin = 0; begin < count && s.ok(); begin += part) {
       const size_t n = std::min(part, count - begin);
-      if (!EncodeRows(in, logged_at, n, &e, &prev, rows.data(), &last_seq)) {
+      if (EncodeRows(in, logged_at, n, &e, &prev, rows.data(), &last_seq) < n) {
         s = absl::InternalError("the access log's queue is unreadable (a bug in toegang)");
         break;
       }
@@ -296,12 +296,14 @@ void AuditLogImpl::WriterLoop() {
     if (!s.ok() && options_.mode == AuditMode::kBuffered) {
       // Parts may have been written but not synced: the whole batch is kept, to be
       // written again (the same bytes under the same keys) as a single write would be.
+      // It chains on from the head as it was (head_hash_ moves only when a batch is in).
+      {
+        MutexLock lock(&mu_);
+        prev = head_hash_;
+      }
       QueueReader again(bytes);
-      prev = batch_prev;
       rows.resize(count);
-      size_t n = 0;
-      while (n < count && EncodeRows(again, logged_at, 1, &e, &prev, &rows[n], &last_seq)) ++n;
-      rows.resize(n);
+      rows.resize(EncodeRows(again, logged_at, count, &e, &prev, rows.data(), &last_seq));
     } else if (!s.ok()) {
       rows.resize(count);
     }
