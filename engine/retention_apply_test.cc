@@ -326,12 +326,6 @@ TEST(RetentionApplyStores, AReplicaRefuses) {
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("replica"));
 }
 
-std::string BigEndian(uint64_t v) {
-  std::string s(8, '\0');
-  for (int i = 7; i >= 0; --i, v >>= 8) s[i] = static_cast<char>(v & 0xff);
-  return s;
-}
-
 // A removal by hand — a record replaced by a copied tombstone, or a tombstone changed —
 // does not verify; nor does one without the key.
 TEST(RetentionApplyVerify, ATombstoneMovedOrChangedByHandIsCaught) {
@@ -349,8 +343,8 @@ TEST(RetentionApplyVerify, ATombstoneMovedOrChangedByHandIsCaught) {
     g_now = At("2026-06-01T12:00:00Z");
     ASSERT_EQ(engine->ApplyRetention("pat-1", g_now)->access_log, 1u);
   }
-  const std::string tombstone = *testing::RawGetForTesting(dir, "audit", BigEndian(1));
-  const std::string record2 = *testing::RawGetForTesting(dir, "audit", BigEndian(2));
+  const std::string tombstone = *testing::RawAuditEntryForTesting(dir, 1);
+  const std::string record2 = *testing::RawAuditEntryForTesting(dir, 2);
   {
     std::unique_ptr<Engine> keyless = open("");
     absl::StatusOr<AuditVerifyReport> v = keyless->VerifyAccessLog();
@@ -364,7 +358,7 @@ TEST(RetentionApplyVerify, ATombstoneMovedOrChangedByHandIsCaught) {
   const size_t at = changed.find("access_log_5_years");
   ASSERT_NE(at, std::string::npos);
   changed[at + 11] = '4';
-  ASSERT_TRUE(testing::RawPutForTesting(dir, "audit", BigEndian(1), changed).ok());
+  ASSERT_TRUE(testing::RawPutAuditEntryForTesting(dir, 1, changed).ok());
   {
     absl::StatusOr<AuditVerifyReport> v = open(kKey)->VerifyAccessLog();
     ASSERT_TRUE(v.ok());
@@ -373,9 +367,9 @@ TEST(RetentionApplyVerify, ATombstoneMovedOrChangedByHandIsCaught) {
     EXPECT_THAT(v->problem, HasSubstr("did not write with this key"));
   }
   // Record 2 (young) wiped and replaced by record 1's tombstone with record 2's hashes.
-  ASSERT_TRUE(testing::RawPutForTesting(dir, "audit", BigEndian(1), tombstone).ok());
+  ASSERT_TRUE(testing::RawPutAuditEntryForTesting(dir, 1, tombstone).ok());
   std::string forged = tombstone.substr(0, tombstone.size() - 64) + record2.substr(record2.size() - 64);
-  ASSERT_TRUE(testing::RawPutForTesting(dir, "audit", BigEndian(2), forged).ok());
+  ASSERT_TRUE(testing::RawPutAuditEntryForTesting(dir, 2, forged).ok());
   {
     absl::StatusOr<AuditVerifyReport> v = open(kKey)->VerifyAccessLog();
     ASSERT_TRUE(v.ok());

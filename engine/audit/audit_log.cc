@@ -352,7 +352,18 @@ bool AuditLogImpl::TryRecover(std::vector<AuditRow>* unwritten, const std::strin
     if (!stop_) work_cv_.WaitWithTimeout(&mu_, options_.retry_interval);
   }
   absl::Status s = storage_->Recover();
-  if (s.ok() && !unwritten->empty()) s = storage_->Append(*unwritten, unwritten_head, /*sync=*/true);
+  // In the parts the batch was first written in: a storage may key what a call hands
+  // it by the call's first record (engine/rocksdb/audit_parts.h), so the same parts
+  // put the same keys over whatever of them reached the disk.
+  for (size_t begin = 0; s.ok() && begin < unwritten->size(); begin += kWriteChunk) {
+    const size_t n = std::min(kWriteChunk, unwritten->size() - begin);
+    const bool last = begin + n == unwritten->size();
+    const AuditRow& end = (*unwritten)[begin + n - 1];
+    s = storage_->Append(absl::MakeConstSpan(unwritten->data() + begin, n),
+                         last ? absl::string_view(unwritten_head)
+                              : absl::string_view(end.entry).substr(end.entry.size() - kHashBytes),
+                         /*sync=*/last);
+  }
   if (!s.ok()) {
     MutexLock lock(&mu_);
     sticky_ = absl::UnavailableError(absl::StrCat("the access log cannot be written: ", s.message()));

@@ -521,7 +521,8 @@ absl::Status Database::OpenReadWrite(const std::vector<std::string>& names) {
 // is refused like any other duplicate. Format 2 → 3: the index from parties to patients
 // (model/patient_index.h), built from every patient's facts. Its entries are idempotent,
 // so an upgrade a crash interrupts is done again, whole, at the next open; the format is
-// recorded last.
+// recorded last. Format 3 → 4 changes nothing stored: the access log's records already
+// stored one per key stay so, and are read as they are.
 absl::Status Database::Upgrade(int from) {
   rocksdb::WriteOptions wo;
   wo.sync = true;
@@ -536,7 +537,9 @@ absl::Status Database::Upgrade(int from) {
   rocksdb::ReadOptions every_patient;
   every_patient.total_order_seek = true;  // across owners' prefixes
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(every_patient, handles_[kFacts]));
-  for (it->Seek("p"); it->Valid() && it->key().starts_with("p"); it->Next()) {
+  // Only formats before 3 have anything to build from the facts.
+  if (from < 3) it->Seek("p");
+  for (; from < 3 && it->Valid() && it->key().starts_with("p"); it->Next()) {
     absl::StatusOr<Fact> fact = DecodeFact(absl::string_view(it->value().data(), it->value().size()));
     if (!fact.ok()) return absl::DataLossError(absl::StrCat("upgrading the store: ", fact.status().message()));
     if (from < 2 && std::holds_alternative<Person>(fact->body)) {

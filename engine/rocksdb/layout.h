@@ -12,7 +12,9 @@
 //            'o' organisation '\0' seq             -> StoredFact  (org_category)
 //            'i' key '\0' patient                  -> ""  (model/patient_index.h; format 3)
 //   ids      kind ':' id -> patient     (duplicate ids; withdrawal targets)
-//   audit    seq(8, big-endian) -> AuditRecord, prev hash(32), hash(32) (the chain)
+//   audit    first(8) last(8), big-endian -> records first..last, each an entry after its
+//            length(4): AuditRecord, prev hash(32), hash(32) (the chain; audit_parts.h).
+//            Format 3 and before: seq(8) -> one entry.
 //   audit_by_patient  patient '\0' at(8, big-endian, sign-flipped) seq(8) -> ""
 //            (the patient's overview, newest first by scanning backwards)
 // "Every fact about P" is one prefix scan; the prefix extractor cuts at '\0', so bloom

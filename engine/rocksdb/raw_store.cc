@@ -4,6 +4,7 @@
 #include <memory>
 #include <vector>
 
+#include "engine/rocksdb/audit_parts.h"
 #include "engine/rocksdb/layout.h"
 #include "rocksdb/db.h"
 
@@ -80,6 +81,36 @@ absl::StatusOr<std::string> RawGetForTesting(const std::string& path, const std:
   });
   if (!s.ok()) return s;
   return value;
+}
+
+absl::StatusOr<std::string> RawAuditEntryForTesting(const std::string& path, uint64_t seq) {
+  std::string entry;
+  absl::Status s = WithRawStore(path, rocksdb_layout::kAuditCf, /*read_only=*/true,
+                                [&](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* h) {
+                                  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), h));
+                                  absl::StatusOr<rocksdb_layout::AuditSlot> slot = rocksdb_layout::SeekAuditEntry(it.get(), seq);
+                                  if (!slot.ok()) return rocksdb::Status::NotFound(std::string(slot.status().message()));
+                                  absl::StatusOr<absl::string_view> e = rocksdb_layout::AuditEntryIn(
+                                      *slot, absl::string_view(it->value().data(), it->value().size()), seq);
+                                  if (!e.ok()) return rocksdb::Status::Corruption(std::string(e.status().message()));
+                                  entry = std::string(*e);
+                                  return rocksdb::Status::OK();
+                                });
+  if (!s.ok()) return s;
+  return entry;
+}
+
+absl::Status RawPutAuditEntryForTesting(const std::string& path, uint64_t seq, const std::string& entry, bool erase) {
+  return WithRawStore(path, rocksdb_layout::kAuditCf, /*read_only=*/false,
+                      [&](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* h) {
+                        rocksdb::WriteBatch batch;
+                        absl::Status s = rocksdb_layout::RewriteAuditEntries(db, h, {{seq, entry}}, erase, &batch);
+                        if (absl::IsNotFound(s)) return rocksdb::Status::NotFound(std::string(s.message()));
+                        if (!s.ok()) return rocksdb::Status::Corruption(std::string(s.message()));
+                        rocksdb::WriteOptions wo;
+                        wo.sync = true;
+                        return db->Write(wo, &batch);
+                      });
 }
 
 }  // namespace toegang::testing

@@ -3,13 +3,16 @@
 // The access log's entries in a durable store (layout.h: the `audit` and
 // `audit_by_patient` column families, and the head and checkpoint keys). The chain and
 // its checks are engine/audit's; this keeps bytes, atomically.
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/container/btree_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/sync.h"
+#include "engine/rocksdb/audit_parts.h"
 #include "engine/rocksdb/stores.h"
 #include "model/status_macros.h"
 
@@ -18,6 +21,15 @@ namespace {
 
 using namespace rocksdb_layout;  // NOLINT: the layout's names are this file's vocabulary
 
+// The entry of record `seq`, read with `it` (an iterator over `audit`) and valid while
+// it stays where it is; NotFound when no key holds the record.
+absl::StatusOr<absl::string_view> EntryAt(rocksdb::Iterator* it, uint64_t seq) {
+  absl::StatusOr<AuditSlot> slot = SeekAuditEntry(it, seq);
+  if (!slot.ok()) return slot.status();
+  return AuditEntryIn(*slot, absl::string_view(it->value().data(), it->value().size()), seq);
+}
+
+
 class RocksDbAuditStorage final : public AuditStorage {
  public:
   explicit RocksDbAuditStorage(std::shared_ptr<Database> db) : db_(std::move(db)) {}
@@ -25,17 +37,19 @@ class RocksDbAuditStorage final : public AuditStorage {
   absl::Status Append(absl::Span<const AuditRow> rows, absl::string_view head_hash, bool sync) override {
     if (rows.empty()) return absl::OkStatus();
     MutexLock lock(&append_mu_);
-    // The batch and the index key are reused from call to call, like the writer's own
-    // buffers: a batch of tens of thousands of records built in a fresh string was an
-    // mmap and a page fault per page, each time (bench/RESULTS.md).
+    // The batch, the part and the index key are reused from call to call, like the
+    // writer's own buffers: a batch of tens of thousands of records built in a fresh
+    // string was an mmap and a page fault per page, each time (bench/RESULTS.md).
     append_batch_.Clear();
     TOEGANG_RETURN_IF_ERROR(WriteBatchInto(&append_batch_, sync, "writing the access log",
                                            [&](const Database::Use& use, rocksdb::WriteBatch* batch) {
+                                             AuditPartWriter parts(batch, use.cf(kAudit), &part_);
                                              for (const AuditRow& r : rows) {
-                                               batch->Put(use.cf(kAudit), BigEndian64(r.seq), r.entry);
+                                               parts.Add(r.seq, r.entry);
                                                SetAuditIndexKey(&index_key_, r.patient, r.at_us, r.seq);
                                                batch->Put(use.cf(kAuditIndex), index_key_, "");
                                              }
+                                             parts.Finish();
                                              batch->Put(use.cf(kDefault), kAuditHeadKey,
                                                         absl::StrCat(BigEndian64(rows.back().seq), head_hash));
                                            }));
@@ -85,10 +99,15 @@ class RocksDbAuditStorage final : public AuditStorage {
     if (!use.open()) return Database::Closed();
     std::unique_ptr<rocksdb::Iterator> it(use.db()->NewIterator(rocksdb::ReadOptions(), use.cf(kAudit)));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      if (it->key().size() != 8) return absl::DataLossError("an access log key is corrupt");
-      absl::Status s = visit(ReadBigEndian64(absl::string_view(it->key().data(), 8)),
-                             absl::string_view(it->value().data(), it->value().size()));
-      if (!s.ok()) return s;
+      absl::StatusOr<AuditSlot> slot = ParseAuditKey(absl::string_view(it->key().data(), it->key().size()));
+      if (!slot.ok()) return slot.status();
+      absl::StatusOr<std::vector<absl::string_view>> entries =
+          AuditEntriesOf(*slot, absl::string_view(it->value().data(), it->value().size()));
+      if (!entries.ok()) return entries.status();
+      for (size_t i = 0; i < entries->size(); ++i) {
+        absl::Status s = visit(slot->first + i, (*entries)[i]);
+        if (!s.ok()) return s;
+      }
     }
     return FromRocks(it->status(), "reading the access log");
   }
@@ -101,6 +120,7 @@ class RocksDbAuditStorage final : public AuditStorage {
     const std::string lower = AuditIndexKey(patient, from_us, 0);
     const std::string upper = AuditIndexKey(patient, until_us, 0);  // first key at `until`
     std::unique_ptr<rocksdb::Iterator> it(use.db()->NewIterator(rocksdb::ReadOptions(), use.cf(kAuditIndex)));
+    std::unique_ptr<rocksdb::Iterator> entries(use.db()->NewIterator(rocksdb::ReadOptions(), use.cf(kAudit)));
     for (it->SeekForPrev(upper); it->Valid(); it->Prev()) {
       absl::string_view key(it->key().data(), it->key().size());
       if (key == upper) continue;
@@ -109,27 +129,34 @@ class RocksDbAuditStorage final : public AuditStorage {
         return absl::DataLossError(absl::StrCat("the access log index holds a malformed key under this patient"));
       }
       uint64_t seq = ReadBigEndian64(key.substr(prefix.size() + 8));
-      std::string entry;
-      rocksdb::Status g = use.db()->Get(rocksdb::ReadOptions(), use.cf(kAudit), BigEndian64(seq), &entry);
-      if (g.IsNotFound()) {
+      absl::StatusOr<absl::string_view> entry = EntryAt(entries.get(), seq);
+      if (absl::IsNotFound(entry.status())) {
         return absl::DataLossError(absl::StrCat("access log record ", seq, " is indexed but missing"));
       }
-      if (!g.ok()) return FromRocks(g, "reading the access log");
-      absl::Status s = visit(seq, entry);
+      if (!entry.ok()) return entry.status();
+      absl::Status s = visit(seq, *entry);
       if (!s.ok()) return s;
     }
     return FromRocks(it->status(), "reading the access log index");
   }
 
   absl::Status Purge(const std::vector<AuditRow>& rows, absl::string_view checkpoint) override {
-    return WriteBatchOf(/*sync=*/true, "purging the access log",
-                        [&](const Database::Use& use, rocksdb::WriteBatch* batch) {
-                          for (const AuditRow& r : rows) {
-                            batch->Delete(use.cf(kAudit), BigEndian64(r.seq));
-                            batch->Delete(use.cf(kAuditIndex), AuditIndexKey(r.patient, r.at_us, r.seq));
-                          }
-                          batch->Put(use.cf(kDefault), kAuditCheckpointKey, std::string(checkpoint));
-                        });
+    absl::Status missing;
+    TOEGANG_RETURN_IF_ERROR(WriteBatchOf(/*sync=*/true, "purging the access log",
+                                         [&](const Database::Use& use, rocksdb::WriteBatch* batch) {
+                                           absl::btree_map<uint64_t, std::string> removed;
+                                           for (const AuditRow& r : rows) {
+                                             removed.emplace(r.seq, std::string());
+                                             batch->Delete(use.cf(kAuditIndex), AuditIndexKey(r.patient, r.at_us, r.seq));
+                                           }
+                                           missing = RewriteAuditEntries(use.db(), use.cf(kAudit), removed, /*erase=*/true, batch);
+                                           if (!missing.ok()) {
+                                             batch->Clear();  // nothing purged
+                                             return;
+                                           }
+                                           batch->Put(use.cf(kDefault), kAuditCheckpointKey, std::string(checkpoint));
+                                         }));
+    return missing;
   }
 
   absl::Status Replace(const std::vector<AuditRow>& rows) override {
@@ -157,11 +184,10 @@ class RocksDbAuditStorage final : public AuditStorage {
   absl::StatusOr<std::string> ReadEntry(uint64_t seq) override {
     Database::Use use(*db_);
     if (!use.open()) return Database::Closed();
-    std::string v;
-    rocksdb::Status s = use.db()->Get(rocksdb::ReadOptions(), use.cf(kAudit), BigEndian64(seq), &v);
-    if (s.IsNotFound()) return absl::NotFoundError(absl::StrCat("no access log record ", seq));
-    if (!s.ok()) return FromRocks(s, "reading the access log");
-    return v;
+    std::unique_ptr<rocksdb::Iterator> it(use.db()->NewIterator(rocksdb::ReadOptions(), use.cf(kAudit)));
+    absl::StatusOr<absl::string_view> entry = EntryAt(it.get(), seq);
+    if (!entry.ok()) return entry.status();
+    return std::string(*entry);
   }
 
   absl::Status ScanIndex(const AuditIndexVisitor& visit) override {
@@ -220,19 +246,15 @@ class RocksDbAuditStorage final : public AuditStorage {
   Mutex append_mu_;
   rocksdb::WriteBatch append_batch_ ABSL_GUARDED_BY(append_mu_);
   std::string index_key_ ABSL_GUARDED_BY(append_mu_);
+  std::string part_ ABSL_GUARDED_BY(append_mu_);
 };
 
 }  // namespace
 
 absl::Status PutReplacements(const Database::Use& use, const std::vector<AuditRow>& rows, rocksdb::WriteBatch* batch) {
-  for (const AuditRow& r : rows) {
-    std::string ignored;
-    rocksdb::Status s = use.db()->Get(rocksdb::ReadOptions(), use.cf(kAudit), BigEndian64(r.seq), &ignored);
-    if (s.IsNotFound()) return absl::NotFoundError(absl::StrCat("no access log record ", r.seq));
-    if (!s.ok()) return FromRocks(s, "reading the access log");
-  }
-  for (const AuditRow& r : rows) batch->Put(use.cf(kAudit), BigEndian64(r.seq), r.entry);
-  return absl::OkStatus();
+  absl::btree_map<uint64_t, std::string> changes;
+  for (const AuditRow& r : rows) changes[r.seq] = r.entry;
+  return RewriteAuditEntries(use.db(), use.cf(kAudit), changes, /*erase=*/false, batch);
 }
 
 const Database* DatabaseOf(const AuditStorage* log) {

@@ -66,9 +66,11 @@ absl::StatusOr<std::unique_ptr<FactStore>> OpenDurableFactStore(const std::strin
 
 // The store format this build writes and reads. 2: every id, a person's included, is
 // in the `ids` column family, and TOEGANG-ACK records what was acknowledged. 3: the
-// index from parties to patients (model/patient_index.h). An older store is upgraded
-// when first opened for writing.
-inline constexpr int kStoreFormatVersion = 3;
+// index from parties to patients (model/patient_index.h). 4: the access log keeps runs
+// of records as parts (engine/rocksdb/audit_parts.h), which a build for format 3 would
+// take for damage; records stored one per key are read as they are. An older store is
+// upgraded when first opened for writing.
+inline constexpr int kStoreFormatVersion = 4;
 
 }  // namespace toegang
 

@@ -259,7 +259,7 @@ TEST(DurableStore, PatientIndexIsBuiltWhenAnOlderStoreIsOpened) {
     ASSERT_TRUE(listed.ok()) << listed.status();
     EXPECT_EQ(*listed, std::vector<std::string>{"pat-7"});
   }
-  EXPECT_EQ(*testing::RawGetForTesting(dir, "default", "toegang/format_version"), "3");
+  EXPECT_EQ(*testing::RawGetForTesting(dir, "default", "toegang/format_version"), std::to_string(kStoreFormatVersion));
 }
 
 TEST(DurableStore, MissingFormatVersionIsNotAToegangStore) {
