@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -353,6 +354,49 @@ void BM_PatientAccessesWhileLogging(benchmark::State& state) {
   durable->access_log.reset();
 }
 BENCHMARK(BM_PatientAccessesWhileLogging)->Unit(benchmark::kMicrosecond);
+
+// The same while the log goes on being written: a thread appends decisions as fast as
+// the log takes them (the queue holding them back), so each listing finds new index
+// entries in the active memtable.
+void BM_PatientAccessesUnderWrites(benchmark::State& state) {
+  constexpr int kRecords = 150000;
+  const std::string dir = "/tmp/toegang-audit-bench-reader-busy";
+  std::filesystem::remove_all(dir);
+  absl::StatusOr<DurableStore> durable = OpenDurableStore(dir, {});
+  if (!durable.ok()) std::abort();
+  AuditOptions options;
+  options.mode = AuditMode::kBuffered;
+  options.queue_capacity = 4096;
+  absl::StatusOr<std::unique_ptr<AuditLog>> log = AuditLog::Open(durable->access_log.get(), options);
+  if (!log.ok()) std::abort();
+  Decision decision;
+  decision.policy = "wgbo-default@1";
+  decision.rule = "treating_clinician";
+  for (int i = 0; i < kRecords; ++i) {
+    if (!(*log)->AppendDecision(Request(i), decision, absl::StrCat("bench-", i), std::nullopt).ok()) std::abort();
+  }
+  std::atomic<bool> done{false};
+  std::atomic<int64_t> written{0};
+  std::thread writer([&] {
+    for (int i = kRecords; !done; ++i) {
+      if ((*log)->AppendDecision(Request(i), decision, absl::StrCat("bench-", i), std::nullopt).ok()) ++written;
+    }
+  });
+  const absl::Time from = absl::FromUnixSeconds(1780000000);
+  const absl::Time until = from + absl::Seconds(kRecords);
+  int i = 0;
+  for (auto _ : state) {
+    absl::StatusOr<std::vector<AuditEvent>> got =
+        (*log)->PatientAccesses(absl::StrCat("pat-", (i++ * 7919) % kPatients), from, until);
+    if (!got.ok()) std::abort();
+  }
+  done = true;
+  writer.join();
+  state.counters["written_per_s"] = benchmark::Counter(static_cast<double>(written), benchmark::Counter::kIsRate);
+  log->reset();
+  durable->access_log.reset();
+}
+BENCHMARK(BM_PatientAccessesUnderWrites)->Unit(benchmark::kMicrosecond)->UseRealTime()->MinTime(3);
 
 // A patient asks who read the dossier, the log on disk: 150,000 records (15 for each of
 // 10,000 patients, each patient's spread over the whole log) written, the store closed

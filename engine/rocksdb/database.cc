@@ -17,6 +17,7 @@
 #include "absl/time/clock.h"
 #include "engine/facts/fact_codec.h"
 #include "engine/rocksdb/file_systems.h"
+#include "engine/rocksdb/index_memtable.h"
 #include "model/fact_index.h"
 #include "model/patient_index.h"
 #include "model/status_macros.h"
@@ -277,13 +278,17 @@ std::vector<rocksdb::ColumnFamilyDescriptor> Database::ColumnFamilies(const std:
   // copy of itself at every read: a patient's listing on a busy server took seconds.)
   cfs[kAudit].options.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(0));
   // The patient index's keys arrive in random order, which a skip list takes at half
-  // the writer's pace: a vector memtable appends them and sorts at flush. A read of the
-  // active one sorts a copy, so it is kept small (4 MiB, some 80,000 keys): a patient's
-  // listing on a busy primary sorts tens of milliseconds, not seconds. A reader
-  // (secondary or read-only) only reads: it keeps RocksDB's skip list.
+  // the writer's pace: its memtable appends them and sorts them when read or flushed
+  // (index_memtable.h). Should this RocksDB not take that memtable, its vector memtable
+  // does the same more slowly, and sorts a copy for every read of the active one: kept
+  // small (4 MiB, some 80,000 keys), a patient's listing on a busy primary sorts tens of
+  // milliseconds, not seconds. A reader (secondary or read-only) only reads: it keeps
+  // RocksDB's skip list.
   if (!for_reading) {
-    cfs[kAuditIndex].options.memtable_factory = std::make_shared<rocksdb::VectorRepFactory>();
-    cfs[kAuditIndex].options.write_buffer_size = size_t{4} << 20;
+    std::shared_ptr<rocksdb::MemTableRepFactory> index = PatientIndexMemTables();
+    cfs[kAuditIndex].options.memtable_factory =
+        index != nullptr ? std::move(index) : std::make_shared<rocksdb::VectorRepFactory>();
+    cfs[kAuditIndex].options.write_buffer_size = size_t{16} << 20;
   }
   for (const std::string& n : existing) {
     if (n != rocksdb::kDefaultColumnFamilyName && n != kFactsCf && n != kIdsCf && n != kAuditCf &&
