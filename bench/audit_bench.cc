@@ -318,40 +318,62 @@ void BM_WriterThroughput(benchmark::State& state) {
 }
 BENCHMARK(BM_WriterThroughput)->Arg(0)->Arg(1)->Iterations(3)->Unit(benchmark::kMillisecond);
 
+// What the listing benchmarks log: decisions [first, last) of Request(i), 15 for each
+// patient per 150,000.
+void LogDecisions(AuditLog& log, int first, int last) {
+  Decision decision;
+  decision.policy = "wgbo-default@1";
+  decision.rule = "treating_clinician";
+  for (int i = first; i < last; ++i) {
+    if (!log.AppendDecision(Request(i), decision, absl::StrCat("bench-", i), std::nullopt).ok()) std::abort();
+  }
+}
+
+// The timed part of the listing benchmarks: each iteration lists one patient's accesses
+// to the first `records` decisions.
+void ListPatients(benchmark::State& state, AuditLog& log, int records) {
+  const absl::Time from = absl::FromUnixSeconds(1780000000);
+  const absl::Time until = from + absl::Seconds(records);
+  size_t found = 0;
+  int i = 0;
+  for (auto _ : state) {
+    absl::StatusOr<std::vector<AuditEvent>> got =
+        log.PatientAccesses(absl::StrCat("pat-", (i++ * 7919) % kPatients), from, until);
+    if (!got.ok()) std::abort();
+    found += got->size();
+  }
+  state.counters["records_per_query"] = static_cast<double>(found) / static_cast<double>(state.iterations());
+}
+
+// The listing benchmarks' store at `dir` (kept if `fresh` is false).
+DurableStore OpenStore(const std::string& dir, bool fresh) {
+  if (fresh) std::filesystem::remove_all(dir);
+  absl::StatusOr<DurableStore> durable = OpenDurableStore(dir, {});
+  if (!durable.ok()) std::abort();
+  return *std::move(durable);
+}
+
+// The buffered log of the listing benchmarks, its queue holding `capacity` records.
+std::unique_ptr<AuditLog> BufferedLog(DurableStore& durable, size_t capacity) {
+  AuditOptions options;
+  options.mode = AuditMode::kBuffered;
+  options.queue_capacity = capacity;
+  absl::StatusOr<std::unique_ptr<AuditLog>> log = AuditLog::Open(durable.access_log.get(), options);
+  if (!log.ok()) std::abort();
+  return *std::move(log);
+}
+
 // A patient asks who read the dossier, on a server that is logging: the RocksDB log holds
 // 150,000 records (15 for each of 10,000 patients), all still in its memtables as on a
 // primary between flushes. Each iteration lists one patient's accesses.
 void BM_PatientAccessesWhileLogging(benchmark::State& state) {
   constexpr int kRecords = 150000;
-  const std::string dir = "/tmp/toegang-audit-bench-reader";
-  std::filesystem::remove_all(dir);
-  absl::StatusOr<DurableStore> durable = OpenDurableStore(dir, {});
-  if (!durable.ok()) std::abort();
-  AuditOptions options;
-  options.mode = AuditMode::kBuffered;
-  options.queue_capacity = kRecords;
-  absl::StatusOr<std::unique_ptr<AuditLog>> log = AuditLog::Open(durable->access_log.get(), options);
-  if (!log.ok()) std::abort();
-  Decision decision;
-  decision.policy = "wgbo-default@1";
-  decision.rule = "treating_clinician";
-  for (int i = 0; i < kRecords; ++i) {
-    if (!(*log)->AppendDecision(Request(i), decision, absl::StrCat("bench-", i), std::nullopt).ok()) std::abort();
-  }
-  if (!(*log)->Flush().ok()) std::abort();
-  const absl::Time from = absl::FromUnixSeconds(1780000000);
-  const absl::Time until = from + absl::Seconds(kRecords);
-  size_t found = 0;
-  int i = 0;
-  for (auto _ : state) {
-    absl::StatusOr<std::vector<AuditEvent>> got =
-        (*log)->PatientAccesses(absl::StrCat("pat-", (i++ * 7919) % kPatients), from, until);
-    if (!got.ok()) std::abort();
-    found += got->size();
-  }
-  state.counters["records_per_query"] = static_cast<double>(found) / static_cast<double>(state.iterations());
-  log->reset();
-  durable->access_log.reset();
+  DurableStore durable = OpenStore("/tmp/toegang-audit-bench-reader", /*fresh=*/true);
+  std::unique_ptr<AuditLog> log = BufferedLog(durable, kRecords);
+  LogDecisions(*log, 0, kRecords);
+  if (!log->Flush().ok()) std::abort();
+  ListPatients(state, *log, kRecords);
+  log.reset();
 }
 BENCHMARK(BM_PatientAccessesWhileLogging)->Unit(benchmark::kMicrosecond);
 
@@ -360,41 +382,22 @@ BENCHMARK(BM_PatientAccessesWhileLogging)->Unit(benchmark::kMicrosecond);
 // entries in the active memtable.
 void BM_PatientAccessesUnderWrites(benchmark::State& state) {
   constexpr int kRecords = 150000;
-  const std::string dir = "/tmp/toegang-audit-bench-reader-busy";
-  std::filesystem::remove_all(dir);
-  absl::StatusOr<DurableStore> durable = OpenDurableStore(dir, {});
-  if (!durable.ok()) std::abort();
-  AuditOptions options;
-  options.mode = AuditMode::kBuffered;
-  options.queue_capacity = 4096;
-  absl::StatusOr<std::unique_ptr<AuditLog>> log = AuditLog::Open(durable->access_log.get(), options);
-  if (!log.ok()) std::abort();
-  Decision decision;
-  decision.policy = "wgbo-default@1";
-  decision.rule = "treating_clinician";
-  for (int i = 0; i < kRecords; ++i) {
-    if (!(*log)->AppendDecision(Request(i), decision, absl::StrCat("bench-", i), std::nullopt).ok()) std::abort();
-  }
+  DurableStore durable = OpenStore("/tmp/toegang-audit-bench-reader-busy", /*fresh=*/true);
+  std::unique_ptr<AuditLog> log = BufferedLog(durable, 4096);
+  LogDecisions(*log, 0, kRecords);
   std::atomic<bool> done{false};
   std::atomic<int64_t> written{0};
   std::thread writer([&] {
-    for (int i = kRecords; !done; ++i) {
-      if ((*log)->AppendDecision(Request(i), decision, absl::StrCat("bench-", i), std::nullopt).ok()) ++written;
+    for (int i = kRecords; !done; i += 64) {
+      LogDecisions(*log, i, i + 64);
+      written += 64;
     }
   });
-  const absl::Time from = absl::FromUnixSeconds(1780000000);
-  const absl::Time until = from + absl::Seconds(kRecords);
-  int i = 0;
-  for (auto _ : state) {
-    absl::StatusOr<std::vector<AuditEvent>> got =
-        (*log)->PatientAccesses(absl::StrCat("pat-", (i++ * 7919) % kPatients), from, until);
-    if (!got.ok()) std::abort();
-  }
+  ListPatients(state, *log, kRecords);
   done = true;
   writer.join();
   state.counters["written_per_s"] = benchmark::Counter(static_cast<double>(written), benchmark::Counter::kIsRate);
-  log->reset();
-  durable->access_log.reset();
+  log.reset();
 }
 BENCHMARK(BM_PatientAccessesUnderWrites)->Unit(benchmark::kMicrosecond)->UseRealTime()->MinTime(3);
 
@@ -405,40 +408,16 @@ BENCHMARK(BM_PatientAccessesUnderWrites)->Unit(benchmark::kMicrosecond)->UseReal
 void BM_PatientAccessesFromFiles(benchmark::State& state) {
   constexpr int kRecords = 150000;
   const std::string dir = "/tmp/toegang-audit-bench-files";
-  std::filesystem::remove_all(dir);
-  AuditOptions options;
-  options.mode = AuditMode::kBuffered;
-  options.queue_capacity = kRecords;
-  Decision decision;
-  decision.policy = "wgbo-default@1";
-  decision.rule = "treating_clinician";
   {
-    absl::StatusOr<DurableStore> durable = OpenDurableStore(dir, {});
-    if (!durable.ok()) std::abort();
-    absl::StatusOr<std::unique_ptr<AuditLog>> log = AuditLog::Open(durable->access_log.get(), options);
-    if (!log.ok()) std::abort();
-    for (int i = 0; i < kRecords; ++i) {
-      if (!(*log)->AppendDecision(Request(i), decision, absl::StrCat("bench-", i), std::nullopt).ok()) std::abort();
-    }
-    if (!(*log)->Flush().ok()) std::abort();
+    DurableStore written = OpenStore(dir, /*fresh=*/true);
+    std::unique_ptr<AuditLog> log = BufferedLog(written, kRecords);
+    LogDecisions(*log, 0, kRecords);
+    if (!log->Flush().ok()) std::abort();
   }
-  absl::StatusOr<DurableStore> durable = OpenDurableStore(dir, {});
-  if (!durable.ok()) std::abort();
-  absl::StatusOr<std::unique_ptr<AuditLog>> log = AuditLog::Open(durable->access_log.get(), options);
-  if (!log.ok()) std::abort();
-  const absl::Time from = absl::FromUnixSeconds(1780000000);
-  const absl::Time until = from + absl::Seconds(kRecords);
-  size_t found = 0;
-  int i = 0;
-  for (auto _ : state) {
-    absl::StatusOr<std::vector<AuditEvent>> got =
-        (*log)->PatientAccesses(absl::StrCat("pat-", (i++ * 7919) % kPatients), from, until);
-    if (!got.ok()) std::abort();
-    found += got->size();
-  }
-  state.counters["records_per_query"] = static_cast<double>(found) / static_cast<double>(state.iterations());
-  log->reset();
-  durable->access_log.reset();
+  DurableStore durable = OpenStore(dir, /*fresh=*/false);
+  std::unique_ptr<AuditLog> log = BufferedLog(durable, kRecords);
+  ListPatients(state, *log, kRecords);
+  log.reset();
 }
 BENCHMARK(BM_PatientAccessesFromFiles)->Unit(benchmark::kMicrosecond);
 
