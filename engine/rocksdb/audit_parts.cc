@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/big_endian.h"
+#include "engine/rocksdb/layout.h"
 
 namespace toegang::rocksdb_layout {
 
@@ -70,7 +71,7 @@ absl::StatusOr<AuditSlot> SeekAuditEntry(rocksdb::Iterator* it, uint64_t seq) {
   // seq's own key, else a part that starts before it.
   it->SeekForPrev(AuditPartKey(seq, std::numeric_limits<uint64_t>::max()));
   if (!it->Valid()) {
-    if (!it->status().ok()) return absl::InternalError(absl::StrCat("reading the access log: ", it->status().ToString()));
+    if (!it->status().ok()) return FromRocks(it->status(), "reading the access log");
     return absl::NotFoundError(absl::StrCat("no access log record ", seq));
   }
   absl::StatusOr<AuditSlot> slot = ParseAuditKey(absl::string_view(it->key().data(), it->key().size()));

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -210,7 +211,7 @@ class PatientIndexRep final : public rocksdb::MemTableRep {
 
   size_t ApproximateMemoryUsage() override {
     MutexLock lock(&mu_);
-    return frozen_usage_ != 0 ? frozen_usage_ : UsageLocked();
+    return frozen_usage_.has_value() ? *frozen_usage_ : UsageLocked();
   }
 
   void Get(const rocksdb::LookupKey& k, void* callback_args,
@@ -253,13 +254,13 @@ class PatientIndexRep final : public rocksdb::MemTableRep {
   }
 
   size_t UsageLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return (added_.capacity() + taken_ + (sorted_ == nullptr ? 0 : sorted_->capacity())) * sizeof(Slot) + 1;
+    return (added_.capacity() + taken_ + (sorted_ == nullptr ? 0 : sorted_->capacity())) * sizeof(Slot);
   }
 
   mutable Mutex merge_mu_ ABSL_ACQUIRED_BEFORE(mu_);  // one snapshot made at a time
   mutable Mutex mu_;
   size_t taken_ ABSL_GUARDED_BY(mu_) = 0;  // entries being merged, out of added_ and not yet in sorted_
-  size_t frozen_usage_ ABSL_GUARDED_BY(mu_) = 0;
+  std::optional<size_t> frozen_usage_ ABSL_GUARDED_BY(mu_);  // once read-only
   Slots added_ ABSL_GUARDED_BY(mu_);  // since the last snapshot, as they came
   std::shared_ptr<const Slots> sorted_ ABSL_GUARDED_BY(mu_);
 };
