@@ -28,6 +28,16 @@ uint32_t ReadLength(absl::string_view s) {
          static_cast<uint32_t>(static_cast<unsigned char>(s[2])) << 8 | static_cast<unsigned char>(s[3]);
 }
 
+// Takes the next entry (its length, then its bytes) off the front of `value`; false
+// when `value` does not hold one whole.
+bool TakeFrame(absl::string_view* value, absl::string_view* entry) {
+  if (value->size() < 4 || value->size() - 4 < ReadLength(*value)) return false;
+  const uint32_t n = ReadLength(*value);
+  *entry = value->substr(4, n);
+  value->remove_prefix(4 + n);
+  return true;
+}
+
 absl::Status Unframed(const AuditSlot& slot, uint64_t seq) {
   return absl::DataLossError(absl::StrCat("access log record ", seq, " is stored damaged: the part of records ",
                                           slot.first, " to ", slot.last, " does not hold it whole"));
@@ -57,10 +67,9 @@ absl::StatusOr<std::vector<absl::string_view>> AuditEntriesOf(const AuditSlot& s
   std::vector<absl::string_view> out;
   out.reserve(slot.last - slot.first + 1);
   for (uint64_t seq = slot.first; seq <= slot.last; ++seq) {
-    if (value.size() < 4 || value.size() - 4 < ReadLength(value)) return Unframed(slot, seq);
-    const uint32_t n = ReadLength(value);
-    out.push_back(value.substr(4, n));
-    value.remove_prefix(4 + n);
+    absl::string_view entry;
+    if (!TakeFrame(&value, &entry)) return Unframed(slot, seq);
+    out.push_back(entry);
   }
   if (!value.empty()) return Unframed(slot, slot.last);
   return out;
@@ -83,10 +92,9 @@ absl::StatusOr<AuditSlot> SeekAuditEntry(rocksdb::Iterator* it, uint64_t seq) {
 absl::StatusOr<absl::string_view> AuditEntryIn(const AuditSlot& slot, absl::string_view value, uint64_t seq) {
   if (!slot.part) return value;
   for (uint64_t at = slot.first; at <= slot.last; ++at) {
-    if (value.size() < 4 || value.size() - 4 < ReadLength(value)) return Unframed(slot, at);
-    const uint32_t n = ReadLength(value);
-    if (at == seq) return value.substr(4, n);
-    value.remove_prefix(4 + n);
+    absl::string_view entry;
+    if (!TakeFrame(&value, &entry)) return Unframed(slot, at);
+    if (at == seq) return entry;
   }
   return absl::NotFoundError(absl::StrCat("no access log record ", seq));
 }
