@@ -37,6 +37,10 @@ constexpr absl::Duration kBufferedInterval = absl::Milliseconds(2);
 // stays in the CPU's caches from encoding to memtable (bench/RESULTS.md).
 constexpr size_t kWriteChunk = 1024;
 
+// AppendDecisions encodes its batch into a buffer of the calling thread's, kept for the
+// next batch unless it grew past this.
+constexpr size_t kStagedBytesKept = size_t{1} << 20;
+
 // The log's error as handed out of its lock: a copy of its own. A plain copy would
 // share the message with sticky_ through a reference count kept by Debian's
 // uninstrumented libabsl_status, and the writer frees it when the log writes again:
@@ -94,13 +98,12 @@ AuditLogImpl::~AuditLogImpl() {
   if (writer_.joinable()) writer_.join();  // not started when Start failed early
 }
 
-template <typename Encode>
-absl::Status AuditLogImpl::Enqueue(const Encode& encode) {
+absl::Status AuditLogImpl::Enqueue(absl::string_view body) {
   uint64_t seq = 0;
   uint32_t generation = 0;
   {
     MutexLock lock(&mu_);
-    absl::Status queued = EnqueueLocked(encode, &seq);
+    absl::Status queued = EnqueueLocked(body, &seq);
     if (!queued.ok() || options_.mode == AuditMode::kBuffered) return queued;
     generation = durable_.generation();
     work_cv_.Signal();
@@ -121,8 +124,7 @@ absl::Status AuditLogImpl::Health() const {
   return Detached(sticky_);
 }
 
-template <typename Encode>
-absl::Status AuditLogImpl::EnqueueLocked(const Encode& encode, uint64_t* seq) {
+absl::Status AuditLogImpl::EnqueueLocked(absl::string_view body, uint64_t* seq) {
   if (!sticky_.ok()) {
     ++stats_.refused;
     return Detached(sticky_);
@@ -141,8 +143,10 @@ absl::Status AuditLogImpl::EnqueueLocked(const Encode& encode, uint64_t* seq) {
           absl::FormatDuration(options_.max_wait), "): the decision is refused rather than left unlogged"));
     }
   }
+  if (!QueueBody(&queue_, body, last_assigned_ + 1)) {
+    return absl::InternalError("a record's encoding has no number to set (a bug in toegang)");
+  }
   *seq = ++last_assigned_;
-  encode(&queue_, *seq);
   ++queued_;
   ++stats_.appended;
   stats_.max_queue_depth = std::max(stats_.max_queue_depth, queued_);
@@ -154,35 +158,37 @@ absl::Status AuditLogImpl::EnqueueLocked(const Encode& encode, uint64_t* seq) {
   return absl::OkStatus();
 }
 
-absl::Status AuditLogImpl::Append(const AuditEvent& e) {
-  RecordView r{e.event_id,  e.at,        e.patient,     &e.actor,      e.action,  e.category, e.purpose,
-               e.permitted, e.reasons,   e.legal_basis, e.obligations, e.emergency, e.justification,
-               e.policy,    e.rule,      e.error,       &e.recipient,  e.age_band, e.replay_as_of};
-  return Enqueue([&](std::string* out, uint64_t seq) { PutRecord(out, seq, r, e.consents); });
-}
+absl::Status AuditLogImpl::Append(const AuditEvent& e) { return Enqueue(PrepareBody(EventRecord(e), e.consents)); }
 
 absl::Status AuditLogImpl::AppendDecision(const AccessRequest& request, const Decision& d, absl::string_view decision_id,
                                       std::optional<absl::Time> replay_as_of) {
-  const RecordView r = DecisionRecord(request, d, decision_id, replay_as_of);
-  return Enqueue([&](std::string* out, uint64_t seq) { PutRecord(out, seq, r, d.consents); });
+  return Enqueue(PrepareBody(DecisionRecord(request, d, decision_id, replay_as_of), d.consents));
 }
 
 std::vector<absl::Status> AuditLogImpl::AppendDecisions(absl::Span<const LoggedDecision> decisions) {
   std::vector<absl::Status> out(decisions.size());
   std::vector<uint64_t> seqs(decisions.size(), 0);
+  // The batch's bodies, encoded before the lock; kept from batch to batch unless large.
+  thread_local std::string staged;
+  staged.clear();
+  for (const LoggedDecision& logged : decisions) {
+    StageBody(&staged, PrepareBody(DecisionRecord(*logged.request, *logged.decision, logged.decision_id, std::nullopt),
+                                   logged.decision->consents));
+  }
   uint32_t generation = 0;
   {
     MutexLock lock(&mu_);
+    QueueReader in(&staged);
     for (size_t i = 0; i < decisions.size(); ++i) {
-      const AccessRequest& request = *decisions[i].request;
-      const Decision& d = *decisions[i].decision;
-      const RecordView r = DecisionRecord(request, d, decisions[i].decision_id, std::nullopt);
-      out[i] = EnqueueLocked([&](std::string* q, uint64_t seq) { PutRecord(q, seq, r, d.consents); }, &seqs[i]);
+      absl::Span<char> body;
+      out[i] = in.Next(&body) ? EnqueueLocked(absl::string_view(body.data(), body.size()), &seqs[i])
+                              : absl::InternalError("the access log's staged batch is unreadable (a bug in toegang)");
     }
     generation = durable_.generation();
-    if (options_.mode == AuditMode::kBuffered) return out;
-    work_cv_.Signal();
+    if (options_.mode == AuditMode::kDurable) work_cv_.Signal();
   }
+  if (staged.capacity() > kStagedBytesKept) std::string().swap(staged);
+  if (options_.mode == AuditMode::kBuffered) return out;
   // Records are written in order: once the last queued one is synced, so are the others.
   uint64_t last = 0;
   for (size_t i = 0; i < seqs.size(); ++i) {
@@ -218,22 +224,23 @@ AuditStats AuditLogImpl::stats() const {
 
 namespace {
 
-// Reads up to `n` queued records into `rows`, each chained to the one before it;
-// `prev` ends as the hash of the last. Returns how many it read: fewer than `n` only
-// when the queue cannot be read (a bug).
-size_t EncodeRows(QueueReader& in, absl::Time logged_at, size_t n, AuditEvent* e, std::string* prev, AuditRow* rows,
+// Reads up to `n` queued records into `rows`, each stamped with the time of writing and
+// chained to the one before it; `prev` ends as the hash of the last. Returns how many it
+// read: fewer than `n` only when the queue cannot be read (a bug).
+size_t EncodeRows(QueueReader& in, int64_t logged_at_us, size_t n, std::string* prev, AuditRow* rows,
                   uint64_t* last_seq) {
   for (size_t i = 0; i < n; ++i) {
-    if (!ReadQueued(in, e)) return i;
-    e->logged_at = logged_at;
+    absl::Span<char> body;
+    BodyKeys keys;
+    if (!in.Next(&body) || !StampBody(body.data(), logged_at_us, &keys)) return i;
     AuditRow& row = rows[i];
-    EncodeEntryOf(*e, *prev, &row.entry);
-    row.seq = e->seq;
-    row.patient.assign(e->patient);
-    row.at_us = absl::ToUnixMicros(e->at);
+    ChainEntry(absl::string_view(body.data(), body.size()), *prev, &row.entry);
+    row.seq = keys.seq;
+    row.patient.assign(keys.patient.data(), keys.patient.size());
+    row.at_us = keys.at_us;
     // The entry ends with its own hash: the next one links to it.
     prev->assign(row.entry, row.entry.size() - kHashBytes, kHashBytes);
-    *last_seq = e->seq;
+    *last_seq = keys.seq;
   }
   return n;
 }
@@ -242,7 +249,6 @@ size_t EncodeRows(QueueReader& in, absl::Time logged_at, size_t n, AuditEvent* e
 
 void AuditLogImpl::WriterLoop() {
   std::string bytes;
-  AuditEvent e;  // reused: its strings keep their capacity from record to record
   std::vector<AuditRow> rows;
   // kBuffered: accepted records whose write failed, written first once the storage
   // writes again. Empty while the log is healthy.
@@ -276,7 +282,7 @@ void AuditLogImpl::WriterLoop() {
       prev = head_hash_;
       room_cv_.SignalAll();  // room in the queue again
     }
-    // Decode, chain and encode outside the lock: SHA-256 is the expensive part. The rows
+    // Stamp and chain outside the lock: SHA-256 is the expensive part. The rows
     // are reused from batch to batch, so their strings keep their storage: a record
     // costs the writer no allocation once they have grown.
     //
@@ -286,14 +292,14 @@ void AuditLogImpl::WriterLoop() {
     // refused after a failure (their numbers given out again) were never stored.
     const size_t part = options_.mode == AuditMode::kBuffered ? kWriteChunk : count;
     if (rows.size() < std::min(part, count)) rows.resize(std::min(part, count));
-    QueueReader in(bytes);
+    QueueReader in(&bytes);
     // Stamped here, as the batch is written, rather than by each decision under the lock.
-    const absl::Time logged_at = options_.clock();
+    const int64_t logged_at = absl::ToUnixMicros(options_.clock());
     uint64_t last_seq = 0;
     absl::Status s;
     for (size_t begin = 0; begin < count && s.ok(); begin += part) {
       const size_t n = std::min(part, count - begin);
-      if (EncodeRows(in, logged_at, n, &e, &prev, rows.data(), &last_seq) < n) {
+      if (EncodeRows(in, logged_at, n, &prev, rows.data(), &last_seq) < n) {
         s = absl::InternalError("the access log's queue is unreadable (a bug in toegang)");
         break;
       }
@@ -307,9 +313,9 @@ void AuditLogImpl::WriterLoop() {
         MutexLock lock(&mu_);
         prev = head_hash_;
       }
-      QueueReader again(bytes);
+      QueueReader again(&bytes);
       rows.resize(count);
-      rows.resize(EncodeRows(again, logged_at, count, &e, &prev, rows.data(), &last_seq));
+      rows.resize(EncodeRows(again, logged_at, count, &prev, rows.data(), &last_seq));
     } else if (!s.ok()) {
       rows.resize(count);
     }

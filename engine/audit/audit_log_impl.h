@@ -1,8 +1,8 @@
 // Copyright toegang authors.
 //
 // audit_log_impl.h (internal): the AuditLog behind AuditLog::Open — a bounded queue of
-// records in a compact binary form (audit_queue.h), one writer thread that numbers,
-// chains, batches and syncs them, and the failure and recovery of audit_log.h.
+// records encoded by the threads that decide (audit_queue.h), one writer thread that
+// stamps, chains, batches and syncs them, and the failure and recovery of audit_log.h.
 #ifndef TOEGANG_ENGINE_AUDIT_AUDIT_LOG_IMPL_H_
 #define TOEGANG_ENGINE_AUDIT_AUDIT_LOG_IMPL_H_
 
@@ -43,13 +43,11 @@ class AuditLogImpl final : public AuditLog {
 
  private:
   void WriterLoop();
-  // Queues one record: `encode(&queue_, seq)` appends it, numbered with the sequence
-  // number the log assigns (audit_queue.h PutRecord).
-  template <typename Encode>
-  absl::Status Enqueue(const Encode& encode);
+  // Queues one record, `body` as PrepareBody made it (audit_record.h), numbered with the
+  // sequence number the log assigns.
+  absl::Status Enqueue(absl::string_view body) ABSL_LOCKS_EXCLUDED(mu_);
   // Enqueue's part under the lock: room, numbering, the record into the queue.
-  template <typename Encode>
-  absl::Status EnqueueLocked(const Encode& encode, uint64_t* seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status EnqueueLocked(absl::string_view body, uint64_t* seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Returns once record `seq`, numbered in `generation` of durable_, is synced, or the
   // log's error if it never will be.
   absl::Status WaitDurable(uint64_t seq, uint32_t generation) ABSL_LOCKS_EXCLUDED(mu_);
@@ -73,8 +71,8 @@ class AuditLogImpl final : public AuditLog {
   // Highest seq synced; durable appenders and Flush wait on it without the lock (a
   // batch's dozens of callers wake at once). Closed when the log fails.
   Watermark durable_;
-  // Queued records, back to back in a compact binary form: a decision pays for one
-  // sequential copy of its fields and no allocation; the writer decodes them.
+  // Queued records, back to back, each its stored body with its number set
+  // (audit_queue.h): a decision pays for one copy and no allocation under the lock.
   std::string queue_ ABSL_GUARDED_BY(mu_);
   size_t queued_ ABSL_GUARDED_BY(mu_) = 0;            // records in queue_
   std::string spare_ ABSL_GUARDED_BY(mu_);            // a cleared buffer, capacity kept

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <random>
@@ -622,6 +623,83 @@ TEST(AuditLog, FullBufferedQueueAppliesBackPressureAndLosesNothing) {
   ASSERT_TRUE(v.ok());
   EXPECT_TRUE(v->ok) << v->problem;
   EXPECT_EQ(v->records, 400u);
+}
+
+// Each deciding thread encodes its own records (in a builder of its own) before it
+// queues them: records from threads logging at once, one at a time and in batches,
+// each keep their own fields, their number and the time they were written.
+TEST(AuditLog, RecordsEncodedOnManyThreadsEachKeepTheirOwnFields) {
+  std::unique_ptr<AuditStorage> storage = NewMemoryAuditStorage();
+  AuditOptions o;
+  o.mode = AuditMode::kBuffered;
+  o.queue_capacity = 64;  // small: the threads also wait for room
+  o.max_wait = absl::Seconds(30);
+  auto log = AuditLog::Open(storage.get(), o);
+  ASSERT_TRUE(log.ok());
+  constexpr int kThreads = 4, kEach = 400, kBatch = 10;
+  std::vector<std::thread> threads;
+  std::atomic<int> failed{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<AccessRequest> requests(kBatch);
+      std::vector<Decision> decisions(kBatch);
+      std::vector<std::string> ids(kBatch), consents(kBatch);
+      const std::string policy = absl::StrCat("policy-", t), rule = absl::StrCat("rule-", t);  // Decision holds views
+      for (int i = 0; i < kEach; i += kBatch) {
+        std::vector<AuditLog::LoggedDecision> batch;
+        for (int k = 0; k < kBatch; ++k) {
+          const int n = i + k;
+          requests[k] = Req(absl::StrCat("clin-", t), Role::kClinician, absl::StrCat("pat-", t, "-", n), 1780000000 + n);
+          decisions[k] = Decision{};
+          decisions[k].policy = policy;
+          decisions[k].rule = n % 3 == 0 ? absl::string_view() : absl::string_view(rule);
+          consents[k] = absl::StrCat("consent-", t, "-", n);
+          decisions[k].consents = {consents[k]};
+          ids[k] = absl::StrCat("t", t, "-", n);
+          batch.push_back({&requests[k], &decisions[k], ids[k]});
+        }
+        if (i % (2 * kBatch) == 0) {
+          for (const absl::Status& s : (*log)->AppendDecisions(batch)) {
+            if (!s.ok()) failed.fetch_add(1);
+          }
+        } else {
+          for (const AuditLog::LoggedDecision& d : batch) {
+            if (!(*log)->AppendDecision(*d.request, *d.decision, d.decision_id, std::nullopt).ok()) failed.fetch_add(1);
+          }
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  ASSERT_TRUE((*log)->Flush().ok());
+  EXPECT_EQ(failed.load(), 0);
+
+  uint64_t expected_seq = 1;
+  std::set<std::string> seen;
+  ASSERT_TRUE(storage
+                  ->ScanChain([&](uint64_t seq, absl::string_view entry) {
+                    absl::StatusOr<AuditEvent> e = DecodeAuditEntry(entry);
+                    if (!e.ok()) return e.status();
+                    EXPECT_EQ(seq, expected_seq);
+                    EXPECT_EQ(e->seq, expected_seq);
+                    ++expected_seq;
+                    int t = -1, n = -1;
+                    EXPECT_EQ(std::sscanf(e->event_id.c_str(), "t%d-%d", &t, &n), 2) << e->event_id;
+                    EXPECT_EQ(e->patient, absl::StrCat("pat-", t, "-", n));
+                    EXPECT_EQ(e->actor.id, absl::StrCat("clin-", t));
+                    EXPECT_EQ(e->at, absl::FromUnixSeconds(1780000000 + n));
+                    EXPECT_EQ(e->policy, absl::StrCat("policy-", t));
+                    EXPECT_EQ(e->rule, n % 3 == 0 ? "" : absl::StrCat("rule-", t));
+                    EXPECT_THAT(e->consents, ElementsAre(absl::StrCat("consent-", t, "-", n)));
+                    EXPECT_GT(e->logged_at, absl::FromUnixSeconds(1700000000)) << "the time of writing was not set";
+                    EXPECT_TRUE(seen.insert(e->event_id).second) << e->event_id << " twice";
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  EXPECT_EQ(seen.size(), static_cast<size_t>(kThreads * kEach));
+  absl::StatusOr<AuditVerifyReport> v = (*log)->Verify();
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->ok) << v->problem;
 }
 
 // stats().queue_depth counts records waiting (the queue holds their bytes).

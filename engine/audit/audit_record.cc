@@ -6,6 +6,7 @@
 #include <openssl/hmac.h>
 
 #include <algorithm>
+#include <limits>
 #include <optional>
 #include <vector>
 
@@ -74,39 +75,78 @@ std::string Hex(absl::string_view bytes) { return absl::BytesToHexString(bytes);
 
 namespace {
 
-// Builds `e`'s AuditRecord in `b` (a thread's builder, cleared first).
-void BuildBody(const AuditEvent& e, flatbuffers::FlatBufferBuilder& b) {
-  b.Clear();
+// What PrepareBody leaves open. Neither is a field's default, so FlatBuffers stores
+// both and SetBodySeq and StampBody find them to overwrite.
+constexpr uint64_t kSeqToSet = ~uint64_t{0};
+constexpr int64_t kLoggedAtToSet = std::numeric_limits<int64_t>::min();
+
+template <typename Consents>
+absl::string_view BuildBody(const RecordView& r, const Consents& consents) {
   // Kept from record to record: their storage grows once.
-  thread_local std::vector<uint8_t> reasons, obligations;
-  thread_local std::vector<flatbuffers::Offset<flatbuffers::String>> consents;
-  reasons.clear();
-  obligations.clear();
-  consents.clear();
-  for (Reason r : e.reasons) reasons.push_back(static_cast<uint8_t>(r));
-  for (Obligation o : e.obligations) obligations.push_back(static_cast<uint8_t>(o));
-  for (const std::string& c : e.consents) consents.push_back(b.CreateString(c));
-  flatbuffers::Offset<fb::Party> recipient = e.recipient ? EncodeParty(b, *e.recipient) : 0;
+  thread_local flatbuffers::FlatBufferBuilder b(1024);
+  thread_local std::vector<flatbuffers::Offset<flatbuffers::String>> consent_offsets;
+  b.Clear();
+  const auto text = [&](absl::string_view s) { return b.CreateString(s.data(), s.size()); };
+  const auto optional_text = [&](absl::string_view s) {
+    return s.empty() ? flatbuffers::Offset<flatbuffers::String>() : text(s);
+  };
+  const auto bytes = [&](auto span) {
+    uint8_t* out = nullptr;
+    const auto v = b.CreateUninitializedVector<uint8_t>(span.size(), &out);
+    for (size_t i = 0; i < span.size(); ++i) out[i] = static_cast<uint8_t>(span[i]);
+    return v;
+  };
+  const auto event_id = text(r.event_id);
+  const auto patient = text(r.patient);
+  const auto actor_id = text(r.actor->id);
+  const auto organization = optional_text(r.actor->organization);
+  const auto reasons = bytes(r.reasons);
+  const auto obligations = bytes(r.obligations);
+  consent_offsets.clear();
+  for (const auto& c : consents) consent_offsets.push_back(text(c));
+  const auto consents_v = b.CreateVector(consent_offsets);
+  const auto justification = optional_text(r.justification);
+  const auto policy = text(r.policy);
+  const auto rule = optional_text(r.rule);
+  const auto error = optional_text(r.error);
+  const flatbuffers::Offset<fb::Party> recipient = r.recipient->has_value() ? EncodeParty(b, **r.recipient) : 0;
   flatbuffers::Optional<int64_t> replay = flatbuffers::nullopt;
-  if (e.replay_as_of) replay = absl::ToUnixMicros(*e.replay_as_of);
-  auto rec = fb::CreateAuditRecordDirect(
-      b, e.seq, e.event_id.c_str(), absl::ToUnixMicros(e.at), absl::ToUnixMicros(e.logged_at), e.patient.c_str(),
-      e.actor.id.c_str(), static_cast<uint8_t>(e.actor.role),
-      e.actor.organization.empty() ? nullptr : e.actor.organization.c_str(), static_cast<uint8_t>(e.action),
-      static_cast<uint8_t>(e.category), static_cast<uint8_t>(e.purpose), e.permitted, &reasons,
-      e.legal_basis ? static_cast<int16_t>(*e.legal_basis) : int16_t{-1}, &obligations, &consents, e.emergency,
-      e.justification.empty() ? nullptr : e.justification.c_str(), e.policy.c_str(),
-      e.rule.empty() ? nullptr : e.rule.c_str(), e.error.empty() ? nullptr : e.error.c_str(),
-      /*recipient=*/nullptr, e.age_band ? static_cast<int16_t>(*e.age_band) : int16_t{-1}, replay, recipient);
+  if (r.replay_as_of) replay = absl::ToUnixMicros(*r.replay_as_of);
+  const auto rec = fb::CreateAuditRecord(
+      b, kSeqToSet, event_id, absl::ToUnixMicros(r.at), kLoggedAtToSet, patient, actor_id,
+      static_cast<uint8_t>(r.actor->role), organization, static_cast<uint8_t>(r.action),
+      static_cast<uint8_t>(r.category), static_cast<uint8_t>(r.purpose), r.permitted, reasons,
+      r.legal_basis ? static_cast<int16_t>(*r.legal_basis) : int16_t{-1}, obligations, consents_v, r.emergency,
+      justification, policy, rule, error, /*recipient=*/0, r.age_band ? static_cast<int16_t>(*r.age_band) : int16_t{-1},
+      replay, recipient);
   fb::FinishAuditRecordBuffer(b, rec);
+  return absl::string_view(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
 }
 
 }  // namespace
 
-void EncodeEntryOf(const AuditEvent& e, absl::string_view prev, std::string* entry) {
-  thread_local flatbuffers::FlatBufferBuilder b(1024);
-  BuildBody(e, b);
-  const absl::string_view body(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+absl::string_view PrepareBody(const RecordView& r, absl::Span<const absl::string_view> consents) {
+  return BuildBody(r, consents);
+}
+
+absl::string_view PrepareBody(const RecordView& r, absl::Span<const std::string> consents) {
+  return BuildBody(r, consents);
+}
+
+bool SetBodySeq(char* body, uint64_t seq) {
+  return fb::GetMutableAuditRecord(body)->mutate_seq(seq);
+}
+
+bool StampBody(char* body, int64_t logged_at_us, BodyKeys* keys) {
+  fb::AuditRecord* r = fb::GetMutableAuditRecord(body);
+  if (!r->mutate_logged_at_us(logged_at_us) || r->patient() == nullptr) return false;
+  keys->seq = r->seq();
+  keys->at_us = r->at_us();
+  keys->patient = absl::string_view(r->patient()->c_str(), r->patient()->size());
+  return true;
+}
+
+void ChainEntry(absl::string_view body, absl::string_view prev, std::string* entry) {
   unsigned char hash[kHashBytes];
   Sha256Into(prev, body, hash);
   entry->clear();

@@ -9,11 +9,13 @@
 #define TOEGANG_ENGINE_AUDIT_AUDIT_RECORD_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "engine/audit/audit_log.h"
 #include "engine/audit/audit_storage.h"
 
@@ -27,10 +29,72 @@ std::string Sha256(absl::string_view a, absl::string_view b);
 void Sha256Into(absl::string_view a, absl::string_view b, unsigned char out[kHashBytes]);
 std::string Hex(absl::string_view bytes);
 
-// Replaces *entry with the entry of `e` as stored — its AuditRecord FlatBuffer, `prev`,
-// then the hash of both — reusing the string's storage: a record costs the writer no
-// allocation once its buffers have grown.
-void EncodeEntryOf(const AuditEvent& e, absl::string_view prev, std::string* entry);
+// What one record holds, as views of the caller's data.
+struct RecordView {
+  absl::string_view event_id;
+  absl::Time at;
+  absl::string_view patient;
+  const Actor* actor;
+  Action action;
+  Category category;
+  Purpose purpose;
+  bool permitted;
+  absl::Span<const Reason> reasons;
+  std::optional<LegalBasis> legal_basis;
+  absl::Span<const Obligation> obligations;
+  bool emergency;
+  absl::string_view justification;
+  absl::string_view policy;
+  absl::string_view rule;
+  absl::string_view error;
+  const std::optional<Party>* recipient;
+  std::optional<AgeBand> age_band;
+  std::optional<absl::Time> replay_as_of;
+};
+
+// The record of `d` on `request` (what AppendDecision and AppendDecisions log).
+inline RecordView DecisionRecord(const AccessRequest& request, const Decision& d, absl::string_view decision_id,
+                                 std::optional<absl::Time> replay_as_of) {
+  return RecordView{decision_id,       request.at,        request.patient,
+                    &request.actor,    request.action,    request.category,
+                    request.purpose,   d.permitted(),     d.reasons,
+                    d.legal_basis,     d.obligations,     request.emergency,
+                    request.emergency_justification,      d.policy,
+                    d.rule,            d.error,           &request.recipient,
+                    d.age_band,        replay_as_of};
+}
+
+// The record of `e` (what Append logs; its seq and logged_at are the log's to set).
+inline RecordView EventRecord(const AuditEvent& e) {
+  return RecordView{e.event_id,  e.at,        e.patient,     &e.actor,      e.action,  e.category, e.purpose,
+                    e.permitted, e.reasons,   e.legal_basis, e.obligations, e.emergency, e.justification,
+                    e.policy,    e.rule,      e.error,       &e.recipient,  e.age_band, e.replay_as_of};
+}
+
+// The stored body of `r` — its AuditRecord FlatBuffer — built in this thread's builder
+// with its number and its time of writing still open (SetBodySeq, StampBody). Valid
+// until this thread's next call; its size is a multiple of 8. No allocation once the
+// builder has grown.
+absl::string_view PrepareBody(const RecordView& r, absl::Span<const absl::string_view> consents);
+absl::string_view PrepareBody(const RecordView& r, absl::Span<const std::string> consents);
+
+// Writes the record's number into a copy of a body PrepareBody made. REQUIRES: `body`
+// is 8-byte aligned. False when it holds no number to write (a bug in toegang).
+bool SetBodySeq(char* body, uint64_t seq);
+
+// What the writer reads of a body: its number, and what the patient index files it by.
+struct BodyKeys {
+  uint64_t seq = 0;
+  int64_t at_us = 0;
+  absl::string_view patient;  // a view into the body
+};
+// Writes the time of writing into a numbered body and reads its keys. REQUIRES: as
+// SetBodySeq. False when it holds no time of writing to set (a bug in toegang).
+bool StampBody(char* body, int64_t logged_at_us, BodyKeys* keys);
+
+// Replaces *entry with the stored entry of `body`: the body, `prev`, then SHA-256(prev ||
+// body), reusing the string's storage.
+void ChainEntry(absl::string_view body, absl::string_view prev, std::string* entry);
 
 // An entry as stored: the record, then the previous entry's hash, then its own.
 struct DecodedEntry {
