@@ -144,7 +144,7 @@ TEST(AuditLog, D50_EveryDecisionIsLoggedWithItsFields) {
   EXPECT_EQ(v->records, 4u);
 }
 
-// Every field of a record survives the queue (a compact binary form) and the store.
+// Every field of a record survives the queue (its body encoded by the deciding thread) and the store.
 TEST(AuditLog, EveryFieldSurvivesTheQueueAndTheStore) {
   for (AuditMode mode : {AuditMode::kDurable, AuditMode::kBuffered}) {
     std::unique_ptr<AuditStorage> storage = NewMemoryAuditStorage();
