@@ -29,11 +29,10 @@ inline size_t QueuedSize(size_t body) { return sizeof(uint64_t) + (body + kQueue
 
 // Appends `body` (PrepareBody's) to `out` as an entry, its number still open.
 inline void StageBody(std::string* out, absl::string_view body) {
-  const size_t at = out->size();
-  out->resize(at + QueuedSize(body.size()), '\0');
   const uint64_t size = body.size();
-  std::memcpy(&(*out)[at], &size, sizeof size);
-  std::memcpy(&(*out)[at + sizeof size], body.data(), body.size());
+  out->append(reinterpret_cast<const char*>(&size), sizeof size);
+  out->append(body.data(), body.size());
+  out->append(QueuedSize(body.size()) - sizeof size - body.size(), '\0');
 }
 
 // Appends `body` to the queue `out` as record `seq`. False when it is no body

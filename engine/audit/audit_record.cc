@@ -80,11 +80,23 @@ namespace {
 constexpr uint64_t kSeqToSet = ~uint64_t{0};
 constexpr int64_t kLoggedAtToSet = std::numeric_limits<int64_t>::min();
 
+// A thread's builder, shared by both PrepareBody overloads and kept from record to
+// record: its storage grows once.
+struct BodyBuilder {
+  flatbuffers::FlatBufferBuilder b{1024};
+  std::vector<flatbuffers::Offset<flatbuffers::String>> consents;
+};
+
+BodyBuilder& ThisThreadsBuilder() {
+  thread_local BodyBuilder builder;
+  return builder;
+}
+
 template <typename Consents>
 absl::string_view BuildBody(const RecordView& r, const Consents& consents) {
-  // Kept from record to record: their storage grows once.
-  thread_local flatbuffers::FlatBufferBuilder b(1024);
-  thread_local std::vector<flatbuffers::Offset<flatbuffers::String>> consent_offsets;
+  BodyBuilder& builder = ThisThreadsBuilder();
+  flatbuffers::FlatBufferBuilder& b = builder.b;
+  std::vector<flatbuffers::Offset<flatbuffers::String>>& consent_offsets = builder.consents;
   b.Clear();
   const auto text = [&](absl::string_view s) { return b.CreateString(s.data(), s.size()); };
   const auto optional_text = [&](absl::string_view s) {

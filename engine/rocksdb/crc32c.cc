@@ -70,7 +70,7 @@ Crc32cFunction FindLibraryCrc32c() {
 
 Crc32cFunction Chosen() {
 #if defined(__x86_64__)
-  if (CpuHasCrc32Instruction()) return ExtendWithInstruction;
+  if (Crc32cUsesCpuInstruction()) return ExtendWithInstruction;
 #endif
   if (Crc32cFunction library = LibraryCrc32c()) return library;
   return ExtendBitwise;
