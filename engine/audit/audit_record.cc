@@ -4,6 +4,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <nettle/sha2.h>
 
 #include <algorithm>
 #include <limits>
@@ -47,22 +48,17 @@ std::optional<Party> ParsePartyString(absl::string_view s) {
 
 }  // namespace
 
-// One OpenSSL context per thread.
+// Nettle's SHA-256 rather than OpenSSL's: both hash with the CPU's SHA instructions,
+// but OpenSSL 3 makes and frees a provider context for every digest through EVP
+// (about a quarter of the chaining's cost on a record; bench/RESULTS.md). Nettle's
+// context is a plain struct on the stack.
 void Sha256Into(absl::string_view a, absl::string_view b, unsigned char out[kHashBytes]) {
-  struct Ctx {
-    Ctx() : ctx(EVP_MD_CTX_new()) {}
-    ~Ctx() { EVP_MD_CTX_free(ctx); }
-    EVP_MD_CTX* ctx;
-  };
-  thread_local Ctx c;
-  // Fetched once: EVP_sha256() makes OpenSSL 3 look the algorithm up by name on every
-  // init, which cost the log's writer about 200 ns a record (bench/RESULTS.md).
-  static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  unsigned int len = 0;
-  EVP_DigestInit_ex(c.ctx, kSha256 != nullptr ? kSha256 : EVP_sha256(), nullptr);
-  EVP_DigestUpdate(c.ctx, a.data(), a.size());
-  EVP_DigestUpdate(c.ctx, b.data(), b.size());
-  EVP_DigestFinal_ex(c.ctx, out, &len);
+  static_assert(kHashBytes == SHA256_DIGEST_SIZE);
+  sha256_ctx ctx;
+  sha256_init(&ctx);
+  sha256_update(&ctx, a.size(), reinterpret_cast<const uint8_t*>(a.data()));
+  sha256_update(&ctx, b.size(), reinterpret_cast<const uint8_t*>(b.data()));
+  sha256_digest(&ctx, SHA256_DIGEST_SIZE, out);
 }
 
 std::string Sha256(absl::string_view a, absl::string_view b) {
