@@ -240,6 +240,10 @@ TEST(Cli, AFlagValueThatDoesNotParseIsBadInput) {
       {"serve", "--io-timeout x", "--io-timeout"},
       {"serve", "--cache-mb=", "--cache-mb"},
       {"decide", "--as-of", "--as-of needs a value"},
+      {"decide", "--audit-mode buffered --audit-sync-interval soon", "--audit-sync-interval: 'soon'"},
+      {"decide", "--audit-mode buffered --audit-sync-interval 5s", "between 0s and 1s"},
+      {"decide", "--audit-sync-interval 10ms", "--audit-sync-interval is for --audit-mode buffered"},
+      {"decide", "--audit-mode sometimes", "--audit-mode is durable or buffered"},
   };
   const std::string db = e2e::Tmp("never_opened");
   for (const Case& c : cases) {
@@ -251,6 +255,7 @@ TEST(Cli, AFlagValueThatDoesNotParseIsBadInput) {
   }
   // The forms that are fine stay fine.
   EXPECT_EQ(Toegang("decide --facts /dev/null --policy wgbo-default --as-of=2026-01-01T00:00:00Z", "").status, 0);
+  EXPECT_EQ(Toegang("decide --facts /dev/null --audit-mode buffered --audit-sync-interval 10ms", "").status, 0);
 }
 
 }  // namespace

@@ -37,6 +37,11 @@ constexpr absl::Duration kBufferedInterval = absl::Milliseconds(2);
 // stays in the CPU's caches from encoding to memtable (bench/RESULTS.md).
 constexpr size_t kWriteChunk = 1024;
 
+// Buffered mode: a batch is synced at its end, whatever sync_interval says, once this
+// many records wait for a sync. It bounds what the writer keeps to write again after a
+// failure; under a load that fills batches this large, the sync is cheap per record.
+constexpr size_t kUnsyncedRecords = 16384;
+
 // AppendDecisions encodes its batch into a buffer of the calling thread's, kept for the
 // next batch unless it grew past this.
 constexpr size_t kStagedBytesKept = size_t{1} << 20;
@@ -210,7 +215,10 @@ absl::Status AuditLogImpl::Flush() {
     if (!sticky_.ok()) return Detached(sticky_);
     target = last_assigned_;
     generation = durable_.generation();
-    work_cv_.Signal();
+    if (target > durable_.value()) {
+      flush_wanted_ = true;
+      work_cv_.Signal();
+    }
   }
   return WaitDurable(target, generation);
 }
@@ -248,17 +256,28 @@ size_t EncodeRows(QueueReader& in, int64_t logged_at_us, size_t n, std::string* 
 }  // namespace
 
 void AuditLogImpl::WriterLoop() {
+  const bool buffered = options_.mode == AuditMode::kBuffered;
   std::string bytes;
   std::vector<AuditRow> rows;
   // kBuffered: accepted records whose write failed, written first once the storage
-  // writes again. Empty while the log is healthy.
+  // writes again, in the calls they were first written in. Empty while the log is healthy.
   std::vector<AuditRow> unwritten;
+  std::vector<size_t> unwritten_calls;
   std::string unwritten_head;
   bool failed = false;
+  // kBuffered: the batches written since the last sync, each with its stamp. A write
+  // that was never synced may not outlive the storage's recovery from a later failure,
+  // so they are kept to be encoded and written again, from the last synced head.
+  std::vector<WrittenBatch> unsynced;
+  size_t unsynced_records = 0;
+  std::string written_head;   // the hash of the last record written
+  uint64_t written_seq = 0;   // its number
+  absl::Time last_sync = absl::Now();
   while (true) {
     if (failed) {
-      if (TryRecover(&unwritten, unwritten_head)) {
+      if (TryRecover(&unwritten, &unwritten_calls, unwritten_head)) {
         failed = false;
+        last_sync = absl::Now();
         continue;
       }
       MutexLock lock(&mu_);
@@ -266,20 +285,32 @@ void AuditLogImpl::WriterLoop() {
       continue;
     }
     size_t count = 0;
+    bool sync = true;
     std::string prev;
     {
       MutexLock lock(&mu_);
-      if (options_.mode == AuditMode::kBuffered) {
-        while (queued_ == 0 && !stop_) work_cv_.WaitWithTimeout(&mu_, kBufferedInterval);
+      if (buffered) {
+        // Until records wait, or the records written are due their sync.
+        auto sync_due = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return unsynced_records > 0 && (stop_ || flush_wanted_ || absl::Now() - last_sync >= options_.sync_interval);
+        };
+        while (queued_ == 0 && !stop_ && !sync_due()) {
+          absl::Duration wait = kBufferedInterval;
+          if (unsynced_records > 0) wait = std::min(wait, last_sync + options_.sync_interval - absl::Now());
+          work_cv_.WaitWithTimeout(&mu_, std::max(wait, absl::ZeroDuration()));
+        }
+        sync = stop_ || flush_wanted_ || absl::Now() - last_sync >= options_.sync_interval ||
+               unsynced_records + queued_ >= kUnsyncedRecords;
+        if (sync) flush_wanted_ = false;
       } else {
         while (queued_ == 0 && !stop_) work_cv_.Wait(&mu_);
       }
-      if (queued_ == 0 && stop_) return;
+      if (queued_ == 0 && unsynced_records == 0 && stop_) return;
       bytes.swap(spare_);
       bytes.swap(queue_);  // the producers get last round's (cleared) buffer back
       count = queued_;
       queued_ = 0;
-      prev = head_hash_;
+      prev = unsynced_records > 0 ? written_head : head_hash_;
       room_cv_.SignalAll();  // room in the queue again
     }
     // Stamp and chain outside the lock: SHA-256 is the expensive part. The rows
@@ -287,52 +318,99 @@ void AuditLogImpl::WriterLoop() {
     // costs the writer no allocation once they have grown.
     //
     // Buffered, the batch goes to the storage in parts, each written as soon as it is
-    // encoded and only the last synced: the sync covers the parts before it, and no
-    // record is acknowledged before it. A durable batch is one write, so that records
-    // refused after a failure (their numbers given out again) were never stored.
-    const size_t part = options_.mode == AuditMode::kBuffered ? kWriteChunk : count;
+    // encoded, and is synced at its end only when a sync is due (sync_interval): one
+    // sync covers every write before it, and no record counts as synced before it. A
+    // durable batch is one write, synced, so that records refused after a failure (their
+    // numbers given out again) were never stored.
+    const size_t part = buffered ? kWriteChunk : count;
     if (rows.size() < std::min(part, count)) rows.resize(std::min(part, count));
     QueueReader in(&bytes);
     // Stamped here, as the batch is written, rather than by each decision under the lock.
     const int64_t logged_at = absl::ToUnixMicros(options_.clock());
-    uint64_t last_seq = 0;
+    uint64_t last_seq = written_seq;
     absl::Status s;
+    if (count == 0) {
+      s = storage_->Sync();  // a sync due, nothing new to write
+    }
     for (size_t begin = 0; begin < count && s.ok(); begin += part) {
       const size_t n = std::min(part, count - begin);
       if (EncodeRows(in, logged_at, n, &prev, rows.data(), &last_seq) < n) {
         s = absl::InternalError("the access log's queue is unreadable (a bug in toegang)");
         break;
       }
-      s = storage_->Append(absl::MakeConstSpan(rows.data(), n), prev, /*sync=*/begin + n == count);
+      s = storage_->Append(absl::MakeConstSpan(rows.data(), n), prev, /*sync=*/sync && begin + n == count);
     }
-    if (!s.ok() && options_.mode == AuditMode::kBuffered) {
-      // Parts may have been written but not synced: the whole batch is kept, to be
-      // written again (the same bytes under the same keys) as a single write would be.
-      // It chains on from the head as it was (head_hash_ moves only when a batch is in).
+    if (!s.ok() && buffered) {
+      // Every record written since the last sync is written again, from the head as it
+      // was then (head_hash_ moves only at a sync), in the calls it was first written in:
+      // a storage may key what a call hands it by the call's first record
+      // (engine/rocksdb/audit_parts.h), so the same calls put the same keys over
+      // whatever of them reached the disk.
       {
         MutexLock lock(&mu_);
         prev = head_hash_;
+        if (count > 0) ++stats_.batches;
+        stats_.written -= unsynced_records;  // counted again when written again
       }
-      QueueReader again(&bytes);
-      rows.resize(count);
-      rows.resize(EncodeRows(again, logged_at, count, &prev, rows.data(), &last_seq));
-    } else if (!s.ok()) {
-      rows.resize(count);
+      if (count > 0) unsynced.push_back({std::move(bytes), logged_at, count});
+      rows.resize(unsynced_records + count);
+      std::vector<size_t> calls;
+      size_t at = 0;
+      for (WrittenBatch& b : unsynced) {
+        QueueReader again(&b.bytes);
+        const size_t got = EncodeRows(again, b.logged_at, b.count, &prev, rows.data() + at, &last_seq);
+        for (size_t done = 0; done < got; done += kWriteChunk) calls.push_back(std::min(kWriteChunk, got - done));
+        at += got;
+      }
+      rows.resize(at);
+      unsynced.clear();
+      unsynced_records = 0;
+      bytes = std::string();
+      EnterFailure(s, &rows, &prev, &unwritten, &unwritten_head);
+      unwritten_calls.swap(calls);
+      failed = true;
+      continue;
     }
-    bytes.clear();
-    {
+    if (!s.ok()) {
+      rows.resize(count);
+      bytes.clear();
+      {
+        MutexLock lock(&mu_);
+        ++stats_.batches;
+      }
+      EnterFailure(s, &rows, &prev, &unwritten, &unwritten_head);
+      failed = true;
+      continue;
+    }
+    if (!sync) {
+      // Written, not yet synced: kept (the queue's bytes, not a copy) until a sync.
+      unsynced.push_back({std::move(bytes), logged_at, count});
+      bytes = std::string();
+      unsynced_records += count;
+      written_head = prev;
+      written_seq = last_seq;
       MutexLock lock(&mu_);
-      if (spare_.capacity() < bytes.capacity()) spare_.swap(bytes);
       ++stats_.batches;
-      if (s.ok()) {
-        head_hash_ = prev;
-        stats_.written += count;
-        durable_.Advance(last_seq);  // wakes the batch's durable callers and flushers
-        continue;
-      }
+      stats_.written += count;
+      continue;
     }
-    EnterFailure(s, &rows, &prev, &unwritten, &unwritten_head);
-    failed = true;
+    // Synced: every record up to last_seq.
+    for (WrittenBatch& b : unsynced) {
+      if (bytes.capacity() < b.bytes.capacity()) bytes.swap(b.bytes);
+    }
+    unsynced.clear();
+    unsynced_records = 0;
+    written_head = prev;
+    written_seq = last_seq;
+    last_sync = absl::Now();
+    bytes.clear();
+    MutexLock lock(&mu_);
+    if (spare_.capacity() < bytes.capacity()) spare_.swap(bytes);
+    if (count > 0) ++stats_.batches;
+    ++stats_.syncs;
+    stats_.written += count;
+    head_hash_ = prev;
+    durable_.Advance(last_seq);  // wakes the batch's durable callers and flushers
   }
 }
 
@@ -358,23 +436,24 @@ void AuditLogImpl::EnterFailure(const absl::Status& cause, std::vector<AuditRow>
   room_cv_.SignalAll();
 }
 
-bool AuditLogImpl::TryRecover(std::vector<AuditRow>* unwritten, const std::string& unwritten_head) {
+bool AuditLogImpl::TryRecover(std::vector<AuditRow>* unwritten, std::vector<size_t>* calls,
+                              const std::string& unwritten_head) {
   {
     MutexLock lock(&mu_);
     if (!stop_) work_cv_.WaitWithTimeout(&mu_, options_.retry_interval);
   }
   absl::Status s = storage_->Recover();
-  // In the parts the batch was first written in: a storage may key what a call hands
-  // it by the call's first record (engine/rocksdb/audit_parts.h), so the same parts
-  // put the same keys over whatever of them reached the disk.
-  for (size_t begin = 0; s.ok() && begin < unwritten->size(); begin += kWriteChunk) {
-    const size_t n = std::min(kWriteChunk, unwritten->size() - begin);
-    const bool last = begin + n == unwritten->size();
+  // In the calls the records were first written in (see WriterLoop), only the last synced.
+  size_t begin = 0;
+  for (size_t i = 0; s.ok() && i < calls->size(); ++i) {
+    const size_t n = (*calls)[i];
+    const bool last = i + 1 == calls->size();
     const AuditRow& end = (*unwritten)[begin + n - 1];
     s = storage_->Append(absl::MakeConstSpan(unwritten->data() + begin, n),
                          last ? absl::string_view(unwritten_head)
                               : absl::string_view(end.entry).substr(end.entry.size() - kHashBytes),
                          /*sync=*/last);
+    begin += n;
   }
   if (!s.ok()) {
     MutexLock lock(&mu_);
@@ -386,8 +465,10 @@ bool AuditLogImpl::TryRecover(std::vector<AuditRow>* unwritten, const std::strin
   if (!unwritten->empty()) {
     head_hash_ = unwritten_head;
     stats_.written += unwritten->size();
+    ++stats_.syncs;
     durable = unwritten->back().seq;
     unwritten->clear();
+    calls->clear();
   }
   durable_.Reopen(durable);  // a new generation: waits from before the failure stay failed
   sticky_ = absl::OkStatus();

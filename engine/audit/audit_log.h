@@ -9,8 +9,10 @@
 // thread numbers, chains, batches and syncs. Modes:
 //   kDurable   Append returns once the record's batch is synced (group commit: every
 //              record queued meanwhile shares the sync).
-//   kBuffered  Append returns once queued; batches are synced in the background. A
-//              crash loses at most what was still queued.
+//   kBuffered  Append returns once queued; the writer writes batches as they gather
+//              and syncs each, or with `sync_interval` at least that often (and at
+//              Flush and at close). A crash of the process loses at most what was
+//              still queued; of the machine, also what was written since the last sync.
 // The queue is bounded. When it is full, Append waits (back-pressure) up to
 // `max_wait`, then fails with ResourceExhausted — it never drops a record silently. A
 // failed Append means the decision was not logged: the engine turns it into a deny.
@@ -67,6 +69,14 @@ struct AuditOptions {
   // CPUs that answer requests helps). Open refuses a CPU the process may not use.
   // Default: empty, wherever the scheduler puts it.
   std::vector<int> writer_cpus;
+  // kBuffered: how long a written record may wait for its sync. Under steady traffic
+  // the writer writes a batch every few records, and syncing each (on RocksDB a
+  // write-ahead log sync and an acknowledgement: two fsyncs) costs thousands of fsyncs
+  // a second; at 10 ms the sidecar made 15 times fewer and spent a sixth less CPU a
+  // decision. But on a VM whose idle CPUs wake slowly, the syncs' disk interrupts also
+  // kept them awake: one client's round trip took two to five times as long without
+  // them (bench/RESULTS.md). Zero syncs every batch. Default: zero.
+  absl::Duration sync_interval = absl::ZeroDuration();
   // After a failed write, how often the writer tries the storage again. Default: 1 s.
   absl::Duration retry_interval = absl::Seconds(1);
   // The key that authenticates purge checkpoints (at least 16 bytes; from
@@ -103,7 +113,8 @@ struct AuditEvent {
 
 struct AuditStats {
   uint64_t appended = 0;       // accepted by Append
-  uint64_t written = 0;        // synced to storage
+  uint64_t written = 0;        // handed to storage (kBuffered: synced by the next sync)
+  uint64_t syncs = 0;          // storage syncs
   uint64_t refused = 0;        // Append failed: queue full past max_wait, or a write error
   uint64_t waits = 0;          // Appends that found the queue full and waited
   uint64_t batches = 0;        // storage writes

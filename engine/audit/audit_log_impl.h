@@ -56,7 +56,16 @@ class AuditLogImpl final : public AuditLog {
   void EnterFailure(const absl::Status& cause, std::vector<AuditRow>* rows, std::string* head,
                     std::vector<AuditRow>* unwritten, std::string* unwritten_head) ABSL_LOCKS_EXCLUDED(mu_);
   // Waits retry_interval, then tries the storage; true once the log writes again.
-  bool TryRecover(std::vector<AuditRow>* unwritten, const std::string& unwritten_head) ABSL_LOCKS_EXCLUDED(mu_);
+  // `calls`: how many of `unwritten` each storage call first took, in order.
+  bool TryRecover(std::vector<AuditRow>* unwritten, std::vector<size_t>* calls, const std::string& unwritten_head)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // kBuffered: a batch written but not yet synced, as the queue held it.
+  struct WrittenBatch {
+    std::string bytes;
+    int64_t logged_at = 0;
+    size_t count = 0;
+  };
 
   // Verify's second part: the patient index against the chain of `report`.
   absl::StatusOr<AuditVerifyReport> VerifyIndex(AuditVerifyReport report, uint64_t first_seq, uint64_t head_seq);
@@ -80,6 +89,7 @@ class AuditLogImpl final : public AuditLog {
   std::string head_hash_ ABSL_GUARDED_BY(mu_);       // hash of record `durable_`
   absl::Status sticky_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool flush_wanted_ ABSL_GUARDED_BY(mu_) = false;  // kBuffered: Flush waits for a sync
   AuditStats stats_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -42,6 +42,8 @@ class AuditStorage {
   // Stores `rows` (ascending seq), their patient-index keys and the new head
   // (`rows.back().seq`, `head_hash`) atomically; synced to disk when `sync`.
   virtual absl::Status Append(absl::Span<const AuditRow> rows, absl::string_view head_hash, bool sync) = 0;
+  // Makes every Append so far durable, as a synced Append would have.
+  virtual absl::Status Sync() = 0;
 
   // The head as last stored: the last sequence and its hash (0 and "" when empty).
   virtual absl::Status ReadHead(uint64_t* last_seq, std::string* head_hash) = 0;

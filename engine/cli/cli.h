@@ -60,6 +60,10 @@ absl::StatusOr<FhirImportOptions> FhirImportFlags();
 // --replicate). The error names the flag.
 absl::Status ReplicateFlags(Options* options);
 
+// Sets the access log's mode and sync interval from --audit-mode and
+// --audit-sync-interval. The error names the flag.
+absl::Status AuditFlags(AuditOptions* audit);
+
 // Opens the engine that `load` and `fhir import` record through: the store of --db, or
 // with --replicate CONNINFO the history in PostgreSQL (checked against on a replica in
 // memory, unless --db names one); no access log, as recording decides nothing. kOk, or

@@ -29,6 +29,9 @@ ABSL_FLAG(std::string, replicate, "",
 ABSL_FLAG(std::string, node, "", "with --replicate: this node's name in the history (default: the host's name)");
 // A string, parsed below: an absl::Duration flag pulls in code GCC's ThreadSanitizer
 // refuses to build (atomic_thread_fence).
+ABSL_FLAG(std::string, audit_sync_interval, "0s",
+          "serve, decide with --audit-mode buffered: sync the access log at most this often (e.g. 10ms, at "
+          "most 1s; 0s: every batch). Fewer syncs cost a machine crash the records of the last interval");
 ABSL_FLAG(std::string, max_wait, "1s",
           "with --replicate: how long a request carrying a consistency token waits for this node to apply it "
           "(e.g. 250ms, 1s; at most 1m)");
@@ -54,6 +57,29 @@ absl::Status ReplicateFlags(Options* options) {
   r.node = absl::GetFlag(FLAGS_node);
   r.max_wait = wait;
   options->replicate = std::move(r);
+  return absl::OkStatus();
+}
+
+absl::Status AuditFlags(AuditOptions* audit) {
+  const std::string mode = absl::GetFlag(FLAGS_audit_mode);
+  if (mode == "buffered") {
+    audit->mode = AuditMode::kBuffered;
+  } else if (mode == "durable") {
+    audit->mode = AuditMode::kDurable;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("--audit-mode is durable or buffered, not '", mode, "'"));
+  }
+  const std::string interval = absl::GetFlag(FLAGS_audit_sync_interval);
+  absl::Duration d;
+  if (!absl::ParseDuration(interval, &d) || d < absl::ZeroDuration() || d > absl::Seconds(1)) {
+    return absl::InvalidArgumentError(absl::StrCat("--audit-sync-interval: '", interval,
+                                                   "' is not a duration between 0s and 1s (e.g. 10ms)"));
+  }
+  if (d > absl::ZeroDuration() && audit->mode != AuditMode::kBuffered) {
+    return absl::InvalidArgumentError(
+        "--audit-sync-interval is for --audit-mode buffered: a durable decision returns once its record is synced");
+  }
+  audit->sync_interval = d;
   return absl::OkStatus();
 }
 

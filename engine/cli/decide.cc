@@ -77,11 +77,8 @@ int Decide(const std::vector<std::string>& args) {
 
   Options options;
   options.policy = *policy;
-  const std::string mode = absl::GetFlag(FLAGS_audit_mode);
-  if (mode == "buffered") {
-    options.audit->mode = AuditMode::kBuffered;
-  } else if (mode != "durable") {
-    Complain("--audit-mode is durable or buffered, not '" + mode + "'");
+  if (absl::Status s = AuditFlags(&*options.audit); !s.ok()) {
+    Complain(std::string(s.message()));
     return kBadInput;
   }
   const std::string facts_path = absl::GetFlag(FLAGS_facts);

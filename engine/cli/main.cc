@@ -74,8 +74,8 @@ commands:
                           open a store that comes back shorter than it
                           acknowledged, and go on with what it holds
   serve [--db DIR | --facts FILE] --http HOST:PORT --socket PATH [--tcp HOST:PORT] [--policy FILE]
-        [--audit-mode durable|buffered] [--threads N] [--io-timeout SECONDS]
-        [--cache-mb MIB] [--pin-threads=true|false]
+        [--audit-mode durable|buffered [--audit-sync-interval DURATION]]
+        [--threads N] [--io-timeout SECONDS] [--cache-mb MIB] [--pin-threads=true|false]
         [--token-file FILE] [--allow-uid UID,...] [--allow-gid GID,...]
         [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]
         [--max-connections N] [--max-connections-per-client N] [--request-deadline SECONDS]
@@ -98,7 +98,7 @@ exit status: 0 success, 2 bad input, 1 otherwise
 )";
 
 const char* const kKnownFlags[] = {"db", "policy", "facts", "as_of", "patient", "from", "until", "before",
-                                   "audit_mode", "audit_key_file", "http", "socket", "tcp", "threads", "io_timeout", "cache_mb",
+                                   "audit_mode", "audit_sync_interval", "audit_key_file", "http", "socket", "tcp", "threads", "io_timeout", "cache_mb",
                                    "pin_threads", "token_file", "allow_uid", "allow_gid", "tls_cert", "tls_key",
                                    "tls_client_ca", "max_connections", "max_connections_per_client", "request_deadline", "batch_workers",
                                    "replicate", "node", "max_wait", "at_least", "identifier_system", "widen_denies", "at",

@@ -162,11 +162,7 @@ absl::StatusOr<ServeConfig> ReadServeFlags() {
   const size_t cache_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_cache_mb)) << 20;
   c.options.durable.block_cache_bytes = cache_bytes / 4;
   c.options.durable.record_cache_bytes = cache_bytes - cache_bytes / 4;
-  if (absl::GetFlag(FLAGS_audit_mode) == "buffered") {
-    c.options.audit->mode = AuditMode::kBuffered;
-  } else if (absl::GetFlag(FLAGS_audit_mode) != "durable") {
-    return absl::InvalidArgumentError("--audit-mode is durable or buffered");
-  }
+  TOEGANG_RETURN_IF_ERROR(AuditFlags(&*c.options.audit));
   c.pin_threads = absl::GetFlag(FLAGS_pin_threads);
   TOEGANG_RETURN_IF_ERROR(ReplicateFlags(&c.options));
   if (c.options.replicate && !c.facts_path.empty()) {

@@ -1,6 +1,7 @@
 // Copyright toegang authors.
 #include "engine/rocksdb/fault_injection.h"
 
+#include "absl/strings/match.h"
 #include "engine/rocksdb/database.h"
 #include "engine/rocksdb/stores.h"
 #include "rocksdb/file_system.h"
@@ -12,8 +13,8 @@ namespace {
 // real error handling.
 class FullDiskFile final : public rocksdb::FSWritableFileOwnerWrapper {
  public:
-  FullDiskFile(std::unique_ptr<rocksdb::FSWritableFile> f, std::shared_ptr<DiskFaults> faults)
-      : rocksdb::FSWritableFileOwnerWrapper(std::move(f)), faults_(std::move(faults)) {}
+  FullDiskFile(std::unique_ptr<rocksdb::FSWritableFile> f, std::shared_ptr<DiskFaults> faults, bool wal)
+      : rocksdb::FSWritableFileOwnerWrapper(std::move(f)), faults_(std::move(faults)), wal_(wal) {}
 
   rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& o,
                            rocksdb::IODebugContext* dbg) override {
@@ -27,15 +28,21 @@ class FullDiskFile final : public rocksdb::FSWritableFileOwnerWrapper {
   }
   rocksdb::IOStatus Sync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
     if (faults_->full) return rocksdb::IOStatus::NoSpace("injected: no space left on device");
-    return target()->Sync(o, dbg);
+    return Counted(target()->Sync(o, dbg));
   }
   rocksdb::IOStatus Fsync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
     if (faults_->full) return rocksdb::IOStatus::NoSpace("injected: no space left on device");
-    return target()->Fsync(o, dbg);
+    return Counted(target()->Fsync(o, dbg));
   }
 
  private:
+  rocksdb::IOStatus Counted(rocksdb::IOStatus s) {
+    if (s.ok() && wal_) ++faults_->wal_syncs;
+    return s;
+  }
+
   std::shared_ptr<DiskFaults> faults_;
+  const bool wal_;
 };
 
 class FullDiskFileSystem final : public rocksdb::FileSystemWrapper {
@@ -50,7 +57,7 @@ class FullDiskFileSystem final : public rocksdb::FileSystemWrapper {
     if (faults_->full) return rocksdb::IOStatus::NoSpace("injected: no space left on device");
     std::unique_ptr<rocksdb::FSWritableFile> file;
     rocksdb::IOStatus s = target()->NewWritableFile(f, o, &file, dbg);
-    if (s.ok()) r->reset(new FullDiskFile(std::move(file), faults_));
+    if (s.ok()) r->reset(new FullDiskFile(std::move(file), faults_, absl::EndsWith(f, ".log")));
     return s;
   }
 

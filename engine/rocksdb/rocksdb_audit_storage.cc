@@ -53,7 +53,28 @@ class RocksDbAuditStorage final : public AuditStorage {
                                              batch->Put(use.cf(kDefault), kAuditHeadKey,
                                                         absl::StrCat(BigEndian64(rows.back().seq), head_hash));
                                            }));
-    if (sync) db_->Acknowledge(0, rows.back().seq);
+    if (sync) {
+      db_->Acknowledge(0, rows.back().seq);
+      unsynced_seq_ = 0;
+    } else {
+      unsynced_head_ = absl::StrCat(BigEndian64(rows.back().seq), head_hash);
+      unsynced_seq_ = rows.back().seq;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Sync() override {
+    MutexLock lock(&append_mu_);
+    if (unsynced_seq_ == 0) return absl::OkStatus();
+    // The head again, synced: the write-ahead log is one file written in order, so its
+    // sync takes every write before it along.
+    append_batch_.Clear();
+    TOEGANG_RETURN_IF_ERROR(WriteBatchInto(&append_batch_, /*sync=*/true, "syncing the access log",
+                                           [&](const Database::Use& use, rocksdb::WriteBatch* batch) {
+                                             batch->Put(use.cf(kDefault), kAuditHeadKey, unsynced_head_);
+                                           }));
+    db_->Acknowledge(0, unsynced_seq_);
+    unsynced_seq_ = 0;
     return absl::OkStatus();
   }
 
@@ -247,6 +268,9 @@ class RocksDbAuditStorage final : public AuditStorage {
   rocksdb::WriteBatch append_batch_ ABSL_GUARDED_BY(append_mu_);
   std::string index_key_ ABSL_GUARDED_BY(append_mu_);
   std::string part_ ABSL_GUARDED_BY(append_mu_);
+  // The head value and last record of writes not yet synced (0: none), for Sync.
+  std::string unsynced_head_ ABSL_GUARDED_BY(append_mu_);
+  uint64_t unsynced_seq_ ABSL_GUARDED_BY(append_mu_) = 0;
 };
 
 }  // namespace

@@ -570,6 +570,53 @@ TEST(DurableStore, FullDiskIsAnErrorNotACrashAndTheStoreWritesAgainByItself) {
   EXPECT_EQ(reopened->History("pat-7")->size(), 2u);
 }
 
+// The buffered access log writes its batches to the write-ahead log as they come and
+// syncs them when a sync is due: a Flush, here, with the interval an hour.
+TEST(DurableStore, BufferedAccessLogSyncsTheWriteAheadLogOnlyWhenDue) {
+  std::string dir = FreshDir("buffered_syncs");
+  auto faults = std::make_shared<DiskFaults>();
+  absl::StatusOr<DurableStore> s = OpenWithFaults(dir, faults);
+  ASSERT_TRUE(s.ok()) << s.status();
+  AuditOptions o;
+  o.mode = AuditMode::kBuffered;
+  o.sync_interval = absl::Hours(1);
+  absl::StatusOr<std::unique_ptr<AuditLog>> log = AuditLog::Open(s->access_log.get(), o);
+  ASSERT_TRUE(log.ok()) << log.status();
+  AuditEvent e;
+  e.at = absl::FromUnixSeconds(1780000000);
+  e.patient = "pat-7";
+  e.actor = {"clin-1", Role::kClinician, ""};
+  e.policy = "wgbo-default@1";
+  const uint64_t before = faults->wal_syncs;
+  for (int i = 0; i < 5; ++i) {
+    e.event_id = absl::StrCat("ev-", i);
+    ASSERT_TRUE((*log)->Append(e).ok());
+    for (int t = 0; t < 2000 && (*log)->stats().written < static_cast<uint64_t>(i + 1); ++t) {
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+  }
+  ASSERT_EQ((*log)->stats().written, 5u);
+  EXPECT_EQ(faults->wal_syncs, before) << "a buffered batch was synced before a sync was due";
+  ASSERT_TRUE((*log)->Flush().ok());
+  EXPECT_GT(faults->wal_syncs, before) << "Flush returned without syncing the write-ahead log";
+  log->reset();
+  s->facts.reset();
+  s->access_log.reset();
+  auto engine = Engine::Open([&] {
+    Options opt;
+    opt.db_path = dir;
+    return opt;
+  }());
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  absl::StatusOr<std::vector<AuditEvent>> events =
+      (*engine)->PatientAccesses("pat-7", absl::InfinitePast(), absl::InfiniteFuture(), 100);
+  ASSERT_TRUE(events.ok()) << events.status();
+  EXPECT_EQ(events->size(), 5u);
+  absl::StatusOr<AuditVerifyReport> v = (*engine)->VerifyAccessLog();
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->ok) << v->problem;
+}
+
 // The disk fills up after the last write and before the close: the flush at close
 // fails, and the write-ahead log, which holds every acknowledged fact, is replayed at
 // the next open as after a crash. Nothing is lost.

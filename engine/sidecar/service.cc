@@ -635,6 +635,7 @@ Reply Service::Metrics() {
     absl::StrAppend(&out, "# TYPE toegang_audit_queue_depth gauge\ntoegang_audit_queue_depth ", s.queue_depth, "\n");
     absl::StrAppend(&out, "# TYPE toegang_audit_queue_max_depth gauge\ntoegang_audit_queue_max_depth ", s.max_queue_depth, "\n");
     absl::StrAppend(&out, "# TYPE toegang_audit_records_written_total counter\ntoegang_audit_records_written_total ", s.written, "\n");
+    absl::StrAppend(&out, "# TYPE toegang_audit_syncs_total counter\ntoegang_audit_syncs_total ", s.syncs, "\n");
     absl::StrAppend(&out, "# TYPE toegang_audit_waits_total counter\ntoegang_audit_waits_total ", s.waits, "\n");
     absl::StrAppend(&out, "# TYPE toegang_audit_refused_total counter\ntoegang_audit_refused_total ", s.refused, "\n");
     absl::StrAppend(&out, "# TYPE toegang_audit_write_failures_total counter\ntoegang_audit_write_failures_total ",

@@ -8,6 +8,10 @@
 // crash_writer DIR TAG decide: decides requests forever (durable access log) and prints
 // "ack EVENT_ID" after each decision returns.
 //
+// crash_writer DIR TAG decide-buffered: the same with the access log buffered and
+// synced only when flushed: decides ten requests, flushes, then prints "ack EVENT_ID"
+// for the ten.
+//
 // crash_writer DIR KEY retention: applies retention to every patient (the access log's
 // key KEY) and prints "ack PATIENT" after each.
 #include <cstdio>
@@ -20,14 +24,19 @@
 
 namespace {
 
-int DecideForever(const char* dir, const char* tag) {
+int DecideForever(const char* dir, const char* tag, bool buffered) {
   toegang::Options options;
   options.db_path = dir;
+  if (buffered) {
+    options.audit->mode = toegang::AuditMode::kBuffered;
+    options.audit->sync_interval = absl::Hours(1);
+  }
   absl::StatusOr<std::unique_ptr<toegang::Engine>> engine = toegang::Engine::Open(std::move(options));
   if (!engine.ok()) {
     std::fprintf(stderr, "open: %s\n", std::string(engine.status().message()).c_str());
     return 1;
   }
+  std::vector<std::string> unsynced;
   for (int i = 0;; ++i) {
     toegang::AccessRequest r;
     r.at = absl::FromUnixSeconds(1780000000 + i);
@@ -38,8 +47,17 @@ int DecideForever(const char* dir, const char* tag) {
       std::fprintf(stderr, "decide: %s\n", d.decision.error.c_str());
       return 1;
     }
-    std::printf("ack %s\n", d.decision_id.c_str());
+    unsynced.push_back(d.decision_id);
+    if (buffered && unsynced.size() < 10) continue;
+    if (buffered) {
+      if (absl::Status s = (*engine)->FlushAccessLog(); !s.ok()) {
+        std::fprintf(stderr, "flush: %s\n", std::string(s.message()).c_str());
+        return 1;
+      }
+    }
+    for (const std::string& id : unsynced) std::printf("ack %s\n", id.c_str());
     std::fflush(stdout);
+    unsynced.clear();
   }
 }
 
@@ -71,10 +89,11 @@ int ApplyRetention(const char* dir, const char* key) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 4 && std::string(argv[3]) == "decide") return DecideForever(argv[1], argv[2]);
+  if (argc == 4 && std::string(argv[3]) == "decide") return DecideForever(argv[1], argv[2], false);
+  if (argc == 4 && std::string(argv[3]) == "decide-buffered") return DecideForever(argv[1], argv[2], true);
   if (argc == 4 && std::string(argv[3]) == "retention") return ApplyRetention(argv[1], argv[2]);
   if (argc != 3) {
-    std::fprintf(stderr, "usage: crash_writer DIR TAG [decide]\n");
+    std::fprintf(stderr, "usage: crash_writer DIR TAG [decide|decide-buffered]\n");
     return 2;
   }
   absl::StatusOr<std::unique_ptr<toegang::FactStore>> store = toegang::OpenDurableFactStore(argv[1], {});
