@@ -290,17 +290,17 @@ void AuditLogImpl::WriterLoop() {
     {
       MutexLock lock(&mu_);
       if (buffered) {
-        // Until records wait, or the records written are due their sync.
-        auto sync_due = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-          return unsynced_records > 0 && (stop_ || flush_wanted_ || absl::Now() - last_sync >= options_.sync_interval);
+        // Whether what is written now is to be synced.
+        auto due = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return stop_ || flush_wanted_ || absl::Now() - last_sync >= options_.sync_interval;
         };
-        while (queued_ == 0 && !stop_ && !sync_due()) {
+        // Until records wait, or the records written are due their sync.
+        while (queued_ == 0 && !stop_ && !(unsynced_records > 0 && due())) {
           absl::Duration wait = kBufferedInterval;
           if (unsynced_records > 0) wait = std::min(wait, last_sync + options_.sync_interval - absl::Now());
           work_cv_.WaitWithTimeout(&mu_, std::max(wait, absl::ZeroDuration()));
         }
-        sync = stop_ || flush_wanted_ || absl::Now() - last_sync >= options_.sync_interval ||
-               unsynced_records + queued_ >= kUnsyncedRecords;
+        sync = due() || unsynced_records + queued_ >= kUnsyncedRecords;
         if (sync) flush_wanted_ = false;
       } else {
         while (queued_ == 0 && !stop_) work_cv_.Wait(&mu_);

@@ -50,8 +50,8 @@ std::optional<Party> ParsePartyString(absl::string_view s) {
 
 // Nettle's SHA-256 rather than OpenSSL's: both hash with the CPU's SHA instructions,
 // but OpenSSL 3 makes and frees a provider context for every digest through EVP
-// (about a quarter of the chaining's cost on a record; bench/RESULTS.md). Nettle's
-// context is a plain struct on the stack.
+// (about a sixth of a record's hash; bench/RESULTS.md). Nettle's context is a plain
+// struct on the stack.
 void Sha256Into(absl::string_view a, absl::string_view b, unsigned char out[kHashBytes]) {
   static_assert(kHashBytes == SHA256_DIGEST_SIZE);
   sha256_ctx ctx;

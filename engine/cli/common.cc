@@ -27,8 +27,8 @@ ABSL_FLAG(std::string, replicate, "",
           "user=...' or postgresql://...): the store becomes a replica of the history kept there (README "
           "\"Running several nodes\")");
 ABSL_FLAG(std::string, node, "", "with --replicate: this node's name in the history (default: the host's name)");
-// A string, parsed below: an absl::Duration flag pulls in code GCC's ThreadSanitizer
-// refuses to build (atomic_thread_fence).
+// Durations are strings, parsed below: an absl::Duration flag pulls in code GCC's
+// ThreadSanitizer refuses to build (atomic_thread_fence).
 ABSL_FLAG(std::string, audit_sync_interval, "0s",
           "serve, decide with --audit-mode buffered: sync the access log at most this often (e.g. 10ms, at "
           "most 1s; 0s: every batch). Fewer syncs cost a machine crash the records of the last interval");

@@ -41,6 +41,8 @@ class RocksDbAuditStorage final : public AuditStorage {
     // writer's own buffers: a batch of tens of thousands of records built in a fresh
     // string was an mmap and a page fault per page, each time (bench/RESULTS.md).
     append_batch_.Clear();
+    head_.assign(BigEndian64(rows.back().seq));
+    head_.append(head_hash.data(), head_hash.size());
     TOEGANG_RETURN_IF_ERROR(WriteBatchInto(&append_batch_, sync, "writing the access log",
                                            [&](const Database::Use& use, rocksdb::WriteBatch* batch) {
                                              AuditPartWriter parts(batch, use.cf(kAudit), &part_);
@@ -50,14 +52,12 @@ class RocksDbAuditStorage final : public AuditStorage {
                                                batch->Put(use.cf(kAuditIndex), index_key_, "");
                                              }
                                              parts.Finish();
-                                             batch->Put(use.cf(kDefault), kAuditHeadKey,
-                                                        absl::StrCat(BigEndian64(rows.back().seq), head_hash));
+                                             batch->Put(use.cf(kDefault), kAuditHeadKey, head_);
                                            }));
     if (sync) {
       db_->Acknowledge(0, rows.back().seq);
       unsynced_seq_ = 0;
     } else {
-      unsynced_head_ = absl::StrCat(BigEndian64(rows.back().seq), head_hash);
       unsynced_seq_ = rows.back().seq;
     }
     return absl::OkStatus();
@@ -71,7 +71,7 @@ class RocksDbAuditStorage final : public AuditStorage {
     append_batch_.Clear();
     TOEGANG_RETURN_IF_ERROR(WriteBatchInto(&append_batch_, /*sync=*/true, "syncing the access log",
                                            [&](const Database::Use& use, rocksdb::WriteBatch* batch) {
-                                             batch->Put(use.cf(kDefault), kAuditHeadKey, unsynced_head_);
+                                             batch->Put(use.cf(kDefault), kAuditHeadKey, head_);
                                            }));
     db_->Acknowledge(0, unsynced_seq_);
     unsynced_seq_ = 0;
@@ -268,8 +268,9 @@ class RocksDbAuditStorage final : public AuditStorage {
   rocksdb::WriteBatch append_batch_ ABSL_GUARDED_BY(append_mu_);
   std::string index_key_ ABSL_GUARDED_BY(append_mu_);
   std::string part_ ABSL_GUARDED_BY(append_mu_);
-  // The head value and last record of writes not yet synced (0: none), for Sync.
-  std::string unsynced_head_ ABSL_GUARDED_BY(append_mu_);
+  // The head value last written, and the last record written but not yet synced (0:
+  // none), for Sync.
+  std::string head_ ABSL_GUARDED_BY(append_mu_);
   uint64_t unsynced_seq_ ABSL_GUARDED_BY(append_mu_) = 0;
 };
 
