@@ -382,13 +382,13 @@ void AuditLogImpl::WriterLoop() {
       failed = true;
       continue;
     }
+    written_head = prev;
+    written_seq = last_seq;
     if (!sync) {
       // Written, not yet synced: kept (the queue's bytes, not a copy) until a sync.
       unsynced.push_back({std::move(bytes), logged_at, count});
       bytes = std::string();
       unsynced_records += count;
-      written_head = prev;
-      written_seq = last_seq;
       MutexLock lock(&mu_);
       ++stats_.batches;
       stats_.written += count;
@@ -400,8 +400,6 @@ void AuditLogImpl::WriterLoop() {
     }
     unsynced.clear();
     unsynced_records = 0;
-    written_head = prev;
-    written_seq = last_seq;
     last_sync = absl::Now();
     bytes.clear();
     MutexLock lock(&mu_);
