@@ -20,6 +20,7 @@
 #ifndef TOEGANG_ENGINE_SIDECAR_AUTH_H_
 #define TOEGANG_ENGINE_SIDECAR_AUTH_H_
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -87,7 +88,7 @@ class TokenSet {
 
  private:
   struct Entry {
-    std::string digest;  // SHA-256 of the token
+    std::array<unsigned char, 32> digest;  // SHA-256 of the token
     Scopes scopes;
   };
   std::vector<Entry> entries_;
