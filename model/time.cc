@@ -1,7 +1,7 @@
 // Copyright toegang authors.
 #include "model/time.h"
 
-#include <cstdlib>
+#include <cstdint>
 
 #include "absl/base/internal/raw_logging.h"
 #include "absl/strings/str_cat.h"
@@ -17,6 +17,13 @@ bool IsDigits(absl::string_view s) {
     if (c < '0' || c > '9') return false;
   }
   return true;
+}
+
+// The value of `s`, digits only (checked by the caller).
+int Number(absl::string_view s) {
+  int n = 0;
+  for (char c : s) n = n * 10 + (c - '0');
+  return n;
 }
 
 }  // namespace
@@ -46,12 +53,18 @@ absl::StatusOr<absl::Time> ParseInstant(absl::string_view text) {
         "not an RFC 3339 instant with offset (YYYY-MM-DDTHH:MM:SS, then Z or +HH:MM)");
   }
   absl::string_view rest = text.substr(19);
+  // Microseconds from the fraction: its first six digits; further ones are dropped (the
+  // store keeps instants to the microsecond: a fact reads the same from memory, from the
+  // store and from its JSON; found by fuzzing: .666666666 came back .666666). The second
+  // is whole, so dropping them is toward the past also before 1970.
+  int64_t micros = 0;
   if (!rest.empty() && rest[0] == '.') {
     size_t n = 1;
     while (n < rest.size() && rest[n] >= '0' && rest[n] <= '9') ++n;
     if (n == 1 || n > 10) {
       return absl::InvalidArgumentError("bad fractional seconds (1 to 9 digits after the seconds)");
     }
+    for (size_t i = 1; i <= 6; ++i) micros = micros * 10 + (i < n ? rest[i] - '0' : 0);
     rest.remove_prefix(n);
   }
   bool zone_ok = (rest == "Z" || rest == "z") ||
@@ -62,12 +75,12 @@ absl::StatusOr<absl::Time> ParseInstant(absl::string_view text) {
         "the instant needs an offset after the time (Z or +HH:MM)");
   }
   // Field ranges: absl normalizes 2026-02-30 to 2026-03-02; we refuse it instead.
-  int y = std::atoi(std::string(text.substr(0, 4)).c_str());
-  int mo = std::atoi(std::string(text.substr(5, 2)).c_str());
-  int d = std::atoi(std::string(text.substr(8, 2)).c_str());
-  int h = std::atoi(std::string(text.substr(11, 2)).c_str());
-  int mi = std::atoi(std::string(text.substr(14, 2)).c_str());
-  int s = std::atoi(std::string(text.substr(17, 2)).c_str());
+  const int y = Number(text.substr(0, 4));
+  const int mo = Number(text.substr(5, 2));
+  const int d = Number(text.substr(8, 2));
+  const int h = Number(text.substr(11, 2));
+  const int mi = Number(text.substr(14, 2));
+  const int s = Number(text.substr(17, 2));
   absl::CivilDay day(y, mo, d);
   if (day.year() != y || day.month() != mo || day.day() != d || h > 23 || mi > 59 || s > 59) {
     // The first 19 bytes passed the shape check (digits between - T :): safe to show.
@@ -77,27 +90,26 @@ absl::StatusOr<absl::Time> ParseInstant(absl::string_view text) {
     return absl::InvalidArgumentError(
         "the instant is outside the years 1800..2999");
   }
+  absl::Duration offset;  // east of UTC
   if (rest.size() == 6) {
-    int oh = std::atoi(std::string(rest.substr(1, 2)).c_str());
-    int om = std::atoi(std::string(rest.substr(4, 2)).c_str());
+    const int oh = Number(rest.substr(1, 2));
+    const int om = Number(rest.substr(4, 2));
     if (oh > 23 || om > 59) {
       return absl::InvalidArgumentError("bad offset (hours 00..23, minutes 00..59)");
     }
+    offset = (rest[0] == '-' ? -1 : 1) * (absl::Hours(oh) + absl::Minutes(om));
   }
-  absl::Time t;
-  std::string err;
-  if (!absl::ParseTime(absl::RFC3339_full, std::string(text), &t, &err)) {
-    return absl::InvalidArgumentError(absl::StrCat("not an RFC 3339 instant: ", err));
-  }
+  // Every field checked: the instant is the civil time at that offset, as RFC 3339 (and
+  // absl::ParseTime's RFC3339_full, which this once called at three times the cost)
+  // reads it.
+  const absl::Time t = absl::FromCivil(absl::CivilSecond(y, mo, d, h, mi, s), absl::UTCTimeZone()) - offset +
+                       absl::Microseconds(micros);
   // The range holds in UTC, as instants are written back: 1800-01-01T00:00:00+01:00 is
   // 1799 there, and would not parse again once re-serialized (found by fuzzing).
   static const absl::Time kFirst = absl::FromCivil(absl::CivilSecond(kMinYear, 1, 1, 0, 0, 0), absl::UTCTimeZone());
   static const absl::Time kEnd = absl::FromCivil(absl::CivilSecond(kMaxYear + 1, 1, 1, 0, 0, 0), absl::UTCTimeZone());
   if (t < kFirst || t >= kEnd) return absl::InvalidArgumentError("the instant is outside the years 1800..2999 (UTC)");
-  // Instants are kept to the microsecond, as the store and the access log keep them:
-  // digits past the sixth are dropped here, so that a fact reads the same from memory,
-  // from the store and from its JSON (found by fuzzing: .666666666 came back .666666).
-  return absl::FromUnixMicros(absl::ToUnixMicros(t));
+  return t;
 }
 
 std::string FormatInstant(absl::Time t) {
@@ -112,9 +124,9 @@ absl::StatusOr<absl::CivilDay> ParseCivilDate(absl::string_view text) {
     return absl::InvalidArgumentError(
         "not a YYYY-MM-DD date");
   }
-  int y = std::atoi(std::string(text.substr(0, 4)).c_str());
-  int m = std::atoi(std::string(text.substr(5, 2)).c_str());
-  int d = std::atoi(std::string(text.substr(8, 2)).c_str());
+  const int y = Number(text.substr(0, 4));
+  const int m = Number(text.substr(5, 2));
+  const int d = Number(text.substr(8, 2));
   absl::CivilDay day(y, m, d);
   // CivilDay normalizes (2010-02-29 becomes 2010-03-01); a date that moved does not exist.
   if (day.year() != y || day.month() != m || day.day() != d) {

@@ -3,6 +3,9 @@
 #include "model/time.h"
 
 #include <random>
+#include <string>
+
+#include "absl/strings/str_format.h"
 
 #include "gtest/gtest.h"
 
@@ -153,6 +156,46 @@ TEST(ParseInstantTest, RejectsWhatIsNotAnInstant) {
     ASSERT_TRUE(again.ok()) << again.status();
     EXPECT_EQ(*again, *t);
   }
+}
+
+// ParseInstant reads the fields it has checked as RFC 3339 does: the same instant as
+// absl::ParseTime(RFC3339_full) gives (kept to the microsecond), over random instants
+// in every shape it accepts, near the ends of the years it takes among them.
+TEST(ParseInstantTest, ReadsAsAbslParseTimeDoes) {
+  std::mt19937_64 rng(20261204);
+  auto pick = [&](int lo, int hi) { return static_cast<int>(lo + rng() % static_cast<uint64_t>(hi - lo + 1)); };
+  int accepted = 0;
+  for (int i = 0; i < 20000; ++i) {
+    const int year = i % 10 == 0 ? pick(1800, 1801) : i % 10 == 1 ? pick(2998, 2999) : pick(1800, 2999);
+    const int month = pick(1, 12);
+    const absl::CivilMonth first(year, month);
+    const int day = pick(1, static_cast<int>(absl::CivilDay(first + 1) - absl::CivilDay(first)));
+    std::string text = absl::StrFormat("%04d-%02d-%02d%c%02d:%02d:%02d", year, month, day, pick(0, 1) ? 'T' : 't',
+                                       pick(0, 23), pick(0, 59), pick(0, 59));
+    if (const int digits = pick(0, 9); digits > 0) {
+      text += '.';
+      for (int k = 0; k < digits; ++k) text += static_cast<char>('0' + pick(0, 9));
+    }
+    switch (pick(0, 3)) {
+      case 0: text += 'Z'; break;
+      case 1: text += 'z'; break;
+      default: text += absl::StrFormat("%c%02d:%02d", pick(0, 1) ? '+' : '-', pick(0, 23), pick(0, 59));
+    }
+    SCOPED_TRACE(text);
+    absl::Time want;
+    std::string err;
+    ASSERT_TRUE(absl::ParseTime(absl::RFC3339_full, text, &want, &err)) << err;
+    want = absl::FromUnixMicros(absl::ToUnixMicros(want));
+    const bool in_range = want >= absl::FromCivil(absl::CivilSecond(1800, 1, 1, 0, 0, 0), absl::UTCTimeZone()) &&
+                          want < absl::FromCivil(absl::CivilSecond(3000, 1, 1, 0, 0, 0), absl::UTCTimeZone());
+    absl::StatusOr<absl::Time> got = ParseInstant(text);
+    ASSERT_EQ(got.ok(), in_range) << got.status();
+    if (got.ok()) {
+      EXPECT_EQ(*got, want);
+      ++accepted;
+    }
+  }
+  EXPECT_GT(accepted, 19000);
 }
 
 TEST(ParseCivilDateTest, D5_NonexistentDatesAreRejected) {
