@@ -195,6 +195,37 @@ std::unique_ptr<Engine> OpenBenchEngine(benchmark::State& state, bool durable_st
   return *std::move(engine);
 }
 
+// The machine's floor for one call at a time: a load that must wait for the one before
+// it, over `state.range(0)` MiB in 64-byte lines linked in one random cycle, each step a
+// miss (and, past what the TLB covers, a page walk). A decision on a random patient of
+// a store larger than the caches waits for at least three such loads one after another
+// (the table's slot, the record, the facts its rules read), so its single-call figures
+// are read against this one, measured in the same run: absolute figures move several-fold
+// between VMs (bench/RESULTS.md).
+void BM_DependentLoadFloor(benchmark::State& state) {
+  struct alignas(64) Line {
+    const Line* next;
+  };
+  const size_t lines = static_cast<size_t>(state.range(0)) * (size_t{1} << 20) / sizeof(Line);
+  std::vector<Line> memory(lines);
+  // Sattolo's shuffle: one cycle through every line.
+  std::vector<size_t> order(lines);
+  for (size_t i = 0; i < lines; ++i) order[i] = i;
+  uint64_t s = 42;
+  for (size_t i = lines - 1; i > 0; --i) {
+    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+    std::swap(order[i], order[(s >> 33) % i]);
+  }
+  for (size_t i = 0; i < lines; ++i) memory[order[i]].next = &memory[order[(i + 1) % lines]];
+  const Line* p = &memory[order[0]];
+  for (auto _ : state) {
+    p = p->next;
+    benchmark::DoNotOptimize(p);
+  }
+  state.SetLabel(absl::StrCat("one dependent load over ", state.range(0), " MiB"));
+}
+BENCHMARK(BM_DependentLoadFloor)->ArgName("mib")->Arg(256)->MinTime(1.0);
+
 // state.range(0): 0 memory store, 1 RocksDB. state.range(1): 0 log off, 1 buffered, 2
 // durable, 3 log off and no record cache (RocksDB: every decision a cold patient).
 void BM_EngineDecide(benchmark::State& state) {

@@ -1,0 +1,39 @@
+#!/bin/bash
+# Decisions a second and server CPU a decision under wrk, and the machine's floor beside
+# them (GET /healthz: no token, no body, no decision, no log), for one toegang binary on a
+# fresh copy of engine_bench's GP-shaped store (bench/RESULTS.md, "Authenticating a
+# request and reading its instant"). Run it for two builds in turn to compare them.
+#
+#   bench/sidecar_wrk.sh bazel-bin/toegang [PATIENTS]     (default 100000)
+#
+# Needs wrk, and the store engine_bench writes: /tmp/toegang-engine-bench-PATIENTS.
+set -euo pipefail
+bin=$(realpath "$1")
+patients=${2:-100000}
+here=$(cd "$(dirname "$0")" && pwd)
+store=/tmp/toegang-engine-bench-$patients
+[ -d "$store" ] || { echo "no $store: run bazel-bin/bench/engine_bench first" >&2; exit 2; }
+work=$(mktemp -d)
+port=18181
+trap 'kill "$pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+cp -r "$store" "$work/store"
+token=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+(umask 077 && echo "decide $token" > "$work/tokens")
+"$bin" serve --db "$work/store" --audit-mode buffered --threads 2 --token-file "$work/tokens" \
+  --http 127.0.0.1:$port --socket "$work/sock" > "$work/serve.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 120); do curl -s -o /dev/null http://127.0.0.1:$port/healthz && break; sleep 0.5; done
+decide() {
+  TOEGANG_TOKEN=$token TOEGANG_WRK_PATIENTS=$patients wrk -t2 -c64 -d"$1" -s "$here/wrk_decide.lua" \
+    http://127.0.0.1:$port
+}
+decide 3s > /dev/null  # warm the record cache
+ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+before=$(ticks)
+requests=$(decide 8s | awk '/requests in/ {print $1}')
+after=$(ticks)
+healthz=$(wrk -t2 -c64 -d8s http://127.0.0.1:$port/healthz | awk '/requests in/ {print $1}')
+hz=$(getconf CLK_TCK)
+awk -v r="$requests" -v h="$healthz" -v t=$((after - before)) -v hz="$hz" -v b="$(basename "$bin")" 'BEGIN {
+  printf "%s: decisions %d/s, server CPU %.1f us a decision; /healthz %d/s\n", b, r / 8, t / hz * 1e6 / r, h / 8
+}'
