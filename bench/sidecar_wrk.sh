@@ -8,6 +8,7 @@
 #
 # Needs wrk, and the store engine_bench writes: /tmp/toegang-engine-bench-PATIENTS.
 set -euo pipefail
+[ $# -ge 1 ] || { echo "usage: $0 TOEGANG_BINARY [PATIENTS]" >&2; exit 2; }
 bin=$(realpath "$1")
 patients=${2:-100000}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -15,7 +16,8 @@ store=/tmp/toegang-engine-bench-$patients
 [ -d "$store" ] || { echo "no $store: run bazel-bin/bench/engine_bench first" >&2; exit 2; }
 work=$(mktemp -d)
 port=18181
-trap 'kill "$pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+pid=""
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 cp -r "$store" "$work/store"
 token=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 (umask 077 && echo "decide $token" > "$work/tokens")
@@ -23,6 +25,7 @@ token=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
   --http 127.0.0.1:$port --socket "$work/sock" > "$work/serve.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 120); do curl -s -o /dev/null http://127.0.0.1:$port/healthz && break; sleep 0.5; done
+curl -s -o /dev/null http://127.0.0.1:$port/healthz || { echo "the server did not answer:" >&2; cat "$work/serve.log" >&2; exit 1; }
 decide() {
   TOEGANG_TOKEN=$token TOEGANG_WRK_PATIENTS=$patients wrk -t2 -c64 -d"$1" -s "$here/wrk_decide.lua" \
     http://127.0.0.1:$port
