@@ -41,8 +41,8 @@ class RocksDbAuditStorage final : public AuditStorage {
     // writer's own buffers: a batch of tens of thousands of records built in a fresh
     // string was an mmap and a page fault per page, each time (bench/RESULTS.md).
     append_batch_.Clear();
-    head_.assign(BigEndian64(rows.back().seq));
-    head_.append(head_hash.data(), head_hash.size());
+    next_head_.assign(BigEndian64(rows.back().seq));
+    next_head_.append(head_hash.data(), head_hash.size());
     TOEGANG_RETURN_IF_ERROR(WriteBatchInto(&append_batch_, sync, "writing the access log",
                                            [&](const Database::Use& use, rocksdb::WriteBatch* batch) {
                                              AuditPartWriter parts(batch, use.cf(kAudit), &part_);
@@ -52,8 +52,9 @@ class RocksDbAuditStorage final : public AuditStorage {
                                                batch->Put(use.cf(kAuditIndex), index_key_, "");
                                              }
                                              parts.Finish();
-                                             batch->Put(use.cf(kDefault), kAuditHeadKey, head_);
+                                             batch->Put(use.cf(kDefault), kAuditHeadKey, next_head_);
                                            }));
+    head_.swap(next_head_);  // stored: a refused write leaves Sync the head before it
     if (sync) {
       db_->Acknowledge(0, rows.back().seq);
       unsynced_seq_ = 0;
@@ -268,9 +269,11 @@ class RocksDbAuditStorage final : public AuditStorage {
   rocksdb::WriteBatch append_batch_ ABSL_GUARDED_BY(append_mu_);
   std::string index_key_ ABSL_GUARDED_BY(append_mu_);
   std::string part_ ABSL_GUARDED_BY(append_mu_);
-  // The head value last written, and the last record written but not yet synced (0:
-  // none), for Sync.
+  // The head value last stored, and the last record stored but not yet synced (0:
+  // none), for Sync. next_head_ is the head an Append is writing; both keep their
+  // storage from call to call.
   std::string head_ ABSL_GUARDED_BY(append_mu_);
+  std::string next_head_ ABSL_GUARDED_BY(append_mu_);
   uint64_t unsynced_seq_ ABSL_GUARDED_BY(append_mu_) = 0;
 };
 

@@ -570,6 +570,37 @@ TEST(DurableStore, FullDiskIsAnErrorNotACrashAndTheStoreWritesAgainByItself) {
   EXPECT_EQ(reopened->History("pat-7")->size(), 2u);
 }
 
+// A write the disk refused leaves nothing behind: the sync after it stores the head of
+// the last write that succeeded, not of the refused one (whose records are not stored).
+TEST(DurableStore, AccessLogSyncAfterARefusedWriteKeepsTheLastStoredHead) {
+  std::string dir = FreshDir("audit_head_after_refusal");
+  auto faults = std::make_shared<DiskFaults>();
+  absl::StatusOr<DurableStore> s = OpenWithFaults(dir, faults);
+  ASSERT_TRUE(s.ok()) << s.status();
+  AuditStorage& log = *s->access_log;
+  const std::string first(32, 'a');
+  const std::string refused(32, 'b');
+  AuditRow row;
+  row.seq = 1;
+  row.entry = std::string(100, 'x');
+  row.patient = "pat-7";
+  row.at_us = 1780000000000000;
+  ASSERT_TRUE(log.Append({row}, first, /*sync=*/false).ok());
+  faults->full = true;
+  row.seq = 2;
+  ASSERT_FALSE(log.Append({row}, refused, /*sync=*/false).ok());
+  faults->full = false;
+  absl::Status recovered;
+  for (int i = 0; i < 300 && !(recovered = log.Recover()).ok(); ++i) absl::SleepFor(absl::Milliseconds(10));
+  ASSERT_TRUE(recovered.ok()) << recovered;
+  ASSERT_TRUE(log.Sync().ok());
+  uint64_t last = 0;
+  std::string hash;
+  ASSERT_TRUE(log.ReadHead(&last, &hash).ok());
+  EXPECT_EQ(last, 1u);
+  EXPECT_EQ(hash, first);
+}
+
 // The buffered access log writes its batches to the write-ahead log as they come and
 // syncs them when a sync is due: a Flush, here, with the interval an hour.
 TEST(DurableStore, BufferedAccessLogSyncsTheWriteAheadLogOnlyWhenDue) {
