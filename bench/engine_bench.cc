@@ -284,6 +284,9 @@ void BM_EngineDecide(benchmark::State& state) {
     // Waits: a decision found the log's queue full (the writer behind) and waited.
     state.counters["log_waits"] = static_cast<double>(stats->waits);
     state.counters["log_refused"] = static_cast<double>(stats->refused);
+    // The share of records the writer encoded (queued as their fields: the queue short).
+    state.counters["log_by_writer"] =
+        stats->appended ? static_cast<double>(stats->encoded_by_writer) / static_cast<double>(stats->appended) : 0;
   }
   state.SetLabel(absl::StrCat(durable_store ? "rocksdb" : "memory", ", log ",
                               log == 0 ? "off" : log == 1 ? "buffered" : "durable", cold ? ", no record cache" : "",

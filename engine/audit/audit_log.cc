@@ -42,6 +42,14 @@ constexpr size_t kWriteChunk = 1024;
 // failure; under a load that fills batches this large, the sync is cheap per record.
 constexpr size_t kUnsyncedRecords = 16384;
 
+// A record is queued as its fields while fewer than this many wait, and as its body
+// (encoded by the caller, before the lock) from then on (audit_queue.h). Callers waiting
+// for each answer rarely queue this many during one of the writer's syncs, so they pay
+// for the cheaper form; under a load the writer cannot keep up with, about one record
+// in twenty is then left for it to encode, against one in nine with 256 (same paired
+// p99 cost; bench/RESULTS.md).
+constexpr size_t kBodiesFromDepth = 64;
+
 // AppendDecisions encodes its batch into a buffer of the calling thread's, kept for the
 // next batch unless it grew past this.
 constexpr size_t kStagedBytesKept = size_t{1} << 20;
@@ -103,12 +111,24 @@ AuditLogImpl::~AuditLogImpl() {
   if (writer_.joinable()) writer_.join();  // not started when Start failed early
 }
 
-absl::Status AuditLogImpl::Enqueue(absl::string_view body) {
+template <typename Consents>
+absl::Status AuditLogImpl::Enqueue(const RecordView& r, const Consents& consents) {
+  // Read without the lock: a hint, which at worst picks the form the depth a moment ago
+  // called for.
+  if (queued_hint_.load(std::memory_order_relaxed) >= kBodiesFromDepth) {
+    return Enqueue(QueueEntry{PrepareBody(r, consents)});
+  }
+  auto put = [&](std::string* queue, uint64_t seq) { QueueFields(queue, seq, r, consents); };
+  const PutFieldsFn fields(put);
+  return Enqueue(QueueEntry{absl::string_view(), &fields});
+}
+
+absl::Status AuditLogImpl::Enqueue(const QueueEntry& entry) {
   uint64_t seq = 0;
   uint32_t generation = 0;
   {
     MutexLock lock(&mu_);
-    absl::Status queued = EnqueueLocked(body, &seq);
+    absl::Status queued = EnqueueLocked(entry, &seq);
     if (!queued.ok() || options_.mode == AuditMode::kBuffered) return queued;
     generation = durable_.generation();
     work_cv_.Signal();
@@ -129,7 +149,7 @@ absl::Status AuditLogImpl::Health() const {
   return Detached(sticky_);
 }
 
-absl::Status AuditLogImpl::EnqueueLocked(absl::string_view body, uint64_t* seq) {
+absl::Status AuditLogImpl::EnqueueLocked(const QueueEntry& entry, uint64_t* seq) {
   if (!sticky_.ok()) {
     ++stats_.refused;
     return Detached(sticky_);
@@ -148,11 +168,14 @@ absl::Status AuditLogImpl::EnqueueLocked(absl::string_view body, uint64_t* seq) 
           absl::FormatDuration(options_.max_wait), "): the decision is refused rather than left unlogged"));
     }
   }
-  if (!QueueBody(&queue_, body, last_assigned_ + 1)) {
+  if (entry.fields != nullptr) {
+    (*entry.fields)(&queue_, last_assigned_ + 1);
+  } else if (!QueueBody(&queue_, entry.body, last_assigned_ + 1)) {
     return absl::InternalError("a record's encoding has no number to set (a bug in toegang)");
   }
   *seq = ++last_assigned_;
   ++queued_;
+  queued_hint_.store(queued_, std::memory_order_relaxed);
   ++stats_.appended;
   stats_.max_queue_depth = std::max(stats_.max_queue_depth, queued_);
   if (options_.mode == AuditMode::kBuffered) {
@@ -163,11 +186,11 @@ absl::Status AuditLogImpl::EnqueueLocked(absl::string_view body, uint64_t* seq) 
   return absl::OkStatus();
 }
 
-absl::Status AuditLogImpl::Append(const AuditEvent& e) { return Enqueue(PrepareBody(EventRecord(e), e.consents)); }
+absl::Status AuditLogImpl::Append(const AuditEvent& e) { return Enqueue(EventRecord(e), e.consents); }
 
 absl::Status AuditLogImpl::AppendDecision(const AccessRequest& request, const Decision& d, absl::string_view decision_id,
                                       std::optional<absl::Time> replay_as_of) {
-  return Enqueue(PrepareBody(DecisionRecord(request, d, decision_id, replay_as_of), d.consents));
+  return Enqueue(DecisionRecord(request, d, decision_id, replay_as_of), d.consents);
 }
 
 std::vector<absl::Status> AuditLogImpl::AppendDecisions(absl::Span<const LoggedDecision> decisions) {
@@ -186,8 +209,10 @@ std::vector<absl::Status> AuditLogImpl::AppendDecisions(absl::Span<const LoggedD
     QueueReader in(&staged);
     for (size_t i = 0; i < decisions.size(); ++i) {
       absl::Span<char> body;
-      out[i] = in.Next(&body) ? EnqueueLocked(absl::string_view(body.data(), body.size()), &seqs[i])
-                              : absl::InternalError("the access log's staged batch is unreadable (a bug in toegang)");
+      bool fields = false;
+      out[i] = in.Next(&body, &fields) && !fields
+                   ? EnqueueLocked(QueueEntry{absl::string_view(body.data(), body.size())}, &seqs[i])
+                   : absl::InternalError("the access log's staged batch is unreadable (a bug in toegang)");
     }
     generation = durable_.generation();
     if (options_.mode == AuditMode::kDurable) work_cv_.Signal();
@@ -232,15 +257,79 @@ AuditStats AuditLogImpl::stats() const {
 
 namespace {
 
+// A bounds-checked reader of the fields' form: a read past the end is a bug, reported,
+// never a read out of bounds.
+class FieldReader {
+ public:
+  explicit FieldReader(absl::string_view bytes) : rest_(bytes) {}
+  bool ok() const { return ok_; }
+  bool done() const { return ok_ && rest_.empty(); }
+  uint64_t U64() { return Fixed<uint64_t>(); }
+  uint32_t U32() { return Fixed<uint32_t>(); }
+  uint8_t U8() { return Fixed<uint8_t>(); }
+  absl::Time Time() { return absl::FromUnixMicros(static_cast<int64_t>(U64())); }
+  void Str(std::string* out) {
+    const uint32_t n = U32();
+    if (!ok_ || n > rest_.size()) {
+      ok_ = false;
+      out->clear();
+      return;
+    }
+    out->assign(rest_.data(), n);
+    rest_.remove_prefix(n);
+  }
+
+ private:
+  template <typename T>
+  T Fixed() {
+    T v{};
+    if (!ok_ || rest_.size() < sizeof v) {
+      ok_ = false;
+      return v;
+    }
+    std::memcpy(&v, rest_.data(), sizeof v);
+    rest_.remove_prefix(sizeof v);
+    return v;
+  }
+  absl::string_view rest_;
+  bool ok_ = true;
+};
+
+// The writer's room for turning a record queued as its fields into its body.
+struct FieldsScratch {
+  AuditEvent event;
+  std::string body;
+};
+
+// The body of a record queued as its fields, built in `scratch` with its number set.
+// Null when the fields cannot be read (a bug).
+char* BodyOfFields(absl::string_view payload, FieldsScratch* scratch) {
+  if (!ReadFields(payload, &scratch->event)) return nullptr;
+  const absl::string_view body = PrepareBody(EventRecord(scratch->event), scratch->event.consents);
+  scratch->body.assign(body.data(), body.size());  // 8-byte aligned: from the heap
+  if (!SetBodySeq(scratch->body.data(), scratch->event.seq)) return nullptr;
+  return scratch->body.data();
+}
+
 // Reads up to `n` queued records into `rows`, each stamped with the time of writing and
 // chained to the one before it; `prev` ends as the hash of the last. Returns how many it
-// read: fewer than `n` only when the queue cannot be read (a bug).
+// read: fewer than `n` only when the queue cannot be read (a bug). `*by_writer` counts
+// the records it built the body of.
 size_t EncodeRows(QueueReader& in, int64_t logged_at_us, size_t n, std::string* prev, AuditRow* rows,
-                  uint64_t* last_seq) {
+                  uint64_t* last_seq, FieldsScratch* scratch, uint64_t* by_writer) {
   for (size_t i = 0; i < n; ++i) {
-    absl::Span<char> body;
+    absl::Span<char> payload;
+    bool fields = false;
+    if (!in.Next(&payload, &fields)) return i;
+    absl::Span<char> body = payload;
+    if (fields) {
+      char* built = BodyOfFields(absl::string_view(payload.data(), payload.size()), scratch);
+      if (built == nullptr) return i;
+      body = absl::Span<char>(built, scratch->body.size());
+      ++*by_writer;
+    }
     BodyKeys keys;
-    if (!in.Next(&body) || !StampBody(body.data(), logged_at_us, &keys)) return i;
+    if (!StampBody(body.data(), logged_at_us, &keys)) return i;
     AuditRow& row = rows[i];
     ChainEntry(absl::string_view(body.data(), body.size()), *prev, &row.entry);
     row.seq = keys.seq;
@@ -255,10 +344,55 @@ size_t EncodeRows(QueueReader& in, int64_t logged_at_us, size_t n, std::string* 
 
 }  // namespace
 
+bool audit_internal::ReadFields(absl::string_view payload, AuditEvent* e) {
+  FieldReader in(payload);
+  e->seq = in.U64();
+  const uint8_t flags = in.U8();
+  e->actor.role = static_cast<Role>(in.U8());
+  e->action = static_cast<Action>(in.U8());
+  e->category = static_cast<Category>(in.U8());
+  e->purpose = static_cast<Purpose>(in.U8());
+  const uint8_t basis = in.U8();
+  const uint8_t band = in.U8();
+  e->permitted = flags & kPermitted;
+  e->emergency = flags & kEmergency;
+  e->legal_basis = flags & kHasLegalBasis ? std::optional<LegalBasis>(static_cast<LegalBasis>(basis)) : std::nullopt;
+  e->age_band = flags & kHasAgeBand ? std::optional<AgeBand>(static_cast<AgeBand>(band)) : std::nullopt;
+  e->at = in.Time();
+  e->replay_as_of = flags & kHasReplay ? std::optional<absl::Time>(in.Time()) : std::nullopt;
+  e->reasons.clear();
+  for (uint32_t i = 0, n = in.U32(); in.ok() && i < n; ++i) e->reasons.push_back(static_cast<Reason>(in.U8()));
+  e->obligations.clear();
+  for (uint32_t i = 0, n = in.U32(); in.ok() && i < n; ++i) e->obligations.push_back(static_cast<Obligation>(in.U8()));
+  in.Str(&e->event_id);
+  in.Str(&e->patient);
+  in.Str(&e->actor.id);
+  in.Str(&e->actor.organization);
+  in.Str(&e->justification);
+  in.Str(&e->policy);
+  in.Str(&e->rule);
+  in.Str(&e->error);
+  const uint32_t consents = in.U32();
+  if (!in.ok() || consents > payload.size()) return false;  // each takes 4 bytes at least
+  e->consents.resize(consents);
+  for (std::string& c : e->consents) in.Str(&c);
+  if (flags & kHasRecipient) {
+    Party p;
+    p.kind = static_cast<Party::Kind>(in.U8());
+    p.role = static_cast<Role>(in.U8());
+    in.Str(&p.id);
+    e->recipient = std::move(p);
+  } else {
+    e->recipient.reset();
+  }
+  return in.done();
+}
+
 void AuditLogImpl::WriterLoop() {
   const bool buffered = options_.mode == AuditMode::kBuffered;
   std::string bytes;
   std::vector<AuditRow> rows;
+  FieldsScratch scratch;
   // kBuffered: accepted records whose write failed, written first once the storage
   // writes again, in the calls they were first written in. Empty while the log is healthy.
   std::vector<AuditRow> unwritten;
@@ -310,6 +444,7 @@ void AuditLogImpl::WriterLoop() {
       bytes.swap(queue_);  // the producers get last round's (cleared) buffer back
       count = queued_;
       queued_ = 0;
+      queued_hint_.store(0, std::memory_order_relaxed);
       prev = unsynced_records > 0 ? written_head : head_hash_;
       room_cv_.SignalAll();  // room in the queue again
     }
@@ -328,13 +463,14 @@ void AuditLogImpl::WriterLoop() {
     // Stamped here, as the batch is written, rather than by each decision under the lock.
     const int64_t logged_at = absl::ToUnixMicros(options_.clock());
     uint64_t last_seq = written_seq;
+    uint64_t by_writer = 0;  // of this batch, the records queued as their fields
     absl::Status s;
     if (count == 0) {
       s = storage_->Sync();  // a sync due, nothing new to write
     }
     for (size_t begin = 0; begin < count && s.ok(); begin += part) {
       const size_t n = std::min(part, count - begin);
-      if (EncodeRows(in, logged_at, n, &prev, rows.data(), &last_seq) < n) {
+      if (EncodeRows(in, logged_at, n, &prev, rows.data(), &last_seq, &scratch, &by_writer) < n) {
         s = absl::InternalError("the access log's queue is unreadable (a bug in toegang)");
         break;
       }
@@ -358,7 +494,9 @@ void AuditLogImpl::WriterLoop() {
       size_t at = 0;
       for (WrittenBatch& b : unsynced) {
         QueueReader again(&b.bytes);
-        const size_t got = EncodeRows(again, b.logged_at, b.count, &prev, rows.data() + at, &last_seq);
+        uint64_t again_by_writer = 0;  // counted when first written
+        const size_t got =
+            EncodeRows(again, b.logged_at, b.count, &prev, rows.data() + at, &last_seq, &scratch, &again_by_writer);
         for (size_t done = 0; done < got; done += kWriteChunk) calls.push_back(std::min(kWriteChunk, got - done));
         at += got;
       }
@@ -392,6 +530,7 @@ void AuditLogImpl::WriterLoop() {
       MutexLock lock(&mu_);
       ++stats_.batches;
       stats_.written += count;
+      stats_.encoded_by_writer += by_writer;
       continue;
     }
     // Synced: every record up to last_seq.
@@ -407,6 +546,7 @@ void AuditLogImpl::WriterLoop() {
     if (count > 0) ++stats_.batches;
     ++stats_.syncs;
     stats_.written += count;
+    stats_.encoded_by_writer += by_writer;
     head_hash_ = prev;
     durable_.Advance(last_seq);  // wakes the batch's durable callers and flushers
   }

@@ -120,6 +120,9 @@ struct AuditStats {
   uint64_t batches = 0;        // storage writes
   size_t queue_depth = 0;      // now
   size_t max_queue_depth = 0;  // since open
+  // Records queued as their fields while the queue was short, encoded by the writer;
+  // the rest were encoded by the threads that logged them (audit_queue.h).
+  uint64_t encoded_by_writer = 0;
   uint64_t write_failures = 0;  // storage writes that failed
   uint64_t recoveries = 0;      // times the log wrote again after failing
 };

@@ -1,17 +1,21 @@
 // Copyright toegang authors.
 //
 // audit_log_impl.h (internal): the AuditLog behind AuditLog::Open — a bounded queue of
-// records encoded by the threads that decide (audit_queue.h), one writer thread that
-// stamps, chains, batches and syncs them, and the failure and recovery of audit_log.h.
+// records, encoded by the threads that decide when it is deep (audit_queue.h), one
+// writer thread that stamps, chains, batches and syncs them, and the failure and
+// recovery of audit_log.h.
 #ifndef TOEGANG_ENGINE_AUDIT_AUDIT_LOG_IMPL_H_
 #define TOEGANG_ENGINE_AUDIT_AUDIT_LOG_IMPL_H_
 
+#include <atomic>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "base/sync.h"
 #include "engine/audit/audit_log.h"
+#include "engine/audit/audit_queue.h"
 
 namespace toegang {
 
@@ -43,11 +47,21 @@ class AuditLogImpl final : public AuditLog {
 
  private:
   void WriterLoop();
-  // Queues one record, `body` as PrepareBody made it (audit_record.h), numbered with the
-  // sequence number the log assigns.
-  absl::Status Enqueue(absl::string_view body) ABSL_LOCKS_EXCLUDED(mu_);
+  // How a record goes into the queue (audit_queue.h): its body as PrepareBody made it,
+  // or, when `fields` is set, its fields, which `*fields` appends to the queue numbered
+  // as it is told.
+  using PutFieldsFn = absl::FunctionRef<void(std::string* queue, uint64_t seq)>;
+  struct QueueEntry {
+    absl::string_view body;
+    const PutFieldsFn* fields = nullptr;
+  };
+  // Queues one record, numbered with the sequence number the log assigns: as its fields
+  // while the queue is short, as its body, encoded here, once it is deep.
+  template <typename Consents>
+  absl::Status Enqueue(const audit_internal::RecordView& r, const Consents& consents) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status Enqueue(const QueueEntry& entry) ABSL_LOCKS_EXCLUDED(mu_);
   // Enqueue's part under the lock: room, numbering, the record into the queue.
-  absl::Status EnqueueLocked(absl::string_view body, uint64_t* seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status EnqueueLocked(const QueueEntry& entry, uint64_t* seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Returns once record `seq`, numbered in `generation` of durable_, is synced, or the
   // log's error if it never will be.
   absl::Status WaitDurable(uint64_t seq, uint32_t generation) ABSL_LOCKS_EXCLUDED(mu_);
@@ -84,6 +98,7 @@ class AuditLogImpl final : public AuditLog {
   // (audit_queue.h): a decision pays for one copy and no allocation under the lock.
   std::string queue_ ABSL_GUARDED_BY(mu_);
   size_t queued_ ABSL_GUARDED_BY(mu_) = 0;            // records in queue_
+  std::atomic<size_t> queued_hint_{0};  // queued_, for choosing a record's form unlocked
   std::string spare_ ABSL_GUARDED_BY(mu_);            // a cleared buffer, capacity kept
   uint64_t last_assigned_ ABSL_GUARDED_BY(mu_) = 0;  // highest seq handed out
   std::string head_hash_ ABSL_GUARDED_BY(mu_);       // hash of record `durable_`

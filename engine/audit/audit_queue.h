@@ -1,29 +1,41 @@
 // Copyright toegang authors.
 //
-// audit_queue.h (internal): the access log's queue. The thread that decided encodes its
-// record's stored body — audit_record.h's AuditRecord FlatBuffer — before it takes the
-// log's lock, and under the lock copies it into the queue and writes the record's
-// number into it. The writer then only stamps the time of writing, chains and stores:
-// the encoding runs on the deciding threads, side by side, rather than on the one
-// thread that must chain the records in order (bench/RESULTS.md, "The access log's
-// records encoded by the deciding threads").
+// audit_queue.h (internal): the access log's queue. A record waits in it in one of two
+// forms, and the writer turns both into the same stored body (audit_record.h's
+// AuditRecord FlatBuffer), stamps the time of writing, chains and stores it:
 //
-// An entry is the body's size (8 bytes, host order), then the body, padded to a
-// multiple of 8 so that every body stays aligned for the FlatBuffers accessors.
+// - Its body, built by the thread that decided before it takes the log's lock, copied
+//   into the queue under the lock with its number written into it. When the queue is
+//   deep the writer is the bottleneck (the records are chained in order, on one
+//   thread), and the encoding then runs on the deciding threads, side by side
+//   (bench/RESULTS.md, "The access log's records encoded by the deciding threads").
+// - Its fields, copied under the lock straight from the caller's data (fixed-width
+//   integers in host order, length-prefixed strings): about half the caller's cost of
+//   building the body, which matters while the writer has time to spare and a caller
+//   waits for each answer (the paired p99 budget). The writer builds the body.
+//
+// An entry is a word (8 bytes, host order) holding its size, with the top bit set for
+// the fields' form, then the payload, padded to a multiple of 8 so that every body
+// stays aligned for the FlatBuffers accessors.
 #ifndef TOEGANG_ENGINE_AUDIT_AUDIT_QUEUE_H_
 #define TOEGANG_ENGINE_AUDIT_AUDIT_QUEUE_H_
 
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "engine/audit/audit_log.h"
 #include "engine/audit/audit_record.h"
 
 namespace toegang::audit_internal {
 
 inline constexpr size_t kQueueAlign = 8;
+
+inline constexpr uint64_t kFieldsForm = uint64_t{1} << 63;  // in an entry's size word
 
 inline size_t QueuedSize(size_t body) { return sizeof(uint64_t) + (body + kQueueAlign - 1) / kQueueAlign * kQueueAlign; }
 
@@ -35,6 +47,108 @@ inline void StageBody(std::string* out, absl::string_view body) {
   out->append(QueuedSize(body.size()) - sizeof size - body.size(), '\0');
 }
 
+// The fields' form is sized first and then written with plain stores into room made
+// once: one resize of a buffer that keeps its capacity, not a capacity check per field.
+class SizeSink {
+ public:
+  void Raw(const void*, size_t n) { size_ += n; }
+  size_t size() const { return size_; }
+
+ private:
+  size_t size_ = 0;
+};
+
+class RawSink {
+ public:
+  explicit RawSink(char* at) : at_(at) {}
+  void Raw(const void* p, size_t n) {
+    if (n == 0) return;  // an empty view's data() may be null, which memcpy must not get
+    std::memcpy(at_, p, n);
+    at_ += n;
+  }
+
+ private:
+  char* at_;
+};
+
+enum FieldFlags : uint8_t {
+  kPermitted = 1,
+  kEmergency = 2,
+  kHasLegalBasis = 4,
+  kHasAgeBand = 8,
+  kHasRecipient = 16,
+  kHasReplay = 32,
+};
+
+template <typename Sink>
+void PutU64(Sink& o, uint64_t v) { o.Raw(&v, sizeof v); }
+template <typename Sink>
+void PutU32(Sink& o, uint32_t v) { o.Raw(&v, sizeof v); }
+template <typename Sink>
+void PutU8(Sink& o, uint8_t v) { o.Raw(&v, 1); }
+template <typename Sink>
+void PutStr(Sink& o, absl::string_view v) {
+  PutU32(o, static_cast<uint32_t>(v.size()));
+  o.Raw(v.data(), v.size());
+}
+
+// Every field of `r` and `consents`, in the order ReadFields reads them. Times are
+// kept to the microsecond, as the body keeps them.
+template <typename Sink, typename Consents>
+void PutFields(Sink& o, uint64_t seq, const RecordView& r, const Consents& consents) {
+  PutU64(o, seq);
+  const uint8_t flags = (r.permitted ? kPermitted : 0) | (r.emergency ? kEmergency : 0) |
+                        (r.legal_basis ? kHasLegalBasis : 0) | (r.age_band ? kHasAgeBand : 0) |
+                        (r.recipient->has_value() ? kHasRecipient : 0) | (r.replay_as_of ? kHasReplay : 0);
+  PutU8(o, flags);
+  PutU8(o, static_cast<uint8_t>(r.actor->role));
+  PutU8(o, static_cast<uint8_t>(r.action));
+  PutU8(o, static_cast<uint8_t>(r.category));
+  PutU8(o, static_cast<uint8_t>(r.purpose));
+  PutU8(o, r.legal_basis ? static_cast<uint8_t>(*r.legal_basis) : 0);
+  PutU8(o, r.age_band ? static_cast<uint8_t>(*r.age_band) : 0);
+  PutU64(o, static_cast<uint64_t>(absl::ToUnixMicros(r.at)));
+  if (r.replay_as_of) PutU64(o, static_cast<uint64_t>(absl::ToUnixMicros(*r.replay_as_of)));
+  PutU32(o, static_cast<uint32_t>(r.reasons.size()));
+  for (Reason x : r.reasons) PutU8(o, static_cast<uint8_t>(x));
+  PutU32(o, static_cast<uint32_t>(r.obligations.size()));
+  for (Obligation x : r.obligations) PutU8(o, static_cast<uint8_t>(x));
+  PutStr(o, r.event_id);
+  PutStr(o, r.patient);
+  PutStr(o, r.actor->id);
+  PutStr(o, r.actor->organization);
+  PutStr(o, r.justification);
+  PutStr(o, r.policy);
+  PutStr(o, r.rule);
+  PutStr(o, r.error);
+  PutU32(o, static_cast<uint32_t>(consents.size()));
+  for (const auto& c : consents) PutStr(o, c);
+  if (r.recipient->has_value()) {
+    const Party& p = **r.recipient;
+    PutU8(o, static_cast<uint8_t>(p.kind));
+    PutU8(o, static_cast<uint8_t>(p.role));
+    PutStr(o, p.id);
+  }
+}
+
+// Appends record `seq` to the queue `out` in the fields' form.
+template <typename Consents>
+void QueueFields(std::string* out, uint64_t seq, const RecordView& r, const Consents& consents) {
+  SizeSink size;
+  PutFields(size, seq, r, consents);
+  const size_t at = out->size();
+  out->resize(at + QueuedSize(size.size()));
+  const uint64_t word = size.size() | kFieldsForm;
+  std::memcpy(&(*out)[at], &word, sizeof word);
+  RawSink sink(&(*out)[at + sizeof word]);
+  PutFields(sink, seq, r, consents);
+  std::memset(&(*out)[at + sizeof word + size.size()], 0, QueuedSize(size.size()) - sizeof word - size.size());
+}
+
+// Reads what PutFields wrote into `e` (reusing its strings' capacity). False when the
+// payload ends early or runs on (a bug, never a read out of bounds).
+bool ReadFields(absl::string_view payload, AuditEvent* e);
+
 // Appends `body` to the queue `out` as record `seq`. False when it is no body
 // PrepareBody made (a bug in toegang); `out` is then as it was.
 inline bool QueueBody(std::string* out, absl::string_view body, uint64_t seq) {
@@ -45,20 +159,23 @@ inline bool QueueBody(std::string* out, absl::string_view body, uint64_t seq) {
   return false;
 }
 
-// Reads the bodies of a queue, or of staged entries, in order.
+// Reads the entries of a queue, or of staged entries, in order.
 class QueueReader {
  public:
   // REQUIRES: `bytes` holds whole entries and outlives the reader.
   explicit QueueReader(std::string* bytes) : at_(bytes->data()), end_(bytes->data() + bytes->size()) {}
-  // The next body, in place: the writer stamps it there. False at the end, or when what
-  // follows is no whole entry (a bug, never a read out of bounds).
-  bool Next(absl::Span<char>* body) {
-    uint64_t size = 0;
+  // The next entry's payload, in place (a body is stamped there), and whether it is in
+  // the fields' form. False at the end, or when what follows is no whole entry (a bug,
+  // never a read out of bounds).
+  bool Next(absl::Span<char>* payload, bool* fields) {
+    uint64_t word = 0;
     const size_t left = static_cast<size_t>(end_ - at_);
-    if (left < sizeof size) return false;
-    std::memcpy(&size, at_, sizeof size);
+    if (left < sizeof word) return false;
+    std::memcpy(&word, at_, sizeof word);
+    const uint64_t size = word & ~kFieldsForm;
     if (size > left || QueuedSize(size) > left) return false;
-    *body = absl::Span<char>(at_ + sizeof size, size);
+    *payload = absl::Span<char>(at_ + sizeof word, size);
+    *fields = (word & kFieldsForm) != 0;
     at_ += QueuedSize(size);
     return true;
   }
