@@ -94,8 +94,9 @@ class AuditLogImpl final : public AuditLog {
   // Highest seq synced; durable appenders and Flush wait on it without the lock (a
   // batch's dozens of callers wake at once). Closed when the log fails.
   Watermark durable_;
-  // Queued records, back to back, each its stored body with its number set
-  // (audit_queue.h): a decision pays for one copy and no allocation under the lock.
+  // Queued records, back to back, each numbered: its stored body, or its fields for the
+  // writer to encode (audit_queue.h). A decision pays for one copy under the lock, and
+  // no allocation once the buffer has grown.
   std::string queue_ ABSL_GUARDED_BY(mu_);
   size_t queued_ ABSL_GUARDED_BY(mu_) = 0;            // records in queue_
   std::atomic<size_t> queued_hint_{0};  // queued_, for choosing a record's form unlocked
