@@ -1,14 +1,13 @@
 // Copyright toegang authors.
 #include "engine/patient_search.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "base/big_endian.h"
+#include "base/sha256.h"
 #include "model/json.h"
 #include "model/patient_index.h"
 #include "model/status_macros.h"
@@ -25,10 +24,8 @@ constexpr char kCursorVersion = 1;
 constexpr size_t kTagBytes = 8;  // of a SHA-256, for the fingerprint and the checksum
 
 std::string Sha256Prefix(absl::string_view bytes) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(bytes.data(), bytes.size(), md, &n, EVP_sha256(), nullptr);
-  return std::string(reinterpret_cast<const char*>(md), kTagBytes);
+  const Sha256Digest md = Sha256Of(bytes);
+  return std::string(reinterpret_cast<const char*>(md.data()), kTagBytes);
 }
 
 uint64_t LastSeqOf(const PatientRecord& r) {

@@ -4,7 +4,6 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <nettle/sha2.h>
 
 #include <algorithm>
 #include <limits>
@@ -47,19 +46,6 @@ std::optional<Party> ParsePartyString(absl::string_view s) {
 }
 
 }  // namespace
-
-// Nettle's SHA-256 rather than OpenSSL's: both hash with the CPU's SHA instructions,
-// but OpenSSL 3 makes and frees a provider context for every digest through EVP
-// (about a sixth of a record's hash; bench/RESULTS.md). Nettle's context is a plain
-// struct on the stack.
-void Sha256Into(absl::string_view a, absl::string_view b, unsigned char out[kHashBytes]) {
-  static_assert(kHashBytes == SHA256_DIGEST_SIZE);
-  sha256_ctx ctx;
-  sha256_init(&ctx);
-  sha256_update(&ctx, a.size(), reinterpret_cast<const uint8_t*>(a.data()));
-  sha256_update(&ctx, b.size(), reinterpret_cast<const uint8_t*>(b.data()));
-  sha256_digest(&ctx, SHA256_DIGEST_SIZE, out);
-}
 
 std::string Sha256(absl::string_view a, absl::string_view b) {
   unsigned char md[kHashBytes];

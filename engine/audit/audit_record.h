@@ -16,6 +16,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "base/sha256.h"
 #include "engine/audit/audit_log.h"
 #include "engine/audit/audit_storage.h"
 
@@ -23,10 +24,10 @@ namespace toegang::audit_internal {
 
 inline constexpr size_t kHashBytes = 32;
 
-// SHA-256(a || b).
+static_assert(kHashBytes == kSha256Bytes);
+
+// SHA-256(a || b) (base/sha256.h Sha256Into, without an allocation, is the writer's form).
 std::string Sha256(absl::string_view a, absl::string_view b);
-// The same into `out` (kHashBytes), without an allocation: the writer's form.
-void Sha256Into(absl::string_view a, absl::string_view b, unsigned char out[kHashBytes]);
 std::string Hex(absl::string_view bytes);
 
 // What one record holds, as views of the caller's data.

@@ -1,7 +1,6 @@
 // Copyright toegang authors.
 #include "engine/sidecar/auth.h"
 
-#include <nettle/sha2.h>
 #include <openssl/crypto.h>
 
 #include "absl/strings/ascii.h"
@@ -18,17 +17,6 @@ constexpr size_t kMinTokenBytes = 16;
 // Bounds the limiter's memory under a flood of addresses: past it, the map starts over.
 constexpr size_t kMaxTrackedClients = 4096;
 
-// Every request's token is hashed: with Nettle, on a context on the stack. OpenSSL 3's
-// one-shot SHA256() looks its implementation up in the provider for every call, which
-// was most of a token's check (bench/RESULTS.md, "Authenticating a request").
-std::array<unsigned char, SHA256_DIGEST_SIZE> Digest(absl::string_view token) {
-  std::array<unsigned char, SHA256_DIGEST_SIZE> md;
-  sha256_ctx ctx;
-  sha256_init(&ctx);
-  sha256_update(&ctx, token.size(), reinterpret_cast<const uint8_t*>(token.data()));
-  sha256_digest(&ctx, md.size(), md.data());
-  return md;
-}
 
 }  // namespace
 
@@ -74,14 +62,14 @@ absl::StatusOr<TokenSet> TokenSet::Parse(absl::string_view text) {
       return absl::InvalidArgumentError(absl::StrCat(":", line_no, ": the token is shorter than ", kMinTokenBytes,
                                                      " bytes (use e.g. 32 random hex digits)"));
     }
-    set.entries_.push_back({Digest(parts[1]), scopes});
+    set.entries_.push_back({Sha256Of(parts[1]), scopes});
   }
   if (set.entries_.empty()) return absl::InvalidArgumentError(": holds no token");
   return set;
 }
 
 std::optional<Scopes> TokenSet::Find(absl::string_view token) const {
-  const std::array<unsigned char, SHA256_DIGEST_SIZE> digest = Digest(token);
+  const Sha256Digest digest = Sha256Of(token);  // every request's: base/sha256.h
   std::optional<Scopes> found;
   for (const Entry& e : entries_) {
     // No early exit: the time does not say which entry matched, or whether one did.

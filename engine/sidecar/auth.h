@@ -20,7 +20,6 @@
 #ifndef TOEGANG_ENGINE_SIDECAR_AUTH_H_
 #define TOEGANG_ENGINE_SIDECAR_AUTH_H_
 
-#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -30,6 +29,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "base/sha256.h"
 #include "base/sync.h"
 
 namespace toegang::sidecar {
@@ -88,7 +88,7 @@ class TokenSet {
 
  private:
   struct Entry {
-    std::array<unsigned char, 32> digest;  // SHA-256 of the token
+    Sha256Digest digest;  // SHA-256 of the token
     Scopes scopes;
   };
   std::vector<Entry> entries_;
