@@ -257,44 +257,6 @@ AuditStats AuditLogImpl::stats() const {
 
 namespace {
 
-// A bounds-checked reader of the fields' form: a read past the end is a bug, reported,
-// never a read out of bounds.
-class FieldReader {
- public:
-  explicit FieldReader(absl::string_view bytes) : rest_(bytes) {}
-  bool ok() const { return ok_; }
-  bool done() const { return ok_ && rest_.empty(); }
-  uint64_t U64() { return Fixed<uint64_t>(); }
-  uint32_t U32() { return Fixed<uint32_t>(); }
-  uint8_t U8() { return Fixed<uint8_t>(); }
-  absl::Time Time() { return absl::FromUnixMicros(static_cast<int64_t>(U64())); }
-  void Str(std::string* out) {
-    const uint32_t n = U32();
-    if (!ok_ || n > rest_.size()) {
-      ok_ = false;
-      out->clear();
-      return;
-    }
-    out->assign(rest_.data(), n);
-    rest_.remove_prefix(n);
-  }
-
- private:
-  template <typename T>
-  T Fixed() {
-    T v{};
-    if (!ok_ || rest_.size() < sizeof v) {
-      ok_ = false;
-      return v;
-    }
-    std::memcpy(&v, rest_.data(), sizeof v);
-    rest_.remove_prefix(sizeof v);
-    return v;
-  }
-  absl::string_view rest_;
-  bool ok_ = true;
-};
-
 // The writer's room for turning a record queued as its fields into its body.
 struct FieldsScratch {
   AuditEvent event;
@@ -343,50 +305,6 @@ size_t EncodeRows(QueueReader& in, int64_t logged_at_us, size_t n, std::string* 
 }
 
 }  // namespace
-
-bool audit_internal::ReadFields(absl::string_view payload, AuditEvent* e) {
-  FieldReader in(payload);
-  e->seq = in.U64();
-  const uint8_t flags = in.U8();
-  e->actor.role = static_cast<Role>(in.U8());
-  e->action = static_cast<Action>(in.U8());
-  e->category = static_cast<Category>(in.U8());
-  e->purpose = static_cast<Purpose>(in.U8());
-  const uint8_t basis = in.U8();
-  const uint8_t band = in.U8();
-  e->permitted = flags & kPermitted;
-  e->emergency = flags & kEmergency;
-  e->legal_basis = flags & kHasLegalBasis ? std::optional<LegalBasis>(static_cast<LegalBasis>(basis)) : std::nullopt;
-  e->age_band = flags & kHasAgeBand ? std::optional<AgeBand>(static_cast<AgeBand>(band)) : std::nullopt;
-  e->at = in.Time();
-  e->replay_as_of = flags & kHasReplay ? std::optional<absl::Time>(in.Time()) : std::nullopt;
-  e->reasons.clear();
-  for (uint32_t i = 0, n = in.U32(); in.ok() && i < n; ++i) e->reasons.push_back(static_cast<Reason>(in.U8()));
-  e->obligations.clear();
-  for (uint32_t i = 0, n = in.U32(); in.ok() && i < n; ++i) e->obligations.push_back(static_cast<Obligation>(in.U8()));
-  in.Str(&e->event_id);
-  in.Str(&e->patient);
-  in.Str(&e->actor.id);
-  in.Str(&e->actor.organization);
-  in.Str(&e->justification);
-  in.Str(&e->policy);
-  in.Str(&e->rule);
-  in.Str(&e->error);
-  const uint32_t consents = in.U32();
-  if (!in.ok() || consents > payload.size()) return false;  // each takes 4 bytes at least
-  e->consents.resize(consents);
-  for (std::string& c : e->consents) in.Str(&c);
-  if (flags & kHasRecipient) {
-    Party p;
-    p.kind = static_cast<Party::Kind>(in.U8());
-    p.role = static_cast<Role>(in.U8());
-    in.Str(&p.id);
-    e->recipient = std::move(p);
-  } else {
-    e->recipient.reset();
-  }
-  return in.done();
-}
 
 void AuditLogImpl::WriterLoop() {
   const bool buffered = options_.mode == AuditMode::kBuffered;
