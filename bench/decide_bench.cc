@@ -18,7 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
-#include "bench/allocation_count.h"
+#include "base/testing/allocation_count.h"
 #include "benchmark/benchmark.h"
 #include "model/fact_index.h"
 #include "model/time.h"
@@ -165,7 +165,7 @@ void BM_DecideMixLatency(benchmark::State& state) {
   ns.reserve(1 << 20);
   size_t i = 0;
   uint64_t permits = 0, decisions = 0;
-  uint64_t allocs_before = bench::AllocationsSoFar();
+  uint64_t allocs_before = testing::AllocationsSoFar();
   for (auto _ : state) {
     const Scenario& s = w.scenarios[i];
     if (++i == w.scenarios.size()) i = 0;
@@ -179,7 +179,7 @@ void BM_DecideMixLatency(benchmark::State& state) {
       ns.push_back(std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count() - overhead));
     }
   }
-  uint64_t allocs = bench::AllocationsSoFar() - allocs_before;
+  uint64_t allocs = testing::AllocationsSoFar() - allocs_before;
   Report(state, ns, allocs, decisions, permits);
   state.counters["timer_overhead_ns"] = static_cast<double>(overhead);
 }
@@ -298,10 +298,10 @@ void BM_DecideTreatingClinician(benchmark::State& state) {
   r.actor = {"clin-7", Role::kClinician, ""};
   r.patient = "pat-7";
   const std::vector<Stored<Relationship>> none;
-  uint64_t allocs_before = bench::AllocationsSoFar();
+  uint64_t allocs_before = testing::AllocationsSoFar();
   for (auto _ : state) benchmark::DoNotOptimize(Evaluate(*policy, r, w.records[7], none));
   state.counters["allocs_per_decision"] =
-      static_cast<double>(bench::AllocationsSoFar() - allocs_before) / static_cast<double>(state.iterations());
+      static_cast<double>(testing::AllocationsSoFar() - allocs_before) / static_cast<double>(state.iterations());
 }
 BENCHMARK(BM_DecideTreatingClinician);
 

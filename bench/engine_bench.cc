@@ -28,7 +28,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
-#include "bench/allocation_count.h"
+#include "base/testing/allocation_count.h"
 #include "benchmark/benchmark.h"
 #include "engine/toegang.h"
 #include "model/json.h"
@@ -252,7 +252,7 @@ void BM_EngineDecide(benchmark::State& state) {
   std::vector<int64_t> ns;
   ns.reserve(1 << 21);
   size_t k = 0;
-  const uint64_t allocations_before = bench::AllocationsSoFar();
+  const uint64_t allocations_before = testing::AllocationsSoFar();
   uint64_t timed = 0;
   for (auto _ : state) {
     const AccessRequest& r = requests[k++ % requests.size()];
@@ -263,7 +263,7 @@ void BM_EngineDecide(benchmark::State& state) {
     if (ns.size() < ns.capacity()) ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count());
     ++timed;
   }
-  const uint64_t allocations = bench::AllocationsSoFar() - allocations_before;
+  const uint64_t allocations = testing::AllocationsSoFar() - allocations_before;
   // A pass without timers: the mean cost of a decision.
   const size_t pass = std::min<size_t>(requests.size(), std::max<uint64_t>(timed, 20000));
   const auto start = std::chrono::steady_clock::now();

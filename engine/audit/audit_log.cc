@@ -42,6 +42,13 @@ constexpr size_t kWriteChunk = 1024;
 // failure; under a load that fills batches this large, the sync is cheap per record.
 constexpr size_t kUnsyncedRecords = 16384;
 
+// Buffered mode: cleared queue buffers the writer keeps to hand back to the producers,
+// at most this many. With sync_interval, each batch written but not yet synced keeps its
+// buffer until the sync; without buffers back, the producers would start every batch on
+// an empty one and grow it under the lock. At a sync the unsynced batches' buffers come
+// back: the largest are kept, so the next interval's batches start on grown buffers.
+constexpr size_t kFreeBuffers = 64;
+
 // A record is queued as its fields while fewer than this many wait, and as its body
 // (encoded by the caller, before the lock) from then on (audit_queue.h). Callers waiting
 // for each answer rarely queue this many during one of the writer's syncs, so they pay
@@ -304,6 +311,17 @@ size_t EncodeRows(QueueReader& in, int64_t logged_at_us, size_t n, std::string* 
   return n;
 }
 
+// Whether `s` has no storage of its own yet (a short string's inline buffer only).
+bool Unallocated(const std::string& s) { return s.capacity() <= std::string().capacity(); }
+
+// Drops all but the `keep` largest of `buffers`.
+void KeepLargest(std::vector<std::string>* buffers, size_t keep) {
+  if (buffers->size() <= keep) return;
+  std::nth_element(buffers->begin(), buffers->begin() + keep, buffers->end(),
+                   [](const std::string& a, const std::string& b) { return a.capacity() > b.capacity(); });
+  buffers->resize(keep);
+}
+
 }  // namespace
 
 void AuditLogImpl::WriterLoop() {
@@ -322,6 +340,8 @@ void AuditLogImpl::WriterLoop() {
   // so they are kept to be encoded and written again, from the last synced head.
   std::vector<WrittenBatch> unsynced;
   size_t unsynced_records = 0;
+  // kBuffered: cleared buffers, capacity kept, for the producers' next batches.
+  std::vector<std::string> free_buffers;
   std::string written_head;   // the hash of the last record written
   uint64_t written_seq = 0;   // its number
   absl::Time last_sync = absl::Now();
@@ -358,8 +378,12 @@ void AuditLogImpl::WriterLoop() {
         while (queued_ == 0 && !stop_) work_cv_.Wait(&mu_);
       }
       if (queued_ == 0 && unsynced_records == 0 && stop_) return;
-      bytes.swap(spare_);
-      bytes.swap(queue_);  // the producers get last round's (cleared) buffer back
+      // The producers get a cleared buffer: last round's, or one kept from a sync.
+      if (Unallocated(bytes) && !free_buffers.empty()) {
+        bytes.swap(free_buffers.back());
+        free_buffers.pop_back();
+      }
+      bytes.swap(queue_);
       count = queued_;
       queued_ = 0;
       queued_hint_.store(0, std::memory_order_relaxed);
@@ -451,16 +475,23 @@ void AuditLogImpl::WriterLoop() {
       stats_.encoded_by_writer += by_writer;
       continue;
     }
-    // Synced: every record up to last_seq.
+    // Synced: every record up to last_seq. The buffers of the batches it covered are
+    // the producers' again.
+    bytes.clear();
     for (WrittenBatch& b : unsynced) {
-      if (bytes.capacity() < b.bytes.capacity()) bytes.swap(b.bytes);
+      b.bytes.clear();
+      free_buffers.push_back(std::move(b.bytes));
     }
     unsynced.clear();
     unsynced_records = 0;
+    KeepLargest(&free_buffers, kFreeBuffers);
     last_sync = absl::Now();
-    bytes.clear();
     MutexLock lock(&mu_);
-    if (spare_.capacity() < bytes.capacity()) spare_.swap(bytes);
+    // This round's producers got an empty buffer if every kept one was still unsynced.
+    if (queued_ == 0 && Unallocated(queue_) && !free_buffers.empty()) {
+      queue_.swap(free_buffers.back());
+      free_buffers.pop_back();
+    }
     if (count > 0) ++stats_.batches;
     ++stats_.syncs;
     stats_.written += count;

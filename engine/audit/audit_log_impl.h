@@ -100,7 +100,6 @@ class AuditLogImpl final : public AuditLog {
   std::string queue_ ABSL_GUARDED_BY(mu_);
   size_t queued_ ABSL_GUARDED_BY(mu_) = 0;            // records in queue_
   std::atomic<size_t> queued_hint_{0};  // queued_, for choosing a record's form unlocked
-  std::string spare_ ABSL_GUARDED_BY(mu_);            // a cleared buffer, capacity kept
   uint64_t last_assigned_ ABSL_GUARDED_BY(mu_) = 0;  // highest seq handed out
   std::string head_hash_ ABSL_GUARDED_BY(mu_);       // hash of record `durable_`
   absl::Status sticky_ ABSL_GUARDED_BY(mu_);

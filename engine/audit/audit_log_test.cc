@@ -22,6 +22,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/sync.h"
+#include "base/testing/allocation_count.h"
 #include "base/testing/thread_cpus.h"
 #include "base/threads.h"
 #include "engine/audit/audit_log.h"
@@ -1108,6 +1109,54 @@ TEST(AuditLog, BufferedRecordsAreSyncedWithinTheIntervalWithoutAFlush) {
   AppendAlone(**log, 0);
   for (int t = 0; t < 5000 && (*log)->stats().syncs == 0; ++t) absl::SleepFor(absl::Milliseconds(1));
   EXPECT_EQ((*log)->stats().syncs, 1u) << "a written record waited past its sync";
+}
+
+// With a sync interval, every batch written but not yet synced keeps its queue buffer
+// until the sync. The deciding threads must not pay for that by growing a fresh buffer
+// under the lock for each batch: once a sync has given the buffers back, a round of
+// decisions as long as the last allocates nothing on the caller's thread.
+TEST(AuditLog, BufferedProducersReuseTheBuffersOfSyncedBatches) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "the sanitizer's operator new comes first: allocations are not counted in this build";
+#endif
+  std::unique_ptr<AuditStorage> storage = NewMemoryAuditStorage();
+  AuditOptions o;
+  o.mode = AuditMode::kBuffered;
+  o.sync_interval = absl::Hours(1);
+  absl::StatusOr<std::unique_ptr<AuditLog>> log = AuditLog::Open(storage.get(), o);
+  ASSERT_TRUE(log.ok());
+  const AccessRequest request = Req("clin-1", Role::kClinician, "pat-1", 1780000000);
+  Decision decision;
+  decision.policy = "wgbo-default@1";
+  decision.rule = "treating_clinician";
+  decision.reasons = {Reason::kTreatingRelationship};
+  const std::string id = "dec-0000000000000001";
+  constexpr int kBatches = 12;
+  // Each record its own batch: the writer takes it before the next is appended.
+  auto one_batch_each = [&](uint64_t* allocated) {
+    for (int i = 0; i < kBatches; ++i) {
+      const uint64_t written = (*log)->stats().written;
+      const uint64_t before = testing::AllocationsOnThisThread();
+      ASSERT_TRUE((*log)->AppendDecision(request, decision, id, std::nullopt).ok());
+      *allocated += testing::AllocationsOnThisThread() - before;
+      for (int t = 0; t < 2000 && (*log)->stats().written == written; ++t) absl::SleepFor(absl::Milliseconds(1));
+      ASSERT_EQ((*log)->stats().written, written + 1);
+    }
+  };
+  uint64_t first_round = 0;
+  one_batch_each(&first_round);
+  EXPECT_EQ((*log)->stats().syncs, 0u) << "a batch synced before its sync was due";
+  ASSERT_TRUE((*log)->Flush().ok());
+  uint64_t second_round = 0;
+  one_batch_each(&second_round);
+  EXPECT_GT(first_round, 0u) << "the first batches grow their buffers: this test measures nothing";
+  EXPECT_EQ(second_round, 0u) << "the batches after a sync started on buffers that had to grow again";
+  ASSERT_TRUE((*log)->Flush().ok());
+  EXPECT_EQ((*log)->stats().written, 2u * kBatches);
+  absl::StatusOr<AuditVerifyReport> v = (*log)->Verify();
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->ok) << v->problem;
+  EXPECT_EQ(v->records, 2u * kBatches);
 }
 
 // Storage that, like a store reopened after a failed write, keeps only what was synced:
