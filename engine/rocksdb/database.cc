@@ -22,6 +22,7 @@
 #include "model/patient_index.h"
 #include "model/status_macros.h"
 #include "rocksdb/filter_policy.h"
+#include "rocksdb/listener.h"
 #include "rocksdb/memtablerep.h"
 #include "rocksdb/options.h"
 #include "rocksdb/slice_transform.h"
@@ -68,7 +69,48 @@ void Database::FlushForClose() {
   }
 }
 
+// Readers of the facts take turns at one iterator each; more than this many kept means
+// a burst of readers, whose extra iterators are dropped.
+constexpr size_t kKeptIterators = 16;
+
+Database::FactsIterator Database::Use::Facts(uint64_t generation) const {
+  const uint64_t files = d_.facts_files_->load(std::memory_order_acquire);
+  std::vector<FactsIterator> stale;  // destroyed after the lock, still under this Use
+  {
+    MutexLock lock(&d_.kept_mu_);
+    while (!d_.kept_.empty()) {
+      FactsIterator kept = std::move(d_.kept_.back());
+      d_.kept_.pop_back();
+      if (kept.generation == generation && kept.files == files) return kept;
+      stale.push_back(std::move(kept));
+    }
+  }
+  rocksdb::ReadOptions ro;
+  ro.prefix_same_as_start = true;
+  return FactsIterator{std::unique_ptr<rocksdb::Iterator>(db()->NewIterator(ro, cf(rocksdb_layout::kFacts))),
+                       generation, files};
+}
+
+void Database::Use::Keep(FactsIterator it) const {
+  if (it.it == nullptr || !it.it->status().ok()) return;
+  MutexLock lock(&d_.kept_mu_);
+  if (d_.kept_.size() < kKeptIterators) d_.kept_.push_back(std::move(it));
+}
+
+void Database::DropKeptIterators() {
+  Use use(*this);  // the database stays open while they are destroyed
+  std::vector<FactsIterator> dropped;
+  {
+    MutexLock lock(&kept_mu_);
+    dropped.swap(kept_);
+  }
+}
+
 void Database::CloseDb() {
+  {
+    MutexLock lock(&kept_mu_);
+    kept_.clear();  // iterators must not outlive the database they read
+  }
   if (!db_) return;
   for (rocksdb::ColumnFamilyHandle* h : handles_) db_->DestroyColumnFamilyHandle(h);
   handles_.clear();
@@ -187,9 +229,29 @@ absl::Status Database::ReopenLocked() {
 
 // --- Opening ------------------------------------------------------------------------
 
+namespace {
+
+// Counts the flushes and compactions of the facts (Database::facts_files_). It only
+// counts: a listener runs on RocksDB's threads, which a closing database waits for.
+class FactsFilesListener : public rocksdb::EventListener {
+ public:
+  explicit FactsFilesListener(std::shared_ptr<std::atomic<uint64_t>> files) : files_(std::move(files)) {}
+  void OnFlushCompleted(rocksdb::DB*, const rocksdb::FlushJobInfo& info) override { Count(info.cf_name); }
+  void OnCompactionCompleted(rocksdb::DB*, const rocksdb::CompactionJobInfo& info) override { Count(info.cf_name); }
+
+ private:
+  void Count(const std::string& cf) {
+    if (cf == kFactsCf) files_->fetch_add(1, std::memory_order_release);
+  }
+  const std::shared_ptr<std::atomic<uint64_t>> files_;
+};
+
+}  // namespace
+
 // The database options every open shares.
 rocksdb::DBOptions Database::DbOptions(const std::string& info_log_path) {
   rocksdb::DBOptions o;
+  o.listeners.push_back(std::make_shared<FactsFilesListener>(facts_files_));
   o.paranoid_checks = true;
   // Point-in-time recovery replays the write-ahead log up to its first damaged record
   // and no further, so a torn tail left by a crash (never acknowledged) costs nothing.

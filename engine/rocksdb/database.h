@@ -20,6 +20,7 @@
 #ifndef TOEGANG_ENGINE_ROCKSDB_DATABASE_H_
 #define TOEGANG_ENGINE_ROCKSDB_DATABASE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -62,6 +63,14 @@ class Database {
   // store an older build wrote, not yet opened for writing, has none.
   bool has_patient_index() const { return format_ >= 3; }
 
+  // An iterator over the facts, with what it reads: the fact store's generation and
+  // the facts' files (their flushes and compactions so far) when it was made.
+  struct FactsIterator {
+    std::unique_ptr<rocksdb::Iterator> it;
+    uint64_t generation = 0;
+    uint64_t files = 0;
+  };
+
   // The database as it is now, kept open (not reopened) while this lives. Never hold
   // one across a call to Write or Recover.
   class Use {
@@ -79,9 +88,25 @@ class Database {
     // Which opening of the database this is: a batch built here is written only to it.
     uint64_t instance() const { return d_.db_instance_; }
 
+    // An iterator over the facts (prefix_same_as_start): one kept by Keep when no fact
+    // was written and no file of the facts changed since it was made, else a new one.
+    // `generation` is the fact store's count of its writes, read before this call. A
+    // kept iterator reads the facts as they were when it was made, which with no write
+    // since is what a new one would read, through the same files. Making one cost as
+    // much as a fifth of a read of a patient not cached (bench/RESULTS.md).
+    // REQUIRES: open().
+    FactsIterator Facts(uint64_t generation) const;
+    // Keeps `it` (from Facts, in good health) for a later read.
+    void Keep(FactsIterator it) const;
+
    private:
     const Database& d_;
   };
+
+  // Drops the kept iterators: each holds on to the memtables and files of when it was
+  // made. The fact store calls it after writing facts (its generation moved on, so none
+  // would be used again).
+  void DropKeptIterators() ABSL_LOCKS_EXCLUDED(db_mu_, kept_mu_);
 
   // Writes `batch`, built under a Use of `instance`; synced when `sync`. Refused while
   // the database is in error (see above), and when it was reopened since the batch was
@@ -164,6 +189,14 @@ class Database {
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // in rocksdb_layout::Cf order
   uint64_t db_instance_ = 0;                           // bumped by every reopen
+
+  // Iterators over the facts kept between reads (Use::Facts). Emptied before db_
+  // closes. Lock order: db_mu_, then kept_mu_.
+  mutable Mutex kept_mu_;
+  mutable std::vector<FactsIterator> kept_ ABSL_GUARDED_BY(kept_mu_);
+  // The flushes and compactions of the facts so far (a RocksDB listener counts them):
+  // an iterator made before one reads the files it replaced, and keeps them on disk.
+  std::shared_ptr<std::atomic<uint64_t>> facts_files_ = std::make_shared<std::atomic<uint64_t>>(0);
 
   // Lock order: mu_, then db_mu_.
   mutable Mutex mu_;

@@ -182,12 +182,13 @@ class RocksDbFactStore final : public FactStore {
     std::vector<std::shared_ptr<const PatientRecord>> hits = Cached(patients, &keys);
     std::vector<absl::StatusOr<std::shared_ptr<const PatientRecord>>> out;
     out.reserve(patients.size());
-    // The misses share one iterator: making one (a view of every level, each file's
-    // index) cost about as much as the seek itself (bench/RESULTS.md). A record read
-    // while nothing was written is cached, as Patient() does.
+    // The misses share one iterator, kept from an earlier read where it can be: making
+    // one (a view of every level, each file's index) cost about as much as the seek
+    // itself (bench/RESULTS.md). A record read while nothing was written is cached, as
+    // Patient() does.
     const uint64_t generation = generation_.load(std::memory_order_acquire);
     std::optional<Database::Use> use;
-    std::unique_ptr<rocksdb::Iterator> it;
+    Database::FactsIterator it;
     for (size_t i = 0; i < patients.size(); ++i) {
       if (hits[i] != nullptr) {
         PrefetchRelationships(*hits[i]);
@@ -199,21 +200,18 @@ class RocksDbFactStore final : public FactStore {
         out.push_back(Database::Closed());
         continue;
       }
-      if (it == nullptr) {
-        rocksdb::ReadOptions ro;
-        ro.prefix_same_as_start = true;
-        it.reset(use->db()->NewIterator(ro, use->cf(kFacts)));
-      }
+      if (it.it == nullptr) it = use->Facts(generation);
       const std::string& prefix = keys[i];
-      it->Seek(prefix);
-      absl::StatusOr<std::shared_ptr<const PatientRecord>> read = RecordFrom(*it, prefix, patients[i]);
+      it.it->Seek(prefix);
+      absl::StatusOr<std::shared_ptr<const PatientRecord>> read = RecordFrom(*it.it, prefix, patients[i]);
       if (!read.ok()) {
-        it.reset();  // made afresh for the next
+        it.it.reset();  // made afresh for the next
       } else if (generation == generation_.load(std::memory_order_acquire)) {
         record_cache_.Put(prefix, *read);
       }
       out.push_back(std::move(read));
     }
+    if (use && use->open()) use->Keep(std::move(it));
     return out;
   }
 
@@ -405,6 +403,7 @@ class RocksDbFactStore final : public FactStore {
     if (batch.Count() > 0) {
       TOEGANG_RETURN_IF_ERROR(db_->Write(&batch, /*sync=*/true, instance, "removing facts under retention"));
       generation_.fetch_add(1, std::memory_order_release);
+      db_->DropKeptIterators();
       record_cache_.Erase(prefix);
     }
     if (!with_log && !removal.access_log.empty()) return log->Replace(removal.access_log);
@@ -505,6 +504,7 @@ class RocksDbFactStore final : public FactStore {
     }
     last_seq_ = group.last_seq;
     generation_.fetch_add(1, std::memory_order_release);
+    db_->DropKeptIterators();
     for (const std::string& key : group.touched) {
       if (key[0] == 'p') {
         record_cache_.Erase(key);
@@ -608,7 +608,11 @@ class RocksDbFactStore final : public FactStore {
   absl::Status Scan(const std::string& prefix, absl::Time as_of, Visit visit) {
     Database::Use use(*db_);
     if (!use.open()) return Database::Closed();
-    return ScanUnder(use, prefix, as_of, visit);
+    Database::FactsIterator it = use.Facts(generation_.load(std::memory_order_acquire));
+    it.it->Seek(prefix);
+    absl::Status read = ReadFrom(*it.it, prefix, as_of, visit);
+    if (read.ok()) use.Keep(std::move(it));
+    return read;
   }
 
   // Scan's part with the database held open. REQUIRES: use.open().

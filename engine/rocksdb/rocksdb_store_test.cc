@@ -146,6 +146,44 @@ TEST(DurableStore, CacheIsInvalidatedOnWrite) {
   EXPECT_TRUE((*first)->relationships.empty()) << "a snapshot changed under its reader";
 }
 
+// With no record cache every read goes to RocksDB, through an iterator kept from the
+// read before where one is (Database::Use::FactsIterator). Such an iterator reads the
+// facts as they were when it was made: after a write, none made before it may serve.
+TEST(DurableStore, EveryReadSeesTheWritesBeforeItWithNoRecordCache) {
+  std::string dir = FreshDir("no_record_cache");
+  DurableStoreOptions o;
+  o.clock = TestClock;
+  o.record_cache_bytes = 0;
+  absl::StatusOr<std::unique_ptr<FactStore>> opened = OpenDurableFactStore(dir, o);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  FactStore& store = **opened;
+  ASSERT_TRUE(store.Append({F(kPerson)}).ok());
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<std::shared_ptr<const PatientRecord>> read = store.Patient("pat-7");
+    ASSERT_TRUE(read.ok()) << read.status();
+    EXPECT_TRUE((*read)->relationships.empty());
+    EXPECT_EQ(store.History("pat-7")->size(), 1u);
+  }
+  ASSERT_TRUE(store.Append({F(kParent)}).ok());
+  absl::StatusOr<std::shared_ptr<const PatientRecord>> after = store.Patient("pat-7");
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ((*after)->relationships.size(), 1u) << "a read after a write did not see it";
+  EXPECT_EQ(store.History("pat-7")->size(), 2u);
+  // The window reads (Patients) keep and take iterators the same way.
+  std::vector<absl::string_view> both = {"pat-8", "pat-7"};
+  std::vector<absl::StatusOr<std::shared_ptr<const PatientRecord>>> window = store.Patients(both);
+  ASSERT_TRUE(window[1].ok()) << window[1].status();
+  EXPECT_EQ((*window[1])->relationships.size(), 1u);
+  EXPECT_TRUE((*window[1])->consents.empty());
+  ASSERT_TRUE(store.Append({F(kConsent)}).ok());
+  window = store.Patients(both);
+  ASSERT_TRUE(window[1].ok()) << window[1].status();
+  EXPECT_EQ((*window[1])->consents.size(), 1u) << "a window read after a write did not see it";
+  absl::StatusOr<std::shared_ptr<const PatientRecord>> last = store.Patient("pat-7");
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_EQ((*last)->consents.size(), 1u);
+}
+
 TEST(DurableStore, ReopenKeepsEverythingAndTheSequence) {
   std::string dir = FreshDir("reopen");
   {
@@ -549,6 +587,7 @@ TEST(DurableStore, FullDiskIsAnErrorNotACrashAndTheStoreWritesAgainByItself) {
   ASSERT_TRUE(s.ok()) << s.status();
   FactStore& store = *s->facts;
   ASSERT_TRUE(store.Append({F(kPerson)}).ok());
+  EXPECT_EQ(store.History("pat-7")->size(), 1u);  // an iterator kept across the failure
   faults->full = true;
   absl::StatusOr<uint64_t> refused = store.Append({F(kParent)});
   ASSERT_FALSE(refused.ok());
@@ -562,6 +601,7 @@ TEST(DurableStore, FullDiskIsAnErrorNotACrashAndTheStoreWritesAgainByItself) {
   absl::StatusOr<uint64_t> written = store.Append({F(kParent)});
   ASSERT_TRUE(written.ok()) << written.status();
   EXPECT_EQ(*written, 2u) << "a refused fact was stored, or a number skipped";
+  EXPECT_EQ(store.History("pat-7")->size(), 2u);
   s->facts.reset();
   s->access_log.reset();
   auto reopened = Open(dir, false);
