@@ -49,10 +49,13 @@ Fact F(const std::string& json) {
 absl::Time g_now = absl::FromUnixSeconds(1767225600);  // 2026-01-01T00:00:00Z
 absl::Time TestClock() { return g_now; }
 
-std::unique_ptr<FactStore> Open(const std::string& dir, bool create = true) {
+// With record_cache_bytes 0, every read of a patient goes to RocksDB.
+std::unique_ptr<FactStore> Open(const std::string& dir, bool create = true,
+                                size_t record_cache_bytes = DurableStoreOptions().record_cache_bytes) {
   DurableStoreOptions o;
   o.clock = TestClock;
   o.create_if_missing = create;
+  o.record_cache_bytes = record_cache_bytes;
   absl::StatusOr<std::unique_ptr<FactStore>> s = OpenDurableFactStore(dir, o);
   EXPECT_TRUE(s.ok()) << s.status();
   return s.ok() ? *std::move(s) : nullptr;
@@ -148,16 +151,12 @@ TEST(DurableStore, CacheIsInvalidatedOnWrite) {
 }
 
 // With no record cache every read goes to RocksDB, through an iterator kept from the
-// read before where one is (Database::Use::FactsIterator). Such an iterator reads the
+// read before where one is (Database::Use::Facts). Such an iterator reads the
 // facts as they were when it was made: after a write, none made before it may serve.
 TEST(DurableStore, EveryReadSeesTheWritesBeforeItWithNoRecordCache) {
-  std::string dir = FreshDir("no_record_cache");
-  DurableStoreOptions o;
-  o.clock = TestClock;
-  o.record_cache_bytes = 0;
-  absl::StatusOr<std::unique_ptr<FactStore>> opened = OpenDurableFactStore(dir, o);
-  ASSERT_TRUE(opened.ok()) << opened.status();
-  FactStore& store = **opened;
+  std::unique_ptr<FactStore> opened = Open(FreshDir("no_record_cache"), true, /*record_cache_bytes=*/0);
+  ASSERT_NE(opened, nullptr);
+  FactStore& store = *opened;
   ASSERT_TRUE(store.Append({F(kPerson)}).ok());
   for (int i = 0; i < 3; ++i) {
     absl::StatusOr<std::shared_ptr<const PatientRecord>> read = store.Patient("pat-7");
@@ -194,13 +193,9 @@ TEST(DurableStore, ConcurrentReadersSeeEveryWriteBeforeThem) {
   // with atomics TSan cannot see, so every read of a fresh fact looks like a race.
   GTEST_SKIP() << "readers of RocksDB's memtable beside its writer are invisible to TSan";
 #endif
-  std::string dir = FreshDir("readers_and_writer");
-  DurableStoreOptions o;
-  o.clock = TestClock;
-  o.record_cache_bytes = 0;
-  absl::StatusOr<std::unique_ptr<FactStore>> opened = OpenDurableFactStore(dir, o);
-  ASSERT_TRUE(opened.ok()) << opened.status();
-  FactStore& store = **opened;
+  std::unique_ptr<FactStore> opened = Open(FreshDir("readers_and_writer"), true, /*record_cache_bytes=*/0);
+  ASSERT_NE(opened, nullptr);
+  FactStore& store = *opened;
   ASSERT_TRUE(store.Append({F(kPerson)}).ok());
   constexpr int kWrites = 60;
   std::atomic<int> written{0};
