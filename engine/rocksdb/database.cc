@@ -76,7 +76,7 @@ constexpr size_t kKeptIterators = 16;
 Database::FactsIterator Database::Use::Facts(uint64_t generation) const {
   const uint64_t files = d_.facts_files_->load(std::memory_order_acquire);
   std::vector<FactsIterator> stale;  // destroyed after the lock, still under this Use
-  {
+  if (generation != kUnsettled) {
     MutexLock lock(&d_.kept_mu_);
     while (!d_.kept_.empty()) {
       FactsIterator kept = std::move(d_.kept_.back());
@@ -92,7 +92,7 @@ Database::FactsIterator Database::Use::Facts(uint64_t generation) const {
 }
 
 void Database::Use::Keep(FactsIterator it) const {
-  if (it.it == nullptr || !it.it->status().ok()) return;
+  if (it.it == nullptr || it.generation == kUnsettled || !it.it->status().ok()) return;
   MutexLock lock(&d_.kept_mu_);
   if (d_.kept_.size() < kKeptIterators) d_.kept_.push_back(std::move(it));
 }

@@ -63,6 +63,10 @@ class Database {
   // store an older build wrote, not yet opened for writing, has none.
   bool has_patient_index() const { return format_ >= 3; }
 
+  // A generation no kept iterator serves: the fact store's while a write of facts is in
+  // flight, when a new iterator may see the write or not.
+  static constexpr uint64_t kUnsettled = ~uint64_t{0};
+
   // An iterator over the facts, with what it reads: the fact store's generation and
   // the facts' files (their flushes and compactions so far) when it was made.
   struct FactsIterator {
@@ -90,7 +94,8 @@ class Database {
 
     // An iterator over the facts (prefix_same_as_start): one kept by Keep when no fact
     // was written and no file of the facts changed since it was made, else a new one.
-    // `generation` is the fact store's count of its writes, read before this call. A
+    // `generation` is the fact store's count of its writes, read before this call, or
+    // kUnsettled (a new iterator, never kept). A
     // kept iterator reads the facts as they were when it was made, which with no write
     // since is what a new one would read, through the same files. Making one cost as
     // much as a fifth of a read of a patient not cached (bench/RESULTS.md).

@@ -80,6 +80,7 @@ class RocksDbFactStore final : public FactStore {
       for (Writer* g : group.writers) g->result = healthy;
     } else if (BuildGroup(&group)) {
       // Written with the lock released, so the next group can queue up meanwhile.
+      BeginWrite();
       mu_.Unlock();
       absl::Status written = WriteGroup(&group);
       mu_.Lock();
@@ -121,6 +122,7 @@ class RocksDbFactStore final : public FactStore {
       group.last_seq = facts.empty() ? last_seq_ : facts.back().provenance.seq;
       group.batch.Put(use.cf(kDefault), kLastSeqKey, BigEndian64(group.last_seq));
     }
+    BeginWrite();
     absl::Status written = db_->Write(&group.batch, /*sync=*/true, group.instance, "applying replicated facts");
     if (written.ok()) db_->Acknowledge(group.last_seq, 0);
     FinishGroup(group, written);
@@ -186,7 +188,7 @@ class RocksDbFactStore final : public FactStore {
     // one (a view of every level, each file's index) cost about as much as the seek
     // itself (bench/RESULTS.md). A record read while nothing was written is cached, as
     // Patient() does.
-    const uint64_t generation = generation_.load(std::memory_order_acquire);
+    const uint64_t view = View();
     std::optional<Database::Use> use;
     Database::FactsIterator it;
     for (size_t i = 0; i < patients.size(); ++i) {
@@ -200,13 +202,13 @@ class RocksDbFactStore final : public FactStore {
         out.push_back(Database::Closed());
         continue;
       }
-      if (it.it == nullptr) it = use->Facts(generation);
+      if (it.it == nullptr) it = use->Facts(view);
       const std::string& prefix = keys[i];
       it.it->Seek(prefix);
       absl::StatusOr<std::shared_ptr<const PatientRecord>> read = RecordFrom(*it.it, prefix, patients[i]);
       if (!read.ok()) {
         it.it.reset();  // made afresh for the next
-      } else if (generation == generation_.load(std::memory_order_acquire)) {
+      } else if (StillSettled(view)) {
         record_cache_.Put(prefix, *read);
       }
       out.push_back(std::move(read));
@@ -254,7 +256,7 @@ class RocksDbFactStore final : public FactStore {
     if (current) {
       if (auto hit = record_cache_.Get(prefix)) return hit;
     }
-    uint64_t generation = generation_.load(std::memory_order_acquire);
+    const uint64_t view = View();
     auto rec = std::make_shared<PatientRecord>();
     rec->patient = std::string(patient);
     rec->as_of = as_of;
@@ -264,7 +266,7 @@ class RocksDbFactStore final : public FactStore {
     });
     if (!s.ok()) return s;
     std::shared_ptr<const PatientRecord> out = std::move(rec);
-    if (current && generation == generation_.load(std::memory_order_acquire)) record_cache_.Put(prefix, out);
+    if (current && StillSettled(view)) record_cache_.Put(prefix, out);
     return out;
   }
 
@@ -401,10 +403,11 @@ class RocksDbFactStore final : public FactStore {
       if (with_log) TOEGANG_RETURN_IF_ERROR(PutReplacements(use, removal.access_log, &batch));
     }
     if (batch.Count() > 0) {
-      TOEGANG_RETURN_IF_ERROR(db_->Write(&batch, /*sync=*/true, instance, "removing facts under retention"));
-      generation_.fetch_add(1, std::memory_order_release);
-      db_->DropKeptIterators();
-      record_cache_.Erase(prefix);
+      BeginWrite();
+      absl::Status written = db_->Write(&batch, /*sync=*/true, instance, "removing facts under retention");
+      if (written.ok()) record_cache_.Erase(prefix);
+      EndWrite();
+      TOEGANG_RETURN_IF_ERROR(written);
     }
     if (!with_log && !removal.access_log.empty()) return log->Replace(removal.access_log);
     return absl::OkStatus();
@@ -493,6 +496,26 @@ class RocksDbFactStore final : public FactStore {
     return written;
   }
 
+  // Around every write of facts (BeginWrite before it, EndWrite after, whether it was
+  // written or not). EndWrite moves the generation on before it counts the write done,
+  // so a read that finds none in flight (View) also finds the generation it left.
+  void BeginWrite() { writing_.fetch_add(1, std::memory_order_seq_cst); }
+  void EndWrite() {
+    generation_.fetch_add(1, std::memory_order_release);
+    writing_.fetch_sub(1, std::memory_order_release);
+    db_->DropKeptIterators();  // none of them would serve again
+  }
+
+  // What a read goes by, taken before it reads: the generation, or Database::kUnsettled
+  // while a write is in flight (the read may see it or not: nothing it reads is cached,
+  // and no kept iterator serves it).
+  uint64_t View() const {
+    if (writing_.load(std::memory_order_acquire) != 0) return Database::kUnsettled;
+    return generation_.load(std::memory_order_acquire);
+  }
+  // Whether what was read under `view` may be cached: no write began or ended since.
+  bool StillSettled(uint64_t view) const { return view != Database::kUnsettled && view == View(); }
+
   // Tells the group's writers, and makes the written facts visible to readers.
   // REQUIRES: mu_ held.
   void FinishGroup(const Group& group, const absl::Status& written) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -500,11 +523,10 @@ class RocksDbFactStore final : public FactStore {
       for (Writer* g : group.writers) {
         if (g->result.ok()) g->result = written;
       }
+      EndWrite();
       return;
     }
     last_seq_ = group.last_seq;
-    generation_.fetch_add(1, std::memory_order_release);
-    db_->DropKeptIterators();
     for (const std::string& key : group.touched) {
       if (key[0] == 'p') {
         record_cache_.Erase(key);
@@ -514,6 +536,7 @@ class RocksDbFactStore final : public FactStore {
         category_cache_.Erase(key);
       }
     }
+    EndWrite();
   }
 
   // The store's ids, as CheckBatch (model/fact_index.h) asks them.
@@ -588,7 +611,7 @@ class RocksDbFactStore final : public FactStore {
     if (current) {
       if (auto hit = cache.Get(prefix)) return hit;
     }
-    uint64_t generation = generation_.load(std::memory_order_acquire);
+    const uint64_t view = View();
     auto list = std::make_shared<std::vector<Stored<T>>>();
     absl::Status s = Scan(prefix, as_of, [&](Fact f) {
       const T* item = std::get_if<T>(&f.body);
@@ -599,7 +622,7 @@ class RocksDbFactStore final : public FactStore {
     });
     if (!s.ok()) return s;
     std::shared_ptr<const std::vector<Stored<T>>> out = std::move(list);
-    if (current && generation == generation_.load(std::memory_order_acquire)) cache.Put(prefix, out);
+    if (current && StillSettled(view)) cache.Put(prefix, out);
     return out;
   }
 
@@ -608,7 +631,7 @@ class RocksDbFactStore final : public FactStore {
   absl::Status Scan(const std::string& prefix, absl::Time as_of, Visit visit) {
     Database::Use use(*db_);
     if (!use.open()) return Database::Closed();
-    Database::FactsIterator it = use.Facts(generation_.load(std::memory_order_acquire));
+    Database::FactsIterator it = use.Facts(View());
     it.it->Seek(prefix);
     absl::Status read = ReadFrom(*it.it, prefix, as_of, visit);
     if (read.ok()) use.Keep(std::move(it));
@@ -664,7 +687,11 @@ class RocksDbFactStore final : public FactStore {
   std::deque<Writer*> writers_ ABSL_GUARDED_BY(mu_);
   uint64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;
 
+  // What the caches and the kept iterators (Database::Use::Facts) go by. generation_
+  // moves at the end of every write of facts, written or not; writing_ counts the
+  // writes in flight, during which a read may see the write or not.
   std::atomic<uint64_t> generation_{0};
+  std::atomic<int> writing_{0};
   RecordCache<PatientRecord> record_cache_;
   RecordCache<std::vector<Stored<Relationship>>> coverage_cache_;
   RecordCache<std::vector<Stored<OrgCategory>>> category_cache_;
