@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
+#include "base/detached_status.h"
 #include "base/sync.h"
 #include "base/threads.h"
 #include "engine/audit/audit_log_impl.h"
@@ -60,12 +61,6 @@ constexpr size_t kBodiesFromDepth = 64;
 // AppendDecisions encodes its batch into a buffer of the calling thread's, kept for the
 // next batch unless it grew past this.
 constexpr size_t kStagedBytesKept = size_t{1} << 20;
-
-// The log's error as handed out of its lock: a copy of its own. A plain copy would
-// share the message with sticky_ through a reference count kept by Debian's
-// uninstrumented libabsl_status, and the writer frees it when the log writes again:
-// ThreadSanitizer cannot see that the count orders the two (base/tsan.supp).
-absl::Status Detached(const absl::Status& s) { return s.ok() ? s : absl::Status(s.code(), s.message()); }
 
 }  // namespace
 

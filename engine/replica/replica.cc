@@ -22,6 +22,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/detached_status.h"
 #include "base/sync.h"
 #include "base/threads.h"
 #include "engine/facts/fact_codec.h"
@@ -293,7 +294,7 @@ class ReplicatedStoreImpl final : public ReplicatedStore {
     MutexLock lock(&status_mu_);
     s.newest = std::max(newest_, s.applied);
     s.contact = contact_;
-    s.connection = connection_;
+    s.connection = Detached(connection_);  // read on another thread
     s.applying = applying_;
     return s;
   }

@@ -13,6 +13,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "base/detached_status.h"
 #include "base/sync.h"
 #include "base/threads.h"
 #include "engine/replica/pg.h"
@@ -147,7 +148,7 @@ class ShipperImpl final : public AccessLogShipper {
     if (local_->ReadHead(&head, &hash).ok()) s.head = head;
     MutexLock lock(&mu_);
     s.shipped = shipped_;
-    s.connection = connection_;
+    s.connection = Detached(connection_);  // read on another thread
     return s;
   }
 
