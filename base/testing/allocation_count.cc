@@ -7,7 +7,6 @@
 
 namespace {
 std::atomic<uint64_t> g_allocations{0};
-thread_local uint64_t t_allocations = 0;
 }  // namespace
 
 // Counting replacements of the global allocation functions. GCC cannot see that our
@@ -16,7 +15,6 @@ thread_local uint64_t t_allocations = 0;
 
 void* operator new(std::size_t n) {
   g_allocations.fetch_add(1, std::memory_order_relaxed);
-  ++t_allocations;
   if (void* p = std::malloc(n ? n : 1)) return p;
   throw std::bad_alloc();
 }
@@ -26,7 +24,5 @@ void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 namespace toegang::testing {
 
 uint64_t AllocationsSoFar() { return g_allocations.load(std::memory_order_relaxed); }
-
-uint64_t AllocationsOnThisThread() { return t_allocations; }
 
 }  // namespace toegang::testing

@@ -1,8 +1,8 @@
 // Copyright toegang authors.
 //
 // allocation_count.h: heap allocations counted, for benchmarks that report allocations
-// per decision and tests that hold a path to none. Linking this library replaces the
-// global operator new with one that counts.
+// per decision. Linking this library replaces the global operator new with one that
+// counts.
 #ifndef TOEGANG_BASE_TESTING_ALLOCATION_COUNT_H_
 #define TOEGANG_BASE_TESTING_ALLOCATION_COUNT_H_
 
@@ -12,10 +12,6 @@ namespace toegang::testing {
 
 // Calls of the global operator new so far, on every thread.
 uint64_t AllocationsSoFar();
-
-// Calls of the global operator new so far on the calling thread: what a caller's own
-// path allocates, whatever other threads do meanwhile.
-uint64_t AllocationsOnThisThread();
 
 }  // namespace toegang::testing
 

@@ -170,11 +170,13 @@ absl::Status AuditLogImpl::EnqueueLocked(const QueueEntry& entry, uint64_t* seq)
           absl::FormatDuration(options_.max_wait), "): the decision is refused rather than left unlogged"));
     }
   }
+  const size_t capacity = queue_.capacity();
   if (entry.fields != nullptr) {
     (*entry.fields)(&queue_, last_assigned_ + 1);
   } else if (!QueueBody(&queue_, entry.body, last_assigned_ + 1)) {
     return absl::InternalError("a record's encoding has no number to set (a bug in toegang)");
   }
+  if (queue_.capacity() != capacity) ++stats_.queue_grown;
   *seq = ++last_assigned_;
   ++queued_;
   queued_hint_.store(queued_, std::memory_order_relaxed);

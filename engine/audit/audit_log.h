@@ -123,6 +123,9 @@ struct AuditStats {
   // Records queued as their fields while the queue was short, encoded by the writer;
   // the rest were encoded by the threads that logged them (audit_queue.h).
   uint64_t encoded_by_writer = 0;
+  // Appends that had to grow the queue's buffer (an allocation under the lock): once the
+  // buffers have grown to the load, none do.
+  uint64_t queue_grown = 0;
   uint64_t write_failures = 0;  // storage writes that failed
   uint64_t recoveries = 0;      // times the log wrote again after failing
 };
