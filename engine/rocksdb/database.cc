@@ -74,7 +74,7 @@ void Database::FlushForClose() {
 constexpr size_t kKeptIterators = 16;
 
 Database::FactsIterator Database::Use::Facts(uint64_t generation) const {
-  const uint64_t files = d_.facts_files_->load(std::memory_order_acquire);
+  const uint64_t files = d_.facts_files_.load(std::memory_order_acquire);
   std::vector<FactsIterator> stale;  // destroyed after the lock, still under this Use
   if (generation != kUnsettled) {
     MutexLock lock(&d_.kept_mu_);
@@ -87,6 +87,9 @@ Database::FactsIterator Database::Use::Facts(uint64_t generation) const {
   }
   rocksdb::ReadOptions ro;
   ro.prefix_same_as_start = true;
+  // The last iterator over files a compaction replaced deletes them as it is destroyed:
+  // on RocksDB's own thread, not a reader's or a flush's (FactsFilesChanged).
+  ro.background_purge_on_iterator_cleanup = true;
   return FactsIterator{std::unique_ptr<rocksdb::Iterator>(db()->NewIterator(ro, cf(rocksdb_layout::kFacts))),
                        generation, files};
 }
@@ -104,6 +107,22 @@ void Database::DropKeptIterators() {
     MutexLock lock(&kept_mu_);
     dropped.swap(kept_);
   }
+}
+
+void Database::FactsFilesChanged() {
+  facts_files_.fetch_add(1, std::memory_order_release);
+  // The kept iterators now read replaced files, and none would be used again: dropped
+  // now rather than at the next read, which on a quiet server may be hours away. This
+  // runs on RocksDB's thread, which a closing or reopening database (db_mu_ held
+  // exclusively) waits for: it never waits for db_mu_, and leaves them to the close.
+  if (!db_mu_.TryReaderLock()) return;
+  std::vector<FactsIterator> dropped;
+  {
+    MutexLock lock(&kept_mu_);
+    dropped.swap(kept_);
+  }
+  dropped.clear();  // destroyed with the database still open
+  db_mu_.ReaderUnlock();
 }
 
 void Database::CloseDb() {
@@ -229,29 +248,25 @@ absl::Status Database::ReopenLocked() {
 
 // --- Opening ------------------------------------------------------------------------
 
-namespace {
-
-// Counts the flushes and compactions of the facts (Database::facts_files_). It only
-// counts: a listener runs on RocksDB's threads, which a closing database waits for.
+// Tells the database of each flush and compaction of the facts (FactsFilesChanged).
+// RocksDB calls it without its own lock held, and stops calling before a close ends.
 class FactsFilesListener : public rocksdb::EventListener {
  public:
-  explicit FactsFilesListener(std::shared_ptr<std::atomic<uint64_t>> files) : files_(std::move(files)) {}
-  void OnFlushCompleted(rocksdb::DB*, const rocksdb::FlushJobInfo& info) override { Count(info.cf_name); }
-  void OnCompactionCompleted(rocksdb::DB*, const rocksdb::CompactionJobInfo& info) override { Count(info.cf_name); }
+  explicit FactsFilesListener(Database* db) : db_(db) {}
+  void OnFlushCompleted(rocksdb::DB*, const rocksdb::FlushJobInfo& info) override { Changed(info.cf_name); }
+  void OnCompactionCompleted(rocksdb::DB*, const rocksdb::CompactionJobInfo& info) override { Changed(info.cf_name); }
 
  private:
-  void Count(const std::string& cf) {
-    if (cf == kFactsCf) files_->fetch_add(1, std::memory_order_release);
+  void Changed(const std::string& cf) {
+    if (cf == kFactsCf) db_->FactsFilesChanged();
   }
-  const std::shared_ptr<std::atomic<uint64_t>> files_;
+  Database* const db_;  // owns the options this listener is in
 };
-
-}  // namespace
 
 // The database options every open shares.
 rocksdb::DBOptions Database::DbOptions(const std::string& info_log_path) {
   rocksdb::DBOptions o;
-  o.listeners.push_back(std::make_shared<FactsFilesListener>(facts_files_));
+  o.listeners.push_back(std::make_shared<FactsFilesListener>(this));
   o.paranoid_checks = true;
   // Point-in-time recovery replays the write-ahead log up to its first damaged record
   // and no further, so a torn tail left by a crash (never acknowledged) costs nothing.

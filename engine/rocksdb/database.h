@@ -110,7 +110,7 @@ class Database {
 
   // Drops the kept iterators: each holds on to the memtables and files of when it was
   // made. The fact store calls it after writing facts (its generation moved on, so none
-  // would be used again).
+  // would be used again); the database itself after a flush or compaction of the facts.
   void DropKeptIterators() ABSL_LOCKS_EXCLUDED(db_mu_, kept_mu_);
 
   // Writes `batch`, built under a Use of `instance`; synced when `sync`. Refused while
@@ -174,6 +174,9 @@ class Database {
   absl::Status ReopenLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // REQUIRES: db_mu_ held exclusively, or the database not yet shared.
   void CloseDb();
+  // A flush or compaction of the facts finished (on RocksDB's thread; see database.cc).
+  void FactsFilesChanged() ABSL_LOCKS_EXCLUDED(db_mu_, kept_mu_);
+  friend class FactsFilesListener;
   // At the end of a healthy primary's life: writes the memtables to tables.
   void FlushForClose() ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -200,8 +203,9 @@ class Database {
   mutable Mutex kept_mu_;
   mutable std::vector<FactsIterator> kept_ ABSL_GUARDED_BY(kept_mu_);
   // The flushes and compactions of the facts so far (a RocksDB listener counts them):
-  // an iterator made before one reads the files it replaced, and keeps them on disk.
-  std::shared_ptr<std::atomic<uint64_t>> facts_files_ = std::make_shared<std::atomic<uint64_t>>(0);
+  // an iterator made before one reads the files it replaced, and keeps them on disk
+  // (and a flushed memtable in memory) while it lives.
+  std::atomic<uint64_t> facts_files_{0};
 
   // Lock order: mu_, then db_mu_.
   mutable Mutex mu_;
