@@ -363,6 +363,8 @@ class EngineImpl final : public Engine {
     return audit_->Purge(before, now);
   }
 
+  absl::Status ScrubRemoved() override { return store_->Scrub(); }
+
   absl::Status FlushAccessLog() override { return audit_ == nullptr ? absl::OkStatus() : audit_->Flush(); }
 
   std::optional<AuditStats> AccessLogStats() const override {

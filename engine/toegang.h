@@ -228,6 +228,16 @@ class Engine {
   // AuditOptions::checkpoint_key). FailedPrecondition when the access log is off.
   virtual absl::StatusOr<AuditPurgeReport> PurgeAccessLog(absl::Time before, absl::Time now) = 0;
 
+  // Rewrites the store's files so that what ApplyRetention and PurgeAccessLog removed is
+  // gone from the disk too, not only from every answer. RocksDB keeps the old bytes —
+  // the facts, the keys that say who treated whom, the access-log records — in the files
+  // written before a removal until it compacts them, which for a quiet store may be
+  // never (FactStore::Scrub). This rewrites every file of the store, which takes as long
+  // as a copy of it, and then reopens it; reads and writes go on meanwhile but for the
+  // reopen. Call it after a round of removals, not after each. Nothing to do for a store
+  // in memory.
+  virtual absl::Status ScrubRemoved() = 0;
+
   // Returns once every decision so far is in the access log on disk (OK when the log
   // is off). What a process calls before it exits.
   virtual absl::Status FlushAccessLog() = 0;

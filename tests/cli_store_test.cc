@@ -11,8 +11,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -449,6 +451,58 @@ TEST(CliStore, RetentionReportPerPatient) {
   ASSERT_EQ(carried.status, 0) << carried.out;
   EXPECT_EQ(json::parse(carried.out)["erasure_requests"][0]["status"], "carried_out");
   EXPECT_EQ(Toegang("audit verify --db " + db + " --audit-key-file " + key).status, 0);
+}
+
+// Whether any file under `dir` holds `needle`, and which.
+std::vector<std::string> FilesHolding(const std::string& dir, const std::string& needle) {
+  std::vector<std::string> found;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!entry.is_regular_file()) continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (bytes.find(needle) != std::string::npos) found.push_back(entry.path().filename().string());
+  }
+  return found;
+}
+
+// What retention apply removes is gone from the store's files, not only from every
+// answer: RocksDB kept the old facts and the index keys naming who treated whom in the
+// files written before the removal (and listed those keys in its MANIFEST).
+TEST(CliStore, RetentionApplyLeavesNothingRemovedOnTheDisk) {
+  std::string db = Tmp("db_scrub");
+  std::filesystem::remove_all(db);
+  const std::string facts =
+      R"({"type":"person","id":"pat-8","birth_date":"1970-01-01","recorded_at":"2026-01-01T00:00:00+01:00"})" "\n"
+      R"({"type":"relationship","id":"rel-8","subject":"clin-zqxw","relation":"treating","object":"pat-8","recorded_at":"2026-01-02T00:00:00+01:00"})" "\n"
+      R"({"type":"person","id":"pat-9","birth_date":"1980-01-01","recorded_at":"2026-01-01T00:00:00+01:00"})" "\n"
+      R"({"type":"relationship","id":"rel-9","subject":"clin-stays","relation":"treating","object":"pat-9","recorded_at":"2026-01-02T00:00:00+01:00"})" "\n";
+  ASSERT_EQ(Toegang("load --db " + db + " " + Write("scrub.jsonl", facts)).status, 0);
+  const std::string erasure =
+      R"({"type":"erasure_request","id":"era-8","patient":"pat-8","by":"pat-8","at":"2026-03-01T09:00:00+01:00"})" "\n";
+  ASSERT_EQ(Toegang("load --db " + db + " " + Write("erasure.jsonl", erasure)).status, 0);
+  ASSERT_FALSE(FilesHolding(db, "clin-zqxw").empty()) << "the test's facts never reached the store's files";
+
+  const std::string key = Write("scrub.key", "k3y-material-of-32-bytes-length!\n");
+  std::filesystem::permissions(key, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  Shell applied = Toegang("retention apply --db " + db + " --audit-key-file " + key);
+  ASSERT_EQ(applied.status, 0) << applied.out;
+  EXPECT_THAT(applied.out, HasSubstr("removed 2 facts and 0 access log records of 1 patients"));
+  EXPECT_THAT(applied.out, HasSubstr("rewrote the store's files"));
+  const std::vector<std::string> left = FilesHolding(db, "clin-zqxw");
+  EXPECT_TRUE(left.empty()) << "still on the disk in " << left.front();
+  // What was not due stays, readable.
+  EXPECT_FALSE(FilesHolding(db, "clin-stays").empty());
+  Shell kept = Toegang("history --db " + db + " --patient pat-9");
+  ASSERT_EQ(kept.status, 0) << kept.out;
+  EXPECT_THAT(kept.out, HasSubstr("clin-stays"));
+  EXPECT_EQ(Toegang("audit verify --db " + db + " --audit-key-file " + key).status, 0);
+
+  // The same rewrite on its own, and its usage.
+  Shell scrub = Toegang("store scrub --db " + db);
+  ASSERT_EQ(scrub.status, 0) << scrub.out;
+  EXPECT_THAT(scrub.out, HasSubstr("nothing removed is left on the disk"));
+  EXPECT_EQ(Toegang("store scrub --db " + Tmp("db_scrub_none")).status, 2);
+  EXPECT_EQ(Toegang("store scrub-it --db " + db).status, 2);
 }
 
 // `patients --all` follows the cursors: every page, one JSON line each, until complete.

@@ -134,6 +134,14 @@ int Audit(const std::vector<std::string>& args) {
       return r.status().code() == absl::StatusCode::kFailedPrecondition ? kBadInput : kFailure;
     }
     std::cout << "purged " << r->purged << " records; the chain now starts at record " << r->first_kept << "\n";
+    if (r->purged > 0) {
+      // Gone from every answer; rewritten, gone from the store's files too.
+      if (absl::Status s = log.ScrubRemoved(); !s.ok()) {
+        Complain(absl::StrCat("purged, but not yet from the store's files: ", s.message(),
+                              " (once the cause is gone, toegang store scrub rewrites them)"));
+        return kFailure;
+      }
+    }
     return kOk;
   }
   std::string patient = absl::GetFlag(FLAGS_patient);

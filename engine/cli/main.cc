@@ -73,6 +73,9 @@ commands:
   store accept-loss --db DIR
                           open a store that comes back shorter than it
                           acknowledged, and go on with what it holds
+  store scrub --db DIR    rewrite the store's files so that nothing removed
+                          is left on the disk (retention apply and audit purge
+                          do it themselves)
   serve [--db DIR | --facts FILE] --http HOST:PORT --socket PATH [--tcp HOST:PORT] [--policy FILE]
         [--audit-mode durable|buffered [--audit-sync-interval DURATION]]
         [--threads N] [--io-timeout SECONDS] [--cache-mb MIB] [--pin-threads=true|false]

@@ -106,6 +106,17 @@ int Retention(const std::vector<std::string>& args) {
       std::cerr << "removed " << facts << " facts and " << records << " access log records of " << patients
                 << " patients\n";
     }
+    // What went is gone from every answer; until the files are rewritten, not from the
+    // disk (even after a refusal part-way: what was removed so far).
+    if (apply && facts + records > 0) {
+      if (absl::Status s = (*engine)->ScrubRemoved(); !s.ok()) {
+        Complain(absl::StrCat("removed, but not yet from the store's files: ", s.message(),
+                              " (once the cause is gone, toegang store scrub rewrites them)"));
+        ok = false;
+      } else {
+        std::cerr << "rewrote the store's files: what was removed is gone from the disk too\n";
+      }
+    }
     std::cout.flush();
     return ok && std::cout ? kOk : kFailure;
   };

@@ -134,6 +134,13 @@ class FactStore {
   // I/O error). A durable store in error first tries to recover (RocksDB's Resume),
   // at most once a second, so it heals by itself once the cause is gone.
   virtual absl::Status Health() { return absl::OkStatus(); }
+
+  // Rewrites the store's files so that what Remove took out — and, where the access log
+  // is kept in this store, what its Purge and Replace took out — is gone from the disk
+  // too, not only from every answer. A durable store keeps the old bytes in the files
+  // written before a removal until they are compacted, which for a quiet store may be
+  // never. Nothing to do for a store in memory.
+  virtual absl::Status Scrub() { return absl::OkStatus(); }
 };
 
 // For implementations of AppendReplicated: DataLoss unless `facts` are numbered

@@ -226,10 +226,40 @@ void Database::TryRecoverLocked() {
   }
 }
 
-absl::Status Database::ReopenLocked() {
+absl::Status Database::Scrub() {
+  if (read_only()) return ReadOnlyError();
+  {
+    ReaderMutexLock live(&db_mu_);
+    if (!db_) return Closed();
+    rocksdb::FlushOptions fo;
+    fo.wait = true;
+    fo.allow_write_stall = true;
+    rocksdb::Status s = db_->Flush(fo, handles_);
+    // Forced to the last level, rewritten even where a file is alone in its range: an
+    // older version is dropped only where a compaction meets it beside the newer one
+    // or the deletion, and a deletion itself only at the last level.
+    rocksdb::CompactRangeOptions all;
+    all.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    for (rocksdb::ColumnFamilyHandle* h : handles_) {
+      if (s.ok()) s = db_->CompactRange(all, h, nullptr, nullptr);
+    }
+    if (!s.ok()) return FromRocks(s, "rewriting the store's files");
+  }
+  MutexLock lock(&mu_);
+  if (!sticky_.ok()) return Unshared(sticky_);  // a write failed meanwhile; recovery reopens it
+  absl::Status s = ReopenLocked(/*new_instance=*/false);
+  if (!s.ok()) {
+    sticky_ = absl::Status(s.code(), absl::StrCat("reopening the store after rewriting its files: ", s.message()));
+    last_recovery_attempt_ = absl::Now();
+    return Unshared(sticky_);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Database::ReopenLocked(bool new_instance) {
   WriterMutexLock exclusive(&db_mu_);
   CloseDb();
-  ++db_instance_;
+  if (new_instance) ++db_instance_;
   std::vector<std::string> names;
   rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(db_options_, path_, &names);
   absl::Status s = ls.ok() ? OpenReadWrite(names) : Explain(ls);

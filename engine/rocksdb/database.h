@@ -133,6 +133,16 @@ class Database {
   // Recover's answer, and then whether acknowledgements are being recorded.
   absl::Status Health() ABSL_LOCKS_EXCLUDED(db_mu_, mu_);
 
+  // Rewrites every file of the database so that no file holds what was deleted or
+  // overwritten (FactStore::Scrub): every memtable flushed (so no write-ahead log keeps
+  // old bytes), every column family compacted to its last level, then the database
+  // reopened, so that its list of files (the MANIFEST, which names each file's first
+  // and last key) is written afresh. Reads and writes go on beside the rewrite; they wait
+  // only while the database is reopened. A batch built before the reopen is still
+  // written: the data and the column families are the same.
+  // REQUIRES: no Use held by this thread.
+  absl::Status Scrub() ABSL_LOCKS_EXCLUDED(db_mu_, mu_);
+
   static absl::Status Closed();
   static absl::Status ReadOnlyError();
 
@@ -170,8 +180,10 @@ class Database {
 
   // REQUIRES: mu_ held and sticky_ set.
   void TryRecoverLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // REQUIRES: mu_ held. Closes the database and opens it again.
-  absl::Status ReopenLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // REQUIRES: mu_ held. Closes the database and opens it again; with `new_instance`,
+  // batches built before are refused (after a write error, what they were built on may
+  // not have been written).
+  absl::Status ReopenLocked(bool new_instance = true) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // REQUIRES: db_mu_ held exclusively, or the database not yet shared.
   void CloseDb();
   // A flush or compaction of the facts finished (on RocksDB's thread; see database.cc).

@@ -420,6 +420,8 @@ class RocksDbFactStore final : public FactStore {
 
   absl::Status Health() override { return db_->Health(); }
 
+  absl::Status Scrub() override { return db_->Scrub(); }
+
  private:
   struct Writer {
     explicit Writer(std::vector<Fact>* f) : facts(f) {}
