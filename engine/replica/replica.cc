@@ -256,7 +256,7 @@ class ReplicatedStoreImpl final : public ReplicatedStore {
     absl::Status local = local_->Health();
     if (!local.ok()) return local;
     MutexLock lock(&status_mu_);
-    return applying_;
+    return Detached(applying_);  // read on another thread
   }
 
   // --- Tokens and status -----------------------------------------------------------
@@ -295,7 +295,7 @@ class ReplicatedStoreImpl final : public ReplicatedStore {
     s.newest = std::max(newest_, s.applied);
     s.contact = contact_;
     s.connection = Detached(connection_);  // read on another thread
-    s.applying = applying_;
+    s.applying = Detached(applying_);
     return s;
   }
 

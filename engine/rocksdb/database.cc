@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "base/detached_status.h"
 #include "engine/facts/fact_codec.h"
 #include "engine/rocksdb/file_systems.h"
 #include "engine/rocksdb/index_memtable.h"
@@ -143,10 +144,6 @@ absl::Status Database::Closed() {
 
 namespace {
 
-// A copy of `s` that shares nothing with it. absl::Status copies share their message
-// through a reference count in Debian's uninstrumented Abseil; callers on other threads
-// get their own, so ThreadSanitizer sees sticky_'s message freed only under mu_.
-absl::Status Unshared(const absl::Status& s) { return absl::Status(s.code(), s.message()); }
 
 }  // namespace
 
@@ -175,7 +172,7 @@ absl::Status Database::Write(rocksdb::WriteBatch* batch, bool sync, uint64_t ins
     sticky_ = FromRocks(ws, absl::StrCat(what, " (the store refuses writes until the cause is gone)"));
     last_recovery_attempt_ = absl::Now();
   }
-  return Unshared(sticky_);
+  return Detached(sticky_);
 }
 
 void Database::Acknowledge(uint64_t facts, uint64_t audit) {
@@ -198,15 +195,15 @@ absl::Status Database::Recover() {
   if (read_only()) return ReadOnlyError();
   MutexLock lock(&mu_);
   if (!sticky_.ok()) TryRecoverLocked();
-  return Unshared(sticky_);
+  return Detached(sticky_);
 }
 
 absl::Status Database::Health() {
   if (read_only()) return absl::OkStatus();
   MutexLock lock(&mu_);
   if (!sticky_.ok()) TryRecoverLocked();
-  if (!sticky_.ok()) return Unshared(sticky_);
-  return Unshared(ack_error_);
+  if (!sticky_.ok()) return Detached(sticky_);
+  return Detached(ack_error_);
 }
 
 void Database::TryRecoverLocked() {
@@ -246,12 +243,12 @@ absl::Status Database::Scrub() {
     if (!s.ok()) return FromRocks(s, "rewriting the store's files");
   }
   MutexLock lock(&mu_);
-  if (!sticky_.ok()) return Unshared(sticky_);  // a write failed meanwhile; recovery reopens it
+  if (!sticky_.ok()) return Detached(sticky_);  // a write failed meanwhile; recovery reopens it
   absl::Status s = ReopenLocked(/*new_instance=*/false);
   if (!s.ok()) {
     sticky_ = absl::Status(s.code(), absl::StrCat("reopening the store after rewriting its files: ", s.message()));
     last_recovery_attempt_ = absl::Now();
-    return Unshared(sticky_);
+    return Detached(sticky_);
   }
   return absl::OkStatus();
 }
