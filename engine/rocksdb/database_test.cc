@@ -5,6 +5,7 @@
 // without waiting for the next read.
 #include "engine/rocksdb/database.h"
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -53,11 +54,12 @@ std::vector<std::string> FactFiles(Database& db) {
   return out;
 }
 
-// Whether `file` (a name as RocksDB lists it, "/000012.sst") is gone from `dir` within
-// a generous deadline: obsolete files are deleted on RocksDB's own thread.
-bool GoneWithin(const std::string& dir, const std::string& file, absl::Duration deadline) {
+// Whether `done()` holds within a generous deadline: RocksDB frees memtables and
+// deletes obsolete files on its own threads.
+template <typename Done>
+bool Within(absl::Duration deadline, Done done) {
   const absl::Time until = absl::Now() + deadline;
-  while (std::filesystem::exists(dir + file)) {
+  while (!done()) {
     if (absl::Now() > until) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
@@ -99,7 +101,8 @@ TEST(KeptIteratorsTest, ACompactionOfTheFactsDropsThemAndItsReplacedFilesLeaveTh
   const std::vector<std::string> after = FactFiles(db);
   ASSERT_EQ(after.size(), 1u);
   ASSERT_NE(after[0], before[0]) << "the compaction did not rewrite the file";
-  EXPECT_TRUE(GoneWithin(dir, before[0], absl::Seconds(30)))
+  // (`before[0]` is a name as RocksDB lists it: "/000012.sst".)
+  EXPECT_TRUE(Within(absl::Seconds(30), [&] { return !std::filesystem::exists(dir + before[0]); }))
       << before[0] << " stays on disk: a kept iterator still reads it";
 
   // The next read reads the new file, with the same answer.
@@ -149,11 +152,8 @@ TEST(KeptIteratorsTest, AFlushOfTheFactsDropsThemAndTheFlushedMemtableIsFreed) {
     ASSERT_TRUE(use.db()->Flush(rocksdb::FlushOptions(), use.cf(kFacts)).ok());
   }
   // Nothing read since: the memtable the kept iterator read is freed all the same.
-  const absl::Time until = absl::Now() + absl::Seconds(30);
-  while (FactMemtableBytes(db) >= large.size() && absl::Now() < until) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  EXPECT_LT(FactMemtableBytes(db), large.size()) << "a kept iterator still holds the flushed memtable";
+  EXPECT_TRUE(Within(absl::Seconds(30), [&] { return FactMemtableBytes(db) < large.size(); }))
+      << "a kept iterator still holds the flushed memtable";
 
   // The next read, through a new iterator, reads the same from the file.
   Database::Use use(db);

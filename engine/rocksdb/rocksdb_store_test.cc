@@ -184,6 +184,12 @@ TEST(DurableStore, EveryReadSeesTheWritesBeforeItWithNoRecordCache) {
   EXPECT_EQ((*last)->consents.size(), 1u);
 }
 
+// The i-th parent with authority of pat-7, each its own relationship.
+Fact ParentOfPat7(int i) {
+  return F(absl::StrCat(R"({"type":"relationship","id":"rel-)", i, R"(","subject":"par-)", i,
+                        R"(","relation":"parent_with_authority","object":"pat-7"})"));
+}
+
 // Readers and a writer at once, with no record cache: each read goes through an
 // iterator kept from another read or a new one. No reader sees fewer facts than were
 // written before its read began, or than it saw before.
@@ -216,9 +222,7 @@ TEST(DurableStore, ConcurrentReadersSeeEveryWriteBeforeThem) {
     });
   }
   for (int i = 0; i < kWrites; ++i) {
-    const std::string rel = absl::StrCat(R"({"type":"relationship","id":"rel-)", i, R"(","subject":"par-)", i,
-                                         R"(","relation":"parent_with_authority","object":"pat-7"})");
-    ASSERT_TRUE(store.Append({F(rel)}).ok());
+    ASSERT_TRUE(store.Append({ParentOfPat7(i)}).ok());
     written.store(i + 1, std::memory_order_release);
   }
   done.store(true, std::memory_order_release);
@@ -254,9 +258,7 @@ TEST(DurableStore, ScrubBesideReadersAndAWriter) {
   });
   std::thread writer([&] {
     for (int i = 0; i < kWrites; ++i) {
-      const std::string rel = absl::StrCat(R"({"type":"relationship","id":"rel-)", i, R"(","subject":"par-)", i,
-                                           R"(","relation":"parent_with_authority","object":"pat-7"})");
-      absl::StatusOr<uint64_t> s = store.Append({F(rel)});
+      absl::StatusOr<uint64_t> s = store.Append({ParentOfPat7(i)});
       if (!s.ok()) {
         ADD_FAILURE() << "write " << i << " beside a scrub: " << s.status();
         failed.fetch_add(1);
