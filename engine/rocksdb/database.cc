@@ -101,13 +101,16 @@ void Database::Use::Keep(FactsIterator it) const {
   if (d_.kept_.size() < kKeptIterators) d_.kept_.push_back(std::move(it));
 }
 
+std::vector<Database::FactsIterator> Database::TakeKeptIterators() {
+  std::vector<FactsIterator> taken;
+  MutexLock lock(&kept_mu_);
+  taken.swap(kept_);
+  return taken;
+}
+
 void Database::DropKeptIterators() {
   Use use(*this);  // the database stays open while they are destroyed
-  std::vector<FactsIterator> dropped;
-  {
-    MutexLock lock(&kept_mu_);
-    dropped.swap(kept_);
-  }
+  TakeKeptIterators();
 }
 
 void Database::FactsFilesChanged() {
@@ -117,12 +120,7 @@ void Database::FactsFilesChanged() {
   // runs on RocksDB's thread, which a closing or reopening database (db_mu_ held
   // exclusively) waits for: it never waits for db_mu_, and leaves them to the close.
   if (!db_mu_.TryReaderLock()) return;
-  std::vector<FactsIterator> dropped;
-  {
-    MutexLock lock(&kept_mu_);
-    dropped.swap(kept_);
-  }
-  dropped.clear();  // destroyed with the database still open
+  TakeKeptIterators();  // destroyed with the database still open
   db_mu_.ReaderUnlock();
 }
 
@@ -141,11 +139,6 @@ void Database::CloseDb() {
 absl::Status Database::Closed() {
   return absl::UnavailableError("the store is closed after a write error; it is reopened once the cause is gone");
 }
-
-namespace {
-
-
-}  // namespace
 
 absl::Status Database::ReadOnlyError() {
   return absl::FailedPreconditionError("the store is open read-only (beside a running server): nothing is written");

@@ -186,6 +186,8 @@ class Database {
   absl::Status ReopenLocked(bool new_instance = true) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // REQUIRES: db_mu_ held exclusively, or the database not yet shared.
   void CloseDb();
+  // The kept iterators, out of kept_ (destroyed by the caller, with the database open).
+  std::vector<FactsIterator> TakeKeptIterators() ABSL_LOCKS_EXCLUDED(kept_mu_);
   // A flush or compaction of the facts finished (on RocksDB's thread; see database.cc).
   void FactsFilesChanged() ABSL_LOCKS_EXCLUDED(db_mu_, kept_mu_);
   friend class FactsFilesListener;
