@@ -640,14 +640,13 @@ class RocksDbFactStore final : public FactStore {
     return read;
   }
 
-  // Scan's part with the database held open. REQUIRES: use.open().
+  // Scan's part with the database held open, for a write about to be made: a new
+  // iterator, never kept. REQUIRES: use.open().
   template <typename Visit>
   static absl::Status ScanUnder(const Database::Use& use, const std::string& prefix, absl::Time as_of, Visit visit) {
-    rocksdb::ReadOptions ro;
-    ro.prefix_same_as_start = true;
-    std::unique_ptr<rocksdb::Iterator> it(use.db()->NewIterator(ro, use.cf(kFacts)));
-    it->Seek(prefix);
-    return ReadFrom(*it, prefix, as_of, visit);
+    Database::FactsIterator it = use.Facts(Database::kUnsettled);
+    it.it->Seek(prefix);
+    return ReadFrom(*it.it, prefix, as_of, visit);
   }
 
   // `patient`'s record as it is now, read from where `it` stands on (sought to `prefix`,
