@@ -42,6 +42,33 @@ void PutFact(Database& db, const std::string& patient, const std::string& value)
   ASSERT_TRUE(db.Write(&batch, /*sync=*/true, instance, "writing a test fact").ok());
 }
 
+// A database at `dir` holding one fact of pat-1, `value`; null when it does not open.
+std::shared_ptr<Database> OpenWithFact(const std::string& dir, const std::string& value) {
+  absl::StatusOr<std::shared_ptr<Database>> opened = Database::Open(dir, DurableStoreOptions{});
+  EXPECT_TRUE(opened.ok()) << opened.status();
+  if (!opened.ok()) return nullptr;
+  PutFact(**opened, "pat-1", value);
+  return *std::move(opened);
+}
+
+// What pat-1's fact reads through an iterator from Use::Facts(generation) ("" when
+// none), which is then kept; `*through`, when asked, is that iterator.
+std::string ReadAndKeep(Database& db, uint64_t generation, const rocksdb::Iterator** through = nullptr) {
+  Database::Use use(db);
+  Database::FactsIterator it = use.Facts(generation);
+  it.it->Seek(PatientPrefix("pat-1"));
+  std::string value = it.it->Valid() ? it.it->value().ToString() : "";
+  if (through != nullptr) *through = it.it.get();
+  use.Keep(std::move(it));
+  return value;
+}
+
+// Writes the facts' memtable to a file.
+void FlushFacts(Database& db) {
+  Database::Use use(db);
+  ASSERT_TRUE(use.db()->Flush(rocksdb::FlushOptions(), use.cf(kFacts)).ok());
+}
+
 // The names of the facts' table files, as the database lists them.
 std::vector<std::string> FactFiles(Database& db) {
   Database::Use use(db);
@@ -68,27 +95,16 @@ bool Within(absl::Duration deadline, Done done) {
 
 TEST(KeptIteratorsTest, ACompactionOfTheFactsDropsThemAndItsReplacedFilesLeaveTheDisk) {
   const std::string dir = FreshDir("kept_iterators_compaction");
-  absl::StatusOr<std::shared_ptr<Database>> opened = Database::Open(dir, DurableStoreOptions{});
-  ASSERT_TRUE(opened.ok()) << opened.status();
-  Database& db = **opened;
-  PutFact(db, "pat-1", "first");
-  {
-    Database::Use use(db);
-    ASSERT_TRUE(use.db()->Flush(rocksdb::FlushOptions(), use.cf(kFacts)).ok());
-  }
+  std::shared_ptr<Database> opened = OpenWithFact(dir, "first");
+  ASSERT_NE(opened, nullptr);
+  Database& db = *opened;
+  FlushFacts(db);
   const std::vector<std::string> before = FactFiles(db);
   ASSERT_EQ(before.size(), 1u);
 
   // A read keeps its iterator, which reads through that file.
   constexpr uint64_t kGeneration = 7;
-  {
-    Database::Use use(db);
-    Database::FactsIterator it = use.Facts(kGeneration);
-    it.it->Seek(PatientPrefix("pat-1"));
-    ASSERT_TRUE(it.it->Valid());
-    EXPECT_EQ(it.it->value().ToString(), "first");
-    use.Keep(std::move(it));
-  }
+  EXPECT_EQ(ReadAndKeep(db, kGeneration), "first");
 
   // Nothing is written and nothing read from here on: a quiet server. The compaction
   // rewrites the file; no kept iterator may hold the old one on disk.
@@ -106,11 +122,7 @@ TEST(KeptIteratorsTest, ACompactionOfTheFactsDropsThemAndItsReplacedFilesLeaveTh
       << before[0] << " stays on disk: a kept iterator still reads it";
 
   // The next read reads the new file, with the same answer.
-  Database::Use use(db);
-  Database::FactsIterator it = use.Facts(kGeneration);
-  it.it->Seek(PatientPrefix("pat-1"));
-  ASSERT_TRUE(it.it->Valid());
-  EXPECT_EQ(it.it->value().ToString(), "first");
+  EXPECT_EQ(ReadAndKeep(db, kGeneration), "first");
 }
 
 // The bytes of the facts' memtables, those flushed but still read by an iterator
@@ -123,44 +135,25 @@ uint64_t FactMemtableBytes(Database& db) {
 }
 
 TEST(KeptIteratorsTest, AFlushOfTheFactsDropsThemAndTheFlushedMemtableIsFreed) {
-  const std::string dir = FreshDir("kept_iterators_flush");
-  absl::StatusOr<std::shared_ptr<Database>> opened = Database::Open(dir, DurableStoreOptions{});
-  ASSERT_TRUE(opened.ok()) << opened.status();
-  Database& db = **opened;
   const std::string large(size_t{2} << 20, 'x');
-  PutFact(db, "pat-1", large);
+  std::shared_ptr<Database> opened = OpenWithFact(FreshDir("kept_iterators_flush"), large);
+  ASSERT_NE(opened, nullptr);
+  Database& db = *opened;
   constexpr uint64_t kGeneration = 3;
-  rocksdb::Iterator* kept = nullptr;
-  {
-    Database::Use use(db);
-    Database::FactsIterator it = use.Facts(kGeneration);
-    it.it->Seek(PatientPrefix("pat-1"));
-    ASSERT_TRUE(it.it->Valid());
-    kept = it.it.get();
-    use.Keep(std::move(it));
-  }
-  {
-    // Kept and handed out again while nothing changed.
-    Database::Use use(db);
-    Database::FactsIterator again = use.Facts(kGeneration);
-    EXPECT_EQ(again.it.get(), kept);
-    use.Keep(std::move(again));
-  }
+  const rocksdb::Iterator* kept = nullptr;
+  ASSERT_EQ(ReadAndKeep(db, kGeneration, &kept), large);
+  // Kept and handed out again while nothing changed.
+  const rocksdb::Iterator* again = nullptr;
+  ReadAndKeep(db, kGeneration, &again);
+  EXPECT_EQ(again, kept);
   ASSERT_GE(FactMemtableBytes(db), large.size());
-  {
-    Database::Use use(db);
-    ASSERT_TRUE(use.db()->Flush(rocksdb::FlushOptions(), use.cf(kFacts)).ok());
-  }
+  FlushFacts(db);
   // Nothing read since: the memtable the kept iterator read is freed all the same.
   EXPECT_TRUE(Within(absl::Seconds(30), [&] { return FactMemtableBytes(db) < large.size(); }))
       << "a kept iterator still holds the flushed memtable";
 
   // The next read, through a new iterator, reads the same from the file.
-  Database::Use use(db);
-  Database::FactsIterator fresh = use.Facts(kGeneration);
-  fresh.it->Seek(PatientPrefix("pat-1"));
-  ASSERT_TRUE(fresh.it->Valid());
-  EXPECT_EQ(fresh.it->value().size(), large.size());
+  EXPECT_EQ(ReadAndKeep(db, kGeneration).size(), large.size());
 }
 
 }  // namespace

@@ -184,6 +184,16 @@ TEST(DurableStore, EveryReadSeesTheWritesBeforeItWithNoRecordCache) {
   EXPECT_EQ((*last)->consents.size(), 1u);
 }
 
+// A store at a fresh `name` with no record cache (every read goes to RocksDB) holding
+// pat-7; null when it does not open.
+std::unique_ptr<FactStore> Pat7WithoutRecordCache(const std::string& name) {
+  std::unique_ptr<FactStore> store = Open(FreshDir(name), true, /*record_cache_bytes=*/0);
+  if (store == nullptr) return nullptr;
+  absl::StatusOr<uint64_t> appended = store->Append({F(kPerson)});
+  EXPECT_TRUE(appended.ok()) << appended.status();
+  return appended.ok() ? std::move(store) : nullptr;
+}
+
 // The i-th parent with authority of pat-7, each its own relationship.
 Fact ParentOfPat7(int i) {
   return F(absl::StrCat(R"({"type":"relationship","id":"rel-)", i, R"(","subject":"par-)", i,
@@ -194,10 +204,9 @@ Fact ParentOfPat7(int i) {
 // iterator kept from another read or a new one. No reader sees fewer facts than were
 // written before its read began, or than it saw before.
 TEST(DurableStore, ConcurrentReadersSeeEveryWriteBeforeThem) {
-  std::unique_ptr<FactStore> opened = Open(FreshDir("readers_and_writer"), true, /*record_cache_bytes=*/0);
+  std::unique_ptr<FactStore> opened = Pat7WithoutRecordCache("readers_and_writer");
   ASSERT_NE(opened, nullptr);
   FactStore& store = *opened;
-  ASSERT_TRUE(store.Append({F(kPerson)}).ok());
   constexpr int kWrites = 60;
   std::atomic<int> written{0};
   std::atomic<bool> done{false};
@@ -236,10 +245,9 @@ TEST(DurableStore, ConcurrentReadersSeeEveryWriteBeforeThem) {
 // on: none of them fails, no write is lost, and no read sees less than was written
 // before it began.
 TEST(DurableStore, ScrubBesideReadersAndAWriter) {
-  std::unique_ptr<FactStore> opened = Open(FreshDir("scrub_beside"), true, /*record_cache_bytes=*/0);
+  std::unique_ptr<FactStore> opened = Pat7WithoutRecordCache("scrub_beside");
   ASSERT_NE(opened, nullptr);
   FactStore& store = *opened;
-  ASSERT_TRUE(store.Append({F(kPerson)}).ok());
   constexpr int kWrites = 200;
   std::atomic<int> written{0};
   std::atomic<bool> done{false};
